@@ -1,0 +1,87 @@
+// Inode: the in-memory state of one entry or directory of a pool.
+//
+// Which lock guards what (see Pool for the lock order):
+//   - `data_mutex` (shared: readers of the bytes; exclusive: anything that changes extents or
+//     copies bytes in) serialises data access of this inode.
+//   - the pool's `meta_` mutex guards every other field, and is also taken by whoever changes
+//     `extents`, so metadata code (persist, evict, stat) may read them under `meta_` alone.
+//   - `size`, `mtime_ns` and `ctime_ns` are atomics: a writer updates them under `data_mutex`
+//     while stat reads them under `meta_`.
+// Blocks of an inode are touched only by holders of an open (opens > 0); they are freed only
+// when nothing holds it open and no name is left (under `meta_`).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/layout.h"
+#include "core/policy/eviction_policy.h"
+
+namespace kvc {
+
+// Pool-local ids. 1 is the pool's directory; 2..15 are left to front ends (control files).
+inline constexpr EntryId kPoolRootId = 1;
+inline constexpr EntryId kFirstEntryId = 16;
+
+struct DirSlot {
+    std::string name;
+    EntryId inode = 0;
+};
+
+struct Inode {
+    EntryId id = 0;
+    uint64_t generation = 0;
+    uint64_t slot = 0;  // inode record slot (unused for the pool root)
+
+    uint32_t mode = 0;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    uint32_t nlink = 0;
+    int64_t atime_ns = 0;
+    int64_t btime_ns = 0;
+    std::atomic<int64_t> mtime_ns{0};
+    std::atomic<int64_t> ctime_ns{0};
+    std::atomic<uint64_t> size{0};
+
+    std::vector<Extent> extents;
+    uint64_t blocks = 0;  // sum of extent counts
+    Extent aux{};         // blocks holding the metadata blob, when it does not fit inline
+
+    // KV-cache metadata (user.kvcache.*).
+    int32_t priority = 0;
+    bool pinned = false;
+    int64_t pin_expires_ns = 0;
+    int64_t layer = -1;
+    int64_t seq_len = -1;
+    std::string parent;  // chain parent, a name in the same directory
+    uint64_t access_count = 0;
+    uint64_t last_tick = 0;  // pool's logical clock at the last access
+    uint64_t name_hash = 0;
+    std::map<std::string, std::string> xattrs;  // other user.* attributes, verbatim
+
+    // Run-time state, not persisted.
+    uint64_t lookups = 0;         // references the front end holds (FUSE lookup count)
+    uint32_t opens = 0;
+    uint32_t write_opens = 0;
+    uint32_t chain_children = 0;  // cached entries naming this one as their parent
+    bool dirty = false;           // record says Dirty: changed since the last commit
+    bool in_policy = false;
+
+    // Where this inode's names are: (directory, dirent slot). A directory has exactly one.
+    std::vector<std::pair<EntryId, uint64_t>> names;
+
+    // Directories: names by dirent slot (readdir order, stable under unlink) and by name.
+    std::map<uint64_t, DirSlot> by_slot;
+    std::unordered_map<std::string, uint64_t> by_name;
+
+    std::shared_mutex data_mutex;
+
+    bool isDir() const { return (mode & 0170000) == 0040000; }
+};
+
+}  // namespace kvc

@@ -1,0 +1,13 @@
+// Rules for names of entries and directories inside a pool.
+#pragma once
+
+#include <string_view>
+
+#include "core/result.h"
+
+namespace kvc {
+
+// EINVAL for empty names, names with '/' or NUL, "." and ".."; ENAMETOOLONG beyond 255 bytes.
+Status validateEntryName(std::string_view name);
+
+}  // namespace kvc

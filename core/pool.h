@@ -1,0 +1,252 @@
+// Pool: one segment with its block allocator, entry index and eviction policy.
+//
+// Everything a front end does to a pool goes through here: namespace operations (lookup, create,
+// mkdir, unlink, rename, link, readdir), open/release accounting, reads and writes, extended
+// attributes, eviction and statistics. Ids are pool-local (kPoolRootId is the pool directory).
+// Errors are returned, never thrown; the errno in them is what a system call should report.
+//
+// Lock order (take left before right, never the reverse):
+//   Inode::data_mutex  ->  Pool::meta_  ->  Pool::sink_mutex_
+// Namespace operations, eviction, stat and persistence take only meta_. The write path holds
+// the inode's data_mutex and takes meta_ briefly to allocate (evicting other entries, whose
+// data_mutex it never takes: an entry is freed only when nothing holds it open).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/block_allocator.h"
+#include "core/config.h"
+#include "core/inode.h"
+#include "core/policy/eviction_policy.h"
+#include "core/result.h"
+#include "core/segment.h"
+#include "core/stats.h"
+
+namespace kvc {
+
+struct EntryAttr {
+    EntryId id = 0;
+    uint64_t generation = 0;
+    uint32_t mode = 0;
+    uint32_t nlink = 0;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    uint64_t size = 0;
+    uint64_t blocks512 = 0;  // st_blocks
+    uint32_t blksize = 0;
+    int64_t atime_ns = 0;
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;
+};
+
+struct DirEntry {
+    std::string name;
+    EntryId id = 0;
+    uint32_t mode = 0;
+    uint64_t cookie = 0;  // pass back to continue after this entry
+};
+
+// Changes requested by setattr; unset fields stay as they are.
+struct AttrChange {
+    std::optional<uint32_t> mode;
+    std::optional<uint32_t> uid;
+    std::optional<uint32_t> gid;
+    std::optional<uint64_t> size;
+    std::optional<int64_t> atime_ns;  // already resolved from UTIME_NOW by the caller
+    std::optional<int64_t> mtime_ns;
+};
+
+// Something the pool changed on its own (eviction, restore, shrink): a front end that caches
+// names or pages must drop them.
+struct Invalidation {
+    EntryId dir = 0;
+    std::string name;  // empty: only the inode's data changed
+    EntryId inode = 0;
+};
+
+struct EvictReport {
+    uint64_t entries = 0;
+    uint64_t bytes = 0;
+};
+
+struct MatchResult {
+    size_t leading = 0;         // how many leading names are cached
+    std::vector<bool> cached;   // per name
+};
+
+struct PoolCreateOptions {
+    std::string name;        // the pool's directory name
+    SegmentLocation where;
+    PoolSettings settings;
+    uint32_t mode = 0755;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+};
+
+class Pool {
+public:
+    ~Pool();
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
+
+    static Result<std::unique_ptr<Pool>> create(const PoolCreateOptions& options);
+    // Reattaches to an existing segment: committed entries come back, uncommitted ones go.
+    static Result<std::unique_ptr<Pool>> attach(const SegmentLocation& where);
+
+    // Marks the segment cleanly detached (records are always current; this flushes the policy
+    // state that is kept lazily, such as access times).
+    void detach();
+    // Removes the segment's name; the pool object stays usable until destroyed.
+    Status destroySegment();
+
+    const std::string& name() const { return name_; }
+    const SegmentLocation& location() const { return segment_->location(); }
+    Segment& segment() { return *segment_; }
+    uint32_t blockSize() const { return segment_->blockSize(); }
+
+    // --- namespace -----------------------------------------------------------------------
+    // lookup counts a reference the caller must give back with forget().
+    Result<EntryAttr> lookup(EntryId dir, std::string_view name);
+    void forget(EntryId id, uint64_t count);
+    Result<EntryAttr> getattr(EntryId id);
+    Result<EntryAttr> setattr(EntryId id, const AttrChange& change);
+    Result<EntryAttr> mkdir(EntryId dir, std::string_view name, uint32_t mode, uint32_t uid,
+                            uint32_t gid);
+    // Creates and opens for writing (counts an open and a lookup). EEXIST if `exclusive` and
+    // the name exists; otherwise an existing entry is opened (and truncated if `truncate`).
+    Result<EntryAttr> create(EntryId dir, std::string_view name, uint32_t mode, uint32_t uid,
+                             uint32_t gid, bool exclusive, bool truncate);
+    Status unlink(EntryId dir, std::string_view name);
+    Status rmdir(EntryId dir, std::string_view name);
+    static constexpr unsigned kRenameNoReplace = 1, kRenameExchange = 2;
+    Status rename(EntryId dir, std::string_view name, EntryId new_dir, std::string_view new_name,
+                  unsigned flags);
+    Result<EntryAttr> link(EntryId id, EntryId new_dir, std::string_view new_name);
+    // Entries of `dir` after `cookie` (0: from the start), at most `max`.
+    Result<std::vector<DirEntry>> readdir(EntryId dir, uint64_t cookie, size_t max);
+    bool isEmptyPool();
+
+    // --- open files and data ---------------------------------------------------------------
+    Status open(EntryId id, bool for_write, bool truncate);
+    void release(EntryId id, bool for_write);
+    // Copies `len` bytes at `offset`; allocates (evicting by policy) as needed. Returns bytes
+    // written (all of them, or an error: ENOSPC when nothing can be evicted).
+    Result<size_t> write(EntryId id, uint64_t offset, const void* data, size_t len);
+    // A read plan: the caller copies from segment ranges while holding the returned lock.
+    struct ReadPiece {
+        uint64_t file_offset;  // offset in the segment's backing file; UINT64_MAX: zeros
+        const char* address;   // the same bytes in this process's mapping (nullptr: zeros)
+        size_t len;
+    };
+    struct ReadPlan {
+        std::shared_ptr<Inode> keep;               // declared first: outlives the lock
+        std::shared_lock<std::shared_mutex> lock;  // keeps the blocks in place until dropped
+        std::vector<ReadPiece> pieces;
+        size_t total = 0;
+    };
+    Result<ReadPlan> planRead(EntryId id, uint64_t offset, size_t len);
+    // Convenience for callers that want bytes in a buffer.
+    Result<size_t> read(EntryId id, uint64_t offset, void* out, size_t len);
+    Status fsync(EntryId id);
+
+    // --- extended attributes (user.kvcache.* and other user.*) ----------------------------
+    Result<std::string> getxattr(EntryId id, std::string_view name);
+    static constexpr int kXattrCreate = 1, kXattrReplace = 2;
+    Status setxattr(EntryId id, std::string_view name, std::string_view value, int flags);
+    Status removexattr(EntryId id, std::string_view name);
+    Result<std::vector<std::string>> listxattr(EntryId id);
+
+    // --- cache control ---------------------------------------------------------------------
+    std::string policyName();
+    Status setPolicy(std::string_view name);
+    Result<EvictReport> evictPercent(double percent);
+    Result<EvictReport> evictUntilFree(uint64_t bytes);
+    EvictReport lastEviction();
+    uint64_t capacityBytes();
+    Status resize(uint64_t bytes);
+    // Counts hits and misses; `dir` is where the names live.
+    Result<MatchResult> match(EntryId dir, const std::vector<std::string>& names);
+    PoolStats stats();
+
+    // Called (under the pool's lock: it must only queue) for every name or page the pool
+    // dropped on its own.
+    void setInvalidationSink(std::function<void(const Invalidation&)> sink);
+
+    // Checks every invariant (allocator, policy, index); throws std::logic_error.
+    void verify();
+
+private:
+    Pool() = default;
+    friend struct PoolLoader;
+    struct Lock;
+
+    // All private helpers below expect meta_ held unless they say otherwise.
+    Inode* find(EntryId id);
+    Result<Inode*> findDir(EntryId dir);
+    Result<Inode*> childOf(Inode* dir, std::string_view name);
+    std::shared_ptr<Inode> sharedInode(EntryId id);
+    EntryAttr attrOf(const Inode& ino) const;
+    Result<Inode*> newInode(uint32_t mode, uint32_t uid, uint32_t gid);
+    Status addName(Inode* dir, std::string_view name, Inode* target);
+    void dropName(Inode* dir, std::string_view name, bool notify);
+    void maybeFree(Inode* ino);
+    void persist(Inode* ino);
+    void persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name);
+    void clearDirent(uint64_t slot);
+    void persistRoot();
+    uint64_t takeInodeSlot();
+    uint64_t takeDirentSlot();
+
+    bool eligible(const Inode& ino) const;
+    void refreshCandidate(Inode* ino);
+    AccessInfo accessInfo(const Inode& ino) const;
+    void touch(Inode* ino);
+    void addChainRef(Inode* child);
+    void dropChainRef(Inode* child);
+    std::string chainKey(EntryId dir, std::string_view name) const;
+    Inode* resolvePath(std::string_view path);
+    void bindChain(EntryId dir, std::string_view name, Inode* target, bool bind);
+    void expirePins();
+    Status makeRoom(uint64_t blocks, const Inode* requester);
+    bool evictOne(EvictReport& report);
+    Status allocateFor(Inode* ino, uint64_t new_blocks);
+    void truncateBlocks(Inode* ino, uint64_t new_size);
+    uint64_t pinnedBytes() const;
+    uint64_t blocksFor(uint64_t bytes) const;
+    void notify(const Invalidation& inv);
+
+    std::unique_ptr<Segment> segment_;
+    std::string name_;
+    uint64_t pin_budget_ = 0;
+
+    mutable std::mutex meta_;
+    std::unique_ptr<BlockAllocator> allocator_;
+    std::unique_ptr<EvictionPolicy> policy_;
+    std::unordered_map<EntryId, std::shared_ptr<Inode>> inodes_;
+    std::unordered_map<std::string, uint32_t> chain_refs_;  // chainKey -> children declaring it
+    std::set<std::pair<int64_t, EntryId>> pin_expiry_;
+    std::vector<uint64_t> free_inode_slots_;
+    std::vector<uint64_t> free_dirent_slots_;
+    uint64_t tick_ = 0;
+    uint64_t next_generation_ = 1;
+    uint64_t max_entries_ = 0;
+    PoolCounters counters_;
+    EvictReport last_eviction_;
+
+    std::mutex sink_mutex_;
+    std::function<void(const Invalidation&)> sink_;
+};
+
+}  // namespace kvc

@@ -1,0 +1,218 @@
+// Pool data path: open/release accounting, writes (allocating and evicting as needed), read
+// plans over the segment, truncation.
+#include <algorithm>
+#include <cstring>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/pool.h"
+
+namespace kvc {
+namespace {
+
+// Calls fn(address, segment_file_offset, length) for each contiguous piece of the byte range
+// [offset, offset+len) of an entry, which must lie within its blocks.
+template <class Fn>
+void walkExtents(Segment& seg, const std::vector<Extent>& extents, uint64_t offset, size_t len,
+                 Fn&& fn) {
+    const uint64_t bs = seg.blockSize();
+    uint64_t ext_begin = 0;  // byte offset in the entry where this extent starts
+    for (const Extent& e : extents) {
+        if (len == 0) break;
+        const uint64_t ext_end = ext_begin + e.count * bs;
+        if (offset < ext_end) {
+            const uint64_t in = offset - ext_begin;
+            const size_t n = static_cast<size_t>(std::min<uint64_t>(len, ext_end - offset));
+            fn(seg.blockAddress(e.start) + in, seg.blockFileOffset(e.start) + in, n);
+            offset += n;
+            len -= n;
+        }
+        ext_begin = ext_end;
+    }
+}
+
+}  // namespace
+
+Status Pool::open(EntryId id, bool for_write, bool truncate) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    std::unique_lock<std::shared_mutex> data;
+    if (truncate) data = std::unique_lock(ino->data_mutex);
+    std::lock_guard lk(meta_);
+    if (ino->isDir() && for_write) return makeError(EISDIR, "is a directory");
+    ino->opens++;
+    if (for_write) {
+        ino->write_opens++;
+        refreshCandidate(ino.get());
+    } else if (!ino->isDir()) {
+        counters_.hits++;
+        touch(ino.get());
+    }
+    if (truncate && ino->size > 0) truncateBlocks(ino.get(), 0);
+    return {};
+}
+
+void Pool::release(EntryId id, bool for_write) {
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino || ino->opens == 0) return;
+    ino->opens--;
+    if (for_write && ino->write_opens > 0) {
+        ino->write_opens--;
+        if (ino->write_opens == 0 && ino->dirty) {
+            // The last writer closed it: the entry is complete and survives a crash from now on.
+            ino->dirty = false;
+            persist(ino);
+        }
+    }
+    refreshCandidate(ino);
+    maybeFree(ino);
+}
+
+Status Pool::allocateFor(Inode* ino, uint64_t count) {
+    if (count == 0) return {};
+    if (ino->pinned && pin_budget_ &&
+        pinnedBytes() + count * blockSize() > pin_budget_)
+        return makeError(EDQUOT, fmt::format("pool {}: growing a pinned entry past the pin "
+                                             "budget of {} bytes", name_, pin_budget_));
+    if (auto st = makeRoom(count, ino); !st) return st;
+    std::vector<Extent> got;
+    const uint64_t hint =
+        ino->extents.empty() ? UINT64_MAX : ino->extents.back().start + ino->extents.back().count;
+    if (!allocator_->allocate(count, got, hint))
+        return makeError(ENOSPC, fmt::format("pool {} is full", name_));
+    for (size_t i = 0; i < got.size(); ++i) {
+        if (auto st = segment_->backBlocks(got[i]); !st) {
+            for (const Extent& e : got) {
+                allocator_->free(e);
+                segment_->releaseBlocks(e);
+            }
+            return makeError(ENOSPC, fmt::format("pool {}: the host cannot back more memory ({})",
+                                                 name_, st.error().message));
+        }
+    }
+    for (const Extent& e : got) {
+        if (!ino->extents.empty() &&
+            ino->extents.back().start + ino->extents.back().count == e.start)
+            ino->extents.back().count += e.count;
+        else
+            ino->extents.push_back(e);
+    }
+    ino->blocks += count;
+    return {};
+}
+
+// Requires the inode's data_mutex exclusively and meta_. Bytes past the new size in its last
+// block are zeroed, so a later extension reads zeros there.
+void Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
+    const uint64_t bs = blockSize();
+    const uint64_t old_size = ino->size;
+    if (!ino->dirty) {
+        ino->dirty = true;
+        persist(ino);
+    }
+    if (new_size < old_size) {
+        const uint64_t keep = blocksFor(new_size);
+        if (new_size % bs) {
+            const uint64_t tail = std::min<uint64_t>(keep * bs, old_size) - new_size;
+            walkExtents(*segment_, ino->extents, new_size, tail,
+                        [](char* p, uint64_t, size_t n) { std::memset(p, 0, n); });
+        }
+        uint64_t drop = ino->blocks - keep;
+        while (drop > 0) {
+            Extent& last = ino->extents.back();
+            const uint64_t n = std::min(drop, last.count);
+            const Extent freed{last.start + last.count - n, n};
+            allocator_->free(freed);
+            segment_->releaseBlocks(freed);
+            last.count -= n;
+            if (last.count == 0) ino->extents.pop_back();
+            drop -= n;
+            ino->blocks -= n;
+        }
+    } else if (new_size > old_size) {
+        const uint64_t need = blocksFor(new_size);
+        if (need > ino->blocks && !allocateFor(ino, need - ino->blocks)) return;
+    }
+    ino->size = new_size;
+    const int64_t now = nowNs();
+    ino->mtime_ns = now;
+    ino->ctime_ns = now;
+}
+
+Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t len) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    if (ino->isDir()) return makeError(EISDIR, "is a directory");
+    if (len == 0) return size_t{0};
+    const uint64_t end = offset + len;
+    if (end < offset) return makeError(EFBIG, "write past the largest offset");
+    std::unique_lock data_lock(ino->data_mutex);
+    {
+        std::lock_guard lk(meta_);
+        if (end > allocator_->blockCount() * uint64_t(blockSize()))
+            return makeError(EFBIG, fmt::format("pool {}: an entry cannot be larger than the pool",
+                                                name_));
+        if (!ino->dirty) {
+            ino->dirty = true;
+            persist(ino.get());
+        }
+        const uint64_t need = blocksFor(end);
+        if (need > ino->blocks)
+            if (auto st = allocateFor(ino.get(), need - ino->blocks); !st) return st.error();
+    }
+    const char* src = static_cast<const char*>(data);
+    walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t, size_t n) {
+        std::memcpy(p, src, n);
+        src += n;
+    });
+    if (end > ino->size) ino->size = end;
+    const int64_t now = nowNs();
+    ino->mtime_ns = now;
+    ino->ctime_ns = now;
+    return len;
+}
+
+Result<Pool::ReadPlan> Pool::planRead(EntryId id, uint64_t offset, size_t len) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    if (ino->isDir()) return makeError(EISDIR, "is a directory");
+    ReadPlan plan;
+    plan.keep = ino;
+    plan.lock = std::shared_lock(ino->data_mutex);
+    const uint64_t size = ino->size;
+    if (offset >= size) return plan;
+    len = static_cast<size_t>(std::min<uint64_t>(len, size - offset));
+    walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t off, size_t n) {
+        plan.pieces.push_back(ReadPiece{off, p, n});
+        plan.total += n;
+    });
+    return plan;
+}
+
+Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len) {
+    auto plan = planRead(id, offset, len);
+    if (!plan) return plan.error();
+    char* dst = static_cast<char*>(out);
+    for (const ReadPiece& piece : plan->pieces) {
+        std::memcpy(dst, piece.address, piece.len);
+        dst += piece.len;
+    }
+    return plan->total;
+}
+
+Status Pool::fsync(EntryId id) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, "no such entry");
+    // Shared memory needs no flush. A disk-tier segment is a file: push its pages out.
+    if (!segment_->location().dir.empty()) {
+        std::shared_lock lk(ino->data_mutex);
+        if (fdatasync(segment_->fd()) != 0) return makeError(errno, "fdatasync failed");
+    }
+    return {};
+}
+
+}  // namespace kvc

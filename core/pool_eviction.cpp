@@ -1,0 +1,387 @@
+// Pool cache control: which entries are eviction candidates (pins, writers, prefix chains),
+// making room for writes, eviction on request, policy switching, resizing, `.match`, stats.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/pool.h"
+
+namespace kvc {
+
+bool Pool::eligible(const Inode& ino) const {
+    return !ino.isDir() && ino.id != kPoolRootId && ino.nlink > 0 && !ino.pinned &&
+           ino.write_opens == 0 && ino.chain_children == 0 && !ino.dirty;
+}
+
+AccessInfo Pool::accessInfo(const Inode& ino) const {
+    AccessInfo info;
+    info.key_hash = ino.name_hash;
+    info.last_access = ino.last_tick;
+    info.inserted_at = ino.last_tick - std::min(ino.last_tick, ino.access_count);
+    info.access_count = static_cast<uint32_t>(std::min<uint64_t>(ino.access_count, UINT32_MAX));
+    info.priority = ino.priority;
+    return info;
+}
+
+void Pool::refreshCandidate(Inode* ino) {
+    const bool should = eligible(*ino);
+    if (should && !ino->in_policy) {
+        policy_->insert(ino->id, accessInfo(*ino));
+        ino->in_policy = true;
+    } else if (!should && ino->in_policy) {
+        policy_->remove(ino->id);
+        ino->in_policy = false;
+    }
+}
+
+void Pool::touch(Inode* ino) {
+    ino->access_count++;
+    ino->last_tick = ++tick_;
+    ino->atime_ns = nowNs();
+    if (ino->in_policy) policy_->access(ino->id, ino->last_tick);
+}
+
+// Chain parents are named by their path inside the pool ("blk-01" at the top level,
+// "llama/blk-01" below a directory).
+std::string Pool::chainKey(EntryId dir, std::string_view name) const {
+    std::string path(name);
+    for (EntryId cur = dir; cur != kPoolRootId;) {
+        auto it = inodes_.find(cur);
+        if (it == inodes_.end() || it->second->names.empty()) break;
+        auto [parent, slot] = it->second->names.front();
+        const Inode& p = *inodes_.at(parent);
+        path = p.by_slot.at(slot).name + "/" + path;
+        cur = parent;
+    }
+    return path;
+}
+
+// The inode a pool-relative path names, or nullptr.
+Inode* Pool::resolvePath(std::string_view path) {
+    Inode* cur = find(kPoolRootId);
+    while (cur && !path.empty()) {
+        const size_t slash = path.find('/');
+        auto it = cur->by_name.find(std::string(path.substr(0, slash)));
+        cur = it == cur->by_name.end() ? nullptr : find(cur->by_slot.at(it->second).inode);
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash + 1);
+    }
+    return cur;
+}
+
+void Pool::addChainRef(Inode* child) {
+    if (child->parent.empty() || child->nlink == 0) return;
+    chain_refs_[child->parent]++;
+    if (Inode* p = resolvePath(child->parent); p && !p->isDir()) {
+        p->chain_children++;
+        refreshCandidate(p);
+    }
+}
+
+void Pool::dropChainRef(Inode* child) {
+    if (child->parent.empty()) return;
+    auto it = chain_refs_.find(child->parent);
+    if (it == chain_refs_.end()) return;
+    if (--it->second == 0) chain_refs_.erase(it);
+    if (Inode* p = resolvePath(child->parent); p && !p->isDir()) {
+        if (p->chain_children) p->chain_children--;
+        refreshCandidate(p);
+    }
+}
+
+void Pool::bindChain(EntryId dir, std::string_view name, Inode* target, bool bind) {
+    if (target->isDir() || chain_refs_.empty()) return;
+    auto it = chain_refs_.find(chainKey(dir, name));
+    if (it == chain_refs_.end()) return;
+    if (bind)
+        target->chain_children += it->second;
+    else
+        target->chain_children -= std::min(target->chain_children, it->second);
+    refreshCandidate(target);
+}
+
+void Pool::expirePins() {
+    if (pin_expiry_.empty()) return;
+    const int64_t now = nowNs();
+    while (!pin_expiry_.empty() && pin_expiry_.begin()->first <= now) {
+        const EntryId id = pin_expiry_.begin()->second;
+        pin_expiry_.erase(pin_expiry_.begin());
+        if (Inode* ino = find(id); ino && ino->pinned) {
+            ino->pinned = false;
+            ino->pin_expires_ns = 0;
+            persist(ino);
+            refreshCandidate(ino);
+        }
+    }
+}
+
+uint64_t Pool::pinnedBytes() const {
+    uint64_t bytes = 0;
+    for (const auto& [id, ino] : inodes_)
+        if (ino->pinned) bytes += ino->blocks * segment_->blockSize();
+    return bytes;
+}
+
+// Evicts the policy's next victim: its names go at once (the front end is told), its blocks
+// when the last open of it closes.
+bool Pool::evictOne(EvictReport& report) {
+    auto victim = policy_->pickVictim();
+    if (!victim) return false;
+    Inode* ino = find(*victim);
+    if (!ino) return true;  // cannot happen: the policy holds live candidates only
+    ino->in_policy = false;
+    const uint64_t bytes = ino->size;
+    const std::vector<std::pair<EntryId, uint64_t>> names = ino->names;
+    for (auto [dir_id, slot] : names) {
+        Inode* dir = find(dir_id);
+        const std::string name = dir->by_slot.at(slot).name;
+        dropName(dir, name, true);
+        persist(dir);
+    }
+    segment_->clearInodeRecord(ino->slot);
+    counters_.evictions++;
+    counters_.evicted_bytes += bytes;
+    report.entries++;
+    report.bytes += bytes;
+    maybeFree(ino);
+    return true;
+}
+
+Status Pool::makeRoom(uint64_t blocks, const Inode* requester) {
+    (void)requester;  // never a candidate: it is open for writing
+    expirePins();
+    if (blocks > allocator_->blockCount())
+        return makeError(ENOSPC, fmt::format("pool {}: {} blocks requested, the pool has {}",
+                                             name_, blocks, allocator_->blockCount()));
+    EvictReport report;
+    while (allocator_->freeBlocks() < blocks) {
+        if (!evictOne(report))
+            return makeError(ENOSPC, fmt::format("pool {} is full and nothing can be evicted "
+                                                 "(pinned, open for writing or chain parents)",
+                                                 name_));
+    }
+    return {};
+}
+
+std::string Pool::policyName() {
+    std::lock_guard lk(meta_);
+    return std::string(policy_->name());
+}
+
+Status Pool::setPolicy(std::string_view name) {
+    auto next = makePolicy(name);
+    if (!next) return makeError(EINVAL, fmt::format("unknown policy \"{}\"", name));
+    std::lock_guard lk(meta_);
+    // Candidates move over in recency order with their history, so nothing is lost.
+    std::vector<Inode*> candidates;
+    for (auto& [id, ino] : inodes_)
+        if (ino->in_policy) candidates.push_back(ino.get());
+    std::sort(candidates.begin(), candidates.end(),
+              [](const Inode* a, const Inode* b) { return a->last_tick < b->last_tick; });
+    for (Inode* ino : candidates) next->insert(ino->id, accessInfo(*ino));
+    policy_ = std::move(next);
+    Superblock& sb = segment_->super();
+    std::snprintf(sb.policy, sizeof sb.policy, "%s", std::string(policy_->name()).c_str());
+    return {};
+}
+
+Result<EvictReport> Pool::evictPercent(double percent) {
+    if (!(percent >= 0 && percent <= 100))
+        return makeError(EINVAL, fmt::format("percent {} is not within 0-100", percent));
+    std::lock_guard lk(meta_);
+    expirePins();
+    uint64_t files = 0;
+    for (auto& [id, ino] : inodes_)
+        if (!ino->isDir() && ino->nlink > 0) files++;
+    const auto want = static_cast<uint64_t>(std::ceil(files * percent / 100.0 - 1e-9));
+    EvictReport report;
+    while (report.entries < want && evictOne(report)) {
+    }
+    last_eviction_ = report;
+    return report;
+}
+
+Result<EvictReport> Pool::evictUntilFree(uint64_t bytes) {
+    std::lock_guard lk(meta_);
+    const uint64_t capacity = allocator_->blockCount() * uint64_t(blockSize());
+    if (bytes > capacity)
+        return makeError(EINVAL, fmt::format("{} bytes is more than pool {} holds ({})", bytes,
+                                             name_, capacity));
+    expirePins();
+    EvictReport report;
+    while (allocator_->freeBlocks() * blockSize() < bytes && evictOne(report)) {
+    }
+    last_eviction_ = report;
+    return report;
+}
+
+EvictReport Pool::lastEviction() {
+    std::lock_guard lk(meta_);
+    return last_eviction_;
+}
+
+uint64_t Pool::capacityBytes() {
+    std::lock_guard lk(meta_);
+    return allocator_->blockCount() * uint64_t(blockSize());
+}
+
+Status Pool::resize(uint64_t bytes) {
+    const uint64_t bs = blockSize();
+    const uint64_t want = bytes / bs;
+    if (want == 0)
+        return makeError(EINVAL, fmt::format("size {} is smaller than one block ({})", bytes, bs));
+    std::lock_guard lk(meta_);
+    const uint64_t have = allocator_->blockCount();
+    if (want == have) return {};
+    if (want > have) {
+        if (auto st = segment_->grow(want); !st) return st;
+        allocator_->resize(want);
+        segment_->super().capacity_blocks = want;
+        return {};
+    }
+    // Shrink. First make sure it can succeed: what cannot be evicted (pinned, open, directories'
+    // metadata) must fit, and nothing open may sit in the part that goes away.
+    uint64_t fixed = 0;
+    for (auto& [id, ino] : inodes_) {
+        const bool movable = ino->opens == 0;
+        if (ino->pinned || !movable) fixed += ino->blocks;
+        fixed += ino->aux.count;
+        if (!movable)
+            for (const Extent& e : ino->extents)
+                if (e.start + e.count > want)
+                    return makeError(EBUSY, fmt::format("pool {}: an open entry holds blocks "
+                                                        "beyond {} bytes; close it first",
+                                                        name_, bytes));
+    }
+    if (fixed > want)
+        return makeError(ENOSPC, fmt::format("pool {}: {} bytes are pinned or open, more than {}",
+                                             name_, fixed * bs, bytes));
+    EvictReport report;
+    while (allocator_->usedBlocks() > want && evictOne(report)) {
+    }
+    if (allocator_->usedBlocks() > want)
+        return makeError(ENOSPC, fmt::format("pool {}: could not evict enough to shrink to {} "
+                                             "bytes", name_, bytes));
+    // Fence off the part that goes, then move the entries that still live there.
+    std::vector<Extent> fence;
+    if (allocator_->freeBlocks() > 0) {
+        BlockAllocator probe = *allocator_;
+        std::vector<Extent> all;
+        probe.allocate(probe.freeBlocks(), all);
+        for (const Extent& e : all) {
+            const uint64_t s = std::max(e.start, want), end = e.start + e.count;
+            if (s < end) {
+                allocator_->reserve({s, end - s});
+                fence.push_back({s, end - s});
+            }
+        }
+    }
+    for (auto& [id, ino] : inodes_) {
+        std::vector<Extent> moved;
+        bool touched = false;
+        for (const Extent& e : ino->extents) {
+            if (e.start + e.count <= want) {
+                moved.push_back(e);
+                continue;
+            }
+            touched = true;
+            std::vector<Extent> dst;
+            if (!allocator_->allocate(e.count, dst)) throw std::logic_error("shrink lost room");
+            uint64_t from = e.start;
+            for (const Extent& d : dst) {
+                (void)segment_->backBlocks(d);
+                std::memcpy(segment_->blockAddress(d.start), segment_->blockAddress(from),
+                            d.count * bs);
+                from += d.count;
+                moved.push_back(d);
+            }
+            allocator_->free(e);
+            segment_->releaseBlocks(e);
+            allocator_->reserve(e);
+            fence.push_back(e);
+        }
+        if (touched || ino->aux.start + ino->aux.count > want) {
+            ino->extents = std::move(moved);
+            if (ino->aux.count && ino->aux.start + ino->aux.count > want) {
+                // persist() writes the blob to new blocks and frees these: keep them fenced.
+                const Extent old = ino->aux;
+                persist(ino.get());
+                allocator_->reserve(old);
+                fence.push_back(old);
+            } else {
+                persist(ino.get());
+            }
+            notify(Invalidation{0, {}, ino->id});
+        }
+    }
+    for (const Extent& e : fence) allocator_->free(e);
+    if (!allocator_->resize(want)) throw std::logic_error("shrink left blocks in use");
+    if (auto st = segment_->shrink(want); !st) return st;
+    segment_->super().capacity_blocks = want;
+    return {};
+}
+
+Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& names) {
+    std::lock_guard lk(meta_);
+    auto dir = findDir(dir_id);
+    if (!dir) return dir.error();
+    MatchResult r;
+    r.cached.reserve(names.size());
+    bool leading = true;
+    uint64_t hits = 0;
+    for (const std::string& n : names) {
+        auto it = (*dir)->by_name.find(n);
+        Inode* ino = it == (*dir)->by_name.end() ? nullptr
+                                                  : find((*dir)->by_slot.at(it->second).inode);
+        const bool cached = ino && !ino->isDir() && !ino->dirty;
+        r.cached.push_back(cached);
+        hits += cached;
+        if (cached && leading) {
+            r.leading++;
+            touch(ino);  // the engine is about to read it
+        } else {
+            leading = false;
+        }
+    }
+    counters_.match_requests++;
+    counters_.match_blocks += names.size();
+    counters_.match_hits += hits;
+    counters_.match_leading += r.leading;
+    counters_.hits += hits;
+    counters_.misses += names.size() - hits;
+    return r;
+}
+
+PoolStats Pool::stats() {
+    std::lock_guard lk(meta_);
+    expirePins();
+    PoolStats s;
+    s.name = name_;
+    s.policy = policy_->name();
+    s.block_size = blockSize();
+    s.blocks_total = allocator_->blockCount();
+    s.blocks_used = allocator_->usedBlocks();
+    s.capacity_bytes = s.blocks_total * s.block_size;
+    s.used_bytes = s.blocks_used * s.block_size;
+    s.free_bytes = s.capacity_bytes - s.used_bytes;
+    for (auto& [id, ino] : inodes_) {
+        if (id == kPoolRootId || ino->nlink == 0) continue;
+        if (ino->isDir()) {
+            s.directories++;
+        } else {
+            s.entries++;
+            if (ino->pinned) s.pinned_bytes += ino->blocks * s.block_size;
+        }
+        if (ino->opens) s.open_entries++;
+    }
+    s.max_entries = max_entries_;
+    s.pin_budget_bytes = pin_budget_;
+    s.resident_bytes = segment_->residentBytes();
+    s.counters = counters_;
+    return s;
+}
+
+}  // namespace kvc

@@ -1,0 +1,446 @@
+// Pool namespace operations: lookup, getattr/setattr, mkdir, create, unlink, rmdir, rename,
+// link and readdir, with POSIX errno semantics.
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/names.h"
+#include "core/pool.h"
+#include "core/record_codec.h"
+
+namespace kvc {
+
+Status validateEntryName(std::string_view name) {
+    if (name.size() > kMaxNameBytes)
+        return makeError(ENAMETOOLONG, fmt::format("name of {} bytes is longer than {}",
+                                                   name.size(), kMaxNameBytes));
+    if (name.empty() || name == "." || name == ".." ||
+        name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos)
+        return makeError(EINVAL, fmt::format("invalid name \"{}\"", name));
+    return {};
+}
+
+Result<Inode*> Pool::findDir(EntryId dir) {
+    Inode* d = find(dir);
+    if (!d) return makeError(ENOENT, fmt::format("no directory {} in pool {}", dir, name_));
+    if (!d->isDir()) return makeError(ENOTDIR, "not a directory");
+    if (d->nlink == 0) return makeError(ENOENT, "directory was removed");
+    return d;
+}
+
+Result<Inode*> Pool::childOf(Inode* dir, std::string_view name) {
+    auto it = dir->by_name.find(std::string(name));
+    if (it == dir->by_name.end())
+        return makeError(ENOENT, fmt::format("no entry \"{}\" in pool {}", name, name_));
+    return find(dir->by_slot.at(it->second).inode);
+}
+
+Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
+    const uint64_t slot = takeInodeSlot();
+    if (slot == UINT64_MAX)
+        return makeError(ENOSPC, fmt::format("pool {} holds its maximum of {} entries", name_,
+                                             max_entries_));
+    auto ino = std::make_shared<Inode>();
+    ino->id = slot + kFirstEntryId;
+    ino->slot = slot;
+    ino->generation = next_generation_++;
+    ino->mode = mode;
+    ino->uid = uid;
+    ino->gid = gid;
+    const int64_t now = nowNs();
+    ino->atime_ns = ino->btime_ns = now;
+    ino->mtime_ns = now;
+    ino->ctime_ns = now;
+    ino->last_tick = ++tick_;
+    Inode* raw = ino.get();
+    inodes_.emplace(raw->id, std::move(ino));
+    return raw;
+}
+
+Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
+    const uint64_t slot = takeDirentSlot();
+    if (slot == UINT64_MAX)
+        return makeError(ENOSPC, fmt::format("pool {} has no room for another name", name_));
+    dir->by_slot.emplace(slot, DirSlot{std::string(name), target->id});
+    dir->by_name.emplace(std::string(name), slot);
+    target->names.emplace_back(dir->id, slot);
+    target->nlink++;
+    if (!target->isDir()) target->name_hash = hashBytes(name.data(), name.size());
+    persistDirent(slot, dir->id, target->id, name);
+    bindChain(dir->id, name, target, true);
+    const int64_t now = nowNs();
+    dir->mtime_ns = now;
+    dir->ctime_ns = now;
+    return {};
+}
+
+void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
+    auto it = dir->by_name.find(std::string(name));
+    if (it == dir->by_name.end()) return;
+    const uint64_t slot = it->second;
+    Inode* target = find(dir->by_slot.at(slot).inode);
+    bindChain(dir->id, name, target, false);
+    clearDirent(slot);
+    free_dirent_slots_.push_back(slot);
+    dir->by_slot.erase(slot);
+    dir->by_name.erase(it);
+    std::erase(target->names, std::pair<EntryId, uint64_t>{dir->id, slot});
+    target->nlink--;
+    const int64_t now = nowNs();
+    dir->mtime_ns = now;
+    dir->ctime_ns = now;
+    target->ctime_ns = now;
+    if (!target->isDir() && target->nlink == 0) dropChainRef(target);
+    if (notify_front) notify(Invalidation{dir->id, std::string(name), target->id});
+}
+
+// Gives back what an inode holds once nothing needs it: its blocks when it has no name and no
+// open, its slot when the front end also forgot it.
+void Pool::maybeFree(Inode* ino) {
+    if (ino->id == kPoolRootId || ino->nlink > 0 || ino->opens) return;
+    if (ino->in_policy) {
+        policy_->remove(ino->id);
+        ino->in_policy = false;
+    }
+    for (const Extent& e : ino->extents) {
+        allocator_->free(e);
+        segment_->releaseBlocks(e);
+    }
+    ino->extents.clear();
+    ino->blocks = 0;
+    if (ino->aux.count) {
+        allocator_->free(ino->aux);
+        segment_->releaseBlocks(ino->aux);
+        ino->aux = {};
+    }
+    if (ino->pinned && ino->pin_expires_ns) pin_expiry_.erase({ino->pin_expires_ns, ino->id});
+    ino->pinned = false;
+    segment_->clearInodeRecord(ino->slot);
+    if (ino->lookups) return;
+    free_inode_slots_.push_back(ino->slot);
+    inodes_.erase(ino->id);
+}
+
+Result<EntryAttr> Pool::lookup(EntryId dir_id, std::string_view name) {
+    std::lock_guard lk(meta_);
+    auto dir = findDir(dir_id);
+    if (!dir) return dir.error();
+    if (auto st = validateEntryName(name); !st) return st.error();
+    auto child = childOf(*dir, name);
+    if (!child) {
+        counters_.misses++;
+        return child.error();
+    }
+    (*child)->lookups++;
+    return attrOf(**child);
+}
+
+void Pool::forget(EntryId id, uint64_t count) {
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino || id == kPoolRootId) return;
+    ino->lookups -= std::min(ino->lookups, count);
+    if (ino->lookups == 0 && ino->nlink == 0 && ino->opens == 0) {
+        free_inode_slots_.push_back(ino->slot);
+        inodes_.erase(id);
+    }
+}
+
+Result<EntryAttr> Pool::getattr(EntryId id) {
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    return attrOf(*ino);
+}
+
+Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
+    if (change.size) {
+        std::shared_ptr<Inode> ino = sharedInode(id);
+        if (!ino) return makeError(ENOENT, "no such entry");
+        if (ino->isDir()) return makeError(EISDIR, "cannot truncate a directory");
+        if (auto st = open(id, true, false); !st) return st.error();
+        Status st;
+        {
+            std::unique_lock data(ino->data_mutex);
+            std::lock_guard lk(meta_);
+            if (*change.size > allocator_->blockCount() * uint64_t(blockSize()))
+                st = makeError(EFBIG, fmt::format("size {} is larger than pool {}", *change.size,
+                                                  name_));
+            else
+                truncateBlocks(ino.get(), *change.size);
+            if (st && ino->size != *change.size)
+                st = makeError(ENOSPC, fmt::format("no space in pool {} for {} bytes",
+                                                   name_, *change.size));
+        }
+        release(id, true);
+        if (!st) return st.error();
+    }
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino) return makeError(ENOENT, "no such entry");
+    const int64_t now = nowNs();
+    if (change.mode) ino->mode = (ino->mode & 0170000) | (*change.mode & 07777);
+    if (change.uid) ino->uid = *change.uid;
+    if (change.gid) ino->gid = *change.gid;
+    if (change.atime_ns) ino->atime_ns = *change.atime_ns;
+    if (change.mtime_ns) ino->mtime_ns = *change.mtime_ns;
+    if (change.mode || change.uid || change.gid || change.atime_ns || change.mtime_ns) {
+        ino->ctime_ns = now;
+        persist(ino);
+    }
+    return attrOf(*ino);
+}
+
+Result<EntryAttr> Pool::mkdir(EntryId dir_id, std::string_view name, uint32_t mode, uint32_t uid,
+                              uint32_t gid) {
+    std::lock_guard lk(meta_);
+    auto dir = findDir(dir_id);
+    if (!dir) return dir.error();
+    if (auto st = validateEntryName(name); !st) return st.error();
+    if ((*dir)->by_name.count(std::string(name)))
+        return makeError(EEXIST, fmt::format("\"{}\" exists", name));
+    auto ino = newInode(0040000 | (mode & 07777), uid, gid);
+    if (!ino) return ino.error();
+    (*ino)->nlink = 1;  // "." ; the name below makes 2
+    if (auto st = addName(*dir, name, *ino); !st) {
+        (*ino)->nlink = 0;
+        maybeFree(*ino);
+        return st.error();
+    }
+    (*dir)->nlink++;
+    (*ino)->lookups++;
+    persist(*ino);
+    persist(*dir);
+    return attrOf(**ino);
+}
+
+Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t mode, uint32_t uid,
+                               uint32_t gid, bool exclusive, bool truncate) {
+    EntryId existing = 0;
+    {
+        std::lock_guard lk(meta_);
+        auto dir = findDir(dir_id);
+        if (!dir) return dir.error();
+        if (auto st = validateEntryName(name); !st) return st.error();
+        if (auto child = childOf(*dir, name); child) {
+            if (exclusive) return makeError(EEXIST, fmt::format("\"{}\" exists", name));
+            if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory",
+                                                                        name));
+            existing = (*child)->id;
+            (*child)->lookups++;
+        } else {
+            auto ino = newInode(0100000 | (mode & 07777), uid, gid);
+            if (!ino) return ino.error();
+            (*ino)->dirty = true;  // uncommitted until its writer closes it
+            if (auto st = addName(*dir, name, *ino); !st) {
+                maybeFree(*ino);
+                return st.error();
+            }
+            (*ino)->lookups++;
+            (*ino)->opens = 1;
+            (*ino)->write_opens = 1;
+            persist(*ino);
+            persist(*dir);
+            return attrOf(**ino);
+        }
+    }
+    if (auto st = open(existing, true, truncate); !st) {
+        forget(existing, 1);
+        return st.error();
+    }
+    return getattr(existing);
+}
+
+Status Pool::unlink(EntryId dir_id, std::string_view name) {
+    std::lock_guard lk(meta_);
+    auto dir = findDir(dir_id);
+    if (!dir) return dir.error();
+    if (auto st = validateEntryName(name); !st) return st;
+    auto child = childOf(*dir, name);
+    if (!child) return child.error();
+    if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
+    Inode* ino = *child;
+    dropName(*dir, name, false);
+    persist(*dir);
+    if (ino->nlink == 0) {
+        // An open entry stays readable until its last close; its record goes now, so a crash
+        // does not bring it back.
+        segment_->clearInodeRecord(ino->slot);
+        maybeFree(ino);
+    } else {
+        refreshCandidate(ino);
+        persist(ino);
+    }
+    return {};
+}
+
+Status Pool::rmdir(EntryId dir_id, std::string_view name) {
+    std::lock_guard lk(meta_);
+    auto dir = findDir(dir_id);
+    if (!dir) return dir.error();
+    if (name == ".") return makeError(EINVAL, "cannot remove \".\"");
+    if (name == "..") return makeError(ENOTEMPTY, "cannot remove \"..\"");
+    if (auto st = validateEntryName(name); !st) return st;
+    auto child = childOf(*dir, name);
+    if (!child) return child.error();
+    Inode* d = *child;
+    if (!d->isDir()) return makeError(ENOTDIR, fmt::format("\"{}\" is not a directory", name));
+    if (!d->by_slot.empty()) return makeError(ENOTEMPTY, fmt::format("\"{}\" is not empty", name));
+    dropName(*dir, name, false);
+    (*dir)->nlink--;
+    d->nlink = 0;
+    persist(*dir);
+    maybeFree(d);
+    return {};
+}
+
+Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
+                    std::string_view new_name, unsigned flags) {
+    if ((flags & kRenameNoReplace) && (flags & kRenameExchange))
+        return makeError(EINVAL, "RENAME_NOREPLACE and RENAME_EXCHANGE together");
+    if (flags & ~(kRenameNoReplace | kRenameExchange))
+        return makeError(EINVAL, "unsupported rename flags");
+    std::lock_guard lk(meta_);
+    auto dir = findDir(dir_id);
+    if (!dir) return dir.error();
+    auto new_dir = findDir(new_dir_id);
+    if (!new_dir) return new_dir.error();
+    if (auto st = validateEntryName(name); !st) return st;
+    if (auto st = validateEntryName(new_name); !st) return st;
+    auto src = childOf(*dir, name);
+    if (!src) return src.error();
+    auto dst = childOf(*new_dir, new_name);
+    Inode* s = *src;
+    Inode* d = dst ? *dst : nullptr;
+    if (flags & kRenameExchange) {
+        if (!d) return dst.error();
+    } else if (d && (flags & kRenameNoReplace)) {
+        return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
+    }
+    if (s == d) return {};  // two names of one entry: POSIX says do nothing
+    // A directory may not move into its own subtree.
+    auto inside = [&](Inode* maybe_ancestor, Inode* node) {
+        for (Inode* cur = node; cur && cur->id != kPoolRootId;) {
+            if (cur == maybe_ancestor) return true;
+            cur = cur->names.empty() ? nullptr : find(cur->names.front().first);
+        }
+        return false;
+    };
+    if (s->isDir() && inside(s, *new_dir)) return makeError(EINVAL, "cannot move a directory "
+                                                                     "into itself");
+    if ((flags & kRenameExchange) && d->isDir() && inside(d, *dir))
+        return makeError(EINVAL, "cannot move a directory into itself");
+    if (d && !(flags & kRenameExchange)) {
+        if (s->isDir() && !d->isDir()) return makeError(ENOTDIR, "target is not a directory");
+        if (!s->isDir() && d->isDir()) return makeError(EISDIR, "target is a directory");
+        if (d->isDir() && !d->by_slot.empty()) return makeError(ENOTEMPTY, "target not empty");
+    }
+
+    // Move one name: from (from_dir, from_name) to (to_dir, to_name), keeping its dirent slot
+    // so readdir in progress sees an untouched entry exactly once.
+    auto move_name = [&](Inode* from_dir, std::string_view from_name, Inode* to_dir,
+                         std::string_view to_name) {
+        const uint64_t slot = from_dir->by_name.at(std::string(from_name));
+        Inode* t = find(from_dir->by_slot.at(slot).inode);
+        bindChain(from_dir->id, from_name, t, false);
+        from_dir->by_name.erase(std::string(from_name));
+        from_dir->by_slot.erase(slot);
+        to_dir->by_slot.emplace(slot, DirSlot{std::string(to_name), t->id});
+        to_dir->by_name.emplace(std::string(to_name), slot);
+        for (auto& n : t->names)
+            if (n.second == slot) n.first = to_dir->id;
+        if (!t->isDir()) t->name_hash = hashBytes(to_name.data(), to_name.size());
+        persistDirent(slot, to_dir->id, t->id, to_name);
+        bindChain(to_dir->id, to_name, t, true);
+        if (t->isDir() && from_dir != to_dir) {
+            from_dir->nlink--;
+            to_dir->nlink++;
+        }
+    };
+
+    const int64_t now = nowNs();
+    if (flags & kRenameExchange) {
+        // Park the source under its own slot while the target moves over.
+        const uint64_t s_slot = (*dir)->by_name.at(std::string(name));
+        const uint64_t d_slot = (*new_dir)->by_name.at(std::string(new_name));
+        bindChain(dir_id, name, s, false);
+        bindChain(new_dir_id, new_name, d, false);
+        (*dir)->by_slot[s_slot].inode = d->id;
+        (*new_dir)->by_slot[d_slot].inode = s->id;
+        for (auto& n : s->names)
+            if (n.second == s_slot) n = {new_dir_id, d_slot};
+        for (auto& n : d->names)
+            if (n.second == d_slot) n = {dir_id, s_slot};
+        if (s->isDir() != d->isDir() && *dir != *new_dir) {
+            Inode* gains = s->isDir() ? *new_dir : *dir;
+            Inode* loses = s->isDir() ? *dir : *new_dir;
+            gains->nlink++;
+            loses->nlink--;
+        }
+        if (!s->isDir()) s->name_hash = hashBytes(new_name.data(), new_name.size());
+        if (!d->isDir()) d->name_hash = hashBytes(name.data(), name.size());
+        persistDirent(s_slot, dir_id, d->id, name);
+        persistDirent(d_slot, new_dir_id, s->id, new_name);
+        bindChain(dir_id, name, d, true);
+        bindChain(new_dir_id, new_name, s, true);
+        d->ctime_ns = now;
+    } else {
+        if (d) {
+            dropName(*new_dir, new_name, false);
+            if (d->isDir()) {
+                (*new_dir)->nlink--;
+                d->nlink = 0;
+            }
+            if (d->nlink == 0) {
+                segment_->clearInodeRecord(d->slot);
+                maybeFree(d);
+            } else {
+                persist(d);
+            }
+        }
+        move_name(*dir, name, *new_dir, new_name);
+    }
+    s->ctime_ns = now;
+    (*dir)->mtime_ns = (*dir)->ctime_ns = now;
+    (*new_dir)->mtime_ns = (*new_dir)->ctime_ns = now;
+    persist(*dir);
+    if (*new_dir != *dir) persist(*new_dir);
+    return {};
+}
+
+Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view new_name) {
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino) return makeError(ENOENT, "no such entry");
+    if (ino->isDir()) return makeError(EPERM, "hard links to directories are not allowed");
+    if (ino->nlink == 0) return makeError(ENOENT, "entry was removed");
+    auto dir = findDir(new_dir_id);
+    if (!dir) return dir.error();
+    if (auto st = validateEntryName(new_name); !st) return st.error();
+    if ((*dir)->by_name.count(std::string(new_name)))
+        return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
+    if (auto st = addName(*dir, new_name, ino); !st) return st.error();
+    ino->ctime_ns = nowNs();
+    ino->lookups++;
+    persist(ino);
+    persist(*dir);
+    return attrOf(*ino);
+}
+
+Result<std::vector<DirEntry>> Pool::readdir(EntryId dir_id, uint64_t cookie, size_t max) {
+    std::lock_guard lk(meta_);
+    auto dir = findDir(dir_id);
+    if (!dir) return dir.error();
+    std::vector<DirEntry> out;
+    for (auto it = (*dir)->by_slot.lower_bound(cookie); it != (*dir)->by_slot.end() &&
+                                                         out.size() < max;
+         ++it) {
+        Inode* t = find(it->second.inode);
+        out.push_back(DirEntry{it->second.name, t->id, t->mode, it->first + 1});
+    }
+    return out;
+}
+
+}  // namespace kvc

@@ -1,0 +1,277 @@
+// Extended attributes: user.kvcache.* (the entry's cache metadata, parsed and validated) and
+// other user.* attributes, stored verbatim within the limits in core/xattr_limits.h.
+#include <charconv>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/names.h"
+#include "core/pool.h"
+#include "core/record_codec.h"
+#include "core/xattr_limits.h"
+
+namespace kvc {
+namespace {
+
+constexpr std::string_view kKv = "user.kvcache.";
+
+enum class KvAttr { None, Priority, Pinned, PinTtl, Parent, Layer, SeqLen, AccessCount, Created,
+                    LastAccess, Unknown };
+
+KvAttr kvAttr(std::string_view name) {
+    if (name.substr(0, kKv.size()) != kKv) return KvAttr::None;
+    const std::string_view k = name.substr(kKv.size());
+    if (k == "priority") return KvAttr::Priority;
+    if (k == "pinned") return KvAttr::Pinned;
+    if (k == "pin_ttl") return KvAttr::PinTtl;
+    if (k == "parent") return KvAttr::Parent;
+    if (k == "layer") return KvAttr::Layer;
+    if (k == "seq_len") return KvAttr::SeqLen;
+    if (k == "access_count") return KvAttr::AccessCount;
+    if (k == "created") return KvAttr::Created;
+    if (k == "last_access") return KvAttr::LastAccess;
+    return KvAttr::Unknown;
+}
+
+bool readOnly(KvAttr a) {
+    return a == KvAttr::AccessCount || a == KvAttr::Created || a == KvAttr::LastAccess;
+}
+
+std::string_view trim(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' || v.back() == '\0'))
+        v.remove_suffix(1);
+    return v;
+}
+
+template <class T>
+Result<T> parseInt(std::string_view attr, std::string_view value, T lo, T hi) {
+    const std::string_view v = trim(value);
+    T out{};
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out < lo || out > hi)
+        return makeError(EINVAL, fmt::format("{}: \"{}\" is not an integer in [{}, {}]", attr,
+                                             value, lo, hi));
+    return out;
+}
+
+std::string formatTime(int64_t ns) {
+    return fmt::format("{}.{:09d}", ns / 1000000000, ns % 1000000000);
+}
+
+Status validateParentPath(std::string_view path) {
+    if (path.empty() || path.size() > kMaxParentPathBytes)
+        return makeError(EINVAL, "user.kvcache.parent: empty or longer than 4096 bytes");
+    while (!path.empty()) {
+        const size_t slash = path.find('/');
+        if (auto st = validateEntryName(path.substr(0, slash)); !st)
+            return makeError(EINVAL, "user.kvcache.parent: " + st.error().message);
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash + 1);
+        if (path.empty()) return makeError(EINVAL, "user.kvcache.parent: trailing '/'");
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino) return makeError(ENOENT, "no such entry");
+    const KvAttr a = kvAttr(name);
+    if (a != KvAttr::None && a != KvAttr::Unknown && !ino->isDir()) {
+        switch (a) {
+            case KvAttr::Priority: return std::to_string(ino->priority);
+            case KvAttr::Pinned: return std::string(ino->pinned ? "1" : "0");
+            case KvAttr::PinTtl: {
+                if (!ino->pinned || !ino->pin_expires_ns) break;
+                const int64_t left = ino->pin_expires_ns - nowNs();
+                return std::to_string(left > 0 ? (left + 999999999) / 1000000000 : 0);
+            }
+            case KvAttr::Parent:
+                if (ino->parent.empty()) break;
+                return ino->parent;
+            case KvAttr::Layer:
+                if (ino->layer < 0) break;
+                return std::to_string(ino->layer);
+            case KvAttr::SeqLen:
+                if (ino->seq_len < 0) break;
+                return std::to_string(ino->seq_len);
+            case KvAttr::AccessCount: return std::to_string(ino->access_count);
+            case KvAttr::Created: return formatTime(ino->btime_ns);
+            case KvAttr::LastAccess: return formatTime(ino->atime_ns);
+            default: break;
+        }
+        return makeError(ENODATA, fmt::format("{} is not set", name));
+    }
+    auto it = ino->xattrs.find(std::string(name));
+    if (it == ino->xattrs.end()) return makeError(ENODATA, fmt::format("{} is not set", name));
+    return it->second;
+}
+
+Result<std::vector<std::string>> Pool::listxattr(EntryId id) {
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino) return makeError(ENOENT, "no such entry");
+    std::vector<std::string> out;
+    if (!ino->isDir() && id != kPoolRootId) {
+        for (const char* k : {"priority", "pinned", "access_count", "created", "last_access"})
+            out.push_back(std::string(kKv) + k);
+        if (ino->pinned && ino->pin_expires_ns) out.push_back(std::string(kKv) + "pin_ttl");
+        if (!ino->parent.empty()) out.push_back(std::string(kKv) + "parent");
+        if (ino->layer >= 0) out.push_back(std::string(kKv) + "layer");
+        if (ino->seq_len >= 0) out.push_back(std::string(kKv) + "seq_len");
+    }
+    for (const auto& [k, v] : ino->xattrs) out.push_back(k);
+    return out;
+}
+
+Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value, int flags) {
+    if (name.substr(0, 5) != "user.")
+        return makeError(EOPNOTSUPP, fmt::format("only user.* attributes are supported, not {}",
+                                                 name));
+    if (name.size() > kMaxXattrNameBytes)
+        return makeError(ERANGE, fmt::format("attribute name longer than {} bytes",
+                                             kMaxXattrNameBytes));
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino) return makeError(ENOENT, "no such entry");
+    if (id == kPoolRootId)
+        return makeError(EPERM, "attributes of a pool directory are not stored");
+    const KvAttr a = kvAttr(name);
+    if (a == KvAttr::Unknown)
+        return makeError(EINVAL, fmt::format("unknown attribute {} (see the README for the "
+                                             "user.kvcache.* names)", name));
+    if (a != KvAttr::None) {
+        if (ino->isDir())
+            return makeError(EPERM, "user.kvcache.* attributes apply to entries, not directories");
+        if (readOnly(a)) return makeError(EPERM, fmt::format("{} is read-only", name));
+        switch (a) {
+            case KvAttr::Priority: {
+                auto v = parseInt<int32_t>(name, value, INT32_MIN, INT32_MAX);
+                if (!v) return v.error();
+                ino->priority = *v;
+                if (ino->in_policy) policy_->setPriority(id, *v);
+                break;
+            }
+            case KvAttr::Pinned:
+            case KvAttr::PinTtl: {
+                auto v = a == KvAttr::Pinned ? parseInt<int64_t>(name, value, 0, 1)
+                                             : parseInt<int64_t>(name, value, 0, 100LL * 365 * 86400);
+                if (!v) return v.error();
+                const bool pin = *v != 0;
+                if (pin && !ino->pinned && pin_budget_ &&
+                    pinnedBytes() + ino->blocks * blockSize() > pin_budget_)
+                    return makeError(EDQUOT, fmt::format("pool {}: pinning {} bytes would pass the "
+                                                         "pin budget of {} bytes", name_,
+                                                         ino->blocks * blockSize(), pin_budget_));
+                if (ino->pinned && ino->pin_expires_ns)
+                    pin_expiry_.erase({ino->pin_expires_ns, id});
+                ino->pinned = pin;
+                ino->pin_expires_ns = 0;
+                if (pin && a == KvAttr::PinTtl) {
+                    ino->pin_expires_ns = nowNs() + *v * 1000000000LL;
+                    pin_expiry_.emplace(ino->pin_expires_ns, id);
+                }
+                refreshCandidate(ino);
+                break;
+            }
+            case KvAttr::Parent: {
+                const std::string path(trim(value));
+                if (auto st = validateParentPath(path); !st) return st;
+                // Refuse a chain that would loop back to this entry: it could never be evicted.
+                Inode* cur = nullptr;
+                std::string step = path;
+                for (size_t hops = 0; hops <= inodes_.size(); ++hops) {
+                    cur = resolvePath(step);
+                    if (!cur || cur == ino || cur->isDir() || cur->parent.empty()) break;
+                    step = cur->parent;
+                }
+                if (cur == ino)
+                    return makeError(EINVAL, fmt::format("user.kvcache.parent: \"{}\" would make "
+                                                         "a loop in the chain", path));
+                dropChainRef(ino);
+                ino->parent = path;
+                addChainRef(ino);
+                break;
+            }
+            case KvAttr::Layer:
+            case KvAttr::SeqLen: {
+                auto v = parseInt<int64_t>(name, value, 0, INT64_MAX);
+                if (!v) return v.error();
+                (a == KvAttr::Layer ? ino->layer : ino->seq_len) = *v;
+                break;
+            }
+            default: break;
+        }
+        ino->ctime_ns = nowNs();
+        persist(ino);
+        return {};
+    }
+    if (value.size() > kMaxXattrValueBytes)
+        return makeError(E2BIG, fmt::format("value of {} bytes is larger than {}", value.size(),
+                                            kMaxXattrValueBytes));
+    const std::string key(name);
+    auto it = ino->xattrs.find(key);
+    if ((flags & kXattrCreate) && it != ino->xattrs.end())
+        return makeError(EEXIST, fmt::format("{} exists", name));
+    if ((flags & kXattrReplace) && it == ino->xattrs.end())
+        return makeError(ENODATA, fmt::format("{} is not set", name));
+    size_t total = 0;
+    for (const auto& [k, v] : ino->xattrs)
+        if (k != key) total += k.size() + v.size();
+    if (total + key.size() + value.size() > kMaxXattrBytesPerEntry ||
+        (it == ino->xattrs.end() && ino->xattrs.size() >= kMaxXattrsPerEntry))
+        return makeError(ENOSPC, fmt::format("entry's attributes would pass {} bytes or {} names",
+                                             kMaxXattrBytesPerEntry, kMaxXattrsPerEntry));
+    // A blob that no longer fits in the record needs blocks of its own: make room first.
+    const size_t blob = encodeBlob(InodeBlob{ino->parent, ino->xattrs, {}}).size() + key.size() +
+                        value.size() + 16 * ino->extents.size() + 16;
+    if (blob > kInlineBlobBytes)
+        if (auto st = makeRoom(blocksFor(blob) + ino->aux.count, ino); !st) return st;
+    ino->xattrs[key] = std::string(value);
+    ino->ctime_ns = nowNs();
+    persist(ino);
+    return {};
+}
+
+Status Pool::removexattr(EntryId id, std::string_view name) {
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino) return makeError(ENOENT, "no such entry");
+    const KvAttr a = kvAttr(name);
+    if (a != KvAttr::None && !ino->isDir() && id != kPoolRootId) {
+        switch (a) {
+            case KvAttr::Priority:
+                ino->priority = 0;
+                if (ino->in_policy) policy_->setPriority(id, 0);
+                break;
+            case KvAttr::Pinned:
+            case KvAttr::PinTtl:
+                if (ino->pinned && ino->pin_expires_ns)
+                    pin_expiry_.erase({ino->pin_expires_ns, id});
+                ino->pinned = false;
+                ino->pin_expires_ns = 0;
+                refreshCandidate(ino);
+                break;
+            case KvAttr::Parent:
+                if (ino->parent.empty()) return makeError(ENODATA, "no parent set");
+                dropChainRef(ino);
+                ino->parent.clear();
+                break;
+            case KvAttr::Layer: ino->layer = -1; break;
+            case KvAttr::SeqLen: ino->seq_len = -1; break;
+            case KvAttr::Unknown: return makeError(ENODATA, fmt::format("{} is not set", name));
+            default: return makeError(EPERM, fmt::format("{} is read-only", name));
+        }
+    } else if (ino->xattrs.erase(std::string(name)) == 0) {
+        return makeError(ENODATA, fmt::format("{} is not set", name));
+    }
+    ino->ctime_ns = nowNs();
+    persist(ino);
+    return {};
+}
+
+}  // namespace kvc

@@ -1,0 +1,95 @@
+// Segment: the memory of one pool. A POSIX shared-memory object (shm_open) for the CPU tier, or
+// a file in a directory for the disk tier, mapped MAP_SHARED. It is sparse: ftruncate sets its
+// size, and memory is used only for blocks that hold data (fallocate on allocation, hole punch on
+// free), so a 64 GiB pool costs nothing until written and a host that cannot back a block gives
+// ENOSPC at allocation rather than SIGBUS on first touch.
+//
+// The mapping sits at the start of a larger PROT_NONE reservation, so the pool can grow in place
+// and pointers into it stay valid for the segment's life.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/layout.h"
+#include "core/result.h"
+
+namespace kvc {
+
+struct SegmentGeometry {
+    uint32_t block_size = 4096;
+    uint64_t block_count = 0;
+    uint64_t inode_slots = 0;
+    uint64_t dirent_slots = 0;
+};
+
+// Where a segment lives: shm object `name` (dir empty) or file `dir/name`.
+struct SegmentLocation {
+    std::string name;  // shm: no leading slash needed; validated
+    std::string dir;   // empty for shm
+    std::string describe() const;
+};
+
+class Segment {
+public:
+    ~Segment();
+    Segment(const Segment&) = delete;
+    Segment& operator=(const Segment&) = delete;
+
+    // Creates a new segment; EEXIST if one is already there.
+    static Result<std::unique_ptr<Segment>> create(const SegmentLocation& where,
+                                                   const SegmentGeometry& geometry);
+    // Attaches to an existing segment, checking magic, version and geometry.
+    static Result<std::unique_ptr<Segment>> attach(const SegmentLocation& where);
+    // Removes the segment's name (its memory goes when the last mapping does).
+    static Status remove(const SegmentLocation& where);
+    static bool exists(const SegmentLocation& where);
+
+    Superblock& super() { return *reinterpret_cast<Superblock*>(base_); }
+    const Superblock& super() const { return *reinterpret_cast<const Superblock*>(base_); }
+    InodeRecord& inodeRecord(uint64_t slot);
+    DirentRecord& direntRecord(uint64_t slot);
+    void clearInodeRecord(uint64_t slot);
+
+    uint32_t blockSize() const { return block_size_; }
+    uint64_t blockCount() const { return block_count_; }
+    uint64_t dataOffset() const { return data_offset_; }
+    char* blockAddress(uint64_t block) { return base_ + data_offset_ + block * block_size_; }
+    // Offset of a block in the backing file (for splice replies over fd()).
+    uint64_t blockFileOffset(uint64_t block) const { return data_offset_ + block * block_size_; }
+    int fd() const { return fd_; }
+    const SegmentLocation& location() const { return where_; }
+    uint64_t mappedBytes() const { return mapped_bytes_; }
+
+    // Backs the blocks with memory now (ENOSPC when the host cannot), or releases them.
+    Status backBlocks(Extent e);
+    void releaseBlocks(Extent e);
+    // Grows the data region to `block_count` blocks (EFBIG beyond the reservation).
+    Status grow(uint64_t block_count);
+    // Shrinks the backing object to `block_count` blocks; the caller guarantees none is used.
+    Status shrink(uint64_t block_count);
+
+    // Bytes of memory (or disk) the backing object really uses.
+    uint64_t residentBytes() const;
+
+private:
+    Segment() = default;
+    static Result<std::unique_ptr<Segment>> mapFd(const SegmentLocation& where, int fd,
+                                                  uint64_t bytes);
+    void loadGeometry();
+
+    SegmentLocation where_;
+    int fd_ = -1;
+    char* base_ = nullptr;
+    uint64_t reserved_bytes_ = 0;
+    uint64_t mapped_bytes_ = 0;
+    uint32_t block_size_ = 0;
+    uint64_t block_count_ = 0;
+    uint64_t data_offset_ = 0;
+};
+
+// Size in bytes of a segment with this geometry.
+uint64_t segmentBytes(const SegmentGeometry& g);
+
+}  // namespace kvc

@@ -1,0 +1,45 @@
+// PoolStats: what `.stats` and `.metrics` report for a pool, and how it is printed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace kvc {
+
+// Counters kept since the pool was attached.
+struct PoolCounters {
+    uint64_t hits = 0;              // opens for reading and .match names found
+    uint64_t misses = 0;            // lookups and .match names not found
+    uint64_t evictions = 0;
+    uint64_t evicted_bytes = 0;
+    uint64_t match_requests = 0;    // .match calls
+    uint64_t match_blocks = 0;      // names asked in .match
+    uint64_t match_hits = 0;        // names found cached in .match
+    uint64_t match_leading = 0;     // names in the leading cached run of .match
+};
+
+struct PoolStats {
+    std::string name;
+    std::string policy;
+    uint64_t capacity_bytes = 0;
+    uint64_t used_bytes = 0;
+    uint64_t free_bytes = 0;
+    uint32_t block_size = 0;
+    uint64_t blocks_total = 0;
+    uint64_t blocks_used = 0;
+    uint64_t entries = 0;
+    uint64_t directories = 0;
+    uint64_t max_entries = 0;
+    uint64_t pinned_bytes = 0;
+    uint64_t pin_budget_bytes = 0;
+    uint64_t open_entries = 0;
+    uint64_t resident_bytes = 0;  // memory (or disk) the segment really uses
+    PoolCounters counters;
+};
+
+// `name value` lines, one per field, in a fixed order.
+std::string formatStats(const PoolStats& s);
+// Sum over pools (the root `.stats`).
+PoolStats sumStats(const PoolStats& a, const PoolStats& b);
+
+}  // namespace kvc

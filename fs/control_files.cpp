@@ -1,0 +1,142 @@
+// Control files: the table of names, their content, and what a write to each one does.
+#include "fs/control_files.h"
+
+#include <array>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/names.h"
+#include "core/size.h"
+#include "fs/filesystem.h"
+#include "fs/log.h"
+#include "fs/metrics.h"
+
+namespace kvc::fs {
+namespace {
+
+constexpr std::array<ControlFile, 7> kControls{{
+    {".stats", ControlKind::RootStats, 2, 0444, true},
+    {".metrics", ControlKind::RootMetrics, 3, 0444, true},
+    {".stats", ControlKind::Stats, 2, 0444, false},
+    {".policy", ControlKind::Policy, 3, 0644, false},
+    {".evict", ControlKind::Evict, 4, 0644, false},
+    {".size", ControlKind::Size, 5, 0644, false},
+    {".match", ControlKind::Match, 6, 0666, false},
+}};
+
+std::string_view trim(std::string_view v) {
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+    return v;
+}
+
+std::string evictReport(const EvictReport& r) {
+    return fmt::format("evicted_entries {}\nevicted_bytes {}\n", r.entries, r.bytes);
+}
+
+// `.evict` takes a percentage ("25", "25%", "12.5") or a size to free ("512M", "4096B").
+bool looksLikePercent(std::string_view v) {
+    if (!v.empty() && v.back() == '%') return true;
+    return !v.empty() && v.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+}  // namespace
+
+const ControlFile* findControl(bool root_level, std::string_view name) {
+    for (const auto& c : kControls)
+        if (c.root_level == root_level && c.name == name) return &c;
+    return nullptr;
+}
+
+const ControlFile* controlByLocal(bool root_level, EntryId local) {
+    for (const auto& c : kControls)
+        if (c.root_level == root_level && c.local == local) return &c;
+    return nullptr;
+}
+
+Result<std::string> Filesystem::controlContent(uint32_t pool, const ControlFile& file) {
+    if (file.root_level) {
+        std::vector<PoolStats> all;
+        for (const auto& slot : pools()) all.push_back(slot->pool->stats());
+        if (file.kind == ControlKind::RootMetrics) return formatMetrics(all);
+        PoolStats total;
+        for (const auto& s : all) total = sumStats(total, s);
+        return fmt::format("pools {}\n", all.size()) + formatStats(total);
+    }
+    auto slot = poolByIndex(pool);
+    if (!slot) return makeError(ENOENT, "pool was deleted");
+    Pool& p = *slot->pool;
+    switch (file.kind) {
+        case ControlKind::Stats: return formatStats(p.stats());
+        case ControlKind::Policy: return p.policyName() + "\n";
+        case ControlKind::Evict: return evictReport(p.lastEviction());
+        case ControlKind::Size: return fmt::format("{}\n", p.capacityBytes());
+        case ControlKind::Match: return std::string();
+        default: return std::string();
+    }
+}
+
+Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& file,
+                                             std::string_view data) {
+    auto slot = poolByIndex(pool);
+    if (file.root_level || !slot) return makeError(EACCES, "read-only control file");
+    Pool& p = *slot->pool;
+    const std::string_view v = trim(data);
+    switch (file.kind) {
+        case ControlKind::Policy: {
+            if (auto st = p.setPolicy(v); !st) return st.error();
+            log(LogLevel::Info, "pool {}: policy is now {}", slot->name, p.policyName());
+            return p.policyName() + "\n";
+        }
+        case ControlKind::Evict: {
+            Result<EvictReport> r = makeError(EINVAL, "");
+            if (looksLikePercent(v)) {
+                auto pct = parsePercent(v);
+                if (!pct) return pct.error();
+                r = p.evictPercent(*pct);
+            } else {
+                auto bytes = parseSize(v);
+                if (!bytes) return bytes.error();
+                r = p.evictUntilFree(*bytes);
+            }
+            if (!r) return r.error();
+            log(LogLevel::Info, "pool {}: evicted {} entries ({} bytes) on request", slot->name,
+                r->entries, r->bytes);
+            return evictReport(*r);
+        }
+        case ControlKind::Size: {
+            auto bytes = parseSize(v);
+            if (!bytes) return bytes.error();
+            if (auto st = p.resize(*bytes); !st) return st.error();
+            log(LogLevel::Info, "pool {}: capacity is now {}", slot->name, p.capacityBytes());
+            return fmt::format("{}\n", p.capacityBytes());
+        }
+        case ControlKind::Match: {
+            // One name per line, in chain order; a final newline is optional.
+            std::vector<std::string> names;
+            std::string_view rest = data;
+            if (!rest.empty() && rest.back() == '\n') rest.remove_suffix(1);
+            if (rest.empty()) return makeError(EINVAL, ".match: no names given");
+            while (true) {
+                const size_t nl = rest.find('\n');
+                std::string_view name = rest.substr(0, nl);
+                if (!name.empty() && name.back() == '\r') name.remove_suffix(1);
+                if (auto st = validateEntryName(name); !st)
+                    return makeError(EINVAL, ".match: " + st.error().message);
+                names.emplace_back(name);
+                if (nl == std::string_view::npos) break;
+                rest.remove_prefix(nl + 1);
+            }
+            auto r = p.match(kPoolRootId, names);
+            if (!r) return r.error();
+            std::string out = fmt::format("{}\n", r->leading);
+            for (size_t i = 0; i < r->cached.size(); ++i) out += r->cached[i] ? '1' : '0';
+            out += '\n';
+            return out;
+        }
+        default: return makeError(EACCES, "read-only control file");
+    }
+}
+
+}  // namespace kvc::fs

@@ -1,0 +1,36 @@
+// Control files: virtual files, not listed by readdir, reachable by name, with fresh content at
+// every open (direct I/O, never page-cached). The root has .stats and .metrics; each pool has
+// .stats, .policy, .evict, .size and .match.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/inode.h"
+
+namespace kvc::fs {
+
+enum class ControlKind { RootStats, RootMetrics, Stats, Policy, Evict, Size, Match };
+
+struct ControlFile {
+    std::string_view name;
+    ControlKind kind;
+    EntryId local;   // pool-local id (2..15)
+    uint32_t mode;   // permission bits; the owner is the pool's (root's for the root level)
+    bool root_level;
+};
+
+const ControlFile* findControl(bool root_level, std::string_view name);
+const ControlFile* controlByLocal(bool root_level, EntryId local);
+
+// What an open control file holds. A write leaves its answer (the `.match` result, the
+// `.evict` report) to be read next, from the position of that read on.
+struct ControlHandle {
+    const ControlFile* file = nullptr;
+    std::string content;
+    bool rebase = false;   // the next read starts the content afresh at its own offset
+    uint64_t base = 0;
+};
+
+}  // namespace kvc::fs

@@ -1,0 +1,264 @@
+// Filesystem: pool registry, attributes of virtual nodes, and the kernel notifier thread.
+#include "fs/filesystem.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/clock.h"
+#include "fs/log.h"
+
+namespace kvc::fs {
+
+Filesystem::Filesystem(DaemonOptions options) : options_(std::move(options)) {
+    by_index_.emplace_back();  // index 0 is the root level
+    root_mtime_ns_ = nowNs();
+}
+
+Filesystem::~Filesystem() { stopNotifier(); }
+
+SegmentLocation Filesystem::locationFor(const std::string& pool, const PoolSettings& s) const {
+    SegmentLocation where;
+    where.name = options_.config.shm_prefix + "." + options_.instance + "." + pool;
+    if (s.tier == Tier::Disk) where.dir = s.dir;
+    return where;
+}
+
+std::shared_ptr<PoolSlot> Filesystem::addSlot(std::unique_ptr<Pool> pool) {
+    auto slot = std::make_shared<PoolSlot>();
+    slot->name = pool->name();
+    slot->pool = std::move(pool);
+    std::unique_lock lk(pools_mutex_);
+    slot->index = static_cast<uint32_t>(by_index_.size());
+    by_index_.push_back(slot);
+    by_name_.emplace(slot->name, slot->index);
+    const uint32_t index = slot->index;
+    slot->pool->setInvalidationSink(
+        [this, index](const Invalidation& inv) { queueInvalidation(index, inv); });
+    root_mtime_ns_ = nowNs();
+    return slot;
+}
+
+Status Filesystem::start() {
+    const std::string prefix = options_.config.shm_prefix + "." + options_.instance + ".";
+    // Segments of this instance: in /dev/shm, and in the directories of disk-tier pools.
+    std::vector<SegmentLocation> found;
+    auto scan = [&](const std::string& dir, bool shm) {
+        DIR* d = opendir(dir.c_str());
+        if (!d) return;
+        while (dirent* e = readdir(d)) {
+            std::string n = e->d_name;
+            if (n.size() > prefix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
+                n.find(".tmp") == std::string::npos)
+                found.push_back(SegmentLocation{n, shm ? "" : dir});
+        }
+        closedir(d);
+    };
+    scan("/dev/shm", true);
+    std::vector<std::string> dirs;
+    if (!options_.config.defaults.dir.empty()) dirs.push_back(options_.config.defaults.dir);
+    for (const auto& p : options_.config.pools)
+        if (p.settings.tier == Tier::Disk) dirs.push_back(p.settings.dir);
+    std::sort(dirs.begin(), dirs.end());
+    dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
+    for (const auto& d : dirs) scan(d, false);
+    std::sort(found.begin(), found.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+
+    for (const SegmentLocation& where : found) {
+        const std::string pool_name = where.name.substr(prefix.size());
+        if (poolByName(pool_name)) {
+            return makeError(EEXIST, fmt::format("pool {} has two segments ({} and another); "
+                                                 "remove one", pool_name, where.describe()));
+        }
+        auto pool = Pool::attach(where);
+        if (!pool) return pool.error();
+        log(LogLevel::Info, "pool {}: reattached {} ({} entries)", pool_name, where.describe(),
+            (*pool)->stats().entries);
+        addSlot(std::move(*pool));
+    }
+    for (const auto& decl : options_.config.pools) {
+        if (poolByName(decl.name)) continue;
+        auto slot = createPool(decl.name, decl.settings, 0755, getuid(), getgid());
+        if (!slot) return slot.error();
+        log(LogLevel::Info, "pool {}: created ({}, {})", decl.name,
+            (*slot)->pool->location().describe(), decl.settings.policy);
+    }
+    return {};
+}
+
+Result<std::shared_ptr<PoolSlot>> Filesystem::createPool(const std::string& name,
+                                                         const PoolSettings& settings,
+                                                         uint32_t mode, uint32_t uid,
+                                                         uint32_t gid) {
+    if (auto st = validatePoolName(name); !st) return st.error();
+    PoolCreateOptions o;
+    o.name = name;
+    o.where = locationFor(name, settings);
+    o.settings = settings;
+    o.mode = mode;
+    o.uid = uid;
+    o.gid = gid;
+    if (o.where.name.size() > 250)
+        return makeError(ENAMETOOLONG, fmt::format("pool name \"{}\" is too long for a segment "
+                                                   "name", name));
+    auto pool = Pool::create(o);
+    if (!pool) return pool.error();
+    return addSlot(std::move(*pool));
+}
+
+Status Filesystem::removePool(const std::string& name) {
+    std::shared_ptr<PoolSlot> slot;
+    {
+        std::unique_lock lk(pools_mutex_);
+        auto it = by_name_.find(name);
+        if (it == by_name_.end()) return makeError(ENOENT, fmt::format("no pool {}", name));
+        slot = by_index_[it->second];
+        if (!slot->pool->isEmptyPool())
+            return makeError(ENOTEMPTY, fmt::format("pool {} is not empty", name));
+        by_index_[it->second].reset();
+        by_name_.erase(it);
+        root_mtime_ns_ = nowNs();
+    }
+    slot->pool->setInvalidationSink(nullptr);
+    if (auto st = slot->pool->destroySegment(); !st) return st;
+    log(LogLevel::Info, "pool {}: deleted", name);
+    return {};
+}
+
+std::shared_ptr<PoolSlot> Filesystem::poolByIndex(uint32_t index) {
+    std::shared_lock lk(pools_mutex_);
+    return index < by_index_.size() ? by_index_[index] : nullptr;
+}
+
+std::shared_ptr<PoolSlot> Filesystem::poolByName(std::string_view name) {
+    std::shared_lock lk(pools_mutex_);
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : by_index_[it->second];
+}
+
+std::vector<std::shared_ptr<PoolSlot>> Filesystem::pools() {
+    std::shared_lock lk(pools_mutex_);
+    std::vector<std::shared_ptr<PoolSlot>> out;
+    for (const auto& s : by_index_)
+        if (s) out.push_back(s);
+    return out;
+}
+
+void Filesystem::detachAll() {
+    for (const auto& slot : pools()) slot->pool->detach();
+}
+
+namespace {
+
+timespec toTimespec(int64_t ns) { return timespec{ns / 1000000000, ns % 1000000000}; }
+
+}  // namespace
+
+struct stat Filesystem::rootAttr() const {
+    struct stat st {};
+    st.st_ino = FUSE_ROOT_ID;
+    st.st_mode = S_IFDIR | 0755;
+    st.st_nlink = 2;
+    st.st_uid = getuid();
+    st.st_gid = getgid();
+    st.st_blksize = 4096;
+    st.st_atim = st.st_mtim = st.st_ctim = toTimespec(root_mtime_ns_);
+    return st;
+}
+
+struct stat Filesystem::controlAttr(uint32_t pool, const ControlFile& file) {
+    struct stat st {};
+    st.st_ino = makeIno(pool, file.local);
+    st.st_mode = S_IFREG | file.mode;
+    st.st_nlink = 1;
+    st.st_blksize = 4096;
+    if (pool == 0) {
+        st.st_uid = getuid();
+        st.st_gid = getgid();
+        st.st_mtim = toTimespec(root_mtime_ns_);
+    } else if (auto slot = poolByIndex(pool)) {
+        if (auto a = slot->pool->getattr(kPoolRootId); a) {
+            st.st_uid = a->uid;
+            st.st_gid = a->gid;
+            st.st_mtim = toTimespec(a->mtime_ns);
+        }
+    }
+    st.st_atim = st.st_ctim = st.st_mtim;
+    return st;
+}
+
+struct stat Filesystem::toStat(uint32_t pool, const EntryAttr& a) const {
+    struct stat st {};
+    st.st_ino = makeIno(pool, a.id);
+    st.st_mode = a.mode;
+    st.st_nlink = a.nlink;
+    st.st_uid = a.uid;
+    st.st_gid = a.gid;
+    st.st_size = static_cast<off_t>(a.size);
+    st.st_blocks = static_cast<blkcnt_t>(a.blocks512);
+    st.st_blksize = static_cast<blksize_t>(a.blksize);
+    st.st_atim = toTimespec(a.atime_ns);
+    st.st_mtim = toTimespec(a.mtime_ns);
+    st.st_ctim = toTimespec(a.ctime_ns);
+    return st;
+}
+
+// --- notifier --------------------------------------------------------------------------------
+
+void Filesystem::queueInvalidation(uint32_t pool, const Invalidation& inv) {
+    {
+        std::lock_guard lk(notify_mutex_);
+        if (!session_) return;
+        notify_queue_.emplace_back(pool, inv);
+    }
+    notify_cv_.notify_one();
+}
+
+void Filesystem::startNotifier(fuse_session* se) {
+    {
+        std::lock_guard lk(notify_mutex_);
+        session_ = se;
+        notify_stop_ = false;
+    }
+    notifier_ = std::thread([this] { notifierLoop(); });
+}
+
+void Filesystem::stopNotifier() {
+    {
+        std::lock_guard lk(notify_mutex_);
+        notify_stop_ = true;
+        session_ = nullptr;
+    }
+    notify_cv_.notify_all();
+    if (notifier_.joinable()) notifier_.join();
+}
+
+// Runs on its own thread holding no lock a request may need: the kernel may block a notify
+// until requests on the same directory finish.
+void Filesystem::notifierLoop() {
+    std::unique_lock lk(notify_mutex_);
+    while (true) {
+        notify_cv_.wait(lk, [&] { return notify_stop_ || !notify_queue_.empty(); });
+        if (notify_stop_) return;
+        auto [pool, inv] = std::move(notify_queue_.front());
+        notify_queue_.pop_front();
+        fuse_session* se = session_;
+        lk.unlock();
+        const fuse_ino_t dir = inv.dir == kPoolRootId || inv.dir == 0 ? makeIno(pool, kPoolRootId)
+                                                                      : makeIno(pool, inv.dir);
+        int rc = 0;
+        if (!inv.name.empty())
+            rc = fuse_lowlevel_notify_inval_entry(se, dir, inv.name.c_str(), inv.name.size());
+        if (inv.inode && inv.name.empty())
+            rc = fuse_lowlevel_notify_inval_inode(se, makeIno(pool, inv.inode), 0, 0);
+        if (rc != 0 && rc != -ENOENT)
+            log(LogLevel::Debug, "invalidation in pool {} failed: {}", pool, strerror(-rc));
+        lk.lock();
+    }
+}
+
+}  // namespace kvc::fs

@@ -1,0 +1,90 @@
+// Filesystem: the state behind the FUSE callbacks. It owns the pools of this mount (one per
+// top-level directory), maps inode numbers to pools, serves control files, and forwards the
+// pools' own changes (eviction, shrink) to the kernel from a notifier thread.
+//
+// Lock order: pools_mutex_ (shared for lookups of a pool, exclusive for mkdir/rmdir of pools)
+// is never held while calling into a Pool; Pool locks are described in core/pool.h;
+// notify_mutex_ is a leaf.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/pool.h"
+#include "fs/control_files.h"
+#include "fs/inode_ids.h"
+#include "fs/options.h"
+
+namespace kvc::fs {
+
+struct PoolSlot {
+    uint32_t index = 0;
+    std::string name;
+    std::unique_ptr<Pool> pool;
+};
+
+class Filesystem {
+public:
+    explicit Filesystem(DaemonOptions options);
+    ~Filesystem();
+
+    // Attaches the instance's existing segments and creates the pools the config declares.
+    Status start();
+    // Marks every segment cleanly detached (called at unmount).
+    void detachAll();
+    void startNotifier(fuse_session* se);
+    void stopNotifier();
+
+    const DaemonOptions& options() const { return options_; }
+    double timeout() const { return options_.timeout_s; }
+
+    std::shared_ptr<PoolSlot> poolByIndex(uint32_t index);
+    std::shared_ptr<PoolSlot> poolByName(std::string_view name);
+    std::vector<std::shared_ptr<PoolSlot>> pools();
+    Result<std::shared_ptr<PoolSlot>> createPool(const std::string& name,
+                                                 const PoolSettings& settings, uint32_t mode,
+                                                 uint32_t uid, uint32_t gid);
+    Status removePool(const std::string& name);
+
+    // Attributes of things that are not core entries.
+    struct stat rootAttr() const;
+    struct stat controlAttr(uint32_t pool, const ControlFile& file);
+    struct stat toStat(uint32_t pool, const EntryAttr& a) const;
+
+    // Control files (control_files.cpp).
+    Result<std::string> controlContent(uint32_t pool, const ControlFile& file);
+    Result<std::string> controlWrite(uint32_t pool, const ControlFile& file, std::string_view data);
+
+private:
+    SegmentLocation locationFor(const std::string& pool, const PoolSettings& s) const;
+    std::shared_ptr<PoolSlot> addSlot(std::unique_ptr<Pool> pool);
+    void queueInvalidation(uint32_t pool, const Invalidation& inv);
+    void notifierLoop();
+
+    DaemonOptions options_;
+    std::shared_mutex pools_mutex_;
+    std::vector<std::shared_ptr<PoolSlot>> by_index_;  // index 0 unused; never reused
+    std::map<std::string, uint32_t, std::less<>> by_name_;
+    int64_t root_mtime_ns_ = 0;
+
+    std::mutex notify_mutex_;
+    std::condition_variable notify_cv_;
+    std::deque<std::pair<uint32_t, Invalidation>> notify_queue_;
+    bool notify_stop_ = false;
+    fuse_session* session_ = nullptr;
+    std::thread notifier_;
+};
+
+// The callback table (ops.cpp).
+const fuse_lowlevel_ops& lowlevelOps();
+
+}  // namespace kvc::fs

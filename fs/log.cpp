@@ -1,0 +1,40 @@
+// Daemon logging: one line per message, to syslog (daemon facility) or stderr.
+#include "fs/log.h"
+
+#include <syslog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+
+namespace kvc::fs {
+namespace {
+
+std::atomic<bool> g_syslog{false};
+std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
+
+}  // namespace
+
+void logInit(bool use_syslog, LogLevel level) {
+    g_syslog = use_syslog;
+    g_level = static_cast<int>(level);
+    if (use_syslog) openlog("kvcachefs", LOG_PID, LOG_DAEMON);
+}
+
+bool logEnabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(); }
+
+void logWrite(LogLevel level, std::string_view message) {
+    static constexpr const char* kNames[] = {"error", "warning", "info", "debug"};
+    static constexpr int kPriorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+    const int i = static_cast<int>(level);
+    if (g_syslog) {
+        syslog(kPriorities[i], "%.*s", static_cast<int>(message.size()), message.data());
+    } else {
+        std::string line = std::string("kvcachefs[") + std::to_string(getpid()) + "] " +
+                           kNames[i] + ": " + std::string(message) + "\n";
+        fputs(line.c_str(), stderr);
+    }
+}
+
+}  // namespace kvc::fs

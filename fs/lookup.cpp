@@ -1,0 +1,122 @@
+// lookup, forget, getattr and setattr.
+#include <sys/stat.h>
+
+#include "core/clock.h"
+#include "fs/ops.h"
+#include "fs/reply.h"
+
+namespace kvc::fs {
+
+void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "lookup", [&] {
+        Filesystem& fs = fsOf(req);
+        const NodeRef ref = splitIno(parent);
+        if (parent == FUSE_ROOT_ID) {
+            if (const ControlFile* c = findControl(true, name))
+                return replyEntry(req, fs.controlAttr(0, *c), 0);
+            auto slot = fs.poolByName(name);
+            if (!slot) return (void)fuse_reply_err(req, ENOENT);
+            auto a = slot->pool->getattr(kPoolRootId);
+            if (!a) return replyError(req, a.error(), "lookup");
+            return replyPoolEntry(req, slot->index, *a);
+        }
+        auto slot = poolOf(req, parent);
+        if (!slot) return (void)fuse_reply_err(req, ref.pool ? ENOENT : ENOTDIR);
+        if (ref.local == kPoolRootId)
+            if (const ControlFile* c = findControl(false, name))
+                return replyEntry(req, fs.controlAttr(ref.pool, *c), 0);
+        if (ref.local < kFirstEntryId && ref.local != kPoolRootId)
+            return (void)fuse_reply_err(req, ENOTDIR);
+        auto a = slot->pool->lookup(ref.local, name);
+        if (!a) return replyError(req, a.error(), "lookup");
+        replyPoolEntry(req, ref.pool, *a);
+    });
+}
+
+static void forgetOne(Filesystem& fs, fuse_ino_t ino, uint64_t n) {
+    const NodeRef ref = splitIno(ino);
+    if (ref.pool == 0 || ref.local < kFirstEntryId) return;  // virtual nodes are not counted
+    if (auto slot = fs.poolByIndex(ref.pool)) slot->pool->forget(ref.local, n);
+}
+
+void opForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+    try {
+        forgetOne(fsOf(req), ino, nlookup);
+    } catch (const std::exception& e) {
+        log(LogLevel::Error, "forget: internal error: {}", e.what());
+    }
+    fuse_reply_none(req);
+}
+
+void opForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+    try {
+        for (size_t i = 0; i < count; ++i) forgetOne(fsOf(req), forgets[i].ino, forgets[i].nlookup);
+    } catch (const std::exception& e) {
+        log(LogLevel::Error, "forget: internal error: {}", e.what());
+    }
+    fuse_reply_none(req);
+}
+
+// Attributes of any inode: the root, a control file, a pool directory or a pool's node.
+static Result<struct stat> statOf(fuse_req_t req, fuse_ino_t ino) {
+    Filesystem& fs = fsOf(req);
+    if (ino == FUSE_ROOT_ID) return fs.rootAttr();
+    const NodeRef ref = splitIno(ino);
+    if (ref.local > kPoolRootId && ref.local < kFirstEntryId) {
+        const ControlFile* c = controlByLocal(ref.pool == 0, ref.local);
+        if (!c || (ref.pool && !fs.poolByIndex(ref.pool))) return makeError(ENOENT, "no such file");
+        return fs.controlAttr(ref.pool, *c);
+    }
+    auto slot = poolOf(req, ino);
+    if (!slot) return makeError(ENOENT, "pool was deleted");
+    auto a = slot->pool->getattr(ref.local);
+    if (!a) return a.error();
+    return fs.toStat(ref.pool, *a);
+}
+
+void opGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+    guarded(req, "getattr", [&] {
+        auto st = statOf(req, ino);
+        if (!st) return replyError(req, st.error(), "getattr");
+        fuse_reply_attr(req, &*st, fsOf(req).timeout());
+    });
+}
+
+void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+    guarded(req, "setattr", [&] {
+        const NodeRef ref = splitIno(ino);
+        if (ino == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
+        if (ref.local > kPoolRootId && ref.local < kFirstEntryId) {
+            // `echo x > .evict` truncates before writing: truncation of a control file is
+            // accepted and does nothing; other changes are refused.
+            if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                           FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME))
+                return (void)fuse_reply_err(req, EPERM);
+            auto st = statOf(req, ino);
+            if (!st) return replyError(req, st.error(), "setattr");
+            return (void)fuse_reply_attr(req, &*st, 0);
+        }
+        auto slot = poolOf(req, ino);
+        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        AttrChange c;
+        if (to_set & FUSE_SET_ATTR_MODE) c.mode = attr->st_mode;
+        if (to_set & FUSE_SET_ATTR_UID) c.uid = attr->st_uid;
+        if (to_set & FUSE_SET_ATTR_GID) c.gid = attr->st_gid;
+        if (to_set & FUSE_SET_ATTR_SIZE) c.size = static_cast<uint64_t>(attr->st_size);
+        const int64_t now = nowNs();
+        if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+            c.atime_ns = now;
+        else if (to_set & FUSE_SET_ATTR_ATIME)
+            c.atime_ns = attr->st_atim.tv_sec * 1000000000LL + attr->st_atim.tv_nsec;
+        if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+            c.mtime_ns = now;
+        else if (to_set & FUSE_SET_ATTR_MTIME)
+            c.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
+        auto a = slot->pool->setattr(ref.local, c);
+        if (!a) return replyError(req, a.error(), "setattr");
+        struct stat st = fsOf(req).toStat(ref.pool, *a);
+        fuse_reply_attr(req, &st, fsOf(req).timeout());
+    });
+}
+
+}  // namespace kvc::fs

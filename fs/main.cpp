@@ -1,0 +1,109 @@
+// kvcachefs daemon: parse options, attach pools, mount, serve, unmount. Each step's undo is
+// owned by an object, so teardown runs in reverse on every path.
+#include <fuse_lowlevel.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "fs/filesystem.h"
+#include "fs/log.h"
+#include "fs/options.h"
+
+namespace {
+
+using kvc::fs::log;
+using kvc::fs::LogLevel;
+
+struct ArgsGuard {
+    fuse_args args;
+    ~ArgsGuard() { fuse_opt_free_args(&args); }
+};
+
+struct SessionGuard {
+    fuse_session* se = nullptr;
+    ~SessionGuard() {
+        if (se) fuse_session_destroy(se);
+    }
+};
+
+struct SignalGuard {
+    fuse_session* se = nullptr;
+    ~SignalGuard() {
+        if (se) fuse_remove_signal_handlers(se);
+    }
+};
+
+struct MountGuard {
+    fuse_session* se = nullptr;
+    ~MountGuard() {
+        if (se) fuse_session_unmount(se);
+    }
+};
+
+struct NotifierGuard {
+    kvc::fs::Filesystem* fs = nullptr;
+    ~NotifierGuard() {
+        if (fs) fs->stopNotifier();
+    }
+};
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    ArgsGuard a{FUSE_ARGS_INIT(argc, argv)};
+    auto parsed = kvc::fs::parseDaemonOptions(a.args);
+    if (!parsed) {
+        std::fprintf(stderr, "kvcachefs: %s\n", parsed.error().message.c_str());
+        return 1;
+    }
+    if (parsed->show_help) {
+        kvc::fs::printUsage(argv[0]);
+        return 0;
+    }
+    if (parsed->show_version) {
+        std::printf("kvcachefs %s (libfuse %s)\n", KVCACHEFS_VERSION, fuse_pkgversion());
+        return 0;
+    }
+    kvc::fs::logInit(false, parsed->debug ? LogLevel::Debug : LogLevel::Info);
+
+    auto fs = std::make_unique<kvc::fs::Filesystem>(std::move(*parsed));
+    if (auto st = fs->start(); !st) {
+        std::fprintf(stderr, "kvcachefs: %s\n", st.error().message.c_str());
+        return 1;
+    }
+    const kvc::fs::DaemonOptions& o = fs->options();
+
+    SessionGuard session{fuse_session_new(&a.args, &kvc::fs::lowlevelOps(),
+                                          sizeof(fuse_lowlevel_ops), fs.get())};
+    if (!session.se) return 1;  // libfuse printed which option it did not know
+    SignalGuard signals;
+    if (fuse_set_signal_handlers(session.se) != 0) return 1;
+    signals.se = session.se;
+    if (fuse_session_mount(session.se, o.mountpoint.c_str()) != 0) {
+        std::fprintf(stderr, "kvcachefs: cannot mount on %s\n", o.mountpoint.c_str());
+        return 1;
+    }
+    MountGuard mount{session.se};
+    // From here on, in the background, messages go to syslog.
+    if (fuse_daemonize(o.foreground) != 0) return 1;
+    kvc::fs::logInit(!o.foreground, o.debug ? LogLevel::Debug : LogLevel::Info);
+    log(LogLevel::Info, "mounted {} on {} (instance {}, {} pools)", o.source, o.mountpoint,
+        o.instance, fs->pools().size());
+
+    fs->startNotifier(session.se);
+    NotifierGuard notifier{fs.get()};
+    int rc;
+    if (o.singlethread) {
+        rc = fuse_session_loop(session.se);
+    } else {
+        fuse_loop_config* cfg = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_max_threads(cfg, o.max_threads);
+        fuse_loop_cfg_set_idle_threads(cfg, 4);
+        rc = fuse_session_loop_mt(session.se, cfg);
+        fuse_loop_cfg_destroy(cfg);
+    }
+    fs->detachAll();
+    log(LogLevel::Info, "unmounting {} ({})", o.mountpoint, rc == 0 ? "clean" : "loop error");
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,154 @@
+// mkdir, rmdir, unlink, rename, link, symlink and mknod. At the root, mkdir and rmdir create
+// and delete pools; everything else there is refused.
+#include <sys/stat.h>
+
+#include <cstdio>
+
+#include "fs/ops.h"
+#include "fs/reply.h"
+
+namespace kvc::fs {
+namespace {
+
+bool isVirtual(fuse_ino_t ino) {
+    const NodeRef ref = splitIno(ino);
+    return ref.local > kPoolRootId && ref.local < kFirstEntryId;
+}
+
+// A control file's name in a pool directory cannot be taken by an entry.
+bool isControlName(fuse_ino_t parent, const char* name) {
+    const NodeRef ref = splitIno(parent);
+    return ref.pool && ref.local == kPoolRootId && findControl(false, name);
+}
+
+}  // namespace
+
+void opMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    guarded(req, "mkdir", [&] {
+        Filesystem& fs = fsOf(req);
+        const fuse_ctx* ctx = fuse_req_ctx(req);
+        if (parent == FUSE_ROOT_ID) {
+            if (findControl(true, name) || fs.poolByName(name))
+                return (void)fuse_reply_err(req, EEXIST);
+            auto slot = fs.createPool(name, fs.options().config.defaults, mode & 07777, ctx->uid,
+                                      ctx->gid);
+            if (!slot) {
+                log(LogLevel::Warning, "mkdir of pool {} refused: {}", name,
+                    slot.error().message);
+                return replyError(req, slot.error(), "mkdir");
+            }
+            log(LogLevel::Info, "pool {}: created by uid {}", name, ctx->uid);
+            auto a = (*slot)->pool->getattr(kPoolRootId);
+            return replyPoolEntry(req, (*slot)->index, *a);
+        }
+        if (isVirtual(parent)) return (void)fuse_reply_err(req, ENOTDIR);
+        if (isControlName(parent, name)) return (void)fuse_reply_err(req, EEXIST);
+        auto slot = poolOf(req, parent);
+        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        const NodeRef ref = splitIno(parent);
+        auto dir = slot->pool->getattr(ref.local);
+        if (!dir) return replyError(req, dir.error(), "mkdir");
+        uint32_t gid = ctx->gid, m = mode & 07777;
+        inheritFromDir(*dir, true, gid, m);
+        auto a = slot->pool->mkdir(ref.local, name, m, ctx->uid, gid);
+        if (!a) return replyError(req, a.error(), "mkdir");
+        replyPoolEntry(req, ref.pool, *a);
+    });
+}
+
+void opRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "rmdir", [&] {
+        if (parent == FUSE_ROOT_ID) {
+            if (findControl(true, name)) return (void)fuse_reply_err(req, ENOTDIR);
+            auto st = fsOf(req).removePool(name);
+            if (!st) return replyError(req, st.error(), "rmdir");
+            return (void)fuse_reply_err(req, 0);
+        }
+        if (isControlName(parent, name)) return (void)fuse_reply_err(req, ENOTDIR);
+        auto slot = poolOf(req, parent);
+        if (!slot || isVirtual(parent)) return (void)fuse_reply_err(req, ENOENT);
+        auto st = slot->pool->rmdir(splitIno(parent).local, name);
+        if (!st) return replyError(req, st.error(), "rmdir");
+        fuse_reply_err(req, 0);
+    });
+}
+
+void opUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "unlink", [&] {
+        if (parent == FUSE_ROOT_ID) {
+            if (findControl(true, name)) return (void)fuse_reply_err(req, EPERM);
+            return (void)fuse_reply_err(req, fsOf(req).poolByName(name) ? EISDIR : ENOENT);
+        }
+        if (isControlName(parent, name)) return (void)fuse_reply_err(req, EPERM);
+        auto slot = poolOf(req, parent);
+        if (!slot || isVirtual(parent)) return (void)fuse_reply_err(req, ENOENT);
+        auto st = slot->pool->unlink(splitIno(parent).local, name);
+        if (!st) return replyError(req, st.error(), "unlink");
+        fuse_reply_err(req, 0);
+    });
+}
+
+void opRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+    guarded(req, "rename", [&] {
+        unsigned core_flags = 0;
+        if (flags & RENAME_NOREPLACE) core_flags |= Pool::kRenameNoReplace;
+        if (flags & RENAME_EXCHANGE) core_flags |= Pool::kRenameExchange;
+        if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return (void)fuse_reply_err(req, EINVAL);
+        // Pools are not renamed (their segments carry the name); moves between pools copy.
+        if (parent == FUSE_ROOT_ID && newparent == FUSE_ROOT_ID)
+            return (void)fuse_reply_err(req, EPERM);
+        const NodeRef a = splitIno(parent), b = splitIno(newparent);
+        if (parent == FUSE_ROOT_ID || newparent == FUSE_ROOT_ID || a.pool != b.pool)
+            return (void)fuse_reply_err(req, EXDEV);
+        if (isControlName(parent, name) || isControlName(newparent, newname))
+            return (void)fuse_reply_err(req, EPERM);
+        auto slot = poolOf(req, parent);
+        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        auto st = slot->pool->rename(a.local, name, b.local, newname, core_flags);
+        if (!st) return replyError(req, st.error(), "rename");
+        fuse_reply_err(req, 0);
+    });
+}
+
+void opLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+    guarded(req, "link", [&] {
+        const NodeRef src = splitIno(ino), dst = splitIno(newparent);
+        if (isVirtual(ino) || src.local == kPoolRootId || ino == FUSE_ROOT_ID)
+            return (void)fuse_reply_err(req, EPERM);
+        if (newparent == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
+        if (src.pool != dst.pool) return (void)fuse_reply_err(req, EXDEV);
+        if (isControlName(newparent, newname)) return (void)fuse_reply_err(req, EEXIST);
+        auto slot = poolOf(req, ino);
+        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        auto a = slot->pool->link(src.local, dst.local, newname);
+        if (!a) return replyError(req, a.error(), "link");
+        replyPoolEntry(req, src.pool, *a);
+    });
+}
+
+void opSymlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
+    fuse_reply_err(req, EPERM);  // entries are data; see the README's differences from tmpfs
+}
+
+void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+    guarded(req, "mknod", [&] {
+        if (!S_ISREG(mode) || parent == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
+        if (isControlName(parent, name)) return (void)fuse_reply_err(req, EEXIST);
+        auto slot = poolOf(req, parent);
+        if (!slot || isVirtual(parent)) return (void)fuse_reply_err(req, ENOENT);
+        const NodeRef ref = splitIno(parent);
+        const fuse_ctx* ctx = fuse_req_ctx(req);
+        auto dir = slot->pool->getattr(ref.local);
+        if (!dir) return replyError(req, dir.error(), "mknod");
+        uint32_t gid = ctx->gid, m = mode & 07777;
+        inheritFromDir(*dir, false, gid, m);
+        auto a = slot->pool->create(ref.local, name, m, ctx->uid, gid, true, false);
+        if (!a) return replyError(req, a.error(), "mknod");
+        slot->pool->release(a->id, true);
+        auto now = slot->pool->getattr(a->id);
+        replyPoolEntry(req, ref.pool, now ? *now : *a);
+    });
+}
+
+}  // namespace kvc::fs

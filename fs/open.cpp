@@ -1,0 +1,116 @@
+// create, open, flush, release and fsync. Entries are opened with the page cache kept across
+// opens (the daemon invalidates what it changes itself); control files with direct I/O and a
+// ControlHandle holding their content.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "fs/ops.h"
+#include "fs/reply.h"
+
+namespace kvc::fs {
+namespace {
+
+bool isControl(fuse_ino_t ino) {
+    const NodeRef ref = splitIno(ino);
+    return ino != FUSE_ROOT_ID && ref.local > kPoolRootId && ref.local < kFirstEntryId;
+}
+
+bool forWrite(const fuse_file_info* fi) { return (fi->flags & O_ACCMODE) != O_RDONLY; }
+
+void setEntryCaching(fuse_req_t req, fuse_file_info* fi) {
+    if (fsOf(req).options().page_cache)
+        fi->keep_cache = 1;
+    else
+        fi->direct_io = 1;
+}
+
+}  // namespace
+
+void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+    guarded(req, "create", [&] {
+        const NodeRef ref = splitIno(parent);
+        if (parent == FUSE_ROOT_ID) {
+            // The root holds pools only.
+            if (findControl(true, name)) return (void)fuse_reply_err(req, EEXIST);
+            return (void)fuse_reply_err(req, EPERM);
+        }
+        if (ref.local == kPoolRootId && findControl(false, name))
+            return (void)fuse_reply_err(req, EEXIST);
+        auto slot = poolOf(req, parent);
+        if (!slot || isControl(parent)) return (void)fuse_reply_err(req, ENOENT);
+        const fuse_ctx* ctx = fuse_req_ctx(req);
+        auto dir = slot->pool->getattr(ref.local);
+        if (!dir) return replyError(req, dir.error(), "create");
+        uint32_t gid = ctx->gid, m = mode & 07777;
+        inheritFromDir(*dir, false, gid, m);
+        auto a = slot->pool->create(ref.local, name, m, ctx->uid, gid, fi->flags & O_EXCL,
+                                    fi->flags & O_TRUNC);
+        if (!a) return replyError(req, a.error(), "create");
+        // create always opens for writing in the core; a read-only create is rare (O_CREAT|
+        // O_RDONLY) and is released as a writer, so remember that in fh.
+        fi->fh = 1;
+        setEntryCaching(req, fi);
+        fuse_entry_param e{};
+        e.ino = makeIno(ref.pool, a->id);
+        e.generation = a->generation;
+        e.attr = fsOf(req).toStat(ref.pool, *a);
+        e.attr_timeout = e.entry_timeout = fsOf(req).timeout();
+        if (fuse_reply_create(req, &e, fi) != 0) {
+            // The opener is gone (interrupted): undo its open and its lookup.
+            slot->pool->release(a->id, true);
+            slot->pool->forget(a->id, 1);
+        }
+    });
+}
+
+void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "open", [&] {
+        const NodeRef ref = splitIno(ino);
+        if (isControl(ino)) {
+            const ControlFile* c = controlByLocal(ref.pool == 0, ref.local);
+            if (!c) return (void)fuse_reply_err(req, ENOENT);
+            auto content = fsOf(req).controlContent(ref.pool, *c);
+            if (!content) return replyError(req, content.error(), "open");
+            auto* h = new ControlHandle{c, std::move(*content), false, 0};
+            fi->fh = reinterpret_cast<uint64_t>(h);
+            fi->direct_io = 1;
+            if (fuse_reply_open(req, fi) != 0) delete h;
+            return;
+        }
+        auto slot = poolOf(req, ino);
+        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        auto st = slot->pool->open(ref.local, forWrite(fi), fi->flags & O_TRUNC);
+        if (!st) return replyError(req, st.error(), "open");
+        fi->fh = forWrite(fi) ? 1 : 0;
+        setEntryCaching(req, fi);
+        if (fuse_reply_open(req, fi) != 0) slot->pool->release(ref.local, forWrite(fi));
+    });
+}
+
+void opFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+    fuse_reply_err(req, 0);  // writes are in the segment as soon as they are answered
+}
+
+void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "release", [&] {
+        if (isControl(ino)) {
+            delete reinterpret_cast<ControlHandle*>(fi->fh);
+            return (void)fuse_reply_err(req, 0);
+        }
+        if (auto slot = poolOf(req, ino)) slot->pool->release(splitIno(ino).local, fi->fh == 1);
+        fuse_reply_err(req, 0);
+    });
+}
+
+void opFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+    guarded(req, "fsync", [&] {
+        if (isControl(ino)) return (void)fuse_reply_err(req, 0);
+        auto slot = poolOf(req, ino);
+        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        auto st = slot->pool->fsync(splitIno(ino).local);
+        fuse_reply_err(req, st ? 0 : st.code());
+    });
+}
+
+}  // namespace kvc::fs

@@ -1,0 +1,249 @@
+// Daemon options: the fuse_opt table, config file merging and validation.
+#include "fs/options.h"
+
+#include <fuse_lowlevel.h>
+#include <fuse_opt.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/policy/eviction_policy.h"
+#include "core/size.h"
+
+namespace kvc::fs {
+namespace {
+
+// Raw strings as fuse_opt stores them (malloc'ed); validated after parsing.
+struct RawOptions {
+    char* size = nullptr;
+    char* policy = nullptr;
+    char* block_size = nullptr;
+    char* config = nullptr;
+    char* instance = nullptr;
+    char* tier = nullptr;
+    char* dir = nullptr;
+    char* pin_budget = nullptr;
+    char* max_entries = nullptr;
+    char* shm_prefix = nullptr;
+    char* timeout = nullptr;
+    int direct_io = 0;
+};
+
+#define KVC_OPT(t, p) {t, offsetof(RawOptions, p), 1}
+const fuse_opt kOptionTable[] = {
+    KVC_OPT("size=%s", size),
+    KVC_OPT("policy=%s", policy),
+    KVC_OPT("block_size=%s", block_size),
+    KVC_OPT("config=%s", config),
+    KVC_OPT("instance=%s", instance),
+    KVC_OPT("tier=%s", tier),
+    KVC_OPT("dir=%s", dir),
+    KVC_OPT("pin_budget=%s", pin_budget),
+    KVC_OPT("max_entries=%s", max_entries),
+    KVC_OPT("shm_prefix=%s", shm_prefix),
+    KVC_OPT("timeout=%s", timeout),
+    KVC_OPT("direct_io", direct_io),
+    FUSE_OPT_END,
+};
+#undef KVC_OPT
+
+constexpr const char* kOptionHelp =
+    "kvcachefs options (-o NAME=VALUE, comma-separated; defaults in brackets):\n"
+    "    size=SIZE            capacity of pools made with mkdir [1G]\n"
+    "    policy=NAME          eviction policy of new pools [lru] ({policies})\n"
+    "    block_size=SIZE      block size of new pools, 4K..2M, a power of two [4K]\n"
+    "    tier=cpu|disk        where new pools live: shared memory or a file in dir= [cpu]\n"
+    "    dir=PATH             directory of disk-tier segments (required with tier=disk)\n"
+    "    pin_budget=SIZE      bytes that may be pinned per pool, 0 = no limit [0]\n"
+    "    max_entries=N        entries per pool, 0 = one per block, at least 65536 [0]\n"
+    "    instance=NAME        names this mount's segments; a remount reattaches them [default]\n"
+    "    shm_prefix=NAME      prefix of segment names in /dev/shm [kvcachefs]\n"
+    "    config=FILE          TOML config file [/etc/kvcachefs/kvcachefs.toml if present]\n"
+    "    timeout=SECONDS      kernel cache time for names and attributes [3600]\n"
+    "    direct_io            entries bypass the page cache (no second copy; no shared mmap)\n"
+    "  default_permissions is always on; as root, allow_other is added.\n";
+
+std::string policyList() {
+    std::string out;
+    for (const auto& p : policyNames()) out += (out.empty() ? "" : ", ") + p;
+    return out;
+}
+
+std::string instanceError(std::string_view v) {
+    return fmt::format("invalid instance name \"{}\": use letters, digits, '_' and '-' (at most "
+                       "64)", v);
+}
+
+bool validInstance(std::string_view v) {
+    if (v.empty() || v.size() > 64) return false;
+    for (char c : v)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+    return true;
+}
+
+// `mount.fuse3` calls us as `kvcachefs SOURCE MOUNTPOINT -o ...`; fuse_parse_cmdline accepts
+// one non-option argument, so the source is taken out first.
+std::string takeSource(fuse_args& args) {
+    std::vector<int> positional;
+    for (int i = 1; i < args.argc; ++i) {
+        const char* a = args.argv[i];
+        if (std::strcmp(a, "-o") == 0) {
+            ++i;
+            continue;
+        }
+        if (a[0] != '-') positional.push_back(i);
+    }
+    if (positional.size() < 2) return {};
+    const int at = positional.front();
+    std::string source = args.argv[at];
+    free(args.argv[at]);
+    for (int i = at; i + 1 < args.argc; ++i) args.argv[i] = args.argv[i + 1];
+    args.argc--;
+    args.argv[args.argc] = nullptr;
+    return source;
+}
+
+void freeRaw(RawOptions& r) {
+    for (char* p : {r.size, r.policy, r.block_size, r.config, r.instance, r.tier, r.dir,
+                    r.pin_budget, r.max_entries, r.shm_prefix, r.timeout})
+        free(p);
+}
+
+}  // namespace
+
+void printUsage(const char* program) {
+    fmt::print("usage: {} [SOURCE] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n\n", program);
+    fmt::print(fmt::runtime(kOptionHelp), fmt::arg("policies", policyList()));
+    fmt::print("\nFUSE options:\n");
+    fflush(stdout);
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+}
+
+Result<DaemonOptions> parseDaemonOptions(fuse_args& args) {
+    DaemonOptions o;
+    if (fuse_args* a = &args; a->argc > 0) {
+        std::string src = takeSource(args);
+        if (!src.empty()) o.source = src;
+    }
+    RawOptions raw;
+    if (fuse_opt_parse(&args, &raw, kOptionTable, nullptr) != 0)
+        return makeError(EINVAL, "cannot parse the options");
+    struct RawGuard {
+        RawOptions& r;
+        ~RawGuard() { freeRaw(r); }
+    } guard{raw};
+
+    fuse_cmdline_opts cmd{};
+    if (fuse_parse_cmdline(&args, &cmd) != 0)
+        return makeError(EINVAL, "bad command line (see --help)");
+    o.foreground = cmd.foreground;
+    o.debug = cmd.debug;
+    o.singlethread = cmd.singlethread;
+    o.show_help = cmd.show_help;
+    o.show_version = cmd.show_version;
+    if (cmd.mountpoint) {
+        o.mountpoint = cmd.mountpoint;
+        free(cmd.mountpoint);
+    }
+    if (o.show_help || o.show_version) return o;
+    if (o.mountpoint.empty()) return makeError(EINVAL, "no mountpoint given (see --help)");
+
+    // Config file first, then -o options on top of it.
+    Config base = defaultConfig();
+    if (raw.config) {
+        o.config_path = raw.config;
+    } else if (std::filesystem::exists(kDefaultConfigPath)) {
+        o.config_path = kDefaultConfigPath;
+    }
+    if (!o.config_path.empty()) {
+        auto cfg = loadConfig(o.config_path, base);
+        if (!cfg) return cfg.error();
+        base = std::move(*cfg);
+    }
+    o.config = std::move(base);
+    PoolSettings& d = o.config.defaults;
+    auto bad = [](std::string_view opt, const Error& e) {
+        return makeError(EINVAL, fmt::format("option {}: {}", opt, e.message));
+    };
+    if (raw.size) {
+        auto v = parseSize(raw.size);
+        if (!v) return bad("size", v.error());
+        d.size = *v;
+    }
+    if (raw.block_size) {
+        auto v = parseBlockSize(raw.block_size);
+        if (!v) return bad("block_size", v.error());
+        d.block_size = *v;
+    }
+    if (d.size < d.block_size)
+        return makeError(EINVAL, fmt::format("option size: {} is smaller than one block ({})",
+                                             d.size, d.block_size));
+    if (raw.policy) {
+        auto p = makePolicy(raw.policy);
+        if (!p)
+            return makeError(EINVAL, fmt::format("option policy: unknown policy \"{}\" (one of: "
+                                                 "{})", raw.policy, policyList()));
+        d.policy = std::string(p->name());
+    }
+    if (raw.tier) {
+        auto t = parseTier(raw.tier);
+        if (!t) return bad("tier", t.error());
+        d.tier = *t;
+    }
+    if (raw.dir) d.dir = raw.dir;
+    if (d.tier == Tier::Disk) {
+        if (d.dir.empty() || d.dir.front() != '/')
+            return makeError(EINVAL, "option tier=disk needs dir=ABSOLUTE_PATH");
+        if (!std::filesystem::is_directory(d.dir))
+            return makeError(ENOENT, fmt::format("option dir: \"{}\" is not a directory", d.dir));
+    }
+    if (raw.pin_budget) {
+        auto v = parseSize(raw.pin_budget);
+        if (!v) return bad("pin_budget", v.error());
+        d.pin_budget = *v;
+    }
+    if (raw.max_entries) {
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long v = std::strtoull(raw.max_entries, &end, 10);
+        if (errno || !end || *end || raw.max_entries[0] == '-' || raw.max_entries[0] == 0)
+            return makeError(EINVAL, fmt::format("option max_entries: \"{}\" is not a number",
+                                                 raw.max_entries));
+        d.max_entries = v;
+    }
+    if (raw.instance) {
+        if (!validInstance(raw.instance))
+            return makeError(EINVAL, "option instance: " + instanceError(raw.instance));
+        o.instance = raw.instance;
+    }
+    if (raw.shm_prefix) {
+        if (auto st = validateShmPrefix(raw.shm_prefix); !st) return bad("shm_prefix", st.error());
+        o.config.shm_prefix = raw.shm_prefix;
+    }
+    if (raw.timeout) {
+        char* end = nullptr;
+        const double v = std::strtod(raw.timeout, &end);
+        if (!end || *end || !(v >= 0 && v <= 86400 * 365))
+            return makeError(EINVAL, fmt::format("option timeout: \"{}\" is not a number of "
+                                                 "seconds", raw.timeout));
+        o.timeout_s = v;
+    }
+    o.page_cache = !raw.direct_io;
+    // Declared pools inherit -o overrides only where the file said nothing: the config loader
+    // already filled them from [defaults], which is what an operator expects.
+    // The kernel checks mode bits for us; as root the mount is for every user.
+    fuse_opt_add_arg(&args, "-odefault_permissions");
+    if (geteuid() == 0) fuse_opt_add_arg(&args, "-oallow_other");
+    fuse_opt_add_arg(&args, fmt::format("-ofsname={}", o.source).c_str());
+    fuse_opt_add_arg(&args, "-osubtype=kvcachefs");
+    return o;
+}
+
+}  // namespace kvc::fs

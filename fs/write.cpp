@@ -1,0 +1,35 @@
+// write: entry data is copied once, from libfuse's request buffer into the segment. A write to
+// a control file is one command; its answer is what the next read on that descriptor returns.
+#include "fs/ops.h"
+#include "fs/reply.h"
+
+namespace kvc::fs {
+
+void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+    guarded(req, "write", [&] {
+        const NodeRef ref = splitIno(ino);
+        if (ref.local > kPoolRootId && ref.local < kFirstEntryId) {
+            auto* h = reinterpret_cast<ControlHandle*>(fi->fh);
+            auto answer = fsOf(req).controlWrite(ref.pool, *h->file, std::string_view(buf, size));
+            if (!answer) {
+                log(LogLevel::Info, "write to {}: {}", h->file->name, answer.error().message);
+                return replyError(req, answer.error(), "write");
+            }
+            h->content = std::move(*answer);
+            h->rebase = true;
+            return (void)fuse_reply_write(req, size);
+        }
+        auto slot = poolOf(req, ino);
+        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        auto n = slot->pool->write(ref.local, static_cast<uint64_t>(off), buf, size);
+        if (!n) {
+            log(LogLevel::Debug, "pool {}: write of {} bytes: {}", slot->name, size,
+                n.error().message);
+            return replyError(req, n.error(), "write");
+        }
+        fuse_reply_write(req, *n);
+    });
+}
+
+}  // namespace kvc::fs
