@@ -102,7 +102,7 @@ std::string takeSource(fuse_args& args) {
     if (positional.size() < 2) return {};
     const int at = positional.front();
     std::string source = args.argv[at];
-    free(args.argv[at]);
+    if (args.allocated) free(args.argv[at]);  // else it is main()'s argv
     for (int i = at; i + 1 < args.argc; ++i) args.argv[i] = args.argv[i + 1];
     args.argc--;
     args.argv[args.argc] = nullptr;

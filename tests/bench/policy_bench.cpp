@@ -8,7 +8,7 @@
 //   Hit       access() of a random candidate only (the read path).
 //   Reinsert  remove() of a random candidate and insert() of it again with an older history
 //             (pin/unpin, a parent becoming a leaf again); time is per remove+insert pair.
-// Run: policy_bench --benchmark_min_time=0.05s
+// Run: policy_bench --benchmark_min_time=0.05 (add --benchmark_filter=lru to pick one policy)
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 

@@ -81,7 +81,9 @@ inline EntryId putEntry(Pool& pool, EntryId dir, std::string_view name, std::str
     if (!data.empty()) {
         auto n = pool.write(attr->id, 0, data.data(), data.size());
         EXPECT_TRUE(n.ok()) << name << ": " << (n.ok() ? "" : n.error().message);
-        if (n.ok()) EXPECT_EQ(*n, data.size());
+        if (n.ok()) {
+            EXPECT_EQ(*n, data.size());
+        }
     }
     pool.release(attr->id, true);
     return attr->id;
