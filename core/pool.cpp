@@ -218,6 +218,9 @@ struct PoolLoader {
 };
 
 Result<std::unique_ptr<Pool>> Pool::create(const PoolCreateOptions& o) {
+    // Checked before the geometry divides by it; Segment::create checks the rest of the range.
+    if (o.settings.block_size == 0)
+        return makeError(EINVAL, "block size 0: a power of two from 4 KiB to 2 MiB is needed");
     auto policy = makePolicy(o.settings.policy);
     if (!policy) return makeError(EINVAL, fmt::format("unknown policy \"{}\"", o.settings.policy));
     if (o.name.size() >= sizeof(Superblock::pool_name))

@@ -99,17 +99,23 @@ void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
 // Gives back what an inode holds once nothing needs it: its blocks when it has no name and no
 // open, its slot when the front end also forgot it.
 void Pool::maybeFree(Inode* ino) {
-    if (ino->id == kPoolRootId || ino->nlink > 0 || ino->opens) return;
+    if (ino->id == kPoolRootId || ino->nlink > 0) return;
+    // A nameless entry is no candidate even while open: evicting it would free nothing now and
+    // count an eviction of something already gone.
     if (ino->in_policy) {
         policy_->remove(ino->id);
         ino->in_policy = false;
     }
+    if (ino->opens) return;
     for (const Extent& e : ino->extents) {
         allocator_->free(e);
         segment_->releaseBlocks(e);
     }
     ino->extents.clear();
     ino->blocks = 0;
+    // The inode may live on while the front end holds a lookup: it must read as empty, not
+    // claim bytes it no longer has.
+    ino->size = 0;
     if (ino->aux.count) {
         allocator_->free(ino->aux);
         segment_->releaseBlocks(ino->aux);
