@@ -122,6 +122,12 @@ void Pool::persist(Inode* ino) {
     Extent new_aux{};
     if (bytes.size() <= kInlineBlobBytes) {
         std::memcpy(rec.blob, bytes.data(), bytes.size());
+    } else if (old_aux.count && bytes.size() <= old_aux.count * blockSize() &&
+               std::memcmp(segment_->blockAddress(old_aux.start), bytes.data(), bytes.size()) ==
+                   0) {
+        // The blob did not change (a pin, a rename, a time): keep it where it is. Rewriting it
+        // would need free blocks, and in a full pool the entry would silently lose its commit.
+        new_aux = old_aux;
     } else {
         // Too large to keep inline: the blob goes to blocks of its own, written before the
         // record points at them. Space for it was checked when the blob grew (xattrs) or comes
@@ -141,7 +147,7 @@ void Pool::persist(Inode* ino) {
     ino->aux = new_aux;
     rec.checksum = inodeRecordChecksum(rec);
     std::memcpy(&segment_->inodeRecord(ino->slot), &rec, sizeof rec);
-    if (old_aux.count) {
+    if (old_aux.count && !(old_aux == new_aux)) {
         allocator_->free(old_aux);
         segment_->releaseBlocks(old_aux);
     }
@@ -202,6 +208,9 @@ struct PoolLoader {
         auto root = std::make_shared<Inode>();
         const Superblock& sb = p.segment_->super();
         root->id = kPoolRootId;
+        // Generations continue from a base raised at every attach, so an id reused after a
+        // restart never comes back with a generation it had before.
+        p.next_generation_ = (sb.generation_base << 32) + 1;
         root->generation = p.next_generation_++;
         root->mode = sb.root_mode;
         root->uid = sb.root_uid;
@@ -260,10 +269,10 @@ Result<std::unique_ptr<Pool>> Pool::attach(const SegmentLocation& where) {
     if (!p->policy_)
         return makeError(EINVAL, fmt::format("{} names an unknown policy \"{}\"", where.describe(),
                                              sb.policy));
+    sb.generation_base++;  // before initCommon, which starts the generations from it
     PoolLoader::initCommon(*p);
     if (auto st = PoolLoader::load(*p); !st) return st.error();
     sb.clean = 0;
-    sb.generation_base++;
     return p;
 }
 
@@ -397,6 +406,9 @@ Status PoolLoader::load(Pool& p) {
                 continue;
             }
             names[t->id]++;
+            // The index needs each inode's names (eviction drops them all, rename and chain
+            // keys follow them); only names reachable from the pool directory count.
+            t->names.emplace_back(dir->id, it->first);
             if (t->isDir()) {
                 seen_dir[t->id] = true;
                 dir->nlink++;
@@ -449,7 +461,10 @@ Status PoolLoader::load(Pool& p) {
     for (auto& [id, ino] : p.inodes_) {
         if (ino->isDir() || id == kPoolRootId) continue;
         if (ino->pinned && ino->pin_expires_ns) p.pin_expiry_.emplace(ino->pin_expires_ns, id);
-        p.addChainRef(ino.get());
+        // Only count the reference here: binding it to the parent is done once, by name, below.
+        // (addChainRef would bind it too, and the parent would count each child twice and never
+        // become evictable again.)
+        if (!ino->parent.empty()) p.chain_refs_[ino->parent]++;
     }
     // Names bound after the refs were counted: count children per inode from names.
     for (auto& [id, ino] : p.inodes_) {

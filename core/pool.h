@@ -219,7 +219,7 @@ private:
     Inode* resolvePath(std::string_view path);
     void bindChain(EntryId dir, std::string_view name, Inode* target, bool bind);
     void expirePins();
-    Status makeRoom(uint64_t blocks, const Inode* requester);
+    Status makeRoom(uint64_t blocks, Inode* requester);
     bool evictOne(EvictReport& report);
     Status allocateFor(Inode* ino, uint64_t new_blocks);
     void truncateBlocks(Inode* ino, uint64_t new_size);

@@ -150,20 +150,32 @@ bool Pool::evictOne(EvictReport& report) {
     return true;
 }
 
-Status Pool::makeRoom(uint64_t blocks, const Inode* requester) {
-    (void)requester;  // never a candidate: it is open for writing
+Status Pool::makeRoom(uint64_t blocks, Inode* requester) {
     expirePins();
     if (blocks > allocator_->blockCount())
         return makeError(ENOSPC, fmt::format("pool {}: {} blocks requested, the pool has {}",
                                              name_, blocks, allocator_->blockCount()));
-    EvictReport report;
-    while (allocator_->freeBlocks() < blocks) {
-        if (!evictOne(report))
-            return makeError(ENOSPC, fmt::format("pool {} is full and nothing can be evicted "
-                                                 "(pinned, open for writing or chain parents)",
-                                                 name_));
+    if (allocator_->freeBlocks() >= blocks) return {};
+    // The requester is usually open for writing and so no candidate, but not always (a large
+    // xattr on a closed entry): keep it out of the policy while evicting, or it could evict
+    // itself and leave the caller with a nameless, possibly freed inode.
+    const bool was_candidate = requester && requester->in_policy;
+    if (was_candidate) {
+        policy_->remove(requester->id);
+        requester->in_policy = false;
     }
-    return {};
+    EvictReport report;
+    Status st;
+    while (allocator_->freeBlocks() < blocks) {
+        if (!evictOne(report)) {
+            st = makeError(ENOSPC, fmt::format("pool {} is full and nothing can be evicted "
+                                               "(pinned, open for writing or chain parents)",
+                                               name_));
+            break;
+        }
+    }
+    if (was_candidate) refreshCandidate(requester);
+    return st;
 }
 
 std::string Pool::policyName() {
@@ -306,10 +318,12 @@ Status Pool::resize(uint64_t bytes) {
         if (touched || ino->aux.start + ino->aux.count > want) {
             ino->extents = std::move(moved);
             if (ino->aux.count && ino->aux.start + ino->aux.count > want) {
-                // persist() writes the blob to new blocks and frees these: keep them fenced.
+                // Forgotten here so that persist() writes the blob to new blocks below the cut
+                // (it would keep an unchanged blob in place); the old blocks stay allocated as
+                // part of the fence until the cut.
                 const Extent old = ino->aux;
+                ino->aux = {};
                 persist(ino.get());
-                allocator_->reserve(old);
                 fence.push_back(old);
             } else {
                 persist(ino.get());

@@ -413,6 +413,9 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     (*new_dir)->mtime_ns = (*new_dir)->ctime_ns = now;
     persist(*dir);
     if (*new_dir != *dir) persist(*new_dir);
+    // The moved inodes' ctime changed too: without this a restart brings back the old one.
+    persist(s);
+    if (flags & kRenameExchange) persist(d);
     return {};
 }
 

@@ -17,7 +17,7 @@ namespace {
 constexpr std::string_view kKv = "user.kvcache.";
 
 enum class KvAttr { None, Priority, Pinned, PinTtl, Parent, Layer, SeqLen, AccessCount, Created,
-                    LastAccess, Unknown };
+                    LastAccess, Committed, Unknown };
 
 KvAttr kvAttr(std::string_view name) {
     if (name.substr(0, kKv.size()) != kKv) return KvAttr::None;
@@ -31,11 +31,13 @@ KvAttr kvAttr(std::string_view name) {
     if (k == "access_count") return KvAttr::AccessCount;
     if (k == "created") return KvAttr::Created;
     if (k == "last_access") return KvAttr::LastAccess;
+    if (k == "committed") return KvAttr::Committed;
     return KvAttr::Unknown;
 }
 
 bool readOnly(KvAttr a) {
-    return a == KvAttr::AccessCount || a == KvAttr::Created || a == KvAttr::LastAccess;
+    return a == KvAttr::AccessCount || a == KvAttr::Created || a == KvAttr::LastAccess ||
+           a == KvAttr::Committed;
 }
 
 std::string_view trim(std::string_view v) {
@@ -102,6 +104,8 @@ Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
             case KvAttr::AccessCount: return std::to_string(ino->access_count);
             case KvAttr::Created: return formatTime(ino->btime_ns);
             case KvAttr::LastAccess: return formatTime(ino->atime_ns);
+            // 1 once the last writer closed it (what survives a crash), 0 while being written.
+            case KvAttr::Committed: return std::string(ino->dirty ? "0" : "1");
             default: break;
         }
         return makeError(ENODATA, fmt::format("{} is not set", name));
@@ -117,7 +121,8 @@ Result<std::vector<std::string>> Pool::listxattr(EntryId id) {
     if (!ino) return makeError(ENOENT, "no such entry");
     std::vector<std::string> out;
     if (!ino->isDir() && id != kPoolRootId) {
-        for (const char* k : {"priority", "pinned", "access_count", "created", "last_access"})
+        for (const char* k :
+             {"priority", "pinned", "access_count", "created", "last_access", "committed"})
             out.push_back(std::string(kKv) + k);
         if (ino->pinned && ino->pin_expires_ns) out.push_back(std::string(kKv) + "pin_ttl");
         if (!ino->parent.empty()) out.push_back(std::string(kKv) + "parent");

@@ -65,7 +65,9 @@ int main(int argc, char* argv[]) {
         std::printf("kvcachefs %s (libfuse %s)\n", KVCACHEFS_VERSION, fuse_pkgversion());
         return 0;
     }
-    kvc::fs::logInit(false, parsed->debug ? LogLevel::Debug : LogLevel::Info);
+    // Background daemons log to syslog from the start; errors that stop the mount are also
+    // printed to stderr below.
+    kvc::fs::logInit(!parsed->foreground, parsed->debug ? LogLevel::Debug : LogLevel::Info);
 
     auto fs = std::make_unique<kvc::fs::Filesystem>(std::move(*parsed));
     if (auto st = fs->start(); !st) {
@@ -85,9 +87,7 @@ int main(int argc, char* argv[]) {
         return 1;
     }
     MountGuard mount{session.se};
-    // From here on, in the background, messages go to syslog.
     if (fuse_daemonize(o.foreground) != 0) return 1;
-    kvc::fs::logInit(!o.foreground, o.debug ? LogLevel::Debug : LogLevel::Info);
     log(LogLevel::Info, "mounted {} on {} (instance {}, {} pools)", o.source, o.mountpoint,
         o.instance, fs->pools().size());
 

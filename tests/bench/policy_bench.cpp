@@ -13,8 +13,10 @@
 #include <malloc.h>
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/policy/eviction_policy.h"
@@ -39,14 +41,14 @@ struct Harness {
             live[slot] = slot;
             policy->insert(slot, infoFor(slot));
         }
-        // Some history: a tenth of the candidates have been read a few times.
+        // Some history: 0.3 N hits at random, so about a quarter of the candidates were read.
         for (size_t i = 0; i < n / 10 * 3; ++i) policy->access(randomLive(), clock++);
     }
 
-    // A policy of 10^6 entries frees millions of small nodes at once. glibc parks them in its
-    // fast bins and consolidates them later, inside some unlucky timed call of the next
-    // benchmark (measured: one 70 ms insert, then milliseconds per call for a while). Give the
-    // memory back here, outside the timed loop, so each benchmark starts from a settled heap.
+    // Tearing down 10^6 entries frees millions of small nodes; glibc parks them in its fast
+    // bins and consolidates them later, inside whichever allocation triggers it. Hand the memory
+    // back here, outside any timed loop, so one case's teardown is never billed to the next (an
+    // earlier design showed a 70 ms insert, then milliseconds per call, right after a case).
     ~Harness() {
         policy.reset();
         live = {};

@@ -40,6 +40,18 @@ inline std::string pattern(uint64_t seed, size_t len) {
     return s;
 }
 
+// Byte strings compared without printing kilobytes of binary on failure.
+inline ::testing::AssertionResult sameBytes(std::string_view got, std::string_view want) {
+    if (got == want) return ::testing::AssertionSuccess();
+    size_t i = 0;
+    while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+    auto failure = ::testing::AssertionFailure()
+                   << "got " << got.size() << " bytes, want " << want.size()
+                   << "; first difference at offset " << i;
+    if (got.size() < 64) failure << " (got \"" << got << "\")";
+    return failure;
+}
+
 class PoolFixture : public ::testing::Test {
 protected:
     void TearDown() override {

@@ -1,0 +1,505 @@
+// Tests of eviction and cache control on small pools (64 blocks of 4 KiB): a write into a full
+// pool evicts the policy's victims (LRU order after constructed accesses) and succeeds; pinned
+// entries and entries open for writing are never chosen; .evict by percent and by free bytes;
+// prefix chains are evicted leaves first under every policy; switching policy keeps entries;
+// pin budget and pin TTL; resizing the pool (grow, shrink with eviction and relocation); and
+// `.match` with its counters.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/policy/eviction_policy.h"
+#include "pool_fixture.h"
+
+namespace kvc {
+namespace {
+
+using test::getEntry;
+using test::sameBytes;
+using test::idOf;
+using test::kBlock;
+using test::nameSet;
+using test::pattern;
+using test::putEntry;
+
+using Names = std::set<std::string>;
+
+std::string blk(int i) { return "blk-" + std::to_string(i); }
+
+class Eviction : public test::PoolFixture {
+protected:
+    void TearDown() override {
+        pool_.reset();
+        PoolFixture::TearDown();
+    }
+    Pool& p() { return *pool_; }
+
+    // A pool of `blocks` blocks holding `count` entries of `blocks_each` blocks, blk-0 oldest.
+    void fill(uint64_t blocks, int count, uint64_t blocks_each, std::string policy = "lru",
+              uint64_t pin_budget = 0) {
+        pool_ = makePool(blocks, std::move(policy), pin_budget);
+        ASSERT_NE(pool_, nullptr);
+        for (int i = 0; i < count; ++i)
+            ids_.push_back(putEntry(p(), kPoolRootId, blk(i), content(i, blocks_each)));
+    }
+    static std::string content(int i, uint64_t blocks) { return pattern(100 + i, blocks * kBlock); }
+    // A reader's access: open for reading and close.
+    void access(int i) {
+        ASSERT_TRUE(p().open(ids_[i], false, false).ok());
+        p().release(ids_[i], false);
+    }
+    Names namesOf(std::initializer_list<int> idx) {
+        Names n;
+        for (int i : idx) n.insert(blk(i));
+        return n;
+    }
+    void expectIntact(int i, uint64_t blocks) {
+        EXPECT_EQ(idOf(p(), kPoolRootId, blk(i)), ids_[i]) << blk(i);
+        EXPECT_TRUE(sameBytes(getEntry(p(), ids_[i]), content(i, blocks))) << blk(i);
+    }
+
+    std::unique_ptr<Pool> pool_;
+    std::vector<EntryId> ids_;
+};
+
+TEST_F(Eviction, FullPoolEvictsLeastRecentlyUsedForANewWrite) {
+    fill(64, 8, 8);
+    std::vector<Invalidation> dropped;
+    p().setInvalidationSink([&](const Invalidation& inv) { dropped.push_back(inv); });
+    access(3);
+    access(0);
+    access(5);
+    // LRU order now: 1 2 4 6 7 3 0 5. A 16-block write needs two victims.
+    const std::string fresh = pattern(999, 16 * kBlock);
+    const EntryId id = putEntry(p(), kPoolRootId, "fresh", fresh);
+    ASSERT_NE(id, 0u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{"fresh", blk(0), blk(3), blk(4), blk(5), blk(6),
+                                                blk(7)}));
+    EXPECT_TRUE(sameBytes(getEntry(p(), id), fresh));
+    for (int i : {0, 3, 4, 5, 6, 7}) expectIntact(i, 8);
+    auto s = p().stats();
+    EXPECT_EQ(s.counters.evictions, 2u);
+    EXPECT_EQ(s.counters.evicted_bytes, 16u * kBlock);
+    EXPECT_EQ(s.blocks_used, 64u);
+    ASSERT_EQ(dropped.size(), 2u);
+    EXPECT_EQ(dropped[0].dir, kPoolRootId);
+    EXPECT_EQ(dropped[0].name, blk(1));
+    EXPECT_EQ(dropped[0].inode, ids_[1]);
+    EXPECT_EQ(dropped[1].name, blk(2));
+    p().verify();
+}
+
+TEST_F(Eviction, AWriteLargerThanTheFreeSpaceEvictsEnoughAndNoMore) {
+    fill(64, 8, 4);  // half full
+    const EntryId id = putEntry(p(), kPoolRootId, "big", pattern(5, 40 * kBlock));
+    ASSERT_NE(id, 0u);
+    // 32 free, 8 more needed: the two oldest go.
+    EXPECT_EQ(nameSet(p(), kPoolRootId).count(blk(0)), 0u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId).count(blk(1)), 0u);
+    for (int i = 2; i < 8; ++i) expectIntact(i, 4);
+    EXPECT_EQ(p().stats().counters.evictions, 2u);
+    // Reading the survivors made "big" the least recently used: it alone makes room now.
+    const EntryId all = putEntry(p(), kPoolRootId, "all", pattern(6, 24 * kBlock));
+    ASSERT_NE(all, 0u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{"all", blk(2), blk(3), blk(4), blk(5), blk(6),
+                                                blk(7)}));
+    EXPECT_EQ(p().stats().counters.evictions, 3u);
+    p().verify();
+}
+
+TEST_F(Eviction, EverythingPinnedMeansEnospcAndNothingChanges) {
+    fill(64, 8, 8);
+    for (EntryId id : ids_) ASSERT_TRUE(p().setxattr(id, "user.kvcache.pinned", "1", 0).ok());
+    auto attr = p().create(kPoolRootId, "fresh", 0644, 0, 0, true, false);
+    ASSERT_TRUE(attr.ok());
+    const std::string data = pattern(1, kBlock);
+    auto w = p().write(attr->id, 0, data.data(), data.size());
+    EXPECT_EQ(w.code(), ENOSPC);
+    EXPECT_EQ(p().getattr(attr->id)->size, 0u);
+    for (int i = 0; i < 8; ++i) expectIntact(i, 8);
+    EXPECT_EQ(p().stats().counters.evictions, 0u);
+    EXPECT_EQ(p().evictPercent(100)->entries, 0u);  // the writer is not a candidate either
+    EXPECT_EQ(p().evictUntilFree(kBlock)->entries, 0u);
+    p().verify();
+
+    // Unpinning one makes room again, and only that one goes.
+    ASSERT_TRUE(p().removexattr(ids_[6], "user.kvcache.pinned").ok());
+    ASSERT_TRUE(p().write(attr->id, 0, data.data(), data.size()).ok());
+    p().release(attr->id, true);
+    EXPECT_TRUE(sameBytes(getEntry(p(), attr->id), data));
+    EXPECT_EQ(nameSet(p(), kPoolRootId).count(blk(6)), 0u);
+    EXPECT_EQ(p().stats().counters.evictions, 1u);
+    p().verify();
+}
+
+TEST_F(Eviction, EntriesOpenForWritingAreNeverEvicted) {
+    pool_ = makePool(64);
+    ASSERT_NE(pool_, nullptr);
+    // The oldest entry stays open for writing; the others are complete.
+    auto w = p().create(kPoolRootId, "writing", 0644, 0, 0, true, false);
+    ASSERT_TRUE(w.ok());
+    const std::string wdata = pattern(77, 8 * kBlock);
+    ASSERT_TRUE(p().write(w->id, 0, wdata.data(), wdata.size()).ok());
+    for (int i = 0; i < 7; ++i) ids_.push_back(putEntry(p(), kPoolRootId, blk(i), content(i, 8)));
+    EXPECT_EQ(p().stats().blocks_used, 64u);
+
+    ASSERT_NE(putEntry(p(), kPoolRootId, "fresh", pattern(1, 8 * kBlock)), 0u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId).count("writing"), 1u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId).count(blk(0)), 0u);  // the oldest complete one
+    EXPECT_EQ(p().evictPercent(100)->entries, 7u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{"writing"}));
+    // Growing the writer to the whole pool works: everything else is gone already.
+    const std::string rest = pattern(78, 56 * kBlock);
+    ASSERT_TRUE(p().write(w->id, wdata.size(), rest.data(), rest.size()).ok());
+    // And a second writer finds nothing to evict.
+    auto w2 = p().create(kPoolRootId, "second", 0644, 0, 0, true, false);
+    ASSERT_TRUE(w2.ok());
+    EXPECT_EQ(p().write(w2->id, 0, "x", 1).code(), ENOSPC);
+    p().release(w2->id, true);
+    p().release(w->id, true);
+    EXPECT_TRUE(sameBytes(getEntry(p(), w->id), wdata + rest));
+    p().verify();
+}
+
+TEST_F(Eviction, AnEntryOpenForReadingIsEvictedButStaysReadableUntilClosed) {
+    fill(64, 8, 8);
+    ASSERT_TRUE(p().open(ids_[0], false, false).ok());  // also makes blk-0 the most recent
+    for (int i = 1; i < 8; ++i) access(i);               // ... until these are newer
+    auto report = p().evictPercent(100.0 / 8);
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->entries, 1u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId).count(blk(0)), 0u);
+    std::string out(8 * kBlock, '\0');
+    ASSERT_EQ(*p().read(ids_[0], 0, out.data(), out.size()), out.size());
+    EXPECT_TRUE(sameBytes(out, content(0, 8)));
+    EXPECT_EQ(p().stats().blocks_used, 64u);  // the blocks go at the last close
+    p().release(ids_[0], false);
+    EXPECT_EQ(p().stats().blocks_used, 56u);
+    p().verify();
+}
+
+TEST_F(Eviction, EvictPercentTakesTheOldest) {
+    fill(64, 8, 2);
+    access(0);
+    access(1);
+    auto r = p().evictPercent(25);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->entries, 2u);
+    EXPECT_EQ(r->bytes, 4u * kBlock);
+    EXPECT_EQ(p().lastEviction().entries, 2u);
+    EXPECT_EQ(p().lastEviction().bytes, 4u * kBlock);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({0, 1, 4, 5, 6, 7}));
+    for (int i : {0, 1, 4, 5, 6, 7}) expectIntact(i, 2);
+
+    EXPECT_EQ(p().evictPercent(101).code(), EINVAL);
+    EXPECT_EQ(p().evictPercent(-1).code(), EINVAL);
+    EXPECT_EQ(p().evictPercent(0)->entries, 0u);
+    EXPECT_EQ(p().lastEviction().entries, 0u);
+    EXPECT_EQ(p().evictPercent(100)->entries, 6u);
+    EXPECT_EQ(p().stats().blocks_used, 0u);
+    EXPECT_EQ(p().stats().counters.evictions, 8u);
+    p().verify();
+}
+
+TEST_F(Eviction, EvictUntilFree) {
+    fill(64, 8, 8);
+    auto r = p().evictUntilFree(20 * kBlock);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->entries, 3u);  // 16 free after two, 24 after three
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({3, 4, 5, 6, 7}));
+    EXPECT_EQ(p().stats().free_bytes, 24u * kBlock);
+    EXPECT_EQ(p().evictUntilFree(10 * kBlock)->entries, 0u);  // already free
+    EXPECT_EQ(p().evictUntilFree(p().capacityBytes() + 1).code(), EINVAL);
+    EXPECT_EQ(p().evictUntilFree(p().capacityBytes())->entries, 5u);
+    p().verify();
+}
+
+TEST_F(Eviction, HardLinkedVictimLosesEveryName) {
+    fill(64, 2, 8);
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    const EntryId d = idOf(p(), kPoolRootId, "d");
+    ASSERT_TRUE(p().link(ids_[0], d, "alias").ok());
+    EXPECT_EQ(p().evictPercent(50)->entries, 1u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{"d", blk(1)}));
+    EXPECT_TRUE(nameSet(p(), d).empty());
+    EXPECT_EQ(p().stats().blocks_used, 8u);
+    p().verify();
+}
+
+TEST_F(Eviction, MakingRoomForAnAttributeNeverEvictsItsOwnEntry) {
+    pool_ = makePool(64);
+    ASSERT_NE(pool_, nullptr);
+    // The target is the least recently used entry, and the pool is full.
+    const EntryId target = putEntry(p(), kPoolRootId, "target", "t");
+    for (int i = 0; i < 7; ++i) ids_.push_back(putEntry(p(), kPoolRootId, blk(i), content(i, 9)));
+    ASSERT_EQ(p().stats().blocks_used, 64u);
+    const std::string big = pattern(3, 10000);  // needs blocks of its own
+    ASSERT_TRUE(p().setxattr(target, "user.big", big, 0).ok());
+    EXPECT_EQ(idOf(p(), kPoolRootId, "target"), target);
+    EXPECT_TRUE(sameBytes(*p().getxattr(target, "user.big"), big));
+    EXPECT_TRUE(sameBytes(getEntry(p(), target), "t"));
+    EXPECT_EQ(nameSet(p(), kPoolRootId).count(blk(0)), 0u);  // the next oldest went instead
+    p().verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prefix chains, under every policy
+
+class ChainEviction : public Eviction, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(ChainEviction, LeavesGoFirst) {
+    fill(64, 0, 0, GetParam());
+    // a <- b <- c, where every hint but the chain says a should go first: it is the oldest,
+    // never read, and has the lowest priority.
+    const EntryId a = putEntry(p(), kPoolRootId, "a", pattern(1, kBlock));
+    const EntryId b = putEntry(p(), kPoolRootId, "b", pattern(2, kBlock));
+    const EntryId c = putEntry(p(), kPoolRootId, "c", pattern(3, kBlock));
+    ASSERT_TRUE(p().setxattr(b, "user.kvcache.parent", "a", 0).ok());
+    ASSERT_TRUE(p().setxattr(c, "user.kvcache.parent", "b", 0).ok());
+    ASSERT_TRUE(p().setxattr(a, "user.kvcache.priority", "-10", 0).ok());
+    ASSERT_TRUE(p().setxattr(c, "user.kvcache.priority", "10", 0).ok());
+    for (int i = 0; i < 3; ++i) {
+        for (EntryId id : {b, c, c}) {
+            ASSERT_TRUE(p().open(id, false, false).ok());
+            p().release(id, false);
+        }
+    }
+    p().verify();
+    for (const Names& left : {Names{"a", "b"}, Names{"a"}, Names{}}) {
+        auto r = p().evictPercent(1);  // one entry at a time
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->entries, 1u);
+        EXPECT_EQ(nameSet(p(), kPoolRootId), left);
+        p().verify();
+    }
+}
+
+TEST_P(ChainEviction, ChainsAcrossDirectoriesAndForFullPools) {
+    fill(64, 0, 0, GetParam());
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "llama", 0755, 0, 0).ok());
+    const EntryId dir = idOf(p(), kPoolRootId, "llama");
+    std::vector<EntryId> chain;
+    for (int i = 0; i < 8; ++i) {
+        chain.push_back(putEntry(p(), dir, blk(i), content(i, 8)));
+        if (i == 0) continue;
+        ASSERT_TRUE(p().setxattr(chain[i], "user.kvcache.parent", "llama/" + blk(i - 1), 0).ok());
+    }
+    for (int i = 0; i < 8; ++i) {  // the root of the chain is the most recently used
+        ASSERT_TRUE(p().open(chain[i], false, false).ok());
+        p().release(chain[i], false);
+    }
+    // A new 8-block write into the full pool takes the last link.
+    ASSERT_NE(putEntry(p(), kPoolRootId, "new", pattern(9, 8 * kBlock)), 0u);
+    Names expect;
+    for (int i = 0; i < 7; ++i) expect.insert(blk(i));
+    EXPECT_EQ(nameSet(p(), dir), expect);
+    p().verify();
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPolicy, ChainEviction, ::testing::ValuesIn(policyNames()),
+                         [](const auto& info) { return info.param; });
+
+TEST_F(Eviction, UnlinkingAChildFreesItsParent) {
+    fill(64, 2, 1);
+    ASSERT_TRUE(p().setxattr(ids_[1], "user.kvcache.parent", blk(0), 0).ok());
+    EXPECT_EQ(p().evictPercent(50)->entries, 1u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({0}));  // the child went, though newer
+    // Re-declared and then removed, the parent is evictable again.
+    ids_[1] = putEntry(p(), kPoolRootId, blk(1), content(1, 1));
+    ASSERT_TRUE(p().setxattr(ids_[1], "user.kvcache.parent", blk(0), 0).ok());
+    ASSERT_TRUE(p().removexattr(ids_[1], "user.kvcache.parent").ok());
+    EXPECT_EQ(p().evictPercent(50)->entries, 1u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({1}));
+    p().verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policy, pins, resize
+
+TEST_F(Eviction, SetPolicyAtRunTimeKeepsEveryEntryAndItsHistory) {
+    fill(64, 8, 2);
+    access(0);
+    access(1);
+    for (const std::string& name : policyNames()) {
+        ASSERT_TRUE(p().setPolicy(name).ok()) << name;
+        EXPECT_EQ(p().policyName(), name);
+        EXPECT_EQ(p().stats().policy, name);
+        EXPECT_EQ(p().stats().entries, 8u) << name;
+        p().verify();
+    }
+    EXPECT_EQ(p().setPolicy("mru").code(), EINVAL);
+    EXPECT_EQ(p().policyName(), "s3fifo");
+    ASSERT_TRUE(p().setPolicy("LRU").ok());
+    EXPECT_EQ(p().policyName(), "lru");
+    // Back on LRU, the accesses made before the switches still count.
+    EXPECT_EQ(p().evictPercent(25)->entries, 2u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({0, 1, 4, 5, 6, 7}));
+    for (int i : {0, 1, 4, 5, 6, 7}) expectIntact(i, 2);
+    p().verify();
+}
+
+TEST_F(Eviction, PinBudgetIsEnforced) {
+    fill(64, 4, 4, "lru", 8 * kBlock);
+    EXPECT_EQ(p().stats().pin_budget_bytes, 8u * kBlock);
+    ASSERT_TRUE(p().setxattr(ids_[0], "user.kvcache.pinned", "1", 0).ok());
+    ASSERT_TRUE(p().setxattr(ids_[1], "user.kvcache.pinned", "1", 0).ok());
+    EXPECT_EQ(p().setxattr(ids_[2], "user.kvcache.pinned", "1", 0).code(), EDQUOT);
+    EXPECT_EQ(*p().getxattr(ids_[2], "user.kvcache.pinned"), "0");
+    EXPECT_EQ(p().stats().pinned_bytes, 8u * kBlock);
+    // Growing a pinned entry past the budget fails and leaves it as it was.
+    ASSERT_TRUE(p().open(ids_[1], true, false).ok());
+    EXPECT_EQ(p().write(ids_[1], 4 * kBlock, "more", 4).code(), EDQUOT);
+    p().release(ids_[1], true);
+    expectIntact(1, 4);
+    // Pinning again the one already pinned is fine; unpinning frees budget.
+    EXPECT_TRUE(p().setxattr(ids_[1], "user.kvcache.pinned", "1", 0).ok());
+    ASSERT_TRUE(p().setxattr(ids_[0], "user.kvcache.pinned", "0", 0).ok());
+    EXPECT_TRUE(p().setxattr(ids_[2], "user.kvcache.pinned", "1", 0).ok());
+    EXPECT_EQ(p().stats().pinned_bytes, 8u * kBlock);
+    p().verify();
+}
+
+TEST_F(Eviction, PinTtlExpiresAndTheEntryIsEvictableAgain) {
+    fill(64, 2, 1);
+    ASSERT_TRUE(p().setxattr(ids_[0], "user.kvcache.pin_ttl", "1", 0).ok());
+    EXPECT_EQ(*p().getxattr(ids_[0], "user.kvcache.pinned"), "1");
+    EXPECT_EQ(*p().getxattr(ids_[0], "user.kvcache.pin_ttl"), "1");
+    auto listed = p().listxattr(ids_[0]);
+    ASSERT_TRUE(listed.ok());
+    EXPECT_NE(std::find(listed->begin(), listed->end(), "user.kvcache.pin_ttl"), listed->end());
+    EXPECT_EQ(p().evictPercent(100)->entries, 1u);  // only the unpinned one
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({0}));
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_EQ(p().stats().pinned_bytes, 0u);
+    EXPECT_EQ(*p().getxattr(ids_[0], "user.kvcache.pinned"), "0");
+    EXPECT_EQ(p().getxattr(ids_[0], "user.kvcache.pin_ttl").code(), ENODATA);
+    EXPECT_EQ(p().evictPercent(100)->entries, 1u);
+    EXPECT_TRUE(nameSet(p(), kPoolRootId).empty());
+    p().verify();
+}
+
+TEST_F(Eviction, ResizeGrowAddsRoomWithoutEviction) {
+    fill(64, 8, 8);
+    ASSERT_TRUE(p().resize(128 * kBlock).ok());
+    EXPECT_EQ(p().capacityBytes(), 128u * kBlock);
+    EXPECT_EQ(p().stats().blocks_total, 128u);
+    ASSERT_NE(putEntry(p(), kPoolRootId, "fresh", pattern(1, 64 * kBlock)), 0u);
+    EXPECT_EQ(p().stats().counters.evictions, 0u);
+    for (int i = 0; i < 8; ++i) expectIntact(i, 8);
+    EXPECT_EQ(p().resize(100).code(), EINVAL);  // less than a block
+    p().verify();
+}
+
+TEST_F(Eviction, ResizeShrinkRelocatesSurvivorsAndEvictsByPolicy) {
+    fill(64, 8, 4);  // blk-i at blocks [4i, 4i+4)
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(p().unlink(kPoolRootId, blk(i)).ok());
+    std::vector<Invalidation> changed;
+    p().setInvalidationSink([&](const Invalidation& inv) { changed.push_back(inv); });
+
+    // 16 blocks in use at [16, 32): fits in 24 without eviction, but 24..31 must move.
+    ASSERT_TRUE(p().resize(24 * kBlock).ok());
+    EXPECT_EQ(p().capacityBytes(), 24u * kBlock);
+    EXPECT_EQ(p().stats().counters.evictions, 0u);
+    for (int i = 4; i < 8; ++i) expectIntact(i, 4);
+    bool moved_told = false;
+    for (const Invalidation& inv : changed) moved_told |= inv.name.empty() && inv.inode == ids_[6];
+    EXPECT_TRUE(moved_told);
+    p().verify();
+
+    // To 8 blocks: the two least recently used go.
+    access(4);
+    access(5);
+    ASSERT_TRUE(p().resize(8 * kBlock).ok());
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({4, 5}));
+    expectIntact(4, 4);
+    expectIntact(5, 4);
+    EXPECT_EQ(p().stats().blocks_total, 8u);
+    EXPECT_EQ(p().stats().counters.evictions, 2u);
+    // The pool is full at its new size: a write evicts within it.
+    ASSERT_NE(putEntry(p(), kPoolRootId, "fresh", pattern(1, 4 * kBlock)), 0u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{blk(5), "fresh"}));
+    p().verify();
+}
+
+TEST_F(Eviction, ResizeShrinkRefusesWhatCannotBeDone) {
+    fill(64, 8, 8);  // blk-i at blocks [8i, 8i+8)
+    ASSERT_TRUE(p().setxattr(ids_[6], "user.kvcache.pinned", "1", 0).ok());
+    ASSERT_TRUE(p().setxattr(ids_[7], "user.kvcache.pinned", "1", 0).ok());
+    // 16 pinned blocks do not fit in 8.
+    EXPECT_EQ(p().resize(8 * kBlock).code(), ENOSPC);
+    EXPECT_EQ(p().stats().counters.evictions, 0u);
+    EXPECT_EQ(p().capacityBytes(), 64u * kBlock);
+    // An open entry past the new end cannot move.
+    ASSERT_TRUE(p().open(ids_[5], false, false).ok());
+    EXPECT_EQ(p().resize(32 * kBlock).code(), EBUSY);
+    EXPECT_EQ(p().stats().counters.evictions, 0u);
+    EXPECT_EQ(p().capacityBytes(), 64u * kBlock);
+    for (int i = 0; i < 8; ++i) expectIntact(i, 8);
+    p().release(ids_[5], false);
+    // Pinned entries move, they are not evicted.
+    ASSERT_TRUE(p().resize(16 * kBlock).ok());
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({6, 7}));
+    expectIntact(6, 8);
+    expectIntact(7, 8);
+    p().verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// .match
+
+TEST_F(Eviction, MatchCountsTheLeadingCachedRun) {
+    fill(64, 5, 1);
+    ASSERT_TRUE(p().unlink(kPoolRootId, blk(2)).ok());
+    auto writing = p().create(kPoolRootId, "writing", 0644, 0, 0, true, false);
+    ASSERT_TRUE(writing.ok());
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "dir", 0755, 0, 0).ok());
+
+    auto m = p().match(kPoolRootId, {blk(0), blk(1), blk(3), blk(4)});
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->leading, 4u);
+    EXPECT_EQ(m->cached, (std::vector<bool>{true, true, true, true}));
+
+    m = p().match(kPoolRootId, {blk(0), blk(1), blk(2), blk(3)});  // a gap in the middle
+    EXPECT_EQ(m->leading, 2u);
+    EXPECT_EQ(m->cached, (std::vector<bool>{true, true, false, true}));
+
+    m = p().match(kPoolRootId, {"nope", blk(0)});  // none leading
+    EXPECT_EQ(m->leading, 0u);
+    EXPECT_EQ(m->cached, (std::vector<bool>{false, true}));
+
+    m = p().match(kPoolRootId, {"writing", "dir", "a/b", "", std::string(300, 'x')});
+    EXPECT_EQ(m->leading, 0u);
+    EXPECT_EQ(m->cached, (std::vector<bool>(5, false)));
+
+    m = p().match(kPoolRootId, {});
+    EXPECT_EQ(m->leading, 0u);
+    EXPECT_EQ(p().match(999999, {blk(0)}).code(), ENOENT);
+
+    auto s = p().stats();
+    EXPECT_EQ(s.counters.match_requests, 5u);
+    EXPECT_EQ(s.counters.match_blocks, 15u);
+    EXPECT_EQ(s.counters.match_hits, 4u + 3u + 1u);
+    EXPECT_EQ(s.counters.match_leading, 4u + 2u);
+    EXPECT_EQ(s.counters.hits, 8u);
+    EXPECT_EQ(s.counters.misses, 7u);
+    p().release(writing->id, true);
+    p().verify();
+}
+
+TEST_F(Eviction, MatchedLeadingEntriesCountAsUsed) {
+    fill(64, 4, 1);
+    // blk-0 and blk-1 are matched (the engine is about to read them): blk-2 is now the oldest.
+    EXPECT_EQ(p().match(kPoolRootId, {blk(0), blk(1), "missing", blk(3)})->leading, 2u);
+    EXPECT_EQ(p().evictPercent(25)->entries, 1u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({0, 1, 3}));
+    p().verify();
+}
+
+}  // namespace
+}  // namespace kvc

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `cmake --install` into a DESTDIR gives a tree whose daemon and helper run from there: the
+# helper finds the daemon beside it (../bin), mounts, serves a pool, and unmounts.
+# Usage: destdir_test.sh BUILD_DIR
+set -u
+. "$(dirname "$0")/lib.sh"
+BUILD=$1
+DEST=$TMP/dest
+DESTDIR=$DEST cmake --install "$BUILD" --prefix /usr >/dev/null || fail "cmake --install"
+for f in usr/bin/kvcachefs sbin/mount.fuse.kvcachefs usr/share/man/man8/kvcachefs.8 \
+         etc/kvcachefs/kvcachefs.toml usr/lib/systemd/system/kvcachefs.service; do
+    [ -e "$DEST/$f" ] || fail "missing $f in the installed tree"
+done
+pass "installed tree has daemon, helper, man page, config, unit"
+"$DEST/usr/bin/kvcachefs" --version | grep -q kvcachefs || fail "--version"
+# The installed example config is valid: the daemon accepts it.
+"$DEST/sbin/mount.fuse.kvcachefs" kvcachefs "$MNT" \
+    -o "config=$DEST/etc/kvcachefs/kvcachefs.toml,size=8M,instance=destdir,shm_prefix=$PREFIX" \
+    || fail "helper from the DESTDIR tree"
+mountpoint -q "$MNT" || fail "not mounted"
+mkdir "$MNT/p" && head -c 100000 /dev/urandom > "$TMP/data" && cp "$TMP/data" "$MNT/p/x" \
+    && cmp "$TMP/data" "$MNT/p/x" || fail "data round trip"
+umount "$MNT" || fail "umount"
+pass "daemon and helper from the DESTDIR tree mount, serve and unmount"
+echo "1 passed, 0 failed"

@@ -1,0 +1,23 @@
+# Shared helpers of the install-tier tests: a temporary mountpoint and segment prefix per test,
+# and a cleanup that always runs (unmount, end the daemon we started, remove our segments).
+set -u
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+TMP=$(mktemp -d /tmp/kvcachefs-install-test.XXXXXX)
+MNT=$TMP/mnt
+mkdir -p "$MNT"
+PREFIX=kvcit$$
+cleanup() {
+    # The daemon (started by mount, so its pid is not ours to know) exits once its mount is
+    # gone; nothing else is ended.
+    if mountpoint -q "$MNT" 2>/dev/null; then
+        fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+    fi
+    rm -f /dev/shm/"$PREFIX".* 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# Waits until $1 is a mountpoint (the helper returns only then, so this is a check).
+is_mounted() { mountpoint -q "$1"; }

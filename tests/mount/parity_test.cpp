@@ -1,0 +1,359 @@
+// POSIX parity: one sequence of namespace and attribute operations runs in a tmpfs directory
+// (/dev/shm) and inside a pool; every step's result, errno and observed state must agree.
+// Deliberate differences (symlinks, device nodes, FIFOs, sockets: EPERM in a pool) are left out
+// of the sequence and listed in tests/mount/README.md.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <sstream>
+
+#include "tests/mount/mount_fixture.h"
+
+namespace kvctest {
+namespace {
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+// What one step observed: the call's result (fds become 0), errno, and any state it looked at.
+struct Outcome {
+    long rc = 0;
+    int err = 0;
+    std::string state;
+
+    bool operator==(const Outcome& o) const {
+        return rc == o.rc && err == o.err && state == o.state;
+    }
+    std::string str() const {
+        std::string s = rc < 0 ? "-1 " + errName(err) : std::to_string(rc);
+        if (!state.empty()) s += " [" + state + "]";
+        return s;
+    }
+};
+
+Outcome call(long rc) {
+    Outcome o;
+    o.err = rc < 0 ? errno : 0;
+    o.rc = rc < 0 ? -1 : 0;
+    return o;
+}
+
+// Opens and closes: only success or the errno matters.
+Outcome openClose(const std::string& p, int flags, mode_t mode = 0644) {
+    const int fd = open(p.c_str(), flags | O_CLOEXEC, mode);
+    Outcome o = call(fd);
+    if (fd >= 0) close(fd);
+    return o;
+}
+
+std::string describe(const std::string& p) {
+    struct stat st {};
+    if (lstat(p.c_str(), &st) != 0) return std::string("stat:") + errName(errno);
+    std::ostringstream s;
+    s << (S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : "other") << " mode=0"
+      << std::oct << (st.st_mode & 07777) << std::dec << " nlink=" << st.st_nlink;
+    if (S_ISREG(st.st_mode)) s << " size=" << st.st_size;
+    s << " uid=" << st.st_uid << " gid=" << st.st_gid;
+    return s.str();
+}
+
+std::string times(const std::string& p) {
+    struct stat st {};
+    if (stat(p.c_str(), &st) != 0) return std::string("stat:") + errName(errno);
+    return std::to_string(st.st_atim.tv_sec) + "." + std::to_string(st.st_atim.tv_nsec) + "/" +
+           std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+std::string listing(const std::string& p) {
+    std::vector<std::string> names;
+    DIR* d = opendir(p.c_str());
+    if (!d) return std::string("opendir:") + errName(errno);
+    while (dirent* e = readdir(d)) {
+        const char t = e->d_type == DT_DIR ? '/' : e->d_type == DT_REG ? ' ' : '?';
+        names.push_back(std::string(e->d_name) + (t == ' ' ? "" : std::string(1, t)));
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+    return out;
+}
+
+std::string contents(const std::string& p) {
+    int err = 0;
+    auto c = readFile(p, &err);
+    return c ? "\"" + *c + "\"" : "read:" + errName(err);
+}
+
+Outcome writeAt(const std::string& p, int flags, off_t off, const std::string& data) {
+    const int fd = open(p.c_str(), flags | O_CLOEXEC, 0644);
+    if (fd < 0) return call(-1);
+    const long n = off < 0 ? write(fd, data.data(), data.size())
+                           : pwrite(fd, data.data(), data.size(), off);
+    Outcome o = call(n);
+    if (n >= 0) o.rc = n;
+    close(fd);
+    return o;
+}
+
+Outcome renameat2(const std::string& a, const std::string& b, unsigned flags) {
+    return call(syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), flags));
+}
+
+struct Step {
+    std::string what;
+    std::function<Outcome(const std::string& base)> run;
+};
+
+// Records the state after the call: `state` runs only once `o` has been computed (function
+// arguments are evaluated in no fixed order, so the state cannot be a plain argument).
+template <class F>
+Outcome with(Outcome o, F state) {
+    o.state = state();
+    return o;
+}
+
+// The sequence. `b` is the directory it runs in; every path is relative to it.
+std::vector<Step> sequence() {
+    auto P = [](const std::string& b, const std::string& rel) { return b + "/" + rel; };
+    const std::string n256(256, 'n');
+    std::vector<Step> s;
+    auto add = [&](std::string what, std::function<Outcome(const std::string&)> f) {
+        s.push_back({std::move(what), std::move(f)});
+    };
+    // --- directories
+    add("mkdir d", [=](auto& b) { return with(call(mkdir(P(b, "d").c_str(), 0755)), [&] { return std::string(describe(P(b, "d"))); }); });
+    add("mkdir d (exists)", [=](auto& b) { return call(mkdir(P(b, "d").c_str(), 0755)); });
+    add("mkdir d/sub", [=](auto& b) { return call(mkdir(P(b, "d/sub").c_str(), 0700)); });
+    add("stat d (nlink counts subdirs)", [=](auto& b) { return with({}, [&] { return std::string(describe(P(b, "d"))); }); });
+    add("mkdir missing/x", [=](auto& b) { return call(mkdir(P(b, "missing/x").c_str(), 0755)); });
+    add("mkdir 256-byte name", [=](auto& b) { return call(mkdir(P(b, n256).c_str(), 0755)); });
+    add("mkdir m 0751", [=](auto& b) { return with(call(mkdir(P(b, "m").c_str(), 0751)), [&] { return std::string(describe(P(b, "m"))); }); });
+    // --- files
+    add("creat f", [=](auto& b) { return with(openClose(P(b, "f"), O_CREAT | O_WRONLY, 0644), [&] { return std::string(describe(P(b, "f"))); }); });
+    add("open f O_CREAT|O_EXCL", [=](auto& b) { return openClose(P(b, "f"), O_CREAT | O_EXCL | O_WRONLY); });
+    add("open d O_CREAT|O_EXCL", [=](auto& b) { return openClose(P(b, "d"), O_CREAT | O_EXCL | O_WRONLY); });
+    add("open missing O_RDONLY", [=](auto& b) { return openClose(P(b, "missing"), O_RDONLY); });
+    add("open f/x O_CREAT", [=](auto& b) { return openClose(P(b, "f/x"), O_CREAT | O_WRONLY); });
+    add("open missing/x O_CREAT", [=](auto& b) { return openClose(P(b, "missing/x"), O_CREAT | O_WRONLY); });
+    add("open d O_WRONLY", [=](auto& b) { return openClose(P(b, "d"), O_WRONLY); });
+    add("open d O_RDWR|O_CREAT", [=](auto& b) { return openClose(P(b, "d"), O_RDWR | O_CREAT); });
+    add("open d O_RDONLY", [=](auto& b) { return openClose(P(b, "d"), O_RDONLY); });
+    add("open f O_DIRECTORY", [=](auto& b) { return openClose(P(b, "f"), O_RDONLY | O_DIRECTORY); });
+    add("open f/ (trailing slash)", [=](auto& b) { return openClose(P(b, "f/"), O_RDONLY); });
+    add("open 256-byte name O_CREAT", [=](auto& b) { return openClose(P(b, n256), O_CREAT | O_WRONLY); });
+    add("creat c 0 mode", [=](auto& b) { return with(openClose(P(b, "c"), O_CREAT | O_WRONLY, 0), [&] { return std::string(describe(P(b, "c"))); }); });
+    add("mkdir f (exists as file)", [=](auto& b) { return call(mkdir(P(b, "f").c_str(), 0755)); });
+    add("mkdir f/x", [=](auto& b) { return call(mkdir(P(b, "f/x").c_str(), 0755)); });
+    // --- data
+    add("write f", [=](auto& b) { return with(writeAt(P(b, "f"), O_WRONLY | O_TRUNC, -1, "hello world"), [&] { return std::string(contents(P(b, "f"))); }); });
+    add("pwrite f past end (hole)", [=](auto& b) { return with(writeAt(P(b, "f"), O_WRONLY, 15, "X"), [&] { return std::string(contents(P(b, "f"))); }); });
+    add("append f", [=](auto& b) { return with(writeAt(P(b, "f"), O_WRONLY | O_APPEND, -1, "!"), [&] { return std::string(contents(P(b, "f"))); }); });
+    add("O_TRUNC f", [=](auto& b) { return with(openClose(P(b, "f"), O_WRONLY | O_TRUNC), [&] { return std::string(describe(P(b, "f"))); }); });
+    add("write f again", [=](auto& b) { return with(writeAt(P(b, "f"), O_WRONLY, -1, "0123456789"), [&] { return std::string(contents(P(b, "f"))); }); });
+    add("write to O_RDONLY fd", [=](auto& b) { return writeAt(P(b, "f"), O_RDONLY, -1, "z"); });
+    // --- rmdir / unlink
+    add("rmdir f", [=](auto& b) { return call(rmdir(P(b, "f").c_str())); });
+    add("rmdir d (not empty)", [=](auto& b) { return call(rmdir(P(b, "d").c_str())); });
+    add("rmdir missing", [=](auto& b) { return call(rmdir(P(b, "missing").c_str())); });
+    add("rmdir d/sub/.", [=](auto& b) { return call(rmdir(P(b, "d/sub/.").c_str())); });
+    add("rmdir d/sub/..", [=](auto& b) { return call(rmdir(P(b, "d/sub/..").c_str())); });
+    add("unlink d", [=](auto& b) { return call(unlink(P(b, "d").c_str())); });
+    add("unlink missing", [=](auto& b) { return call(unlink(P(b, "missing").c_str())); });
+    add("unlink f/x", [=](auto& b) { return call(unlink(P(b, "f/x").c_str())); });
+    add("unlink c", [=](auto& b) { return with(call(unlink(P(b, "c").c_str())), [&] { return std::string(listing(b)); }); });
+    // --- rename
+    add("rename f g", [=](auto& b) { return with(call(rename(P(b, "f").c_str(), P(b, "g").c_str())), [&] { return std::string(listing(b)); }); });
+    add("rename f g (gone)", [=](auto& b) { return call(rename(P(b, "f").c_str(), P(b, "g").c_str())); });
+    add("rename g g", [=](auto& b) { return with(call(rename(P(b, "g").c_str(), P(b, "g").c_str())), [&] { return std::string(contents(P(b, "g"))); }); });
+    add("rename d d/sub/x (into itself)", [=](auto& b) { return call(rename(P(b, "d").c_str(), P(b, "d/sub/x").c_str())); });
+    add("rename d d/sub (onto own child)", [=](auto& b) { return call(rename(P(b, "d").c_str(), P(b, "d/sub").c_str())); });
+    add("rename d/sub d (onto own parent)", [=](auto& b) { return call(rename(P(b, "d/sub").c_str(), P(b, "d").c_str())); });
+    add("mkdir e", [=](auto& b) { return call(mkdir(P(b, "e").c_str(), 0755)); });
+    add("rename g e (file onto dir)", [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "e").c_str())); });
+    add("rename e g (dir onto file)", [=](auto& b) { return call(rename(P(b, "e").c_str(), P(b, "g").c_str())); });
+    add("rename e d (onto non-empty dir)", [=](auto& b) { return call(rename(P(b, "e").c_str(), P(b, "d").c_str())); });
+    add("rename d/sub e (onto empty dir)", [=](auto& b) { return with(call(rename(P(b, "d/sub").c_str(), P(b, "e").c_str())), [&] { return std::string(listing(b) + " d:" + listing(P(b, "d"))); }); });
+    add("rename missing x", [=](auto& b) { return call(rename(P(b, "missing").c_str(), P(b, "x").c_str())); });
+    add("rename g missing/x", [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "missing/x").c_str())); });
+    add("rename g g/x", [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "g/x").c_str())); });
+    add("rename g 256-byte name", [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, n256).c_str())); });
+    add("rename g d/g2 (into subdir)", [=](auto& b) { return with(call(rename(P(b, "g").c_str(), P(b, "d/g2").c_str())), [&] { return std::string(listing(P(b, "d"))); }); });
+    add("rename d/g2 g (back)", [=](auto& b) { return with(call(rename(P(b, "d/g2").c_str(), P(b, "g").c_str())), [&] { return std::string(contents(P(b, "g"))); }); });
+    add("creat k", [=](auto& b) { return with(writeAt(P(b, "k"), O_CREAT | O_WRONLY, -1, "kk"), [&] { return std::string({}); }); });
+    add("renameat2 NOREPLACE g k", [=](auto& b) { return with(renameat2(P(b, "g"), P(b, "k"), RENAME_NOREPLACE), [&] { return std::string(contents(P(b, "k"))); }); });
+    add("renameat2 NOREPLACE g n", [=](auto& b) { return with(renameat2(P(b, "g"), P(b, "n"), RENAME_NOREPLACE), [&] { return std::string(listing(b)); }); });
+    add("renameat2 EXCHANGE n missing", [=](auto& b) { return renameat2(P(b, "n"), P(b, "missing"), RENAME_EXCHANGE); });
+    add("renameat2 EXCHANGE n k", [=](auto& b) { return with(renameat2(P(b, "n"), P(b, "k"), RENAME_EXCHANGE), [&] { return std::string(contents(P(b, "n")) + contents(P(b, "k"))); }); });
+    add("renameat2 EXCHANGE k e (file/dir)", [=](auto& b) { return with(renameat2(P(b, "k"), P(b, "e"), RENAME_EXCHANGE), [&] { return std::string(describe(P(b, "k")) + " " + describe(P(b, "e"))); }); });
+    add("renameat2 EXCHANGE e k (back)", [=](auto& b) { return renameat2(P(b, "e"), P(b, "k"), RENAME_EXCHANGE); });
+    add("renameat2 both flags", [=](auto& b) { return renameat2(P(b, "n"), P(b, "k"), RENAME_EXCHANGE | RENAME_NOREPLACE); });
+    add("renameat2 unknown flag", [=](auto& b) { return renameat2(P(b, "n"), P(b, "k2"), 1u << 7); });
+    // --- links
+    add("link n h", [=](auto& b) { return with(call(link(P(b, "n").c_str(), P(b, "h").c_str())), [&] { return std::string(describe(P(b, "n"))); }); });
+    add("link n h (exists)", [=](auto& b) { return call(link(P(b, "n").c_str(), P(b, "h").c_str())); });
+    add("link d dl (directory)", [=](auto& b) { return call(link(P(b, "d").c_str(), P(b, "dl").c_str())); });
+    add("link missing x", [=](auto& b) { return call(link(P(b, "missing").c_str(), P(b, "x").c_str())); });
+    add("link n missing/x", [=](auto& b) { return call(link(P(b, "n").c_str(), P(b, "missing/x").c_str())); });
+    add("link n d/h2", [=](auto& b) { return with(call(link(P(b, "n").c_str(), P(b, "d/h2").c_str())), [&] { return std::string(describe(P(b, "h"))); }); });
+    add("rename n h (same inode)", [=](auto& b) { return with(call(rename(P(b, "n").c_str(), P(b, "h").c_str())), [&] { return std::string(listing(b)); }); });
+    add("unlink d/h2", [=](auto& b) { return with(call(unlink(P(b, "d/h2").c_str())), [&] { return std::string(describe(P(b, "h"))); }); });
+    add("rename h over k (last link of k)", [=](auto& b) { return with(call(rename(P(b, "h").c_str(), P(b, "k").c_str())), [&] { return std::string(describe(P(b, "k")) + describe(P(b, "n"))); }); });
+    // --- attributes
+    add("chmod k 0600", [=](auto& b) { return with(call(chmod(P(b, "k").c_str(), 0600)), [&] { return std::string(describe(P(b, "k"))); }); });
+    add("chmod k 04755", [=](auto& b) { return with(call(chmod(P(b, "k").c_str(), 04755)), [&] { return std::string(describe(P(b, "k"))); }); });
+    add("chmod d 0700", [=](auto& b) { return with(call(chmod(P(b, "d").c_str(), 0700)), [&] { return std::string(describe(P(b, "d"))); }); });
+    add("chmod missing", [=](auto& b) { return call(chmod(P(b, "missing").c_str(), 0600)); });
+    add("chown k 1000:1000", [=](auto& b) { return with(call(chown(P(b, "k").c_str(), 1000, 1000)), [&] { return std::string(describe(P(b, "k"))); }); });
+    add("chown k -1:2000", [=](auto& b) { return with(call(chown(P(b, "k").c_str(), -1, 2000)), [&] { return std::string(describe(P(b, "k"))); }); });
+    add("truncate k 100", [=](auto& b) { return with(call(truncate(P(b, "k").c_str(), 100)), [&] { return std::string(describe(P(b, "k"))); }); });
+    add("truncate k 3", [=](auto& b) { return with(call(truncate(P(b, "k").c_str(), 3)), [&] { return std::string(contents(P(b, "k"))); }); });
+    add("truncate d", [=](auto& b) { return call(truncate(P(b, "d").c_str(), 0)); });
+    add("truncate missing", [=](auto& b) { return call(truncate(P(b, "missing").c_str(), 0)); });
+    add("truncate k -1", [=](auto& b) { return call(truncate(P(b, "k").c_str(), -1)); });
+    add("ftruncate O_RDONLY fd", [=](auto& b) {
+        const int fd = open(P(b, "k").c_str(), O_RDONLY);
+        Outcome o = call(ftruncate(fd, 0));
+        close(fd);
+        return o;
+    });
+    add("utimensat k", [=](auto& b) {
+        const timespec t[2] = {{1111, 222}, {3333, 444}};
+        return with(call(utimensat(AT_FDCWD, P(b, "k").c_str(), t, 0)), [&] { return std::string(times(P(b, "k"))); });
+    });
+    add("utimensat k OMIT/set", [=](auto& b) {
+        const timespec t[2] = {{0, UTIME_OMIT}, {5555, 666}};
+        return with(call(utimensat(AT_FDCWD, P(b, "k").c_str(), t, 0)), [&] { return std::string(times(P(b, "k"))); });
+    });
+    add("utimensat d", [=](auto& b) {
+        const timespec t[2] = {{7777, 0}, {8888, 0}};
+        return with(call(utimensat(AT_FDCWD, P(b, "d").c_str(), t, 0)), [&] { return std::string(times(P(b, "d"))); });
+    });
+    add("utimensat missing", [=](auto& b) {
+        const timespec t[2] = {{1, 0}, {1, 0}};
+        return call(utimensat(AT_FDCWD, P(b, "missing").c_str(), t, 0));
+    });
+    add("utimensat bad nsec", [=](auto& b) {
+        const timespec t[2] = {{1, 2000000000}, {1, 0}};
+        return call(utimensat(AT_FDCWD, P(b, "k").c_str(), t, 0));
+    });
+    // --- open files and removed names
+    add("unlink open file, fstat", [=](auto& b) {
+        writeFile(P(b, "o"), "open data");
+        const int fd = open(P(b, "o").c_str(), O_RDWR);
+        Outcome o = call(unlink(P(b, "o").c_str()));
+        struct stat st {};
+        fstat(fd, &st);
+        char buf[32] = {};
+        const ssize_t n = pread(fd, buf, sizeof buf, 0);
+        close(fd);
+        o.state = "nlink=" + std::to_string(st.st_nlink) + " read=" + std::string(buf, n > 0 ? n : 0);
+        return o;
+    });
+    add("rmdir dir holding only an unlinked open file", [=](auto& b) {
+        mkdir(P(b, "r").c_str(), 0755);
+        writeFile(P(b, "r/f"), "x");
+        const int fd = open(P(b, "r/f").c_str(), O_RDONLY);
+        unlink(P(b, "r/f").c_str());
+        Outcome o = call(rmdir(P(b, "r").c_str()));
+        close(fd);
+        return o;
+    });
+    add("create in a removed directory", [=](auto& b) {
+        mkdir(P(b, "gone").c_str(), 0755);
+        const int dfd = open(P(b, "gone").c_str(), O_RDONLY | O_DIRECTORY);
+        rmdir(P(b, "gone").c_str());
+        const int fd = openat(dfd, "x", O_CREAT | O_WRONLY, 0644);
+        Outcome o = call(fd);
+        if (fd >= 0) close(fd);
+        o.state = "mkdirat:" + errName(mkdirat(dfd, "y", 0755) == 0 ? 0 : errno);
+        close(dfd);
+        return o;
+    });
+    add("rename dir d to d2", [=](auto& b) { return with(call(rename(P(b, "d").c_str(), P(b, "d2").c_str())), [&] { return std::string(describe(P(b, "d2"))); }); });
+    add("rename . x", [=](auto& b) { return call(rename(P(b, ".").c_str(), P(b, "x").c_str())); });
+    add("rename k ..", [=](auto& b) { return call(rename(P(b, "k").c_str(), P(b, "..").c_str())); });
+    add("final listing", [=](auto& b) { return with({}, [&] { return std::string(listing(b) + " d2:" + listing(P(b, "d2"))); }); });
+    add("final stats", [=](auto& b) {
+        return with({}, [&] { return std::string(describe(P(b, "d2")) + "; " + describe(P(b, "e")) + "; " + describe(P(b, "k")) + "; " + describe(P(b, "m"))); });
+    });
+    return s;
+}
+
+class ParityTest : public MountTest {
+protected:
+    void SetUp() override {
+        MountTest::SetUp();
+        char tmpl[] = "/dev/shm/kvcparity.XXXXXX";
+        ASSERT_NE(nullptr, mkdtemp(tmpl));
+        tmpfs_dir_ = tmpl;
+    }
+    void TearDown() override {
+        if (!tmpfs_dir_.empty()) {
+            std::error_code ec;
+            std::filesystem::remove_all(tmpfs_dir_, ec);
+        }
+        MountTest::TearDown();
+    }
+    std::string tmpfs_dir_;
+};
+
+// Runs the sequence in both directories and fails with a table of the steps that differ.
+void expectParity(const std::string& tmpfs_dir, const std::string& pool_dir) {
+    const mode_t old_umask = umask(022);
+    const auto steps = sequence();
+    std::vector<Outcome> on_tmpfs, on_pool;
+    for (const Step& s : steps) {
+        errno = 0;
+        on_tmpfs.push_back(s.run(tmpfs_dir));
+    }
+    for (const Step& s : steps) {
+        errno = 0;
+        on_pool.push_back(s.run(pool_dir));
+    }
+    umask(old_umask);
+    std::ostringstream table;
+    int mismatches = 0;
+    const bool verbose = getenv("KVC_PARITY_VERBOSE") != nullptr;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        if (verbose)
+            std::printf("%3zu. %-45s %s%s\n", i, steps[i].what.c_str(), on_tmpfs[i].str().c_str(),
+                        on_tmpfs[i] == on_pool[i] ? "" : "   MISMATCH");
+        if (on_tmpfs[i] == on_pool[i]) continue;
+        ++mismatches;
+        table << "  " << i << ". " << steps[i].what << "\n      tmpfs:     " << on_tmpfs[i].str()
+              << "\n      kvcachefs: " << on_pool[i].str() << "\n";
+    }
+    EXPECT_EQ(0, mismatches) << mismatches << " of " << steps.size()
+                             << " steps differ from tmpfs:\n"
+                             << table.str();
+    // The sequence itself must have exercised errors, not only successes.
+    int errors = 0;
+    for (const Outcome& o : on_tmpfs) errors += o.rc < 0;
+    EXPECT_GT(errors, 40);
+}
+
+TEST_F(ParityTest, SameResultsAsTmpfsAtPoolTop) {
+    expectParity(tmpfs_dir_, makePool("parity"));
+}
+
+TEST_F(ParityTest, SameResultsAsTmpfsInNestedDirectory) {
+    const std::string pool = makePool("parity");
+    for (const std::string& base : {tmpfs_dir_, pool}) {
+        ASSERT_EQ(0, errnoOf(mkdir((base + "/a").c_str(), 0755)));
+        ASSERT_EQ(0, errnoOf(mkdir((base + "/a/b").c_str(), 0755)));
+    }
+    expectParity(tmpfs_dir_ + "/a/b", pool + "/a/b");
+}
+
+}  // namespace
+}  // namespace kvctest
