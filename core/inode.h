@@ -7,6 +7,8 @@
 //     `extents`, so metadata code (persist, evict, stat) may read them under `meta_` alone.
 //   - `size`, `mtime_ns` and `ctime_ns` are atomics: a writer updates them under `data_mutex`
 //     while stat reads them under `meta_`.
+//   - `mode` is atomic: the data path checks the file type without `meta_` while setattr
+//     changes the permission bits under it.
 // Blocks of an inode are touched only by holders of an open (opens > 0); they are freed only
 // when nothing holds it open and no name is left (under `meta_`).
 #pragma once
@@ -38,7 +40,7 @@ struct Inode {
     uint64_t generation = 0;
     uint64_t slot = 0;  // inode record slot (unused for the pool root)
 
-    uint32_t mode = 0;
+    std::atomic<uint32_t> mode{0};
     uint32_t uid = 0;
     uint32_t gid = 0;
     uint32_t nlink = 0;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -69,7 +70,6 @@ Result<std::unique_ptr<Segment>> Segment::mapFd(const SegmentLocation& where, in
                                                 uint64_t bytes) {
     std::unique_ptr<Segment> seg(new Segment);
     seg->where_ = where;
-    seg->fd_ = fd;
     seg->reserved_bytes_ = reservationFor(bytes);
     void* reserve = mmap(nullptr, seg->reserved_bytes_, PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -85,6 +85,9 @@ Result<std::unique_ptr<Segment>> Segment::mapFd(const SegmentLocation& where, in
         return makeError(err, fmt::format("cannot map {}: {}", where.describe(), errnoText(err)));
     }
     seg->mapped_bytes_ = bytes;
+    // Owned only now: on the failures above the caller still owns (and closes) the fd, and
+    // the destructor must not close it a second time.
+    seg->fd_ = fd;
     return seg;
 }
 
@@ -133,7 +136,13 @@ Result<std::unique_ptr<Segment>> Segment::create(const SegmentLocation& where,
     sb.dirent_table_offset = o.dirent_table;
     sb.data_offset = o.data;
     // The magic goes last: a segment whose creation was interrupted is refused at attach.
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+#if defined(__SANITIZE_THREAD__)
+    // GCC refuses thread fences under ThreadSanitizer (-Werror=tsan); a compiler barrier keeps
+    // the order in which the stores are made, which is what an interrupted creation needs.
+    std::atomic_signal_fence(std::memory_order_release);
+#else
+    std::atomic_thread_fence(std::memory_order_release);
+#endif
     std::memcpy(sb.magic, kSegmentMagic, sizeof sb.magic);
     (*seg)->loadGeometry();
     return seg;

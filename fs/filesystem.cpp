@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "core/clock.h"
@@ -214,8 +215,19 @@ void Filesystem::queueInvalidation(uint32_t pool, const Invalidation& inv) {
         std::lock_guard lk(notify_mutex_);
         if (!session_) return;
         notify_queue_.emplace_back(pool, inv);
+        notify_queued_++;
     }
     notify_cv_.notify_one();
+}
+
+void Filesystem::waitInvalidations(int timeout_ms) {
+    std::unique_lock lk(notify_mutex_);
+    const uint64_t target = notify_queued_;
+    if (notify_done_ >= target) return;
+    if (!notify_done_cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] {
+            return notify_done_ >= target || notify_stop_;
+        }))
+        log(LogLevel::Warning, "kernel invalidations still pending after {} ms", timeout_ms);
 }
 
 void Filesystem::startNotifier(fuse_session* se) {
@@ -234,6 +246,7 @@ void Filesystem::stopNotifier() {
         session_ = nullptr;
     }
     notify_cv_.notify_all();
+    notify_done_cv_.notify_all();
     if (notifier_.joinable()) notifier_.join();
 }
 
@@ -258,6 +271,8 @@ void Filesystem::notifierLoop() {
         if (rc != 0 && rc != -ENOENT)
             log(LogLevel::Debug, "invalidation in pool {} failed: {}", pool, strerror(-rc));
         lk.lock();
+        notify_done_++;
+        notify_done_cv_.notify_all();
     }
 }
 

@@ -43,6 +43,11 @@ public:
     void detachAll();
     void startNotifier(fuse_session* se);
     void stopNotifier();
+    // Waits (at most `timeout_ms`) until the kernel has been told of every change queued so
+    // far, so a request that evicted entries answers only once their names are gone. Call it
+    // holding no lock, and only from requests during which the kernel holds no directory lock
+    // (a notification takes the directory's lock).
+    void waitInvalidations(int timeout_ms);
 
     const DaemonOptions& options() const { return options_; }
     double timeout() const { return options_.timeout_s; }
@@ -78,7 +83,10 @@ private:
 
     std::mutex notify_mutex_;
     std::condition_variable notify_cv_;
+    std::condition_variable notify_done_cv_;
     std::deque<std::pair<uint32_t, Invalidation>> notify_queue_;
+    uint64_t notify_queued_ = 0;  // invalidations queued, and those the kernel was told of
+    uint64_t notify_done_ = 0;
     bool notify_stop_ = false;
     fuse_session* session_ = nullptr;
     std::thread notifier_;

@@ -80,6 +80,11 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         }
         auto slot = poolOf(req, ino);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        // An open by name of an entry that has no name left (evicted while the kernel still
+        // cached its name) must not reach the old inode: ESTALE makes the kernel look the
+        // name up again, so O_CREAT makes a new entry instead of writing into a removed one.
+        if (auto a = slot->pool->getattr(ref.local); a && a->nlink == 0 && !S_ISDIR(a->mode))
+            return (void)fuse_reply_err(req, ESTALE);
         auto st = slot->pool->open(ref.local, forWrite(fi), fi->flags & O_TRUNC);
         if (!st) return replyError(req, st.error(), "open");
         fi->fh = forWrite(fi) ? 1 : 0;

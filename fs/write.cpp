@@ -18,6 +18,10 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
             }
             h->content = std::move(*answer);
             h->rebase = true;
+            // Eviction and shrinking drop names: they must be gone from the kernel's cache
+            // when the operator's write returns (here the kernel holds only this file's lock).
+            if (h->file->kind == ControlKind::Evict || h->file->kind == ControlKind::Size)
+                fsOf(req).waitInvalidations(5000);
             return (void)fuse_reply_write(req, size);
         }
         auto slot = poolOf(req, ino);

@@ -358,5 +358,43 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
     ASSERT_NO_THROW((*again)->verify());
 }
 
+// Attribute changes race with the data path of the same entry: a chmod must not disturb a
+// read or a write in flight (the data path checks the file type without the pool's lock).
+TEST_F(Concurrency, ChmodWhileReadingAndWriting) {
+    auto pool = makePool(64);
+    ASSERT_NE(pool, nullptr);
+    Pool& p = *pool;
+    const std::string data = makeContent(42, 3 * kBlock);
+    const EntryId id = test::putEntry(p, kPoolRootId, "blk", data);
+    ASSERT_TRUE(p.open(id, false, false).ok());
+    ASSERT_TRUE(p.open(id, true, false).ok());
+    std::atomic<bool> stop{false};
+    std::thread chmod([&] {
+        for (uint32_t i = 0; !stop; ++i) {
+            AttrChange c;
+            c.mode = 0600 | (i % 2 ? 044 : 0);
+            if (!p.setattr(id, c).ok()) fail("setattr failed");
+        }
+    });
+    std::thread writer([&] {
+        while (!stop)
+            if (!p.write(id, 0, data.data(), data.size()).ok()) fail("write failed");
+    });
+    std::string buf(data.size(), '\0');
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until) {
+        auto n = p.read(id, 0, buf.data(), buf.size());
+        if (!n.ok() || *n != data.size() || buf != data) fail("read did not return the bytes");
+    }
+    stop = true;
+    chmod.join();
+    writer.join();
+    p.release(id, true);
+    p.release(id, false);
+    for (const std::string& m : messages_) ADD_FAILURE() << m;
+    EXPECT_EQ(failures_.load(), 0);
+    p.verify();
+}
+
 }  // namespace
 }  // namespace kvc

@@ -389,20 +389,31 @@ TEST_F(Persistence, GenerationsDoNotRepeatAcrossAttach) {
 
 TEST_F(Persistence, ResizedPoolReattachesAtItsNewSize) {
     create(64);
-    for (int i = 0; i < 4; ++i)
-        putEntry(p(), kPoolRootId, "blk-" + std::to_string(i), pattern(i, 8 * kBlock));
+    std::vector<EntryId> ids;
+    for (int i = 0; i < 5; ++i)  // blk-i at blocks [4i, 4i+4)
+        ids.push_back(putEntry(p(), kPoolRootId, "blk-" + std::to_string(i), pattern(i, 4 * kBlock)));
+    const std::string big = pattern(7, 10000);
+    ASSERT_TRUE(p().setxattr(ids[1], "user.big", big, 0).ok());  // blocks [20, 23)
     ASSERT_TRUE(p().unlink(kPoolRootId, "blk-0").ok());
-    ASSERT_TRUE(p().resize(24 * kBlock).ok());  // blk-3 moves down
+    ASSERT_TRUE(p().unlink(kPoolRootId, "blk-2").ok());
+    // 15 blocks in use; blk-4 and blk-1's attribute blocks lie past the new end and move.
+    ASSERT_TRUE(p().resize(16 * kBlock).ok());
+    EXPECT_EQ(p().stats().counters.evictions, 0u);
+    p().verify();
     crashAndReattach();
-    EXPECT_EQ(p().capacityBytes(), 24u * kBlock);
-    for (int i = 1; i < 4; ++i) {
+    EXPECT_EQ(p().capacityBytes(), 16u * kBlock);
+    for (int i : {1, 3, 4}) {
         const std::string name = "blk-" + std::to_string(i);
-        EXPECT_TRUE(sameBytes(getEntry(p(), idOf(p(), kPoolRootId, name)), pattern(i, 8 * kBlock))) << name;
+        EXPECT_TRUE(sameBytes(getEntry(p(), idOf(p(), kPoolRootId, name)), pattern(i, 4 * kBlock)))
+            << name;
     }
+    EXPECT_TRUE(sameBytes(*p().getxattr(idOf(p(), kPoolRootId, "blk-1"), "user.big"), big));
+    EXPECT_EQ(p().stats().blocks_used, 15u);
+    p().verify();
     ASSERT_TRUE(p().resize(128 * kBlock).ok());
     crashAndReattach();
     EXPECT_EQ(p().capacityBytes(), 128u * kBlock);
-    ASSERT_NE(putEntry(p(), kPoolRootId, "big", pattern(9, 100 * kBlock)), 0u);
+    ASSERT_NE(putEntry(p(), kPoolRootId, "big", pattern(9, 110 * kBlock)), 0u);
     EXPECT_EQ(p().stats().counters.evictions, 0u);
     p().verify();
 }

@@ -2,6 +2,7 @@
 // backed and released on demand, attach sees what was written and refuses a superblock with the
 // wrong magic, version or geometry (with a message saying why), create twice is EEXIST, and
 // remove, grow and shrink behave.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -168,6 +169,26 @@ TEST_F(SegmentTest, InvalidNamesAndGeometryAreRefused) {
     EXPECT_EQ(Segment::create(where, SegmentGeometry{kBlock, 0, 8, 8}).code(), EINVAL);
     EXPECT_EQ(Segment::create(where, SegmentGeometry{kBlock, 8, 0, 8}).code(), EINVAL);
     EXPECT_FALSE(Segment::exists(where));
+}
+
+size_t openFds() {
+    size_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (::readdir(d)) ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+
+TEST_F(SegmentTest, ASegmentTooLargeToMapFailsCleanly) {
+    const SegmentLocation where = newLocation();
+    const size_t fds = openFds();
+    // 4 PiB: the file can be sized (sparse) but no address space can hold it.
+    auto seg = Segment::create(where, SegmentGeometry{kBlock, 1ull << 40, 128, 160});
+    ASSERT_FALSE(seg.ok());
+    EXPECT_EQ(seg.code(), ENOMEM) << seg.error().message;
+    EXPECT_FALSE(Segment::exists(where));
+    EXPECT_EQ(openFds(), fds);
 }
 
 TEST_F(SegmentTest, AttachRefusesWrongMagic) {

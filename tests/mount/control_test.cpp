@@ -1,0 +1,383 @@
+// Control files through the mount: .stats, .policy, .evict, .size and .match in a pool, .stats
+// and .metrics at the root. Bad input must give EINVAL and change nothing.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <regex>
+#include <sstream>
+
+#include "tests/mount/mount_fixture.h"
+
+namespace kvctest {
+namespace {
+
+class ControlTest : public MountTest {
+protected:
+    std::string options() const override { return "size=1M,block_size=4K,policy=lru"; }
+
+    // A pool with `n` entries e0..e(n-1) of `bytes` each.
+    std::string poolWithEntries(const std::string& name, int n, size_t bytes = 4096) {
+        const std::string pool = makePool(name);
+        for (int i = 0; i < n; ++i)
+            EXPECT_EQ(0, writeFile(pool + "/e" + std::to_string(i), pattern(bytes, i)));
+        return pool;
+    }
+    uint64_t stat(const std::string& pool, const std::string& key) {
+        return statNum(readStats(pool + "/.stats"), key);
+    }
+    int countPresent(const std::string& pool, int n) {
+        int present = 0;
+        for (int i = 0; i < n; ++i) present += statErrno(pool + "/e" + std::to_string(i)) == 0;
+        return present;
+    }
+};
+
+TEST_F(ControlTest, StatsHasEveryFieldAndAddsUp) {
+    const std::string pool = poolWithEntries("p", 3, 10000);
+    ASSERT_EQ(0, errnoOf(mkdir((pool + "/dir").c_str(), 0755)));
+    auto s = readStats(pool + "/.stats");
+    for (const char* key : {"capacity_bytes", "used_bytes", "free_bytes", "block_size",
+                            "blocks_total", "blocks_used", "entries", "hits", "misses",
+                            "evictions", "evicted_bytes", "policy"})
+        EXPECT_TRUE(s.count(key)) << ".stats lacks " << key;
+    EXPECT_EQ("lru", s["policy"]);
+    EXPECT_EQ(1u << 20, statNum(s, "capacity_bytes"));
+    EXPECT_EQ(4096u, statNum(s, "block_size"));
+    EXPECT_EQ(statNum(s, "capacity_bytes"), statNum(s, "used_bytes") + statNum(s, "free_bytes"));
+    EXPECT_EQ(statNum(s, "capacity_bytes"), statNum(s, "blocks_total") * statNum(s, "block_size"));
+    EXPECT_EQ(statNum(s, "used_bytes"), statNum(s, "blocks_used") * statNum(s, "block_size"));
+    EXPECT_EQ(3u * 3 * 4096, statNum(s, "used_bytes"));  // 10000 bytes take 3 blocks each
+    EXPECT_EQ(3u, statNum(s, "entries"));
+    EXPECT_EQ(1u, statNum(s, "directories"));
+    EXPECT_EQ(0u, statNum(s, "evictions"));
+}
+
+TEST_F(ControlTest, StatsCountHitsAndMissesAndAreFreshOnEveryOpen) {
+    const std::string pool = poolWithEntries("p", 1);
+    const std::string stats_path = pool + "/.stats";
+    const int fd = open(stats_path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    const auto before = readStats(stats_path);
+    ASSERT_TRUE(readFile(pool + "/e0"));                  // a hit
+    EXPECT_EQ(ENOENT, statErrno(pool + "/no-such-entry"));  // a miss
+    ASSERT_EQ(0, writeFile(pool + "/new", "x"));
+    const auto after = readStats(stats_path);
+    EXPECT_GE(statNum(after, "hits"), statNum(before, "hits") + 1);
+    EXPECT_GE(statNum(after, "misses"), statNum(before, "misses") + 1);
+    EXPECT_EQ(statNum(before, "entries") + 1, statNum(after, "entries"));
+    // The descriptor opened before the changes still holds the content of its open.
+    char buf[4096];
+    const ssize_t n = pread(fd, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    EXPECT_NE(std::string::npos, std::string(buf, n).find("entries 1\n"));
+    close(fd);
+    struct stat st {};
+    ASSERT_EQ(0, ::stat(stats_path.c_str(), &st));
+    EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
+TEST_F(ControlTest, PolicyReadAndSwitch) {
+    const std::string pool = poolWithEntries("p", 4);
+    EXPECT_EQ("lru\n", readFile(pool + "/.policy").value_or(""));
+    for (const std::string name : {"lfu", "fifo", "priority", "sieve", "s3fifo", "lru"}) {
+        EXPECT_EQ(0, writeFile(pool + "/.policy", name + "\n", O_WRONLY | O_TRUNC)) << name;
+        EXPECT_EQ(name + "\n", readFile(pool + "/.policy").value_or("")) << name;
+        EXPECT_EQ(name, readStats(pool + "/.stats")["policy"]);
+    }
+    // Without a newline, and in capitals.
+    EXPECT_EQ(0, writeFile(pool + "/.policy", "FIFO", O_WRONLY));
+    EXPECT_EQ("fifo\n", readFile(pool + "/.policy").value_or(""));
+    for (const std::string bad : {"nope\n", "lru fifo\n", "\n", "lru\nlfu\n", "l r u"}) {
+        EXPECT_EQ(EINVAL, writeFile(pool + "/.policy", bad, O_WRONLY)) << "\"" << bad << "\"";
+        EXPECT_EQ("fifo\n", readFile(pool + "/.policy").value_or("")) << "changed by " << bad;
+    }
+    EXPECT_EQ(4u, stat(pool, "entries"));
+    EXPECT_EQ(0u, stat(pool, "evictions"));
+}
+
+TEST_F(ControlTest, EvictPercentages) {
+    const std::string pool = poolWithEntries("p", 8);
+    auto [err, answer] = controlWrite(pool + "/.evict", "25\n");
+    ASSERT_EQ(0, err);
+    EXPECT_EQ("evicted_entries 2\nevicted_bytes 8192\n", answer);
+    EXPECT_EQ(6u, stat(pool, "entries"));
+    EXPECT_EQ(6, countPresent(pool, 8));
+    EXPECT_EQ(2u, stat(pool, "evictions"));
+    EXPECT_EQ(8192u, stat(pool, "evicted_bytes"));
+    // Reading .evict gives the last eviction's counts.
+    EXPECT_EQ("evicted_entries 2\nevicted_bytes 8192\n", readFile(pool + "/.evict").value_or(""));
+    // LRU order: the oldest entries went first.
+    EXPECT_EQ(ENOENT, statErrno(pool + "/e0"));
+    EXPECT_EQ(ENOENT, statErrno(pool + "/e1"));
+    EXPECT_EQ(0, statErrno(pool + "/e7"));
+
+    EXPECT_EQ(0, controlWrite(pool + "/.evict", "25%").first);  // ceil(6 * 0.25) = 2
+    EXPECT_EQ(4u, stat(pool, "entries"));
+    EXPECT_EQ(0, controlWrite(pool + "/.evict", "12.5\n").first);  // ceil(4 * 0.125) = 1
+    EXPECT_EQ(3u, stat(pool, "entries"));
+    EXPECT_EQ(0, controlWrite(pool + "/.evict", "0").first);
+    EXPECT_EQ(3u, stat(pool, "entries"));
+    EXPECT_EQ(3, countPresent(pool, 8));
+    EXPECT_EQ(0, controlWrite(pool + "/.evict", "100%").first);
+    EXPECT_EQ(0u, stat(pool, "entries"));
+    EXPECT_EQ(0u, stat(pool, "used_bytes"));
+}
+
+TEST_F(ControlTest, EvictUntilASizeIsFree) {
+    const std::string pool = poolWithEntries("p", 200);  // 800 KiB of 1 MiB
+    const uint64_t capacity = stat(pool, "capacity_bytes");
+    ASSERT_EQ(capacity - 200 * 4096, stat(pool, "free_bytes"));
+    auto [err, answer] = controlWrite(pool + "/.evict", "512K\n");
+    ASSERT_EQ(0, err);
+    EXPECT_GE(stat(pool, "free_bytes"), 512u * 1024);
+    // Exactly enough went: 128 KiB more than the 224 KiB that was free needs 72 entries.
+    EXPECT_EQ(128u, stat(pool, "entries"));
+    EXPECT_EQ("evicted_entries 72\nevicted_bytes 294912\n", answer);
+    // Already free: nothing goes.
+    EXPECT_EQ(0, controlWrite(pool + "/.evict", "4096B").first);
+    EXPECT_EQ(128u, stat(pool, "entries"));
+}
+
+TEST_F(ControlTest, EvictRejectsBadInputAndEvictsNothing) {
+    const std::string pool = poolWithEntries("p", 8);
+    for (const std::string bad : {"abc", "101", "-5", "\n", " ", "25%%", "%", "1e3", "2G",
+                                  "100.5", "25 25", "0x10", "512Q"}) {
+        EXPECT_EQ(EINVAL, controlWrite(pool + "/.evict", bad).first) << "\"" << bad << "\"";
+    }
+    EXPECT_EQ(8u, stat(pool, "entries"));
+    EXPECT_EQ(8, countPresent(pool, 8));
+    EXPECT_EQ(0u, stat(pool, "evictions"));
+}
+
+TEST_F(ControlTest, SizeReadGrowShrink) {
+    const std::string pool = poolWithEntries("p", 50);  // 200 KiB
+    EXPECT_EQ("1048576\n", readFile(pool + "/.size").value_or(""));
+    ASSERT_EQ(0, writeFile(pool + "/.size", "2M\n", O_WRONLY | O_TRUNC));
+    EXPECT_EQ("2097152\n", readFile(pool + "/.size").value_or(""));
+    EXPECT_EQ(2u << 20, stat(pool, "capacity_bytes"));
+    struct statvfs sv {};
+    ASSERT_EQ(0, statvfs(pool.c_str(), &sv));
+    EXPECT_EQ(2u << 20, sv.f_blocks * sv.f_frsize);
+    // The new room is usable: 1.5 MiB more.
+    ASSERT_EQ(0, writeFile(pool + "/big", pattern(1536 * 1024, 99)));
+    EXPECT_EQ(0u, stat(pool, "evictions"));
+    ASSERT_EQ(0, errnoOf(unlink((pool + "/big").c_str())));
+    // Shrinking with room to spare keeps every entry and its bytes.
+    ASSERT_EQ(0, writeFile(pool + "/.size", "512K", O_WRONLY));
+    EXPECT_EQ(512u * 1024, stat(pool, "capacity_bytes"));
+    EXPECT_EQ(50, countPresent(pool, 50));
+    for (int i = 0; i < 50; i += 7)
+        EXPECT_EQ(pattern(4096, i), readFile(pool + "/e" + std::to_string(i)).value_or(""));
+    // Shrinking below what is stored evicts (oldest first).
+    ASSERT_EQ(0, writeFile(pool + "/.size", "128K", O_WRONLY));
+    EXPECT_EQ(128u * 1024, stat(pool, "capacity_bytes"));
+    EXPECT_LE(stat(pool, "used_bytes"), 128u * 1024);
+    EXPECT_EQ(32, countPresent(pool, 50));
+    EXPECT_EQ(ENOENT, statErrno(pool + "/e0"));
+    EXPECT_EQ(pattern(4096, 49), readFile(pool + "/e49").value_or(""));
+    // Bad sizes change nothing.
+    for (const std::string bad : {"abc", "0", "100", "-1M", "\n", "1.5"}) {
+        EXPECT_EQ(EINVAL, writeFile(pool + "/.size", bad, O_WRONLY)) << "\"" << bad << "\"";
+    }
+    EXPECT_EQ("131072\n", readFile(pool + "/.size").value_or(""));
+    EXPECT_EQ(32u, stat(pool, "entries"));
+}
+
+TEST_F(ControlTest, SizeShrinkRefusedWhenPinnedDataWouldNotFit) {
+    const std::string pool = poolWithEntries("p", 20);
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(0, errnoOf(setxattr((pool + "/e" + std::to_string(i)).c_str(),
+                                      "user.kvcache.pinned", "1", 1, 0)));
+    const int e = writeFile(pool + "/.size", "64K", O_WRONLY);  // 80 KiB pinned
+    EXPECT_NE(0, e);
+    EXPECT_EQ(1u << 20, stat(pool, "capacity_bytes"));
+    EXPECT_EQ(20, countPresent(pool, 20));
+    EXPECT_EQ(0u, stat(pool, "evictions"));
+}
+
+TEST_F(ControlTest, MatchReportsTheLeadingCachedRun) {
+    const std::string pool = makePool("p");
+    for (const char* n : {"c0", "c1", "c2", "c4"}) ASSERT_EQ(0, writeFile(pool + "/" + n, n));
+    ASSERT_EQ(0, errnoOf(mkdir((pool + "/dir").c_str(), 0755)));
+    const std::string m = pool + "/.match";
+    EXPECT_EQ(std::make_pair(0, std::string("3\n111\n")), controlWrite(m, "c0\nc1\nc2\n"));
+    EXPECT_EQ(std::make_pair(0, std::string("0\n00\n")), controlWrite(m, "x\ny\n"));
+    EXPECT_EQ(std::make_pair(0, std::string("2\n1101\n")), controlWrite(m, "c0\nc1\nc3\nc4\n"));
+    EXPECT_EQ(std::make_pair(0, std::string("0\n0111\n")), controlWrite(m, "c3\nc0\nc1\nc2"));
+    EXPECT_EQ(std::make_pair(0, std::string("1\n1\n")), controlWrite(m, "c2"));
+    // A directory is not a cached block.
+    EXPECT_EQ(std::make_pair(0, std::string("1\n10\n")), controlWrite(m, "c0\ndir\n"));
+    // Reading before any write gives nothing; a second write on one descriptor answers anew.
+    const int fd = open(m.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    char buf[64];
+    EXPECT_EQ(0, pread(fd, buf, sizeof buf, 0));
+    ASSERT_EQ(6, write(fd, "c0\nc1\n", 6));
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    EXPECT_EQ("2\n11\n", std::string(buf, n > 0 ? n : 0));
+    ASSERT_EQ(3, write(fd, "zz\n", 3));
+    n = pread(fd, buf, sizeof buf, 0);
+    EXPECT_EQ("0\n0\n", std::string(buf, n > 0 ? n : 0));
+    close(fd);
+}
+
+TEST_F(ControlTest, MatchSkipsEntriesStillBeingWritten) {
+    const std::string pool = makePool("p");
+    ASSERT_EQ(0, writeFile(pool + "/c0", "done"));
+    const int fd = open((pool + "/c1").c_str(), O_CREAT | O_WRONLY, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(4, write(fd, "half", 4));
+    EXPECT_EQ("1\n10\n", controlWrite(pool + "/.match", "c0\nc1\n").second);
+    close(fd);
+    EXPECT_TRUE(eventually([&] {
+        return controlWrite(pool + "/.match", "c0\nc1\n").second == "2\n11\n";
+    }));
+}
+
+TEST_F(ControlTest, MatchRejectsMalformedInput) {
+    const std::string pool = makePool("p");
+    ASSERT_EQ(0, writeFile(pool + "/c0", "x"));
+    const auto before = readStats(pool + "/.stats");
+    for (const std::string& bad : {std::string("\n"), std::string("a/b\n"),
+                                  std::string(300, 'n') + "\n", std::string("c0\n\nc1\n"),
+                                  std::string(".\n"), std::string("..\n"),
+                                  std::string("c0\n") + std::string(256, 'x'),
+                                  std::string("a\0b\n", 4)}) {
+        EXPECT_EQ(EINVAL, controlWrite(pool + "/.match", bad).first)
+            << "\"" << bad.substr(0, 20) << "\"";
+    }
+    const auto after = readStats(pool + "/.stats");
+    for (const char* key : {"match_requests", "blocks_requested", "blocks_hit",
+                            "prefix_blocks_hit", "hits", "misses"})
+        EXPECT_EQ(statNum(before, key), statNum(after, key)) << key << " changed";
+}
+
+TEST_F(ControlTest, MatchCountersInStats) {
+    const std::string pool = makePool("p");
+    for (const char* n : {"c0", "c1", "c2"}) ASSERT_EQ(0, writeFile(pool + "/" + n, n));
+    const auto before = readStats(pool + "/.stats");
+    ASSERT_EQ(0, controlWrite(pool + "/.match", "c0\nc1\nc2\nc3\n").first);  // 3 leading of 4
+    ASSERT_EQ(0, controlWrite(pool + "/.match", "c9\nc1\n").first);          // 0 leading, 1 hit
+    const auto after = readStats(pool + "/.stats");
+    auto delta = [&](const char* key) { return statNum(after, key) - statNum(before, key); };
+    EXPECT_EQ(2u, delta("match_requests"));
+    EXPECT_EQ(6u, delta("blocks_requested"));
+    EXPECT_EQ(4u, delta("blocks_hit"));
+    EXPECT_EQ(3u, delta("prefix_blocks_hit"));
+    EXPECT_EQ(4u, delta("hits"));
+    EXPECT_EQ(2u, delta("misses"));
+    EXPECT_EQ("0.5000", after.at("prefix_hit_ratio"));
+}
+
+TEST_F(ControlTest, ControlFilesAreNotListedButReachable) {
+    const std::string pool = poolWithEntries("p", 1);
+    std::vector<std::string> names;
+    DIR* d = opendir(pool.c_str());
+    ASSERT_NE(nullptr, d);
+    while (dirent* e = readdir(d)) names.emplace_back(e->d_name);
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(std::vector<std::string>({".", "..", "e0"}), names);
+    for (const char* c : {".stats", ".policy", ".evict", ".size", ".match"}) {
+        struct stat st {};
+        ASSERT_EQ(0, ::stat((pool + "/" + c).c_str(), &st)) << c;
+        EXPECT_TRUE(S_ISREG(st.st_mode)) << c;
+        // Names of control files cannot be taken, removed or renamed over.
+        EXPECT_EQ(EEXIST, errnoOf(open((pool + "/" + c).c_str(), O_CREAT | O_EXCL | O_WRONLY,
+                                       0644)))
+            << c;
+        EXPECT_EQ(EEXIST, errnoOf(mkdir((pool + "/" + c).c_str(), 0755))) << c;
+        EXPECT_EQ(EPERM, errnoOf(unlink((pool + "/" + c).c_str()))) << c;
+        EXPECT_EQ(EPERM, errnoOf(rename((pool + "/e0").c_str(), (pool + "/" + c).c_str()))) << c;
+    }
+    // Control files have no extended attributes.
+    EXPECT_EQ(EPERM, errnoOf(setxattr((pool + "/.stats").c_str(), "user.x", "1", 1, 0)));
+    // .stats is read-only.
+    const int e = writeFile(pool + "/.stats", "entries 0\n", O_WRONLY);
+    EXPECT_TRUE(e == EACCES || e == EPERM || e == EBADF) << errName(e);
+    EXPECT_EQ(1u, stat(pool, "entries"));
+    EXPECT_EQ("pool p", readFile(pool + "/.stats").value_or("").substr(0, 6));
+    // Inside a subdirectory the names are ordinary.
+    ASSERT_EQ(0, errnoOf(mkdir((pool + "/sub").c_str(), 0755)));
+    EXPECT_EQ(ENOENT, statErrno(pool + "/sub/.stats"));
+    // At the root: .stats and .metrics, not listed.
+    names.clear();
+    d = opendir(mnt().c_str());
+    ASSERT_NE(nullptr, d);
+    while (dirent* en = readdir(d)) names.emplace_back(en->d_name);
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(std::vector<std::string>({".", "..", "p"}), names);
+    EXPECT_EQ(0, statErrno(mnt(".stats")));
+    EXPECT_EQ(0, statErrno(mnt(".metrics")));
+    EXPECT_EQ(ENOENT, statErrno(mnt(".policy")));
+}
+
+TEST_F(ControlTest, RootStatsAreTotalsOverPools) {
+    const std::string a = poolWithEntries("a", 3, 5000);
+    const std::string b = poolWithEntries("b", 2, 100);
+    const auto sa = readStats(a + "/.stats"), sb = readStats(b + "/.stats");
+    const auto root = readStats(mnt(".stats"));
+    EXPECT_EQ("2", root.at("pools"));
+    for (const char* key : {"capacity_bytes", "used_bytes", "free_bytes", "entries",
+                            "blocks_total", "blocks_used", "hits", "misses", "evictions"})
+        EXPECT_EQ(statNum(sa, key) + statNum(sb, key), statNum(root, key)) << key;
+    EXPECT_EQ(5u, statNum(root, "entries"));
+    EXPECT_EQ(EACCES, writeFile(mnt(".stats"), "x", O_WRONLY));
+}
+
+TEST_F(ControlTest, MetricsParseAsPrometheusText) {
+    poolWithEntries("a", 3);
+    poolWithEntries("b", 1);
+    auto text = readFile(mnt(".metrics"));
+    ASSERT_TRUE(text);
+    ASSERT_FALSE(text->empty());
+    EXPECT_EQ('\n', text->back());
+    const std::regex sample(
+        R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*,?)?\})? ([-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|NaN|\+?Inf|-Inf))( -?[0-9]+)?$)");
+    const std::regex help(R"(^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*$)");
+    const std::regex type(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
+    std::istringstream in(*text);
+    std::string line;
+    std::map<std::string, std::string> types;
+    int samples = 0;
+    std::map<std::string, double> entries;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        std::smatch m;
+        if (line[0] == '#') {
+            if (std::regex_match(line, m, type)) {
+                EXPECT_FALSE(types.count(m[1])) << "TYPE twice for " << m[1];
+                types[m[1]] = m[2];
+            } else {
+                EXPECT_TRUE(std::regex_match(line, help)) << "bad comment line: " << line;
+            }
+            continue;
+        }
+        ASSERT_TRUE(std::regex_match(line, m, sample)) << "not a Prometheus sample: " << line;
+        ++samples;
+        EXPECT_TRUE(types.count(m[1])) << m[1] << " has no TYPE before its samples";
+        if (types[m[1]] == "counter") {
+            EXPECT_NE(std::string::npos, std::string(m[1]).rfind("_total"))
+                << "counter without _total: " << m[1];
+        }
+        if (m[1] == "kvcachefs_entries") {
+            const std::string labels = m[2];
+            const size_t at = labels.find("pool=\"");
+            ASSERT_NE(std::string::npos, at);
+            entries[labels.substr(at + 6, labels.find('"', at + 6) - at - 6)] =
+                std::stod(m[7]);
+        }
+    }
+    EXPECT_GE(samples, 10);
+    EXPECT_EQ(3.0, entries["a"]);
+    EXPECT_EQ(1.0, entries["b"]);
+}
+
+}  // namespace
+}  // namespace kvctest
