@@ -71,6 +71,7 @@ struct Inode {
     uint32_t opens = 0;
     uint32_t write_opens = 0;
     uint32_t chain_children = 0;  // cached entries naming this one as their parent
+    bool had_children = false;    // chain_children was non-zero at some point
     bool dirty = false;           // record says Dirty: changed since the last commit
     bool in_policy = false;
 

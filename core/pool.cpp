@@ -73,12 +73,12 @@ EntryAttr Pool::attrOf(const Inode& ino) const {
 }
 
 void Pool::persistRoot() {
-    Inode* root = find(kPoolRootId);
+    const Inode& root = *inodes_.at(kPoolRootId);
     Superblock& sb = segment_->super();
-    sb.root_mode = root->mode;
-    sb.root_uid = root->uid;
-    sb.root_gid = root->gid;
-    sb.root_mtime_ns = root->mtime_ns.load();
+    sb.root_mode = root.mode;
+    sb.root_uid = root.uid;
+    sb.root_gid = root.gid;
+    sb.root_mtime_ns = root.mtime_ns.load();
 }
 
 // Writes an inode's record. A record is built aside and copied in whole with its checksum, so a

@@ -218,11 +218,12 @@ private:
     std::string chainKey(EntryId dir, std::string_view name) const;
     Inode* resolvePath(std::string_view path);
     void bindChain(EntryId dir, std::string_view name, Inode* target, bool bind);
+    void bindSubtree(Inode* top, bool bind);
     void expirePins();
     Status makeRoom(uint64_t blocks, Inode* requester);
     bool evictOne(EvictReport& report);
     Status allocateFor(Inode* ino, uint64_t new_blocks);
-    void truncateBlocks(Inode* ino, uint64_t new_size);
+    Status truncateBlocks(Inode* ino, uint64_t new_size);
     uint64_t pinnedBytes() const;
     uint64_t blocksFor(uint64_t bytes) const;
     void notify(const Invalidation& inv);

@@ -51,7 +51,15 @@ Status Pool::open(EntryId id, bool for_write, bool truncate) {
         counters_.hits++;
         touch(ino.get());
     }
-    if (truncate && ino->size > 0) truncateBlocks(ino.get(), 0);
+    if (truncate && ino->size > 0) (void)truncateBlocks(ino.get(), 0);  // cannot fail
+    if (truncate && ino->dirty && ino->write_opens == 0) {
+        // Truncated by a reader (O_RDONLY | O_TRUNC): no writer's release will commit it, and
+        // an empty entry is complete. Left dirty it would never be matched nor evicted, and a
+        // restart would drop it.
+        ino->dirty = false;
+        persist(ino.get());
+        refreshCandidate(ino.get());
+    }
     return {};
 }
 
@@ -106,8 +114,9 @@ Status Pool::allocateFor(Inode* ino, uint64_t count) {
 }
 
 // Requires the inode's data_mutex exclusively and meta_. Bytes past the new size in its last
-// block are zeroed, so a later extension reads zeros there.
-void Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
+// block are zeroed, so a later extension reads zeros there. Extending can fail as a write
+// can (ENOSPC, EDQUOT); the size is then unchanged.
+Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
     const uint64_t bs = blockSize();
     const uint64_t old_size = ino->size;
     if (!ino->dirty) {
@@ -135,12 +144,14 @@ void Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
         }
     } else if (new_size > old_size) {
         const uint64_t need = blocksFor(new_size);
-        if (need > ino->blocks && !allocateFor(ino, need - ino->blocks)) return;
+        if (need > ino->blocks)
+            if (auto st = allocateFor(ino, need - ino->blocks); !st) return st;
     }
     ino->size = new_size;
     const int64_t now = nowNs();
     ino->mtime_ns = now;
     ino->ctime_ns = now;
+    return {};
 }
 
 Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t len) {

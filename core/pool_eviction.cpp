@@ -23,6 +23,8 @@ AccessInfo Pool::accessInfo(const Inode& ino) const {
     info.inserted_at = ino.last_tick - std::min(ino.last_tick, ino.access_count);
     info.access_count = static_cast<uint32_t>(std::min<uint64_t>(ino.access_count, UINT32_MAX));
     info.priority = ino.priority;
+    info.had_children = ino.had_children;
+    info.pool_entries = inodes_.size();
     return info;
 }
 
@@ -41,6 +43,7 @@ void Pool::touch(Inode* ino) {
     ino->access_count++;
     ino->last_tick = ++tick_;
     ino->atime_ns = nowNs();
+    policy_->observeHit(ino->name_hash, ino->last_tick);
     if (ino->in_policy) policy_->access(ino->id, ino->last_tick);
 }
 
@@ -77,6 +80,7 @@ void Pool::addChainRef(Inode* child) {
     chain_refs_[child->parent]++;
     if (Inode* p = resolvePath(child->parent); p && !p->isDir()) {
         p->chain_children++;
+        p->had_children = true;
         refreshCandidate(p);
     }
 }
@@ -96,10 +100,12 @@ void Pool::bindChain(EntryId dir, std::string_view name, Inode* target, bool bin
     if (target->isDir() || chain_refs_.empty()) return;
     auto it = chain_refs_.find(chainKey(dir, name));
     if (it == chain_refs_.end()) return;
-    if (bind)
+    if (bind) {
         target->chain_children += it->second;
-    else
+        target->had_children = true;
+    } else {
         target->chain_children -= std::min(target->chain_children, it->second);
+    }
     refreshCandidate(target);
 }
 

@@ -175,10 +175,7 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
                 st = makeError(EFBIG, fmt::format("size {} is larger than pool {}", *change.size,
                                                   name_));
             else
-                truncateBlocks(ino.get(), *change.size);
-            if (st && ino->size != *change.size)
-                st = makeError(ENOSPC, fmt::format("no space in pool {} for {} bytes",
-                                                   name_, *change.size));
+                st = truncateBlocks(ino.get(), *change.size);  // its errno: ENOSPC, EDQUOT
         }
         release(id, true);
         if (!st) return st.error();
@@ -373,6 +370,8 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
         const uint64_t d_slot = (*new_dir)->by_name.at(std::string(new_name));
         bindChain(dir_id, name, s, false);
         bindChain(new_dir_id, new_name, d, false);
+        bindSubtree(s, false);
+        bindSubtree(d, false);
         (*dir)->by_slot[s_slot].inode = d->id;
         (*new_dir)->by_slot[d_slot].inode = s->id;
         for (auto& n : s->names)
@@ -391,6 +390,8 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
         persistDirent(d_slot, new_dir_id, s->id, new_name);
         bindChain(dir_id, name, d, true);
         bindChain(new_dir_id, new_name, s, true);
+        bindSubtree(s, true);
+        bindSubtree(d, true);
         d->ctime_ns = now;
     } else {
         if (d) {
@@ -406,7 +407,9 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
                 persist(d);
             }
         }
+        bindSubtree(s, false);
         move_name(*dir, name, *new_dir, new_name);
+        bindSubtree(s, true);
     }
     s->ctime_ns = now;
     (*dir)->mtime_ns = (*dir)->ctime_ns = now;
@@ -417,6 +420,24 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     persist(s);
     if (flags & kRenameExchange) persist(d);
     return {};
+}
+
+// A renamed directory changes the path of every entry below it, and chain parents are named
+// by path: unbind them all under the old paths before the move and bind them again after.
+void Pool::bindSubtree(Inode* top, bool bind) {
+    if (!top->isDir() || chain_refs_.empty()) return;
+    std::vector<Inode*> stack{top};
+    while (!stack.empty()) {
+        Inode* d = stack.back();
+        stack.pop_back();
+        for (auto& [slot, ds] : d->by_slot) {
+            Inode* t = find(ds.inode);
+            if (t->isDir())
+                stack.push_back(t);
+            else
+                bindChain(d->id, ds.name, t, bind);
+        }
+    }
 }
 
 Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view new_name) {

@@ -80,6 +80,7 @@ Status validateParentPath(std::string_view path) {
 
 Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     std::lock_guard lk(meta_);
+    expirePins();  // else "pinned" reads 1 after its TTL until something else expires it
     Inode* ino = find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     const KvAttr a = kvAttr(name);
@@ -197,7 +198,9 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
                 if (cur == ino)
                     return makeError(EINVAL, fmt::format("user.kvcache.parent: \"{}\" would make "
                                                          "a loop in the chain", path));
-                dropChainRef(ino);
+                // A nameless entry (unlinked, still open) gave its reference back when its
+                // last name went: it holds none to drop, and takes none.
+                if (ino->nlink > 0) dropChainRef(ino);
                 ino->parent = path;
                 addChainRef(ino);
                 break;
@@ -263,7 +266,7 @@ Status Pool::removexattr(EntryId id, std::string_view name) {
                 break;
             case KvAttr::Parent:
                 if (ino->parent.empty()) return makeError(ENODATA, "no parent set");
-                dropChainRef(ino);
+                if (ino->nlink > 0) dropChainRef(ino);  // see setxattr
                 ino->parent.clear();
                 break;
             case KvAttr::Layer: ino->layer = -1; break;

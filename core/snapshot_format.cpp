@@ -117,7 +117,7 @@ std::string checkPath(std::string_view path, std::string_view what) {
 }
 
 // Field values a pool could have produced. Empty when the record is valid.
-std::string checkRecord(const SnapshotRecord& r) {
+std::string validateRecord(const SnapshotRecord& r) {
     const uint32_t type = r.mode & 0170000;
     if ((r.mode & ~(0170000u | 07777u)) != 0) return fmt::format("mode {:o} is invalid", r.mode);
     if (r.kind == SnapshotKind::Directory) {
@@ -196,7 +196,8 @@ std::string encodeMeta(const SnapshotRecord& r) {
     return std::move(e.str());
 }
 
-// Empty on success. Every length is checked by the Decoder against the bytes present.
+// Empty on success. Every length is checked by the Decoder against the bytes present; the
+// values are checked by validateRecord once data_len is known.
 std::string decodeMeta(std::string_view meta, SnapshotRecord& r) {
     Decoder d(meta);
     r.path = std::string(d.bytes(d.u16()));
@@ -235,7 +236,7 @@ std::string decodeMeta(std::string_view meta, SnapshotRecord& r) {
     }
     if (!d.ok()) return "meta ends early";
     if (!d.done()) return "meta has bytes after its last field";
-    return checkRecord(r);
+    return {};
 }
 
 std::string parentDir(std::string_view path) {
@@ -425,7 +426,7 @@ Status SnapshotWriter::beginRecord(const SnapshotRecord& rec) {
         return makeError(EINVAL, fmt::format("snapshot {}: cannot store {:?}: {}", name_,
                                              rec.path, why));
     };
-    if (auto e = checkRecord(rec); !e.empty()) return invalid(e);
+    if (auto e = validateRecord(rec); !e.empty()) return invalid(e);
     if (auto e = tree_->check(rec); !e.empty()) return invalid(e);
     const std::string meta = encodeMeta(rec);
     const std::string head = encodeRecordHead(rec.kind, static_cast<uint32_t>(meta.size()),
@@ -513,7 +514,9 @@ namespace {
 // taken once: a read past that size means the file shrank under us.
 class SeqReader {
 public:
-    explicit SeqReader(int fd) : fd_(fd), buf_(kIoBufferBytes) {}
+    // The buffer is no larger than the file: small images are common in tests and tools.
+    SeqReader(int fd, uint64_t file_size)
+        : fd_(fd), buf_(static_cast<size_t>(std::min<uint64_t>(kIoBufferBytes, file_size + 1))) {}
     uint64_t pos() const { return pos_; }
     void seek(uint64_t pos) {
         if (pos >= start_ && pos <= start_ + len_) {
@@ -541,6 +544,25 @@ public:
         at_ += n;
         pos_ += n;
         return out;
+    }
+    // Up to `max` bytes into `out`: what the buffer holds, else, for a request at least as large
+    // as the buffer, straight from the file (no second copy of an entry's bytes).
+    Result<size_t> readInto(char* out, size_t max) {
+        if (at_ == len_ && max >= buf_.size()) {
+            ssize_t n;
+            do {
+                n = ::pread(fd_, out, max, static_cast<off_t>(pos_));
+            } while (n < 0 && errno == EINTR);
+            if (n < 0) return makeError(errno, errnoText(errno));
+            pos_ += static_cast<uint64_t>(n);
+            start_ = pos_;
+            at_ = len_ = 0;
+            return static_cast<size_t>(n);
+        }
+        auto c = chunk(max);
+        if (!c) return c.error();
+        std::memcpy(out, c->data(), c->size());
+        return c->size();
     }
     // Exactly `n` bytes; false (with the error, if any) when the file ends first.
     Result<bool> read(std::string& out, size_t n) {
@@ -574,7 +596,7 @@ std::string_view kindName(SnapshotKind k) {
 }  // namespace
 
 struct SnapshotReader::Cursor {
-    explicit Cursor(int fd) : in(fd) {}
+    Cursor(int fd, uint64_t size) : in(fd, size) {}
     SeqReader in;
     Hasher hash;
     size_t next = 0;         // index of the record next() returns
@@ -616,13 +638,13 @@ Result<std::unique_ptr<SnapshotReader>> SnapshotReader::fromFd(int fd, std::stri
     r->size_ = static_cast<uint64_t>(st.st_size);
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     if (auto v = r->verify(progress); !v) return v.error();
-    r->cursor_ = std::make_unique<Cursor>(fd);
+    r->cursor_ = std::make_unique<Cursor>(fd, r->size_);
     r->rewind();
     return r;
 }
 
 Status SnapshotReader::verify(const SnapshotProgress& progress) {
-    SeqReader in(fd_);
+    SeqReader in(fd_, size_);
     std::string buf;
     auto truncatedAt = [&](std::string_view inside) {
         return damaged(fmt::format("truncated at byte {} ({})", size_, inside));
@@ -772,7 +794,7 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
         if (auto e = decodeMeta(meta, rec); !e.empty())
             return damaged(fmt::format("record {} at byte {}: {}", number, at, e));
         rec.data_len = data_len;
-        if (auto e = checkRecord(rec); !e.empty())
+        if (auto e = validateRecord(rec); !e.empty())
             return damaged(fmt::format("record {} ({:?}): {}", number, rec.path, e));
         if (auto e = tree.check(rec); !e.empty())
             return damaged(fmt::format("record {}: {}", number, e));
@@ -872,13 +894,13 @@ Result<size_t> SnapshotReader::readData(void* out, size_t len) {
     char* dst = static_cast<char*>(out);
     size_t done = 0;
     while (done < len && c.data_left > 0) {
-        auto chunk = c.in.chunk(static_cast<size_t>(std::min<uint64_t>(len - done, c.data_left)));
-        if (!chunk) return damaged(fmt::format("read error: {}", chunk.error().message));
-        if (chunk->empty()) return damaged("the file shrank since it was verified");
-        std::memcpy(dst + done, chunk->data(), chunk->size());
-        c.hash.update(chunk->data(), chunk->size());
-        done += chunk->size();
-        c.data_left -= chunk->size();
+        auto n = c.in.readInto(dst + done,
+                               static_cast<size_t>(std::min<uint64_t>(len - done, c.data_left)));
+        if (!n) return damaged(fmt::format("read error: {}", n.error().message));
+        if (*n == 0) return damaged("the file shrank since it was verified");
+        c.hash.update(dst + done, *n);
+        done += *n;
+        c.data_left -= *n;
     }
     return done;
 }

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "core/names.h"
+#include "core/control_requests.h"
 #include "core/size.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
@@ -25,20 +25,8 @@ constexpr std::array<ControlFile, 7> kControls{{
     {".match", ControlKind::Match, 6, 0666, false},
 }};
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
-    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
-    return v;
-}
-
 std::string evictReport(const EvictReport& r) {
     return fmt::format("evicted_entries {}\nevicted_bytes {}\n", r.entries, r.bytes);
-}
-
-// `.evict` takes a percentage ("25", "25%", "12.5") or a size to free ("512M", "4096B").
-bool looksLikePercent(std::string_view v) {
-    if (!v.empty() && v.back() == '%') return true;
-    return !v.empty() && v.find_first_not_of("0123456789.") == std::string_view::npos;
 }
 
 }  // namespace
@@ -82,7 +70,7 @@ Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& f
     auto slot = poolByIndex(pool);
     if (file.root_level || !slot) return makeError(EACCES, "read-only control file");
     Pool& p = *slot->pool;
-    const std::string_view v = trim(data);
+    const std::string_view v = trimRequest(data);
     switch (file.kind) {
         case ControlKind::Policy: {
             if (auto st = p.setPolicy(v); !st) return st.error();
@@ -90,16 +78,9 @@ Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& f
             return p.policyName() + "\n";
         }
         case ControlKind::Evict: {
-            Result<EvictReport> r = makeError(EINVAL, "");
-            if (looksLikePercent(v)) {
-                auto pct = parsePercent(v);
-                if (!pct) return pct.error();
-                r = p.evictPercent(*pct);
-            } else {
-                auto bytes = parseSize(v);
-                if (!bytes) return bytes.error();
-                r = p.evictUntilFree(*bytes);
-            }
+            auto req = parseEvictRequest(data);
+            if (!req) return req.error();
+            auto r = req->by_percent ? p.evictPercent(req->percent) : p.evictUntilFree(req->bytes);
             if (!r) return r.error();
             log(LogLevel::Info, "pool {}: evicted {} entries ({} bytes) on request", slot->name,
                 r->entries, r->bytes);
@@ -113,22 +94,9 @@ Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& f
             return fmt::format("{}\n", p.capacityBytes());
         }
         case ControlKind::Match: {
-            // One name per line, in chain order; a final newline is optional.
-            std::vector<std::string> names;
-            std::string_view rest = data;
-            if (!rest.empty() && rest.back() == '\n') rest.remove_suffix(1);
-            if (rest.empty()) return makeError(EINVAL, ".match: no names given");
-            while (true) {
-                const size_t nl = rest.find('\n');
-                std::string_view name = rest.substr(0, nl);
-                if (!name.empty() && name.back() == '\r') name.remove_suffix(1);
-                if (auto st = validateEntryName(name); !st)
-                    return makeError(EINVAL, ".match: " + st.error().message);
-                names.emplace_back(name);
-                if (nl == std::string_view::npos) break;
-                rest.remove_prefix(nl + 1);
-            }
-            auto r = p.match(kPoolRootId, names);
+            auto names = parseMatchRequest(data);
+            if (!names) return names.error();
+            auto r = p.match(kPoolRootId, *names);
             if (!r) return r.error();
             std::string out = fmt::format("{}\n", r->leading);
             for (size_t i = 0; i < r->cached.size(); ++i) out += r->cached[i] ? '1' : '0';

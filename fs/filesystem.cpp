@@ -220,16 +220,6 @@ void Filesystem::queueInvalidation(uint32_t pool, const Invalidation& inv) {
     notify_cv_.notify_one();
 }
 
-void Filesystem::waitInvalidations(int timeout_ms) {
-    std::unique_lock lk(notify_mutex_);
-    const uint64_t target = notify_queued_;
-    if (notify_done_ >= target) return;
-    if (!notify_done_cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] {
-            return notify_done_ >= target || notify_stop_;
-        }))
-        log(LogLevel::Warning, "kernel invalidations still pending after {} ms", timeout_ms);
-}
-
 void Filesystem::startNotifier(fuse_session* se) {
     {
         std::lock_guard lk(notify_mutex_);
@@ -237,6 +227,17 @@ void Filesystem::startNotifier(fuse_session* se) {
         notify_stop_ = false;
     }
     notifier_ = std::thread([this] { notifierLoop(); });
+}
+
+void Filesystem::drainNotifications() {
+    std::unique_lock lk(notify_mutex_);
+    const uint64_t target = notify_queued_;
+    // Bounded, so a kernel that blocks a notification (a directory lock held by a request no
+    // free thread can serve) delays this caller instead of hanging it.
+    if (!notify_done_cv_.wait_for(lk, std::chrono::seconds(5), [&] {
+            return notify_stop_ || notify_done_ >= target;
+        }))
+        log(LogLevel::Warning, "kernel invalidations still pending after 5 s");
 }
 
 void Filesystem::stopNotifier() {

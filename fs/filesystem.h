@@ -43,11 +43,12 @@ public:
     void detachAll();
     void startNotifier(fuse_session* se);
     void stopNotifier();
-    // Waits (at most `timeout_ms`) until the kernel has been told of every change queued so
-    // far, so a request that evicted entries answers only once their names are gone. Call it
-    // holding no lock, and only from requests during which the kernel holds no directory lock
-    // (a notification takes the directory's lock).
-    void waitInvalidations(int timeout_ms);
+    // Waits until the kernel has been told of every change queued so far, so that a name the
+    // daemon removed (eviction on request, shrink) is gone for the caller when it returns.
+    // Call it holding no lock, and only from requests during which the kernel holds no
+    // directory lock (a notification takes the directory's lock). Bounded: after 5 s it logs
+    // a warning and returns.
+    void drainNotifications();
 
     const DaemonOptions& options() const { return options_; }
     double timeout() const { return options_.timeout_s; }
@@ -85,8 +86,8 @@ private:
     std::condition_variable notify_cv_;
     std::condition_variable notify_done_cv_;
     std::deque<std::pair<uint32_t, Invalidation>> notify_queue_;
-    uint64_t notify_queued_ = 0;  // invalidations queued, and those the kernel was told of
-    uint64_t notify_done_ = 0;
+    uint64_t notify_queued_ = 0;  // invalidations queued since the start
+    uint64_t notify_done_ = 0;    // ... and passed to the kernel
     bool notify_stop_ = false;
     fuse_session* session_ = nullptr;
     std::thread notifier_;

@@ -9,6 +9,7 @@
 #include "fs/filesystem.h"
 #include "fs/log.h"
 #include "fs/options.h"
+#include "fs/snapshot_command.h"
 
 namespace {
 
@@ -51,6 +52,8 @@ struct NotifierGuard {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    // `kvcachefs snapshot ...` and `kvcachefs restore ...` are commands, not mounts.
+    if (kvc::fs::isSnapshotCommand(argc, argv)) return kvc::fs::runSnapshotCommand(argc, argv);
     ArgsGuard a{FUSE_ARGS_INIT(argc, argv)};
     auto parsed = kvc::fs::parseDaemonOptions(a.args);
     if (!parsed) {
@@ -75,6 +78,13 @@ int main(int argc, char* argv[]) {
         return 1;
     }
     const kvc::fs::DaemonOptions& o = fs->options();
+    // Before the mount exists: a bad image fails the mount, and nobody sees a partial pool.
+    if (!o.restore_path.empty()) {
+        if (auto st = kvc::fs::restoreAtMount(*fs, o.restore_path); !st) {
+            std::fprintf(stderr, "kvcachefs: %s\n", st.error().message.c_str());
+            return 1;
+        }
+    }
 
     SessionGuard session{fuse_session_new(&a.args, &kvc::fs::lowlevelOps(),
                                           sizeof(fuse_lowlevel_ops), fs.get())};
@@ -104,6 +114,9 @@ int main(int argc, char* argv[]) {
         fuse_loop_cfg_destroy(cfg);
     }
     fs->detachAll();
-    log(LogLevel::Info, "unmounting {} ({})", o.mountpoint, rc == 0 ? "clean" : "loop error");
-    return rc == 0 ? 0 : 1;
+    // The loop returns 0 after an unmount, the (positive) number of the signal that stopped
+    // it (SIGTERM, SIGINT, SIGHUP: a clean stop too), or -errno.
+    log(LogLevel::Info, "unmounting {} ({})", o.mountpoint,
+        rc == 0 ? "clean" : rc > 0 ? fmt::format("signal {}", rc) : "loop error");
+    return rc >= 0 ? 0 : 1;
 }

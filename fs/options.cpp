@@ -32,6 +32,7 @@ struct RawOptions {
     char* max_entries = nullptr;
     char* shm_prefix = nullptr;
     char* timeout = nullptr;
+    char* restore = nullptr;
     int direct_io = 0;
 };
 
@@ -48,6 +49,7 @@ const fuse_opt kOptionTable[] = {
     KVC_OPT("max_entries=%s", max_entries),
     KVC_OPT("shm_prefix=%s", shm_prefix),
     KVC_OPT("timeout=%s", timeout),
+    KVC_OPT("restore=%s", restore),
     KVC_OPT("direct_io", direct_io),
     FUSE_OPT_END,
 };
@@ -67,6 +69,7 @@ constexpr const char* kOptionHelp =
     "    config=FILE          TOML config file [/etc/kvcachefs/kvcachefs.toml if present]\n"
     "    timeout=SECONDS      kernel cache time for names and attributes [3600]\n"
     "    direct_io            entries bypass the page cache (no second copy; no shared mmap)\n"
+    "    restore=FILE         load a snapshot into its pool before serving (merge) [none]\n"
     "  default_permissions is always on; as root, allow_other is added.\n";
 
 std::string policyList() {
@@ -111,14 +114,16 @@ std::string takeSource(fuse_args& args) {
 
 void freeRaw(RawOptions& r) {
     for (char* p : {r.size, r.policy, r.block_size, r.config, r.instance, r.tier, r.dir,
-                    r.pin_budget, r.max_entries, r.shm_prefix, r.timeout})
+                    r.pin_budget, r.max_entries, r.shm_prefix, r.timeout, r.restore})
         free(p);
 }
 
 }  // namespace
 
 void printUsage(const char* program) {
-    fmt::print("usage: {} [SOURCE] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n\n", program);
+    fmt::print("usage: {} [SOURCE] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n", program);
+    fmt::print("       {} snapshot POOLDIR FILE\n", program);
+    fmt::print("       {} restore [--replace] FILE POOLDIR\n\n", program);
     fmt::print(fmt::runtime(kOptionHelp), fmt::arg("policies", policyList()));
     fmt::print("\nFUSE options:\n");
     fflush(stdout);
@@ -236,6 +241,8 @@ Result<DaemonOptions> parseDaemonOptions(fuse_args& args) {
         o.timeout_s = v;
     }
     o.page_cache = !raw.direct_io;
+    // Absolute: mount(8) may start us anywhere, and the daemon later changes directory.
+    if (raw.restore) o.restore_path = std::filesystem::absolute(raw.restore).string();
     // Declared pools inherit -o overrides only where the file said nothing: the config loader
     // already filled them from [defaults], which is what an operator expects.
     // The kernel checks mode bits for us; as root the mount is for every user.

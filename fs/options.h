@@ -28,6 +28,7 @@ struct DaemonOptions {
     bool page_cache = true;    // false: -o direct_io, entries bypass the page cache
     double timeout_s = 3600;   // entry and attribute timeout given to the kernel
     unsigned max_threads = 16;
+    std::string restore_path;  // restore=FILE: a snapshot loaded into its pool before serving
     bool show_help = false;
     bool show_version = false;
 };

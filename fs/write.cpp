@@ -16,12 +16,11 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
                 log(LogLevel::Info, "write to {}: {}", h->file->name, answer.error().message);
                 return replyError(req, answer.error(), "write");
             }
+            // Names the command removed are gone for the caller once its write returns (the
+            // kernel holds only this control file's lock here).
+            fsOf(req).drainNotifications();
             h->content = std::move(*answer);
             h->rebase = true;
-            // Eviction and shrinking drop names: they must be gone from the kernel's cache
-            // when the operator's write returns (here the kernel holds only this file's lock).
-            if (h->file->kind == ControlKind::Evict || h->file->kind == ControlKind::Size)
-                fsOf(req).waitInvalidations(5000);
             return (void)fuse_reply_write(req, size);
         }
         auto slot = poolOf(req, ino);

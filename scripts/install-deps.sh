@@ -8,8 +8,10 @@ packages=(
   libfuse3-dev fuse3
   libfmt-dev libtomlplusplus-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev
   attr util-linux procps psmisc
   python3-numpy
+  gnuplot-nox
 )
 
 missing=()

@@ -28,6 +28,8 @@ struct AccessInfo {
     uint64_t inserted_at = 0;   // logical clock at creation
     uint32_t access_count = 0;  // accesses since creation
     int32_t priority = 0;       // user.kvcache.priority; higher stays longer
+    bool had_children = false;  // has been the user.kvcache.parent of a cached entry
+    uint64_t pool_entries = 0;  // entries in the pool now (0: unknown); sizes ghost lists
 };
 
 class EvictionPolicy {
@@ -40,6 +42,10 @@ public:
     virtual void insert(EntryId id, const AccessInfo& info) = 0;
     // Records a hit on a candidate; `now` is the pool's logical clock. Unknown ids are ignored.
     virtual void access(EntryId id, uint64_t now) = 0;
+    // Sees every hit, on candidates and non-candidates alike (a chain parent is read far more
+    // often than a leaf), by the entry's name hash; policies that learn from the whole request
+    // stream use it. Called before access() for a candidate.
+    virtual void observeHit(uint64_t /*key_hash*/, uint64_t /*now*/) {}
     // Changes the priority of a candidate (only Priority-like policies care).
     virtual void setPriority(EntryId /*id*/, int32_t /*priority*/) {}
     // Removes a candidate (deleted, pinned, opened for writing, got a child). Unknown: ignored.

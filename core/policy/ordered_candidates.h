@@ -71,6 +71,9 @@ class OrderedCandidates {
         return id;
     }
 
+    // The smallest key (the next popMin's), or nullptr when empty. Valid until the next change.
+    const Key* minKey() const { return order_.empty() ? nullptr : &order_.begin()->key; }
+
     // The key of `id`, or nullptr when unknown. Valid until the next change.
     const Key* keyOf(EntryId id) const {
         auto slot = index_.find(id);

@@ -14,5 +14,7 @@ std::unique_ptr<EvictionPolicy> makeFifoPolicy();
 std::unique_ptr<EvictionPolicy> makePriorityPolicy();
 std::unique_ptr<EvictionPolicy> makeSievePolicy();
 std::unique_ptr<EvictionPolicy> makeS3FifoPolicy();
+std::unique_ptr<EvictionPolicy> makeLruAdmitPolicy();
+std::unique_ptr<EvictionPolicy> makeKvAdaptPolicy();
 
 }  // namespace kvc

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <set>
 #include <string>
@@ -301,8 +302,16 @@ TEST_P(ChainEviction, ChainsAcrossDirectoriesAndForFullPools) {
     p().verify();
 }
 
+// Test names allow only letters, digits and '_'; policy names may hold others ("lru+admit").
+std::string testName(const ::testing::TestParamInfo<std::string>& info) {
+    std::string name = info.param;
+    for (char& ch : name)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    return name;
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryPolicy, ChainEviction, ::testing::ValuesIn(policyNames()),
-                         [](const auto& info) { return info.param; });
+                         testName);
 
 TEST_F(Eviction, UnlinkingAChildFreesItsParent) {
     fill(64, 2, 1);
@@ -315,6 +324,51 @@ TEST_F(Eviction, UnlinkingAChildFreesItsParent) {
     ASSERT_TRUE(p().removexattr(ids_[1], "user.kvcache.parent").ok());
     EXPECT_EQ(p().evictPercent(50)->entries, 1u);
     EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({1}));
+    p().verify();
+}
+
+TEST_F(Eviction, ChainAttributesOfAnUnlinkedEntryChangeNoParent) {
+    fill(64, 3, 1);  // blk-0 <- blk-1, blk-0 <- blk-2
+    ASSERT_TRUE(p().setxattr(ids_[1], "user.kvcache.parent", blk(0), 0).ok());
+    ASSERT_TRUE(p().setxattr(ids_[2], "user.kvcache.parent", blk(0), 0).ok());
+    // blk-2 is removed while open; its attributes can still be changed through the open file.
+    ASSERT_TRUE(p().open(ids_[2], false, false).ok());
+    ASSERT_TRUE(p().unlink(kPoolRootId, blk(2)).ok());
+    ASSERT_TRUE(p().setxattr(ids_[2], "user.kvcache.parent", blk(0), 0).ok());
+    ASSERT_TRUE(p().removexattr(ids_[2], "user.kvcache.parent").ok());
+    p().release(ids_[2], false);
+    // blk-1 still depends on blk-0, the oldest: blk-1 must go first.
+    EXPECT_EQ(p().evictPercent(1)->entries, 1u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({0}));
+    p().verify();
+}
+
+TEST_F(Eviction, RenamingADirectoryMovesTheChainKeysBelowIt) {
+    fill(64, 0, 0);
+    // c names "m/a" as its parent; once m is renamed, no entry has that path any more.
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "m", 0755, 0, 0).ok());
+    const EntryId m = idOf(p(), kPoolRootId, "m");
+    putEntry(p(), m, "a", "A");
+    const EntryId c = putEntry(p(), kPoolRootId, "c", "C");
+    ASSERT_TRUE(p().setxattr(c, "user.kvcache.parent", "m/a", 0).ok());
+    ASSERT_TRUE(p().rename(kPoolRootId, "m", kPoolRootId, "n", 0).ok());
+    p().verify();
+    EXPECT_EQ(p().evictPercent(100)->entries, 2u);
+    EXPECT_TRUE(nameSet(p(), m).empty());
+
+    // x names "q/a" before it exists; renaming p to q makes p/a its parent.
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "p", 0755, 0, 0).ok());
+    const EntryId pd = idOf(p(), kPoolRootId, "p");
+    putEntry(p(), pd, "a", "A");
+    const EntryId x = putEntry(p(), kPoolRootId, "x", "X");
+    ASSERT_TRUE(p().setxattr(x, "user.kvcache.parent", "q/a", 0).ok());
+    ASSERT_TRUE(p().rename(kPoolRootId, "p", kPoolRootId, "q", 0).ok());
+    p().verify();
+    EXPECT_EQ(p().evictPercent(1)->entries, 1u);  // the child, though "a" is older
+    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{"n", "q"}));
+    EXPECT_EQ(nameSet(p(), pd), (Names{"a"}));
+    EXPECT_EQ(p().evictPercent(1)->entries, 1u);
+    EXPECT_TRUE(nameSet(p(), pd).empty());
     p().verify();
 }
 
@@ -333,7 +387,7 @@ TEST_F(Eviction, SetPolicyAtRunTimeKeepsEveryEntryAndItsHistory) {
         p().verify();
     }
     EXPECT_EQ(p().setPolicy("mru").code(), EINVAL);
-    EXPECT_EQ(p().policyName(), "s3fifo");
+    EXPECT_EQ(p().policyName(), policyNames().back());  // unchanged by the bad name
     ASSERT_TRUE(p().setPolicy("LRU").ok());
     EXPECT_EQ(p().policyName(), "lru");
     // Back on LRU, the accesses made before the switches still count.
@@ -356,6 +410,12 @@ TEST_F(Eviction, PinBudgetIsEnforced) {
     EXPECT_EQ(p().write(ids_[1], 4 * kBlock, "more", 4).code(), EDQUOT);
     p().release(ids_[1], true);
     expectIntact(1, 4);
+    // So does extending it by truncation.
+    AttrChange grow;
+    grow.size = 8 * kBlock;
+    EXPECT_EQ(p().setattr(ids_[1], grow).code(), EDQUOT);
+    EXPECT_EQ(p().getattr(ids_[1])->size, 4u * kBlock);
+    expectIntact(1, 4);
     // Pinning again the one already pinned is fine; unpinning frees budget.
     EXPECT_TRUE(p().setxattr(ids_[1], "user.kvcache.pinned", "1", 0).ok());
     ASSERT_TRUE(p().setxattr(ids_[0], "user.kvcache.pinned", "0", 0).ok());
@@ -376,9 +436,10 @@ TEST_F(Eviction, PinTtlExpiresAndTheEntryIsEvictableAgain) {
     EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({0}));
 
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-    EXPECT_EQ(p().stats().pinned_bytes, 0u);
+    // What the attributes say is current without anything else happening first.
     EXPECT_EQ(*p().getxattr(ids_[0], "user.kvcache.pinned"), "0");
     EXPECT_EQ(p().getxattr(ids_[0], "user.kvcache.pin_ttl").code(), ENODATA);
+    EXPECT_EQ(p().stats().pinned_bytes, 0u);
     EXPECT_EQ(p().evictPercent(100)->entries, 1u);
     EXPECT_TRUE(nameSet(p(), kPoolRootId).empty());
     p().verify();

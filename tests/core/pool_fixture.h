@@ -4,12 +4,17 @@
 // would (create/open, write, release).
 #pragma once
 
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -52,8 +57,30 @@ inline ::testing::AssertionResult sameBytes(std::string_view got, std::string_vi
     return failure;
 }
 
+// Removes segments that test processes which died mid-test (a crash skips TearDown) left
+// behind: "kvcachefs-test-<pid>-<n>" whose pid no longer runs. Once per process.
+inline void removeStaleTestSegments() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        DIR* d = ::opendir("/dev/shm");
+        if (!d) return;
+        const std::string prefix = "kvcachefs-test-";
+        std::vector<std::string> stale;
+        while (dirent* e = ::readdir(d)) {
+            const std::string name = e->d_name;
+            if (name.rfind(prefix, 0) != 0) continue;
+            const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+            if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+                stale.push_back(name);
+        }
+        ::closedir(d);
+        for (const std::string& name : stale) (void)Segment::remove(SegmentLocation{name, ""});
+    });
+}
+
 class PoolFixture : public ::testing::Test {
 protected:
+    void SetUp() override { removeStaleTestSegments(); }
     void TearDown() override {
         for (const SegmentLocation& where : segments_)
             if (Segment::exists(where)) (void)Segment::remove(where);

@@ -211,6 +211,25 @@ TEST_F(Persistence, CrashKeepsEverythingCommitted) {
     EXPECT_EQ(p().getattr(idOf(p(), kPoolRootId, "d"))->nlink, 3u);
 }
 
+TEST_F(Persistence, CleanDetachKeepsEverythingCommitted) {
+    create(256);
+    populate(p());
+    auto before = snapshot(p());
+    ASSERT_EQ(before.erase("writing"), 1u);  // detach does not commit an unfinished entry
+    p().detach();
+    crashAndReattach();
+    p().verify();
+    auto after = snapshot(p());
+    EXPECT_EQ(after.size(), before.size());
+    for (const auto& [path, seen] : before) {
+        auto it = after.find(path);
+        if (it == after.end())
+            ADD_FAILURE() << path << " is missing";
+        else
+            EXPECT_EQ(it->second, seen) << path;
+    }
+}
+
 TEST_F(Persistence, ReattachedPoolWorks) {
     create(64);
     for (int i = 0; i < 8; ++i)
@@ -368,6 +387,26 @@ TEST_F(Persistence, LargeAttributesStayCommittedInAFullPool) {
     EXPECT_TRUE(sameBytes(*p().getxattr(nx, "user.big"), big));
     EXPECT_EQ(*p().getxattr(nx, "user.kvcache.priority"), "3");
     EXPECT_EQ(p().stats().free_bytes, 0u);
+    p().verify();
+}
+
+TEST_F(Persistence, TruncatingOpenForReadingLeavesTheEntryCommitted) {
+    create(64);
+    const EntryId a = putEntry(p(), kPoolRootId, "a", pattern(1, 3 * kBlock));
+    ASSERT_TRUE(p().open(a, false, true).ok());  // O_RDONLY | O_TRUNC
+    EXPECT_EQ(p().getattr(a)->size, 0u);
+    p().release(a, false);
+    EXPECT_EQ(*p().getxattr(a, "user.kvcache.committed"), "1");
+    EXPECT_EQ(p().match(kPoolRootId, {"a"})->leading, 1u);
+    EXPECT_EQ(p().evictPercent(100)->entries, 1u);  // a candidate like any complete entry
+    const EntryId b = putEntry(p(), kPoolRootId, "b", pattern(2, 3 * kBlock));
+    ASSERT_TRUE(p().open(b, false, true).ok());
+    p().release(b, false);
+    crashAndReattach();
+    const EntryId nb = idOf(p(), kPoolRootId, "b");
+    ASSERT_NE(nb, 0u);
+    EXPECT_EQ(p().getattr(nb)->size, 0u);
+    EXPECT_EQ(p().stats().blocks_used, 0u);
     p().verify();
 }
 

@@ -30,6 +30,7 @@ using test::putEntry;
 class PoolBasics : public test::PoolFixture {
 protected:
     void SetUp() override {
+        PoolFixture::SetUp();
         pool_ = makePool(256);  // 1 MiB
         ASSERT_NE(pool_, nullptr);
     }

@@ -17,7 +17,7 @@ namespace kvctest {
 namespace {
 
 class ControlTest : public MountTest {
-protected:
+  protected:
     std::string options() const override { return "size=1M,block_size=4K,policy=lru"; }
 
     // A pool with `n` entries e0..e(n-1) of `bytes` each.
@@ -41,9 +41,9 @@ TEST_F(ControlTest, StatsHasEveryFieldAndAddsUp) {
     const std::string pool = poolWithEntries("p", 3, 10000);
     ASSERT_EQ(0, errnoOf(mkdir((pool + "/dir").c_str(), 0755)));
     auto s = readStats(pool + "/.stats");
-    for (const char* key : {"capacity_bytes", "used_bytes", "free_bytes", "block_size",
-                            "blocks_total", "blocks_used", "entries", "hits", "misses",
-                            "evictions", "evicted_bytes", "policy"})
+    for (const char* key :
+         {"capacity_bytes", "used_bytes", "free_bytes", "block_size", "blocks_total", "blocks_used",
+          "entries", "hits", "misses", "evictions", "evicted_bytes", "policy"})
         EXPECT_TRUE(s.count(key)) << ".stats lacks " << key;
     EXPECT_EQ("lru", s["policy"]);
     EXPECT_EQ(1u << 20, statNum(s, "capacity_bytes"));
@@ -63,7 +63,7 @@ TEST_F(ControlTest, StatsCountHitsAndMissesAndAreFreshOnEveryOpen) {
     const int fd = open(stats_path.c_str(), O_RDONLY);
     ASSERT_GE(fd, 0);
     const auto before = readStats(stats_path);
-    ASSERT_TRUE(readFile(pool + "/e0"));                  // a hit
+    ASSERT_TRUE(readFile(pool + "/e0"));                    // a hit
     EXPECT_EQ(ENOENT, statErrno(pool + "/no-such-entry"));  // a miss
     ASSERT_EQ(0, writeFile(pool + "/new", "x"));
     const auto after = readStats(stats_path);
@@ -145,10 +145,15 @@ TEST_F(ControlTest, EvictUntilASizeIsFree) {
 
 TEST_F(ControlTest, EvictRejectsBadInputAndEvictsNothing) {
     const std::string pool = poolWithEntries("p", 8);
-    for (const std::string bad : {"abc", "101", "-5", "\n", " ", "25%%", "%", "1e3", "2G",
-                                  "100.5", "25 25", "0x10", "512Q"}) {
+    for (const std::string bad : {"abc", "101", "-5", "\n", " ", "25%%", "%", "1e3", "2G", "100.5",
+                                  "25 25", "0x10", "512Q"}) {
         EXPECT_EQ(EINVAL, controlWrite(pool + "/.evict", bad).first) << "\"" << bad << "\"";
     }
+    // An empty write is no command: it writes nothing and evicts nothing.
+    const int fd = open((pool + "/.evict").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(0, write(fd, "", 0));
+    close(fd);
     EXPECT_EQ(8u, stat(pool, "entries"));
     EXPECT_EQ(8, countPresent(pool, 8));
     EXPECT_EQ(0u, stat(pool, "evictions"));
@@ -173,13 +178,16 @@ TEST_F(ControlTest, SizeReadGrowShrink) {
     EXPECT_EQ(50, countPresent(pool, 50));
     for (int i = 0; i < 50; i += 7)
         EXPECT_EQ(pattern(4096, i), readFile(pool + "/e" + std::to_string(i)).value_or(""));
-    // Shrinking below what is stored evicts (oldest first).
+    // Shrinking below what is stored evicts, least recently used first: the 18 oldest of the
+    // entries not just read (e1..e6, e8..e13, e15..e20); the ones read above stay.
     ASSERT_EQ(0, writeFile(pool + "/.size", "128K", O_WRONLY));
     EXPECT_EQ(128u * 1024, stat(pool, "capacity_bytes"));
     EXPECT_LE(stat(pool, "used_bytes"), 128u * 1024);
     EXPECT_EQ(32, countPresent(pool, 50));
-    EXPECT_EQ(ENOENT, statErrno(pool + "/e0"));
-    EXPECT_EQ(pattern(4096, 49), readFile(pool + "/e49").value_or(""));
+    for (int i : {1, 6, 8, 13, 15, 20})
+        EXPECT_EQ(ENOENT, statErrno(pool + "/e" + std::to_string(i))) << i;
+    for (int i : {0, 7, 21, 22, 48})
+        EXPECT_EQ(pattern(4096, i), readFile(pool + "/e" + std::to_string(i)).value_or("")) << i;
     // Bad sizes change nothing.
     for (const std::string bad : {"abc", "0", "100", "-1M", "\n", "1.5"}) {
         EXPECT_EQ(EINVAL, writeFile(pool + "/.size", bad, O_WRONLY)) << "\"" << bad << "\"";
@@ -234,26 +242,24 @@ TEST_F(ControlTest, MatchSkipsEntriesStillBeingWritten) {
     ASSERT_EQ(4, write(fd, "half", 4));
     EXPECT_EQ("1\n10\n", controlWrite(pool + "/.match", "c0\nc1\n").second);
     close(fd);
-    EXPECT_TRUE(eventually([&] {
-        return controlWrite(pool + "/.match", "c0\nc1\n").second == "2\n11\n";
-    }));
+    EXPECT_TRUE(
+        eventually([&] { return controlWrite(pool + "/.match", "c0\nc1\n").second == "2\n11\n"; }));
 }
 
 TEST_F(ControlTest, MatchRejectsMalformedInput) {
     const std::string pool = makePool("p");
     ASSERT_EQ(0, writeFile(pool + "/c0", "x"));
     const auto before = readStats(pool + "/.stats");
-    for (const std::string& bad : {std::string("\n"), std::string("a/b\n"),
-                                  std::string(300, 'n') + "\n", std::string("c0\n\nc1\n"),
-                                  std::string(".\n"), std::string("..\n"),
-                                  std::string("c0\n") + std::string(256, 'x'),
-                                  std::string("a\0b\n", 4)}) {
+    for (const std::string& bad :
+         {std::string("\n"), std::string("a/b\n"), std::string(300, 'n') + "\n",
+          std::string("c0\n\nc1\n"), std::string(".\n"), std::string("..\n"),
+          std::string("c0\n") + std::string(256, 'x'), std::string("a\0b\n", 4)}) {
         EXPECT_EQ(EINVAL, controlWrite(pool + "/.match", bad).first)
             << "\"" << bad.substr(0, 20) << "\"";
     }
     const auto after = readStats(pool + "/.stats");
-    for (const char* key : {"match_requests", "blocks_requested", "blocks_hit",
-                            "prefix_blocks_hit", "hits", "misses"})
+    for (const char* key : {"match_requests", "blocks_requested", "blocks_hit", "prefix_blocks_hit",
+                            "hits", "misses"})
         EXPECT_EQ(statNum(before, key), statNum(after, key)) << key << " changed";
 }
 
@@ -288,8 +294,8 @@ TEST_F(ControlTest, ControlFilesAreNotListedButReachable) {
         ASSERT_EQ(0, ::stat((pool + "/" + c).c_str(), &st)) << c;
         EXPECT_TRUE(S_ISREG(st.st_mode)) << c;
         // Names of control files cannot be taken, removed or renamed over.
-        EXPECT_EQ(EEXIST, errnoOf(open((pool + "/" + c).c_str(), O_CREAT | O_EXCL | O_WRONLY,
-                                       0644)))
+        EXPECT_EQ(EEXIST,
+                  errnoOf(open((pool + "/" + c).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644)))
             << c;
         EXPECT_EQ(EEXIST, errnoOf(mkdir((pool + "/" + c).c_str(), 0755))) << c;
         EXPECT_EQ(EPERM, errnoOf(unlink((pool + "/" + c).c_str()))) << c;
@@ -324,8 +330,8 @@ TEST_F(ControlTest, RootStatsAreTotalsOverPools) {
     const auto sa = readStats(a + "/.stats"), sb = readStats(b + "/.stats");
     const auto root = readStats(mnt(".stats"));
     EXPECT_EQ("2", root.at("pools"));
-    for (const char* key : {"capacity_bytes", "used_bytes", "free_bytes", "entries",
-                            "blocks_total", "blocks_used", "hits", "misses", "evictions"})
+    for (const char* key : {"capacity_bytes", "used_bytes", "free_bytes", "entries", "blocks_total",
+                            "blocks_used", "hits", "misses", "evictions"})
         EXPECT_EQ(statNum(sa, key) + statNum(sb, key), statNum(root, key)) << key;
     EXPECT_EQ(5u, statNum(root, "entries"));
     EXPECT_EQ(EACCES, writeFile(mnt(".stats"), "x", O_WRONLY));
@@ -341,7 +347,8 @@ TEST_F(ControlTest, MetricsParseAsPrometheusText) {
     const std::regex sample(
         R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*,?)?\})? ([-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|NaN|\+?Inf|-Inf))( -?[0-9]+)?$)");
     const std::regex help(R"(^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*$)");
-    const std::regex type(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
+    const std::regex type(
+        R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
     std::istringstream in(*text);
     std::string line;
     std::map<std::string, std::string> types;
@@ -370,8 +377,7 @@ TEST_F(ControlTest, MetricsParseAsPrometheusText) {
             const std::string labels = m[2];
             const size_t at = labels.find("pool=\"");
             ASSERT_NE(std::string::npos, at);
-            entries[labels.substr(at + 6, labels.find('"', at + 6) - at - 6)] =
-                std::stod(m[7]);
+            entries[labels.substr(at + 6, labels.find('"', at + 6) - at - 6)] = std::stod(m[7]);
         }
     }
     EXPECT_GE(samples, 10);

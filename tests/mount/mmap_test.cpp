@@ -16,7 +16,7 @@ namespace kvctest {
 namespace {
 
 class MmapTest : public MountTest {
-protected:
+  protected:
     std::string options() const override { return "size=8M"; }
 };
 
@@ -82,6 +82,7 @@ TEST_F(MmapTest, WritesThroughAMappingReachTheSegment) {
     std::string expect = data;
     expect.replace(100, 14, "MUNMAP-FLUSHED");
     EXPECT_EQ(expect, readFile(f).value_or(""));
+    ASSERT_TRUE(waitCommitted(pool, {"e"}));
     // A remounted daemon (a new process attaching the segment) serves the same bytes.
     ASSERT_TRUE(mount().remount());
     EXPECT_EQ(expect, readFile(f).value_or(""));
@@ -105,10 +106,10 @@ TEST_F(MmapTest, MappingWritesAreReadByAnotherProcess) {
     }
     // Process B reads with read().
     EXPECT_EQ(0, inChild([&] {
-        auto got = readFile(f);
-        if (!got) return 2;
-        return *got == data ? 0 : 1;
-    }));
+                  auto got = readFile(f);
+                  if (!got) return 2;
+                  return *got == data ? 0 : 1;
+              }));
 }
 
 TEST_F(MmapTest, WritesOfAnotherProcessAppearInAMapping) {
@@ -123,13 +124,13 @@ TEST_F(MmapTest, WritesOfAnotherProcessAppearInAMapping) {
     const std::string from_b = pattern(6000, 14);
     // Process B writes with write() at an offset spanning two pages.
     EXPECT_EQ(0, inChild([&] {
-        const int bfd = open(f.c_str(), O_WRONLY);
-        if (bfd < 0) return 2;
-        const bool ok = pwrite(bfd, from_b.data(), from_b.size(), 3000) ==
-                        static_cast<ssize_t>(from_b.size());
-        close(bfd);
-        return ok ? 0 : 1;
-    }));
+                  const int bfd = open(f.c_str(), O_WRONLY);
+                  if (bfd < 0) return 2;
+                  const bool ok = pwrite(bfd, from_b.data(), from_b.size(), 3000) ==
+                                  static_cast<ssize_t>(from_b.size());
+                  close(bfd);
+                  return ok ? 0 : 1;
+              }));
     EXPECT_EQ(0, memcmp(p + 3000, from_b.data(), from_b.size()));
     EXPECT_EQ('.', p[2999]);
     EXPECT_EQ('.', p[9000]);
@@ -137,13 +138,13 @@ TEST_F(MmapTest, WritesOfAnotherProcessAppearInAMapping) {
     memcpy(p + len - 10, "0123456789", 10);
     ASSERT_EQ(0, msync(p, len, MS_SYNC));
     EXPECT_EQ(0, inChild([&] {
-        const int bfd = open(f.c_str(), O_RDONLY);
-        char buf[10];
-        const bool ok = bfd >= 0 && pread(bfd, buf, 10, len - 10) == 10 &&
-                        memcmp(buf, "0123456789", 10) == 0;
-        close(bfd);
-        return ok ? 0 : 1;
-    }));
+                  const int bfd = open(f.c_str(), O_RDONLY);
+                  char buf[10];
+                  const bool ok = bfd >= 0 && pread(bfd, buf, 10, len - 10) == 10 &&
+                                  memcmp(buf, "0123456789", 10) == 0;
+                  close(bfd);
+                  return ok ? 0 : 1;
+              }));
     munmap(p, len);
     close(fd);
 }
@@ -154,14 +155,15 @@ TEST_F(MmapTest, TwoProcessesShareOneMapping) {
     ASSERT_EQ(0, writeFile(f, std::string(len, '\0')));
     const int fd = open(f.c_str(), O_RDWR);
     ASSERT_GE(fd, 0);
-    volatile char* p = static_cast<char*>(
-        mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    volatile char* p =
+        static_cast<char*>(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
     ASSERT_NE(MAP_FAILED, const_cast<char*>(p));
     // B maps the file itself (its own open and mmap) and writes a flag A is waiting for.
     const pid_t pid = fork();
     if (pid == 0) {
         const int bfd = open(f.c_str(), O_RDWR);
-        char* q = static_cast<char*>(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bfd, 0));
+        char* q =
+            static_cast<char*>(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bfd, 0));
         if (q == MAP_FAILED) _exit(2);
         memcpy(q + 4096, "from B", 6);
         q[0] = 1;
@@ -191,9 +193,8 @@ TEST_F(MmapTest, MappingOutlivesUnlink) {
     ASSERT_EQ(0, errnoOf(unlink(f.c_str())));
     EXPECT_EQ(0, memcmp(p, data.data(), data.size()));
     munmap(p, data.size());
-    EXPECT_TRUE(eventually([&] {
-        return statNum(readStats(pool + "/.stats"), "used_bytes") == 0;
-    })) << "blocks not returned after the mapping went";
+    EXPECT_TRUE(eventually([&] { return statNum(readStats(pool + "/.stats"), "used_bytes") == 0; }))
+        << "blocks not returned after the mapping went";
 }
 
 }  // namespace

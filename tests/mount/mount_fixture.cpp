@@ -41,10 +41,10 @@ constexpr int kMountWaitMs = 10000;
 struct EmergencySlot {
     volatile sig_atomic_t used = 0;
     volatile pid_t daemon = -1;
-    pid_t owner = -1;        // the test process that made it (forked children must not clean)
+    pid_t owner = -1;  // the test process that made it (forked children must not clean)
     char mountpoint[256] = {};
     char workdir[256] = {};
-    char prefix[64] = {};    // "<prefix>." : segments to remove
+    char prefix[64] = {};  // "<prefix>." : segments to remove
 };
 
 constexpr int kSlots = 32;
@@ -76,7 +76,7 @@ void removeSegmentsSignalSafe(const char* dotted) {
     close(dir);
 }
 
-void emergencyCleanup(bool in_signal) {
+void emergencyCleanup() {
     for (EmergencySlot& s : g_slots) {
         if (!s.used || s.owner != getpid()) continue;
         if (umount2(s.mountpoint, MNT_DETACH) != 0 && errno == EPERM) {
@@ -96,11 +96,13 @@ void emergencyCleanup(bool in_signal) {
         }
         removeSegmentsSignalSafe(s.prefix);
         rmdir(s.mountpoint);
-        if (!in_signal) {
-            // The work directory holds the daemon log and an empty config file.
-            const std::string w = s.workdir;
-            unlink((w + "/daemon.log").c_str());
-            unlink((w + "/empty.toml").c_str());
+        // The work directory holds the daemon log and an empty config file.
+        for (const char* file : {"/daemon.log", "/empty.toml"}) {
+            char path[sizeof s.workdir + 16];
+            const size_t n = strlen(s.workdir);
+            memcpy(path, s.workdir, n);
+            memcpy(path + n, file, strlen(file) + 1);
+            unlink(path);
         }
         rmdir(s.workdir);
         s.used = 0;
@@ -108,7 +110,7 @@ void emergencyCleanup(bool in_signal) {
 }
 
 void onFatalSignal(int sig) {
-    emergencyCleanup(true);
+    emergencyCleanup();
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -116,19 +118,17 @@ void onFatalSignal(int sig) {
 void installEmergencyHandlers() {
     static std::once_flag once;
     std::call_once(once, [] {
-        std::atexit([] { emergencyCleanup(false); });
+        std::atexit([] { emergencyCleanup(); });
         struct sigaction sa {};
         sa.sa_handler = onFatalSignal;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESETHAND;
-        for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGINT, SIGHUP,
-                        SIGPIPE})
+        for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGINT, SIGHUP, SIGPIPE})
             sigaction(sig, &sa, nullptr);
     });
 }
 
-int takeSlot(const std::string& mountpoint, const std::string& workdir,
-             const std::string& prefix) {
+int takeSlot(const std::string& mountpoint, const std::string& workdir, const std::string& prefix) {
     std::lock_guard lk(g_slots_mutex);
     for (int i = 0; i < kSlots; ++i) {
         EmergencySlot& s = g_slots[i];
@@ -212,7 +212,9 @@ KvcMount::KvcMount(std::string options) : options_(std::move(options)) {
     slot_ = takeSlot(mountpoint_, work, prefix_);
 }
 
-KvcMount::~KvcMount() { cleanup(); }
+KvcMount::~KvcMount() {
+    cleanup();
+}
 
 std::string KvcMount::segmentPath(std::string_view pool) const {
     return "/dev/shm/" + prefix_ + "." + prefix_ + "." + std::string(pool);
@@ -250,6 +252,7 @@ std::string KvcMount::daemonLog() const {
 }
 
 ::testing::AssertionResult KvcMount::start() {
+    if (cleaned_) return ::testing::AssertionFailure() << "start() after cleanup()";
     if (pid_ > 0) return ::testing::AssertionFailure() << "daemon already running";
     if (isMounted()) return ::testing::AssertionFailure() << mountpoint_ << " is still mounted";
     const std::string opts = "instance=" + prefix_ + ",shm_prefix=" + prefix_ +
@@ -300,9 +303,9 @@ std::string KvcMount::daemonLog() const {
             return ::testing::AssertionSuccess();
         sleepMs(5);
     }
-    return ::testing::AssertionFailure() << "kvcachefs did not mount " << mountpoint_ << " within "
-                                         << kMountWaitMs << " ms:\n"
-                                         << tail(daemonLog(), 4000);
+    return ::testing::AssertionFailure()
+           << "kvcachefs did not mount " << mountpoint_ << " within " << kMountWaitMs << " ms:\n"
+           << tail(daemonLog(), 4000);
 }
 
 bool KvcMount::waitExit(int timeout_ms, int* status) {
@@ -336,8 +339,8 @@ void KvcMount::signal(int sig) {
         sleepMs(20);
     }
     if (rc != 0)
-        return ::testing::AssertionFailure() << "fusermount3 -u " << mountpoint_ << " failed: "
-                                             << out;
+        return ::testing::AssertionFailure()
+               << "fusermount3 -u " << mountpoint_ << " failed: " << out;
     int st = 0;
     if (!waitExit(10000, &st))
         return ::testing::AssertionFailure() << "kvcachefs did not exit after unmount:\n"
@@ -379,7 +382,8 @@ void KvcMount::reap(int grace_ms) {
 }
 
 void KvcMount::cleanup() {
-    if (slot_ < 0 && pid_ <= 0) return;
+    if (cleaned_) return;
+    cleaned_ = true;
     lazyUnmount();
     reap(3000);
     const std::string work_dir = mountpoint_.substr(0, mountpoint_.rfind('/'));
@@ -428,7 +432,9 @@ std::string MountTest::makePool(const std::string& name) {
 
 // --- helpers -----------------------------------------------------------------------------
 
-void sleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleepMs(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 int writeFile(const std::string& path, std::string_view data, int flags, mode_t mode) {
     const int fd = open(path.c_str(), flags | O_CLOEXEC, mode);
@@ -488,6 +494,15 @@ std::pair<int, std::string> controlWrite(const std::string& path, std::string_vi
     const int e = n < 0 ? errno : 0;
     close(fd);
     return {e, n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string()};
+}
+
+bool waitCommitted(const std::string& pool, const std::vector<std::string>& names, int timeout_ms) {
+    std::string request;
+    for (const auto& n : names) request += n + "\n";
+    const std::string all =
+        std::to_string(names.size()) + "\n" + std::string(names.size(), '1') + "\n";
+    return eventually([&] { return controlWrite(pool + "/.match", request).second == all; },
+                      timeout_ms);
 }
 
 std::map<std::string, std::string> readStats(const std::string& stats_path) {

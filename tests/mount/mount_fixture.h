@@ -24,7 +24,7 @@ namespace kvctest {
 
 // One daemon on one temporary mountpoint. Not copyable; cleanup() is idempotent.
 class KvcMount {
-public:
+  public:
     // `options` are extra -o options appended after size=, instance=, shm_prefix=, config=.
     explicit KvcMount(std::string options = "size=64M");
     ~KvcMount();
@@ -46,7 +46,8 @@ public:
     bool waitExit(int timeout_ms, int* status);
 
     // Unmounts (lazily), ends the daemon (SIGKILL if it does not exit in 5 s), removes every
-    // /dev/shm entry named "<prefix>.*", the mountpoint and the log. Safe to call repeatedly.
+    // /dev/shm entry named "<prefix>.*", the mountpoint and the log. Safe to call repeatedly;
+    // the object cannot start a daemon afterwards.
     void cleanup();
 
     const std::string& path() const { return mountpoint_; }
@@ -61,7 +62,7 @@ public:
     bool isMounted() const;
     std::string daemonLog() const;  // stdout+stderr of every daemon started so far
 
-private:
+  private:
     ::testing::AssertionResult waitMounted();
     void lazyUnmount();
     void reap(int grace_ms);
@@ -73,11 +74,12 @@ private:
     std::string config_path_;
     pid_t pid_ = -1;
     int slot_ = -1;  // in the emergency-cleanup table
+    bool cleaned_ = false;
 };
 
 // GoogleTest fixture: a fresh mount per test. Override options() for other -o options.
 class MountTest : public ::testing::Test {
-protected:
+  protected:
     virtual std::string options() const { return "size=64M"; }
     void SetUp() override;
     void TearDown() override;
@@ -99,10 +101,17 @@ int writeFile(const std::string& path, std::string_view data,
 // The whole file, or std::nullopt with *err set.
 std::optional<std::string> readFile(const std::string& path, int* err = nullptr);
 // errno of a call's result: 0 if rc >= 0.
-inline int errnoOf(long rc) { return rc < 0 ? errno : 0; }
+inline int errnoOf(long rc) {
+    return rc < 0 ? errno : 0;
+}
 int statErrno(const std::string& path);  // 0 if the path exists
 // write() to a control file on one descriptor, then pread at 0 on it: {errno, answer}.
 std::pair<int, std::string> controlWrite(const std::string& path, std::string_view data);
+// Polls `.match` of the pool at `pool` until every name in `names` (top-level entries) is
+// reported cached, i.e. committed: the kernel sends the RELEASE that commits an entry after its
+// writer's close() has returned, so a test that stops the daemon right after a close waits here.
+bool waitCommitted(const std::string& pool, const std::vector<std::string>& names,
+                   int timeout_ms = 3000);
 // `name value` lines of a .stats file.
 std::map<std::string, std::string> readStats(const std::string& stats_path);
 uint64_t statNum(const std::map<std::string, std::string>& stats, const std::string& key);

@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -243,8 +243,7 @@ TEST_F(NamespaceTest, Renameat2NoReplaceAndExchange) {
     EXPECT_EQ("I", readFile(pool + "/c/inner").value_or(""));
     EXPECT_EQ("BB", readFile(pool + "/d").value_or(""));
     EXPECT_EQ(ENOENT, renameat2Errno(pool + "/b", pool + "/missing", RENAME_EXCHANGE));
-    EXPECT_EQ(EINVAL,
-              renameat2Errno(pool + "/b", pool + "/d", RENAME_EXCHANGE | RENAME_NOREPLACE));
+    EXPECT_EQ(EINVAL, renameat2Errno(pool + "/b", pool + "/d", RENAME_EXCHANGE | RENAME_NOREPLACE));
 }
 
 TEST_F(NamespaceTest, HardLinksShareBlocks) {
@@ -312,7 +311,7 @@ TEST_F(NamespaceTest, StatReportsSizeBlocksNlinkAndTimes) {
     EXPECT_TRUE(S_ISREG(st.st_mode));
     EXPECT_EQ(10000, st.st_size);
     EXPECT_EQ(1u, st.st_nlink);
-    EXPECT_GE(st.st_blocks * 512, 10000);        // 3 blocks of 4 KiB
+    EXPECT_GE(st.st_blocks * 512, 10000);  // 3 blocks of 4 KiB
     EXPECT_LE(st.st_blocks * 512, 3 * 4096);
     EXPECT_GE(st.st_mtim.tv_sec, before.tv_sec);
     EXPECT_GE(st.st_ctim.tv_sec, before.tv_sec);

@@ -59,8 +59,10 @@ std::string describe(const std::string& p) {
     struct stat st {};
     if (lstat(p.c_str(), &st) != 0) return std::string("stat:") + errName(errno);
     std::ostringstream s;
-    s << (S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : "other") << " mode=0"
-      << std::oct << (st.st_mode & 07777) << std::dec << " nlink=" << st.st_nlink;
+    s << (S_ISDIR(st.st_mode)   ? "dir"
+          : S_ISREG(st.st_mode) ? "file"
+                                : "other")
+      << " mode=0" << std::oct << (st.st_mode & 07777) << std::dec << " nlink=" << st.st_nlink;
     if (S_ISREG(st.st_mode)) s << " size=" << st.st_size;
     s << " uid=" << st.st_uid << " gid=" << st.st_gid;
     return s.str();
@@ -97,8 +99,8 @@ std::string contents(const std::string& p) {
 Outcome writeAt(const std::string& p, int flags, off_t off, const std::string& data) {
     const int fd = open(p.c_str(), flags | O_CLOEXEC, 0644);
     if (fd < 0) return call(-1);
-    const long n = off < 0 ? write(fd, data.data(), data.size())
-                           : pwrite(fd, data.data(), data.size(), off);
+    const long n =
+        off < 0 ? write(fd, data.data(), data.size()) : pwrite(fd, data.data(), data.size(), off);
     Outcome o = call(n);
     if (n >= 0) o.rc = n;
     close(fd);
@@ -131,35 +133,68 @@ std::vector<Step> sequence() {
         s.push_back({std::move(what), std::move(f)});
     };
     // --- directories
-    add("mkdir d", [=](auto& b) { return with(call(mkdir(P(b, "d").c_str(), 0755)), [&] { return std::string(describe(P(b, "d"))); }); });
+    add("mkdir d", [=](auto& b) {
+        return with(call(mkdir(P(b, "d").c_str(), 0755)),
+                    [&] { return std::string(describe(P(b, "d"))); });
+    });
     add("mkdir d (exists)", [=](auto& b) { return call(mkdir(P(b, "d").c_str(), 0755)); });
     add("mkdir d/sub", [=](auto& b) { return call(mkdir(P(b, "d/sub").c_str(), 0700)); });
-    add("stat d (nlink counts subdirs)", [=](auto& b) { return with({}, [&] { return std::string(describe(P(b, "d"))); }); });
+    add("stat d (nlink counts subdirs)",
+        [=](auto& b) { return with({}, [&] { return std::string(describe(P(b, "d"))); }); });
     add("mkdir missing/x", [=](auto& b) { return call(mkdir(P(b, "missing/x").c_str(), 0755)); });
     add("mkdir 256-byte name", [=](auto& b) { return call(mkdir(P(b, n256).c_str(), 0755)); });
-    add("mkdir m 0751", [=](auto& b) { return with(call(mkdir(P(b, "m").c_str(), 0751)), [&] { return std::string(describe(P(b, "m"))); }); });
+    add("mkdir m 0751", [=](auto& b) {
+        return with(call(mkdir(P(b, "m").c_str(), 0751)),
+                    [&] { return std::string(describe(P(b, "m"))); });
+    });
     // --- files
-    add("creat f", [=](auto& b) { return with(openClose(P(b, "f"), O_CREAT | O_WRONLY, 0644), [&] { return std::string(describe(P(b, "f"))); }); });
-    add("open f O_CREAT|O_EXCL", [=](auto& b) { return openClose(P(b, "f"), O_CREAT | O_EXCL | O_WRONLY); });
-    add("open d O_CREAT|O_EXCL", [=](auto& b) { return openClose(P(b, "d"), O_CREAT | O_EXCL | O_WRONLY); });
+    add("creat f", [=](auto& b) {
+        return with(openClose(P(b, "f"), O_CREAT | O_WRONLY, 0644),
+                    [&] { return std::string(describe(P(b, "f"))); });
+    });
+    add("open f O_CREAT|O_EXCL",
+        [=](auto& b) { return openClose(P(b, "f"), O_CREAT | O_EXCL | O_WRONLY); });
+    add("open d O_CREAT|O_EXCL",
+        [=](auto& b) { return openClose(P(b, "d"), O_CREAT | O_EXCL | O_WRONLY); });
     add("open missing O_RDONLY", [=](auto& b) { return openClose(P(b, "missing"), O_RDONLY); });
     add("open f/x O_CREAT", [=](auto& b) { return openClose(P(b, "f/x"), O_CREAT | O_WRONLY); });
-    add("open missing/x O_CREAT", [=](auto& b) { return openClose(P(b, "missing/x"), O_CREAT | O_WRONLY); });
+    add("open missing/x O_CREAT",
+        [=](auto& b) { return openClose(P(b, "missing/x"), O_CREAT | O_WRONLY); });
     add("open d O_WRONLY", [=](auto& b) { return openClose(P(b, "d"), O_WRONLY); });
     add("open d O_RDWR|O_CREAT", [=](auto& b) { return openClose(P(b, "d"), O_RDWR | O_CREAT); });
     add("open d O_RDONLY", [=](auto& b) { return openClose(P(b, "d"), O_RDONLY); });
-    add("open f O_DIRECTORY", [=](auto& b) { return openClose(P(b, "f"), O_RDONLY | O_DIRECTORY); });
+    add("open f O_DIRECTORY",
+        [=](auto& b) { return openClose(P(b, "f"), O_RDONLY | O_DIRECTORY); });
     add("open f/ (trailing slash)", [=](auto& b) { return openClose(P(b, "f/"), O_RDONLY); });
-    add("open 256-byte name O_CREAT", [=](auto& b) { return openClose(P(b, n256), O_CREAT | O_WRONLY); });
-    add("creat c 0 mode", [=](auto& b) { return with(openClose(P(b, "c"), O_CREAT | O_WRONLY, 0), [&] { return std::string(describe(P(b, "c"))); }); });
+    add("open 256-byte name O_CREAT",
+        [=](auto& b) { return openClose(P(b, n256), O_CREAT | O_WRONLY); });
+    add("creat c 0 mode", [=](auto& b) {
+        return with(openClose(P(b, "c"), O_CREAT | O_WRONLY, 0),
+                    [&] { return std::string(describe(P(b, "c"))); });
+    });
     add("mkdir f (exists as file)", [=](auto& b) { return call(mkdir(P(b, "f").c_str(), 0755)); });
     add("mkdir f/x", [=](auto& b) { return call(mkdir(P(b, "f/x").c_str(), 0755)); });
     // --- data
-    add("write f", [=](auto& b) { return with(writeAt(P(b, "f"), O_WRONLY | O_TRUNC, -1, "hello world"), [&] { return std::string(contents(P(b, "f"))); }); });
-    add("pwrite f past end (hole)", [=](auto& b) { return with(writeAt(P(b, "f"), O_WRONLY, 15, "X"), [&] { return std::string(contents(P(b, "f"))); }); });
-    add("append f", [=](auto& b) { return with(writeAt(P(b, "f"), O_WRONLY | O_APPEND, -1, "!"), [&] { return std::string(contents(P(b, "f"))); }); });
-    add("O_TRUNC f", [=](auto& b) { return with(openClose(P(b, "f"), O_WRONLY | O_TRUNC), [&] { return std::string(describe(P(b, "f"))); }); });
-    add("write f again", [=](auto& b) { return with(writeAt(P(b, "f"), O_WRONLY, -1, "0123456789"), [&] { return std::string(contents(P(b, "f"))); }); });
+    add("write f", [=](auto& b) {
+        return with(writeAt(P(b, "f"), O_WRONLY | O_TRUNC, -1, "hello world"),
+                    [&] { return std::string(contents(P(b, "f"))); });
+    });
+    add("pwrite f past end (hole)", [=](auto& b) {
+        return with(writeAt(P(b, "f"), O_WRONLY, 15, "X"),
+                    [&] { return std::string(contents(P(b, "f"))); });
+    });
+    add("append f", [=](auto& b) {
+        return with(writeAt(P(b, "f"), O_WRONLY | O_APPEND, -1, "!"),
+                    [&] { return std::string(contents(P(b, "f"))); });
+    });
+    add("O_TRUNC f", [=](auto& b) {
+        return with(openClose(P(b, "f"), O_WRONLY | O_TRUNC),
+                    [&] { return std::string(describe(P(b, "f"))); });
+    });
+    add("write f again", [=](auto& b) {
+        return with(writeAt(P(b, "f"), O_WRONLY, -1, "0123456789"),
+                    [&] { return std::string(contents(P(b, "f"))); });
+    });
     add("write to O_RDONLY fd", [=](auto& b) { return writeAt(P(b, "f"), O_RDONLY, -1, "z"); });
     // --- rmdir / unlink
     add("rmdir f", [=](auto& b) { return call(rmdir(P(b, "f").c_str())); });
@@ -170,53 +205,141 @@ std::vector<Step> sequence() {
     add("unlink d", [=](auto& b) { return call(unlink(P(b, "d").c_str())); });
     add("unlink missing", [=](auto& b) { return call(unlink(P(b, "missing").c_str())); });
     add("unlink f/x", [=](auto& b) { return call(unlink(P(b, "f/x").c_str())); });
-    add("unlink c", [=](auto& b) { return with(call(unlink(P(b, "c").c_str())), [&] { return std::string(listing(b)); }); });
+    add("unlink c", [=](auto& b) {
+        return with(call(unlink(P(b, "c").c_str())), [&] { return std::string(listing(b)); });
+    });
     // --- rename
-    add("rename f g", [=](auto& b) { return with(call(rename(P(b, "f").c_str(), P(b, "g").c_str())), [&] { return std::string(listing(b)); }); });
-    add("rename f g (gone)", [=](auto& b) { return call(rename(P(b, "f").c_str(), P(b, "g").c_str())); });
-    add("rename g g", [=](auto& b) { return with(call(rename(P(b, "g").c_str(), P(b, "g").c_str())), [&] { return std::string(contents(P(b, "g"))); }); });
-    add("rename d d/sub/x (into itself)", [=](auto& b) { return call(rename(P(b, "d").c_str(), P(b, "d/sub/x").c_str())); });
-    add("rename d d/sub (onto own child)", [=](auto& b) { return call(rename(P(b, "d").c_str(), P(b, "d/sub").c_str())); });
-    add("rename d/sub d (onto own parent)", [=](auto& b) { return call(rename(P(b, "d/sub").c_str(), P(b, "d").c_str())); });
+    add("rename f g", [=](auto& b) {
+        return with(call(rename(P(b, "f").c_str(), P(b, "g").c_str())),
+                    [&] { return std::string(listing(b)); });
+    });
+    add("rename f g (gone)",
+        [=](auto& b) { return call(rename(P(b, "f").c_str(), P(b, "g").c_str())); });
+    add("rename g g", [=](auto& b) {
+        return with(call(rename(P(b, "g").c_str(), P(b, "g").c_str())),
+                    [&] { return std::string(contents(P(b, "g"))); });
+    });
+    add("rename d d/sub/x (into itself)",
+        [=](auto& b) { return call(rename(P(b, "d").c_str(), P(b, "d/sub/x").c_str())); });
+    add("rename d d/sub (onto own child)",
+        [=](auto& b) { return call(rename(P(b, "d").c_str(), P(b, "d/sub").c_str())); });
+    add("rename d/sub d (onto own parent)",
+        [=](auto& b) { return call(rename(P(b, "d/sub").c_str(), P(b, "d").c_str())); });
     add("mkdir e", [=](auto& b) { return call(mkdir(P(b, "e").c_str(), 0755)); });
-    add("rename g e (file onto dir)", [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "e").c_str())); });
-    add("rename e g (dir onto file)", [=](auto& b) { return call(rename(P(b, "e").c_str(), P(b, "g").c_str())); });
-    add("rename e d (onto non-empty dir)", [=](auto& b) { return call(rename(P(b, "e").c_str(), P(b, "d").c_str())); });
-    add("rename d/sub e (onto empty dir)", [=](auto& b) { return with(call(rename(P(b, "d/sub").c_str(), P(b, "e").c_str())), [&] { return std::string(listing(b) + " d:" + listing(P(b, "d"))); }); });
-    add("rename missing x", [=](auto& b) { return call(rename(P(b, "missing").c_str(), P(b, "x").c_str())); });
-    add("rename g missing/x", [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "missing/x").c_str())); });
-    add("rename g g/x", [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "g/x").c_str())); });
-    add("rename g 256-byte name", [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, n256).c_str())); });
-    add("rename g d/g2 (into subdir)", [=](auto& b) { return with(call(rename(P(b, "g").c_str(), P(b, "d/g2").c_str())), [&] { return std::string(listing(P(b, "d"))); }); });
-    add("rename d/g2 g (back)", [=](auto& b) { return with(call(rename(P(b, "d/g2").c_str(), P(b, "g").c_str())), [&] { return std::string(contents(P(b, "g"))); }); });
-    add("creat k", [=](auto& b) { return with(writeAt(P(b, "k"), O_CREAT | O_WRONLY, -1, "kk"), [&] { return std::string({}); }); });
-    add("renameat2 NOREPLACE g k", [=](auto& b) { return with(renameat2(P(b, "g"), P(b, "k"), RENAME_NOREPLACE), [&] { return std::string(contents(P(b, "k"))); }); });
-    add("renameat2 NOREPLACE g n", [=](auto& b) { return with(renameat2(P(b, "g"), P(b, "n"), RENAME_NOREPLACE), [&] { return std::string(listing(b)); }); });
-    add("renameat2 EXCHANGE n missing", [=](auto& b) { return renameat2(P(b, "n"), P(b, "missing"), RENAME_EXCHANGE); });
-    add("renameat2 EXCHANGE n k", [=](auto& b) { return with(renameat2(P(b, "n"), P(b, "k"), RENAME_EXCHANGE), [&] { return std::string(contents(P(b, "n")) + contents(P(b, "k"))); }); });
-    add("renameat2 EXCHANGE k e (file/dir)", [=](auto& b) { return with(renameat2(P(b, "k"), P(b, "e"), RENAME_EXCHANGE), [&] { return std::string(describe(P(b, "k")) + " " + describe(P(b, "e"))); }); });
-    add("renameat2 EXCHANGE e k (back)", [=](auto& b) { return renameat2(P(b, "e"), P(b, "k"), RENAME_EXCHANGE); });
-    add("renameat2 both flags", [=](auto& b) { return renameat2(P(b, "n"), P(b, "k"), RENAME_EXCHANGE | RENAME_NOREPLACE); });
-    add("renameat2 unknown flag", [=](auto& b) { return renameat2(P(b, "n"), P(b, "k2"), 1u << 7); });
+    add("rename g e (file onto dir)",
+        [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "e").c_str())); });
+    add("rename e g (dir onto file)",
+        [=](auto& b) { return call(rename(P(b, "e").c_str(), P(b, "g").c_str())); });
+    add("rename e d (onto non-empty dir)",
+        [=](auto& b) { return call(rename(P(b, "e").c_str(), P(b, "d").c_str())); });
+    add("rename d/sub e (onto empty dir)", [=](auto& b) {
+        return with(call(rename(P(b, "d/sub").c_str(), P(b, "e").c_str())),
+                    [&] { return std::string(listing(b) + " d:" + listing(P(b, "d"))); });
+    });
+    add("rename missing x",
+        [=](auto& b) { return call(rename(P(b, "missing").c_str(), P(b, "x").c_str())); });
+    add("rename g missing/x",
+        [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "missing/x").c_str())); });
+    add("rename g g/x",
+        [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, "g/x").c_str())); });
+    add("rename g 256-byte name",
+        [=](auto& b) { return call(rename(P(b, "g").c_str(), P(b, n256).c_str())); });
+    add("rename g d/g2 (into subdir)", [=](auto& b) {
+        return with(call(rename(P(b, "g").c_str(), P(b, "d/g2").c_str())),
+                    [&] { return std::string(listing(P(b, "d"))); });
+    });
+    add("rename d/g2 g (back)", [=](auto& b) {
+        return with(call(rename(P(b, "d/g2").c_str(), P(b, "g").c_str())),
+                    [&] { return std::string(contents(P(b, "g"))); });
+    });
+    add("creat k", [=](auto& b) {
+        return with(writeAt(P(b, "k"), O_CREAT | O_WRONLY, -1, "kk"),
+                    [&] { return std::string({}); });
+    });
+    add("renameat2 NOREPLACE g k", [=](auto& b) {
+        return with(renameat2(P(b, "g"), P(b, "k"), RENAME_NOREPLACE),
+                    [&] { return std::string(contents(P(b, "k"))); });
+    });
+    add("renameat2 NOREPLACE g n", [=](auto& b) {
+        return with(renameat2(P(b, "g"), P(b, "n"), RENAME_NOREPLACE),
+                    [&] { return std::string(listing(b)); });
+    });
+    add("renameat2 EXCHANGE n missing",
+        [=](auto& b) { return renameat2(P(b, "n"), P(b, "missing"), RENAME_EXCHANGE); });
+    add("renameat2 EXCHANGE n k", [=](auto& b) {
+        return with(renameat2(P(b, "n"), P(b, "k"), RENAME_EXCHANGE),
+                    [&] { return std::string(contents(P(b, "n")) + contents(P(b, "k"))); });
+    });
+    add("renameat2 EXCHANGE k e (file/dir)", [=](auto& b) {
+        return with(renameat2(P(b, "k"), P(b, "e"), RENAME_EXCHANGE),
+                    [&] { return std::string(describe(P(b, "k")) + " " + describe(P(b, "e"))); });
+    });
+    add("renameat2 EXCHANGE e k (back)",
+        [=](auto& b) { return renameat2(P(b, "e"), P(b, "k"), RENAME_EXCHANGE); });
+    add("renameat2 both flags", [=](auto& b) {
+        return renameat2(P(b, "n"), P(b, "k"), RENAME_EXCHANGE | RENAME_NOREPLACE);
+    });
+    add("renameat2 unknown flag",
+        [=](auto& b) { return renameat2(P(b, "n"), P(b, "k2"), 1u << 7); });
     // --- links
-    add("link n h", [=](auto& b) { return with(call(link(P(b, "n").c_str(), P(b, "h").c_str())), [&] { return std::string(describe(P(b, "n"))); }); });
-    add("link n h (exists)", [=](auto& b) { return call(link(P(b, "n").c_str(), P(b, "h").c_str())); });
-    add("link d dl (directory)", [=](auto& b) { return call(link(P(b, "d").c_str(), P(b, "dl").c_str())); });
-    add("link missing x", [=](auto& b) { return call(link(P(b, "missing").c_str(), P(b, "x").c_str())); });
-    add("link n missing/x", [=](auto& b) { return call(link(P(b, "n").c_str(), P(b, "missing/x").c_str())); });
-    add("link n d/h2", [=](auto& b) { return with(call(link(P(b, "n").c_str(), P(b, "d/h2").c_str())), [&] { return std::string(describe(P(b, "h"))); }); });
-    add("rename n h (same inode)", [=](auto& b) { return with(call(rename(P(b, "n").c_str(), P(b, "h").c_str())), [&] { return std::string(listing(b)); }); });
-    add("unlink d/h2", [=](auto& b) { return with(call(unlink(P(b, "d/h2").c_str())), [&] { return std::string(describe(P(b, "h"))); }); });
-    add("rename h over k (last link of k)", [=](auto& b) { return with(call(rename(P(b, "h").c_str(), P(b, "k").c_str())), [&] { return std::string(describe(P(b, "k")) + describe(P(b, "n"))); }); });
+    add("link n h", [=](auto& b) {
+        return with(call(link(P(b, "n").c_str(), P(b, "h").c_str())),
+                    [&] { return std::string(describe(P(b, "n"))); });
+    });
+    add("link n h (exists)",
+        [=](auto& b) { return call(link(P(b, "n").c_str(), P(b, "h").c_str())); });
+    add("link d dl (directory)",
+        [=](auto& b) { return call(link(P(b, "d").c_str(), P(b, "dl").c_str())); });
+    add("link missing x",
+        [=](auto& b) { return call(link(P(b, "missing").c_str(), P(b, "x").c_str())); });
+    add("link n missing/x",
+        [=](auto& b) { return call(link(P(b, "n").c_str(), P(b, "missing/x").c_str())); });
+    add("link n d/h2", [=](auto& b) {
+        return with(call(link(P(b, "n").c_str(), P(b, "d/h2").c_str())),
+                    [&] { return std::string(describe(P(b, "h"))); });
+    });
+    add("rename n h (same inode)", [=](auto& b) {
+        return with(call(rename(P(b, "n").c_str(), P(b, "h").c_str())),
+                    [&] { return std::string(listing(b)); });
+    });
+    add("unlink d/h2", [=](auto& b) {
+        return with(call(unlink(P(b, "d/h2").c_str())),
+                    [&] { return std::string(describe(P(b, "h"))); });
+    });
+    add("rename h over k (last link of k)", [=](auto& b) {
+        return with(call(rename(P(b, "h").c_str(), P(b, "k").c_str())),
+                    [&] { return std::string(describe(P(b, "k")) + describe(P(b, "n"))); });
+    });
     // --- attributes
-    add("chmod k 0600", [=](auto& b) { return with(call(chmod(P(b, "k").c_str(), 0600)), [&] { return std::string(describe(P(b, "k"))); }); });
-    add("chmod k 04755", [=](auto& b) { return with(call(chmod(P(b, "k").c_str(), 04755)), [&] { return std::string(describe(P(b, "k"))); }); });
-    add("chmod d 0700", [=](auto& b) { return with(call(chmod(P(b, "d").c_str(), 0700)), [&] { return std::string(describe(P(b, "d"))); }); });
+    add("chmod k 0600", [=](auto& b) {
+        return with(call(chmod(P(b, "k").c_str(), 0600)),
+                    [&] { return std::string(describe(P(b, "k"))); });
+    });
+    add("chmod k 04755", [=](auto& b) {
+        return with(call(chmod(P(b, "k").c_str(), 04755)),
+                    [&] { return std::string(describe(P(b, "k"))); });
+    });
+    add("chmod d 0700", [=](auto& b) {
+        return with(call(chmod(P(b, "d").c_str(), 0700)),
+                    [&] { return std::string(describe(P(b, "d"))); });
+    });
     add("chmod missing", [=](auto& b) { return call(chmod(P(b, "missing").c_str(), 0600)); });
-    add("chown k 1000:1000", [=](auto& b) { return with(call(chown(P(b, "k").c_str(), 1000, 1000)), [&] { return std::string(describe(P(b, "k"))); }); });
-    add("chown k -1:2000", [=](auto& b) { return with(call(chown(P(b, "k").c_str(), -1, 2000)), [&] { return std::string(describe(P(b, "k"))); }); });
-    add("truncate k 100", [=](auto& b) { return with(call(truncate(P(b, "k").c_str(), 100)), [&] { return std::string(describe(P(b, "k"))); }); });
-    add("truncate k 3", [=](auto& b) { return with(call(truncate(P(b, "k").c_str(), 3)), [&] { return std::string(contents(P(b, "k"))); }); });
+    add("chown k 1000:1000", [=](auto& b) {
+        return with(call(chown(P(b, "k").c_str(), 1000, 1000)),
+                    [&] { return std::string(describe(P(b, "k"))); });
+    });
+    add("chown k -1:2000", [=](auto& b) {
+        return with(call(chown(P(b, "k").c_str(), -1, 2000)),
+                    [&] { return std::string(describe(P(b, "k"))); });
+    });
+    add("truncate k 100", [=](auto& b) {
+        return with(call(truncate(P(b, "k").c_str(), 100)),
+                    [&] { return std::string(describe(P(b, "k"))); });
+    });
+    add("truncate k 3", [=](auto& b) {
+        return with(call(truncate(P(b, "k").c_str(), 3)),
+                    [&] { return std::string(contents(P(b, "k"))); });
+    });
     add("truncate d", [=](auto& b) { return call(truncate(P(b, "d").c_str(), 0)); });
     add("truncate missing", [=](auto& b) { return call(truncate(P(b, "missing").c_str(), 0)); });
     add("truncate k -1", [=](auto& b) { return call(truncate(P(b, "k").c_str(), -1)); });
@@ -228,15 +351,18 @@ std::vector<Step> sequence() {
     });
     add("utimensat k", [=](auto& b) {
         const timespec t[2] = {{1111, 222}, {3333, 444}};
-        return with(call(utimensat(AT_FDCWD, P(b, "k").c_str(), t, 0)), [&] { return std::string(times(P(b, "k"))); });
+        return with(call(utimensat(AT_FDCWD, P(b, "k").c_str(), t, 0)),
+                    [&] { return std::string(times(P(b, "k"))); });
     });
     add("utimensat k OMIT/set", [=](auto& b) {
         const timespec t[2] = {{0, UTIME_OMIT}, {5555, 666}};
-        return with(call(utimensat(AT_FDCWD, P(b, "k").c_str(), t, 0)), [&] { return std::string(times(P(b, "k"))); });
+        return with(call(utimensat(AT_FDCWD, P(b, "k").c_str(), t, 0)),
+                    [&] { return std::string(times(P(b, "k"))); });
     });
     add("utimensat d", [=](auto& b) {
         const timespec t[2] = {{7777, 0}, {8888, 0}};
-        return with(call(utimensat(AT_FDCWD, P(b, "d").c_str(), t, 0)), [&] { return std::string(times(P(b, "d"))); });
+        return with(call(utimensat(AT_FDCWD, P(b, "d").c_str(), t, 0)),
+                    [&] { return std::string(times(P(b, "d"))); });
     });
     add("utimensat missing", [=](auto& b) {
         const timespec t[2] = {{1, 0}, {1, 0}};
@@ -256,7 +382,8 @@ std::vector<Step> sequence() {
         char buf[32] = {};
         const ssize_t n = pread(fd, buf, sizeof buf, 0);
         close(fd);
-        o.state = "nlink=" + std::to_string(st.st_nlink) + " read=" + std::string(buf, n > 0 ? n : 0);
+        o.state =
+            "nlink=" + std::to_string(st.st_nlink) + " read=" + std::string(buf, n > 0 ? n : 0);
         return o;
     });
     add("rmdir dir holding only an unlinked open file", [=](auto& b) {
@@ -279,18 +406,27 @@ std::vector<Step> sequence() {
         close(dfd);
         return o;
     });
-    add("rename dir d to d2", [=](auto& b) { return with(call(rename(P(b, "d").c_str(), P(b, "d2").c_str())), [&] { return std::string(describe(P(b, "d2"))); }); });
+    add("rename dir d to d2", [=](auto& b) {
+        return with(call(rename(P(b, "d").c_str(), P(b, "d2").c_str())),
+                    [&] { return std::string(describe(P(b, "d2"))); });
+    });
     add("rename . x", [=](auto& b) { return call(rename(P(b, ".").c_str(), P(b, "x").c_str())); });
-    add("rename k ..", [=](auto& b) { return call(rename(P(b, "k").c_str(), P(b, "..").c_str())); });
-    add("final listing", [=](auto& b) { return with({}, [&] { return std::string(listing(b) + " d2:" + listing(P(b, "d2"))); }); });
+    add("rename k ..",
+        [=](auto& b) { return call(rename(P(b, "k").c_str(), P(b, "..").c_str())); });
+    add("final listing", [=](auto& b) {
+        return with({}, [&] { return std::string(listing(b) + " d2:" + listing(P(b, "d2"))); });
+    });
     add("final stats", [=](auto& b) {
-        return with({}, [&] { return std::string(describe(P(b, "d2")) + "; " + describe(P(b, "e")) + "; " + describe(P(b, "k")) + "; " + describe(P(b, "m"))); });
+        return with({}, [&] {
+            return std::string(describe(P(b, "d2")) + "; " + describe(P(b, "e")) + "; " +
+                               describe(P(b, "k")) + "; " + describe(P(b, "m")));
+        });
     });
     return s;
 }
 
 class ParityTest : public MountTest {
-protected:
+  protected:
     void SetUp() override {
         MountTest::SetUp();
         char tmpl[] = "/dev/shm/kvcparity.XXXXXX";

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Summarizes a run of tests/bench/perf/run.sh: medians per workload and filesystem, the ratio
+kvcachefs/tmpfs and whether it meets its target, the scale and memory tables.
+
+Usage: report.py OUT_DIR   (reads OUT_DIR/results.jsonl and OUT_DIR/machine.json; writes
+results.csv, summary.json, summary.md and, when gnuplot is installed, ratios.png and scale.png)
+Standard library only.
+"""
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+# Targets of issue 7 / docs/PERFORMANCE.md: minimum ratio kvcachefs/tmpfs (higher is better).
+RATIO_TARGETS = {
+    "seq read warm 1M 1t": 0.9,
+    "seq read cold 1M 1t": 0.5,
+    "seq write 1M 1t": 0.6,
+    "mmap read warm": 0.95,
+    "mmap read cold": 0.5,
+    "create 4K 1t": 0.1,
+    "stat 4K 1t": 0.3,
+}
+# Scale: per-operation cost at the largest count over the smallest must stay within this.
+SCALE_TARGET = 1.5
+SCALE_OPS = ["lookup", ".match (32 names)", "create 4K", "create 4K evicting"]
+FILESYSTEMS = ["tmpfs", "kvc", "kvc-dio"]
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "–"
+    if unit == "ops/s" or (isinstance(v, float) and v >= 1000):
+        return f"{v:,.0f}"
+    if isinstance(v, float) and v < 10:
+        return f"{v:.3g}" if v < 1 else f"{v:.2f}"
+    return f"{v:.1f}" if isinstance(v, float) else str(v)
+
+
+def main(out: Path) -> None:
+    rows = [json.loads(l) for l in (out / "results.jsonl").read_text().splitlines() if l.strip()]
+    machine = json.loads((out / "machine.json").read_text()) if (out / "machine.json").exists() else {}
+
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["group", "workload", "fs", "rep", "value", "unit"])
+        for r in rows:
+            w.writerow([r["group"], r["workload"], r["fs"], r["rep"], r["value"], r["unit"]])
+
+    # Medians of io and small workloads, per filesystem, in the order they were run.
+    values = OrderedDict()
+    units = {}
+    for r in rows:
+        if r["group"] in ("io", "small"):
+            values.setdefault((r["group"], r["workload"]), {}).setdefault(r["fs"], []).append(
+                float(r["value"]))
+            units[r["workload"]] = r["unit"]
+    compare = []
+    for (group, wl), per_fs in values.items():
+        med = {fs: statistics.median(v) for fs, v in per_fs.items()}
+        base = med.get("tmpfs")
+        entry = {"group": group, "workload": wl, "unit": units[wl], "reps": len(per_fs.get("kvc", [])),
+                 "median": med,
+                 "ratio": {fs: (med[fs] / base if base else None) for fs in med if fs != "tmpfs"},
+                 "target": RATIO_TARGETS.get(wl)}
+        if entry["target"] is not None and entry["ratio"].get("kvc") is not None:
+            entry["met"] = entry["ratio"]["kvc"] >= entry["target"]
+        compare.append(entry)
+
+    # Scale: one value per (op, N).
+    scale = OrderedDict()
+    for r in rows:
+        if r["group"] == "scale":
+            scale.setdefault(r["workload"], {})[int(r["fs"])] = (float(r["value"]), r["unit"])
+    counts = sorted({n for per in scale.values() for n in per})
+    scale_out = []
+    for op, per in scale.items():
+        e = {"op": op, "unit": next(iter(per.values()))[1], "by_count": {str(n): v for n, (v, _) in per.items()}}
+        if op in SCALE_OPS and len(counts) > 1 and counts[0] in per and counts[-1] in per:
+            e["growth"] = per[counts[-1]][0] / per[counts[0]][0]
+            e["target"] = SCALE_TARGET
+            e["met"] = e["growth"] <= SCALE_TARGET
+        scale_out.append(e)
+
+    mem = OrderedDict()
+    for r in rows:
+        if r["group"] == "mem":
+            mem.setdefault(r["workload"], {"unit": r["unit"]})[r["fs"]] = float(r["value"])
+
+    summary = {"machine": machine, "compare": compare, "scale": scale_out, "scale_counts": counts,
+               "memory": mem}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+    md = []
+    if compare:
+        md.append("| group | workload | unit | tmpfs | kvcachefs | ratio | kvc direct_io | ratio dio | target |")
+        md.append("|---|---|---|--:|--:|--:|--:|--:|---|")
+        for e in compare:
+            m, r = e["median"], e["ratio"]
+            tgt = ""
+            if e["target"] is not None:
+                tgt = f"≥ {e['target']} {'met' if e.get('met') else 'MISSED'}"
+            md.append(f"| {e['group']} | {e['workload']} | {e['unit']} | {fmt(m.get('tmpfs'), e['unit'])} | "
+                      f"{fmt(m.get('kvc'), e['unit'])} | {fmt(r.get('kvc'))} | "
+                      f"{fmt(m.get('kvc-dio'), e['unit'])} | {fmt(r.get('kvc-dio'))} | {tgt} |")
+    if scale_out:
+        md.append("")
+        md.append("| scale (kvcachefs, direct_io mount) | unit | " + " | ".join(f"{n:,}" for n in counts)
+                  + " | largest/smallest | target |")
+        md.append("|---|---|" + "--:|" * len(counts) + "--:|---|")
+        for e in scale_out:
+            cells = " | ".join(fmt(e["by_count"].get(str(n))) for n in counts)
+            growth = fmt(e.get("growth")) if "growth" in e else ""
+            tgt = f"≤ {SCALE_TARGET} {'met' if e.get('met') else 'MISSED'}" if "growth" in e else ""
+            md.append(f"| {e['op']} | {e['unit']} | {cells} | {growth} | {tgt} |")
+    if mem:
+        md.append("")
+        md.append("| memory per GiB stored | unit | tmpfs | kvcachefs | kvc direct_io |")
+        md.append("|---|---|--:|--:|--:|")
+        for k, v in mem.items():
+            md.append(f"| {k} | {v['unit']} | " + " | ".join(fmt(v.get(fs)) for fs in FILESYSTEMS) + " |")
+    (out / "summary.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+    if shutil.which("gnuplot"):
+        plot(out, compare, scale_out, counts)
+    else:
+        print("report.py: gnuplot not installed, no PNG", file=sys.stderr)
+
+
+def plot(out: Path, compare, scale_out, counts) -> None:
+    script = ""
+    if compare:
+        script += ratio_plot(out, compare)
+    if scale_out and len(counts) > 1:
+        script += scale_plot(out, scale_out, counts)
+    if script:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def ratio_plot(out: Path, compare) -> str:
+    dat = out / "ratios.dat"
+    with open(dat, "w") as f:
+        for i, e in enumerate(compare):
+            r = e["ratio"]
+            f.write(f'{i} "{e["workload"]}" {r.get("kvc") or "NaN"} {r.get("kvc-dio") or "NaN"} '
+                    f'{e["target"] if e["target"] is not None else "NaN"}\n')
+    height = 400 + 18 * len(compare)
+    script = f"""
+set terminal pngcairo size 1100,{height} font ",9"
+set output "{out / 'ratios.png'}"
+set title "kvcachefs / tmpfs, medians in one run (higher is better; 1 = as fast as tmpfs)"
+set style fill solid 0.8 border -1
+set yrange [-0.8:{len(compare) - 0.2}] reverse
+set xrange [0:*]
+set ytics nomirror font ",8"
+set grid x
+set key bottom right
+set xlabel "ratio"
+plot "{dat}" using 3:1:(0):3:($1-0.2):($1+0.02):ytic(2) with boxxyerror lc rgb "#3b75af" title "kvcachefs", \\
+     "" using 4:1:(0):4:($1+0.02):($1+0.24) with boxxyerror lc rgb "#ef8636" title "kvcachefs -o direct_io", \\
+     "" using 5:1 with points pt 5 ps 0.9 lc rgb "#c0392b" title "target"
+reset
+"""
+    return script
+
+
+def scale_plot(out: Path, scale_out, counts) -> str:
+    sdat = out / "scale.dat"
+    ops = [e for e in scale_out if e["op"] in SCALE_OPS]
+    with open(sdat, "w") as f:
+        for n in counts:
+            f.write(f"{n} " + " ".join(str(e["by_count"].get(str(n), "NaN")) for e in ops) + "\n")
+    lines = ", ".join(f'"{sdat}" using 1:{i + 2} with linespoints lw 2 title "{e["op"]}"'
+                      for i, e in enumerate(ops))
+    return f"""
+set terminal pngcairo size 800,500 font ",10"
+set output "{out / 'scale.png'}"
+set title "kvcachefs per-operation cost vs entries in the pool"
+set logscale x
+set yrange [0:*]
+set grid
+set xlabel "entries in the pool"
+set ylabel "microseconds per operation"
+set key top left
+plot {lines}
+"""
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py OUT_DIR")
+    main(Path(sys.argv[1]))

@@ -1,0 +1,92 @@
+#!/bin/bash
+# Snapshot and restore throughput of a pool, next to `cp -r` of the same bytes between the same
+# places (pool -> a directory on disk, and back), as recorded in docs/SNAPSHOT_FORMAT.md.
+#
+#   tests/bench/snapshot_bench.sh BUILD/fs/kvcachefs [TOTAL_MIB] [ENTRY_KIB] [RUNS]
+#
+# Mounts its own instance on a temporary directory under /tmp (the disk, not tmpfs), fills a pool
+# with TOTAL_MIB of random entries of ENTRY_KIB each, then times, RUNS times each (the median is
+# printed): snapshot to /tmp; cp -r to /tmp (and cp -r plus syncfs, since the snapshot fsyncs);
+# restore into a new pool and restore --replace into the full one; cp -r back into a new pool.
+# Everything it made (mount, daemon, /dev/shm segments, files) is removed on exit.
+set -euo pipefail
+
+BIN=$(realpath "${1:?usage: snapshot_bench.sh PATH/TO/kvcachefs [TOTAL_MIB] [ENTRY_KIB] [RUNS]}")
+TOTAL_MIB=${2:-1536}
+ENTRY_KIB=${3:-2048}
+RUNS=${4:-3}
+WORK=$(mktemp -d /tmp/kvcbench.XXXXXX)
+MNT=$WORK/mnt
+PREFIX=kvcbench$$
+DPID=
+
+cleanup() {
+    fusermount3 -u -z "$MNT" 2>/dev/null || true
+    if [ -n "$DPID" ]; then kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; fi
+    rm -f /dev/shm/"$PREFIX".* 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir "$MNT"
+: > "$WORK/empty.toml"
+"$BIN" "$MNT" -f -o "size=$((TOTAL_MIB * 2))M,instance=$PREFIX,shm_prefix=$PREFIX,config=$WORK/empty.toml" \
+    2> "$WORK/daemon.log" &
+DPID=$!
+for _ in $(seq 200); do mountpoint -q "$MNT" && break; sleep 0.05; done
+mountpoint -q "$MNT" || { cat "$WORK/daemon.log"; exit 1; }
+
+# Entries of random bytes (each different), written through the mount.
+mkdir "$MNT/bench"
+python3 - "$MNT/bench" "$TOTAL_MIB" "$ENTRY_KIB" <<'EOF'
+import os, sys
+pool, total_mib, entry_kib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+size = entry_kib * 1024
+source = os.urandom(64 << 20)
+for i in range(total_mib * 1024 // entry_kib):
+    at = (i * 7919 * 4096) % (len(source) - size)
+    with open(f"{pool}/blk-{i:06d}", "wb") as f:
+        f.write(i.to_bytes(8, "little") + source[at + 8:at + size])
+EOF
+
+# Seconds of one run of "$@", to stdout.
+seconds() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" > /dev/null
+    t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+BYTES=$(du -sb --apparent-size "$MNT/bench" | cut -f1)
+report() {  # label, seconds...
+    local label=$1; shift
+    local m
+    m=$(printf '%s\n' "$@" | median)
+    printf '%-44s %7.2f s  %8.1f MB/s   (runs: %s)\n' "$label" "$m" \
+        "$(echo "$BYTES / $m / 1000000" | bc -l)" "$*"
+}
+
+snap=() cpout=() cpsync=() rnew=() rrep=() cpin=()
+for _ in $(seq "$RUNS"); do
+    rm -f "$WORK/bench.kvs"
+    snap+=("$(seconds "$BIN" snapshot "$MNT/bench" "$WORK/bench.kvs")")
+    rm -rf "$WORK/cp"
+    cpout+=("$(seconds cp -r "$MNT/bench" "$WORK/cp")")
+    rm -rf "$WORK/cp"
+    cpsync+=("$(seconds sh -c "cp -r '$MNT/bench' '$WORK/cp' && sync -f '$WORK/cp'")")
+    rnew+=("$(seconds "$BIN" restore "$WORK/bench.kvs" "$MNT/bench2")")
+    rm -rf "$MNT/bench2"
+    rrep+=("$(seconds "$BIN" restore --replace "$WORK/bench.kvs" "$MNT/bench")")
+    cpin+=("$(seconds cp -r "$WORK/cp" "$MNT/bench3")")
+    rm -rf "$MNT/bench3"
+done
+
+echo "pool: $(ls "$MNT/bench" | wc -l) entries of $ENTRY_KIB KiB, $BYTES bytes; image $(stat -c %s "$WORK/bench.kvs") bytes"
+echo "host: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+report "kvcachefs snapshot  pool -> /tmp file" "${snap[@]}"
+report "cp -r               pool -> /tmp dir" "${cpout[@]}"
+report "cp -r + syncfs      pool -> /tmp dir" "${cpsync[@]}"
+report "kvcachefs restore   /tmp file -> new pool" "${rnew[@]}"
+report "restore --replace   /tmp file -> full pool" "${rrep[@]}"
+report "cp -r               /tmp dir -> new pool" "${cpin[@]}"

@@ -1,0 +1,50 @@
+// libFuzzer target: the `.evict` and `.match` request parsers, and a pool fed with what they
+// accept (`.policy` names, `.size` values, `.evict` and `.match` requests) keeps its invariants.
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/control_requests.h"
+#include "core/pool.h"
+#include "core/size.h"
+
+namespace {
+
+kvc::Pool& pool() {
+    static std::unique_ptr<kvc::Pool> p = [] {
+        kvc::PoolCreateOptions o;
+        o.name = "fuzz";
+        o.where.name = "kvcachefs-fuzz-control-" + std::to_string(getpid());
+        o.settings = kvc::PoolSettings{1 << 20, "lru", 4096, kvc::Tier::Cpu, "", 0, 1024};
+        auto made = kvc::Pool::create(o);
+        if (!made) std::abort();
+        (void)kvc::Segment::remove(o.where);  // nameless from the start: nothing left behind
+        auto pool = std::move(*made);
+        for (int i = 0; i < 8; ++i) {
+            auto a = pool->create(kvc::kPoolRootId, "e" + std::to_string(i), 0644, 0, 0, false,
+                                  false);
+            if (!a) std::abort();
+            (void)pool->write(a->id, 0, "kv", 2);
+            pool->release(a->id, true);
+        }
+        return pool;
+    }();
+    return *p;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    kvc::Pool& p = pool();
+    if (auto names = kvc::parseMatchRequest(text)) (void)p.match(kvc::kPoolRootId, *names);
+    if (auto r = kvc::parseEvictRequest(text); r && !r->by_percent) (void)p.evictUntilFree(r->bytes);
+    (void)p.setPolicy(kvc::trimRequest(text));
+    if (auto s = kvc::parseSize(kvc::trimRequest(text)); s && *s <= (8u << 20)) (void)p.resize(*s);
+    p.verify();
+    return 0;
+}
