@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 cd build
-ctest --output-on-failure -j2 --timeout 600
+# Not yet in CI: the benchmark and trace-replay smoke tests and the snapshot tests, which were
+# written at the end of the last session and not yet run on a quiet machine (issues 5-7).
+ctest --output-on-failure -j2 --timeout 600 -LE 'bench|replay' -E '[Ss]napshot'
