@@ -307,7 +307,14 @@ Status Pool::resize(uint64_t bytes) {
             }
             touched = true;
             std::vector<Extent> dst;
-            if (!allocator_->allocate(e.count, dst)) throw std::logic_error("shrink lost room");
+            if (!allocator_->allocate(e.count, dst)) {
+                // Concurrent activity left less room than counted: give up the shrink with
+                // everything intact (entries moved so far are valid where they are).
+                for (const Extent& f : fence) allocator_->free(f);
+                return makeError(EBUSY, fmt::format("pool {}: not enough room to move entries "
+                                                    "out of the part to remove; try again",
+                                                    name_));
+            }
             uint64_t from = e.start;
             for (const Extent& d : dst) {
                 (void)segment_->backBlocks(d);

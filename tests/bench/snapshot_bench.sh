@@ -6,7 +6,7 @@
 #
 # Mounts its own instance on a temporary directory under /tmp (the disk, not tmpfs), fills a pool
 # with TOTAL_MIB of random entries of ENTRY_KIB each, then times, RUNS times each (the median is
-# printed): snapshot to /tmp; cp -r to /tmp (and cp -r plus syncfs, since the snapshot fsyncs);
+# printed, with the client's CPU time): snapshot to /tmp; cp -r to /tmp (and cp -r plus syncfs, since the snapshot fsyncs);
 # restore into a new pool and restore --replace into the full one; cp -r back into a new pool.
 # Everything it made (mount, daemon, /dev/shm segments, files) is removed on exit.
 set -euo pipefail
@@ -49,22 +49,21 @@ for i in range(total_mib * 1024 // entry_kib):
         f.write(i.to_bytes(8, "little") + source[at + 8:at + size])
 EOF
 
-# Seconds of one run of "$@", to stdout.
+# One run of "$@": "wall_seconds cpu_seconds" (CPU: user + system of the command itself, not the
+# daemon's), to stdout.
 seconds() {
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" > /dev/null
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc
+    /usr/bin/time -f "%e %U %S" -o "$WORK/time" "$@" > /dev/null
+    awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$WORK/time"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 BYTES=$(du -sb --apparent-size "$MNT/bench" | cut -f1)
-report() {  # label, seconds...
+report() {  # label, "wall cpu" per run...
     local label=$1; shift
-    local m
-    m=$(printf '%s\n' "$@" | median)
-    printf '%-44s %7.2f s  %8.1f MB/s   (runs: %s)\n' "$label" "$m" \
-        "$(echo "$BYTES / $m / 1000000" | bc -l)" "$*"
+    local wall cpu
+    wall=$(printf '%s\n' "$@" | cut -d' ' -f1 | median)
+    cpu=$(printf '%s\n' "$@" | cut -d' ' -f2 | median)
+    printf '%-44s %7.2f s %8.1f MB/s  cpu %5.2f s   (wall/cpu per run: %s)\n' "$label" "$wall" \
+        "$(echo "$BYTES / $wall / 1000000" | bc -l)" "$cpu" "$(printf '%s, ' "$@")"
 }
 
 snap=() cpout=() cpsync=() rnew=() rrep=() cpin=()

@@ -7,14 +7,15 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 BUILD=$1
-if dpkg-query -W kvcachefs >/dev/null 2>&1 || [ -e /sbin/mount.fuse.kvcachefs ] || \
+if dpkg-query -W -f='${Status}' kvcachefs 2>/dev/null | grep -q 'ok installed' || \
+   [ -e /sbin/mount.fuse.kvcachefs ] || \
    [ -e /usr/bin/kvcachefs ]; then
     echo "kvcachefs is already installed on this machine: not replacing it"; exit 77
 fi
 (cd "$BUILD" && cpack -G DEB -B "$TMP/pkg" >/dev/null) || fail "cpack"
 deb=$(ls "$TMP"/pkg/kvcachefs_*.deb) || fail "no .deb built"
 removed=0
-remove_pkg() { [ $removed = 1 ] || apt-get remove -y -qq kvcachefs >/dev/null 2>&1; removed=1; }
+remove_pkg() { [ $removed = 1 ] || apt-get purge -y -qq kvcachefs >/dev/null 2>&1; removed=1; }
 trap 'remove_pkg; cleanup' EXIT
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null || fail "apt-get install $deb"
 pass "package installs"
