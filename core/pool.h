@@ -141,6 +141,10 @@ public:
     // --- open files and data ---------------------------------------------------------------
     Status open(EntryId id, bool for_write, bool truncate);
     void release(EntryId id, bool for_write);
+    // A writer's descriptor is being closed (FUSE's FLUSH, which close(2) waits for). If it is
+    // the entry's only writer, the entry is committed now rather than at its release, which the
+    // kernel sends after close(2) has returned and a daemon stopped right then would never see.
+    void flush(EntryId id);
     // Copies `len` bytes at `offset`; allocates (evicting by policy) as needed. Returns bytes
     // written (all of them, or an error: ENOSPC when nothing can be evicted).
     Result<size_t> write(EntryId id, uint64_t offset, const void* data, size_t len);

@@ -298,37 +298,52 @@ Status Pool::resize(uint64_t bytes) {
         }
     }
     for (auto& [id, ino] : inodes_) {
+        // All of an entry's blocks past the cut move at once, and their new home is taken
+        // first: if that fails, this entry is untouched (its old blocks neither freed nor
+        // punched) and the ones moved before it are complete, so the shrink can stop cleanly.
+        uint64_t beyond = 0;
+        for (const Extent& e : ino->extents)
+            if (e.start + e.count > want) beyond += e.count;
+        std::vector<Extent> dst;
+        if (beyond > 0 && !allocator_->allocate(beyond, dst)) {
+            // Not expected: eviction above left room for everything past the cut.
+            for (const Extent& f : fence) allocator_->free(f);
+            return makeError(EBUSY, fmt::format("pool {}: not enough room to move entries "
+                                                "out of the part to remove; try again",
+                                                name_));
+        }
         std::vector<Extent> moved;
-        bool touched = false;
+        size_t di = 0;        // destination extent being filled
+        uint64_t filled = 0;  // blocks of dst[di] already used
         for (const Extent& e : ino->extents) {
             if (e.start + e.count <= want) {
                 moved.push_back(e);
                 continue;
             }
-            touched = true;
-            std::vector<Extent> dst;
-            if (!allocator_->allocate(e.count, dst)) {
-                // Concurrent activity left less room than counted: give up the shrink with
-                // everything intact (entries moved so far are valid where they are).
-                for (const Extent& f : fence) allocator_->free(f);
-                return makeError(EBUSY, fmt::format("pool {}: not enough room to move entries "
-                                                    "out of the part to remove; try again",
-                                                    name_));
-            }
-            uint64_t from = e.start;
-            for (const Extent& d : dst) {
-                (void)segment_->backBlocks(d);
-                std::memcpy(segment_->blockAddress(d.start), segment_->blockAddress(from),
-                            d.count * bs);
-                from += d.count;
-                moved.push_back(d);
+            for (uint64_t from = e.start, left = e.count; left > 0;) {
+                const uint64_t n = std::min(left, dst[di].count - filled);
+                const Extent piece{dst[di].start + filled, n};
+                (void)segment_->backBlocks(piece);
+                std::memcpy(segment_->blockAddress(piece.start), segment_->blockAddress(from),
+                            n * bs);
+                if (!moved.empty() && moved.back().start + moved.back().count == piece.start)
+                    moved.back().count += n;
+                else
+                    moved.push_back(piece);
+                from += n;
+                left -= n;
+                filled += n;
+                if (filled == dst[di].count) {
+                    ++di;
+                    filled = 0;
+                }
             }
             allocator_->free(e);
             segment_->releaseBlocks(e);
             allocator_->reserve(e);
             fence.push_back(e);
         }
-        if (touched || ino->aux.start + ino->aux.count > want) {
+        if (beyond > 0 || ino->aux.start + ino->aux.count > want) {
             ino->extents = std::move(moved);
             if (ino->aux.count && ino->aux.start + ino->aux.count > want) {
                 // Forgotten here so that persist() writes the blob to new blocks below the cut

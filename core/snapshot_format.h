@@ -23,9 +23,9 @@
 // per attribute u8 name_len, u32 value_len, name, value (names strictly ascending).
 //
 // Version rules (kSnapshotFormatVersion):
-//   - The first 16 bytes (magic, version, header_len) and the rule "the header's last 8 bytes
-//     are xxh3 of the bytes before them" never change, so any reader can verify a header and
-//     name the version it found.
+//   - The first 16 bytes (magic, version, header_len, which is at most 64 KiB) and the rule
+//     "the header's last 8 bytes are xxh3 of the bytes before them" never change, so any reader
+//     can verify a header and name the version it found.
 //   - Any other change to the bytes written (a field added, removed, widened or reordered in the
 //     header, a record, its meta or the trailer; a new record kind; a new flag; a different hash)
 //     bumps the version. There are no optional fields: a reader knows every byte of the versions

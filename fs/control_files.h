@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -25,12 +26,17 @@ const ControlFile* findControl(bool root_level, std::string_view name);
 const ControlFile* controlByLocal(bool root_level, EntryId local);
 
 // What an open control file holds. A write leaves its answer (the `.match` result, the
-// `.evict` report) to be read next, from the position of that read on.
+// `.evict` report) to be read next, from the position of that read on. Threads sharing the
+// descriptor may read and write it at once: `lock` guards every field but `file`.
 struct ControlHandle {
     const ControlFile* file = nullptr;
     std::string content;
     bool rebase = false;   // the next read starts the content afresh at its own offset
     uint64_t base = 0;
+    // `.match`: the request written since the last read. A request larger than one write(2)
+    // (a buffered writer flushes in pieces) is answered whole once it is all written.
+    std::string request;
+    std::mutex lock;
 };
 
 }  // namespace kvc::fs

@@ -1,6 +1,6 @@
-// create, open, flush, release and fsync. Entries are opened with the page cache kept across
-// opens (the daemon invalidates what it changes itself); control files with direct I/O and a
-// ControlHandle holding their content.
+// create, open, flush, release and fsync. Entries are opened with
+// the page cache kept across opens (the daemon invalidates what it changes itself); control
+// files with direct I/O and a ControlHandle holding their content.
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -72,7 +72,9 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             if (!c) return (void)fuse_reply_err(req, ENOENT);
             auto content = fsOf(req).controlContent(ref.pool, *c);
             if (!content) return replyError(req, content.error(), "open");
-            auto* h = new ControlHandle{c, std::move(*content), false, 0};
+            auto* h = new ControlHandle;
+            h->file = c;
+            h->content = std::move(*content);
             fi->fh = reinterpret_cast<uint64_t>(h);
             fi->direct_io = 1;
             if (fuse_reply_open(req, fi) != 0) delete h;
@@ -93,8 +95,14 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     });
 }
 
-void opFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
-    fuse_reply_err(req, 0);  // writes are in the segment as soon as they are answered
+void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "flush", [&] {
+        // Writes are in the segment as soon as they are answered; what close(2) adds is the
+        // commit of an entry whose last writer this is (Pool::flush).
+        if (!isControl(ino) && fi->fh == 1)
+            if (auto slot = poolOf(req, ino)) slot->pool->flush(splitIno(ino).local);
+        fuse_reply_err(req, 0);
+    });
 }
 
 void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

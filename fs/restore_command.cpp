@@ -111,12 +111,9 @@ public:
     Status putEntry(const SnapshotRecord& e, EntrySource& data) override {
         const std::string path = full(e.path);
         const std::string tmp = tempFor(e.path);
-        temp_.set(tmp);
         const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            temp_.release();
-            return sysError("create", tmp);
-        }
+        if (fd < 0) return sysError("create", tmp);
+        temp_.set(tmp);  // only once it is ours
         bool renamed = false;
         auto st = [&]() -> Status {
             for (;;) {
@@ -286,11 +283,11 @@ int runRestore(const std::string& file, const std::string& pool_dir_arg, bool re
     std::vector<std::string> warnings;
     struct stat pst {};
     if (::stat(pool_dir.c_str(), &pst) != 0) {
-        if (errno != ENOENT || !isMountRoot(dirOf(pool_dir)))
-            return fail(meter, fmt::format("{}: {}", pool_dir,
-                                           errno == ENOENT ? "no such pool, and its parent is not "
-                                                             "a kvcachefs mount"
-                                                           : std::strerror(errno)));
+        const int e = errno;
+        if (e != ENOENT) return fail(meter, fmt::format("{}: {}", pool_dir, std::strerror(e)));
+        if (!isMountRoot(dirOf(pool_dir)))
+            return fail(meter, fmt::format("{}: no such pool, and {} is not a kvcachefs mount",
+                                           pool_dir, dirOf(pool_dir)));
         // A new pool, writable by us until the restore gives it the image's mode, with the
         // image's policy from the start, so evictions during the restore follow it.
         if (::mkdir(pool_dir.c_str(), 0700) != 0)

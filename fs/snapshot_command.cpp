@@ -42,7 +42,7 @@
 namespace kvc::fs {
 namespace {
 
-constexpr size_t kReadBytes = 1 << 20;
+constexpr size_t kReadBytes = 128 << 10;  // cp's size: measured faster than 1 MiB reads here
 constexpr std::string_view kKvPrefix = "user.kvcache.";
 // Entries a running or interrupted restore is writing (core/snapshot_restore.h).
 constexpr std::string_view kRestoreTempPrefix = ".kvcrestore.";
@@ -476,12 +476,9 @@ int runSnapshot(std::string pool_dir, const std::string& file) {
     if (base.empty()) return fail("snapshot", fmt::format("{} names a directory", file));
     const std::string tmp = fmt::format("{}/.{}.tmp.{}", out_dir, base, getpid());
     TemporaryPath guard;
-    guard.set(tmp);
     Fd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (out.fd < 0) {
-        guard.release();
-        return fail("snapshot", sysError("create", tmp).message);
-    }
+    if (out.fd < 0) return fail("snapshot", sysError("create", tmp).message);
+    guard.set(tmp);  // only once it is ours
 
     SnapshotHeader h;
     h.block_size = info->block_size;

@@ -1,5 +1,8 @@
 // write: entry data is copied once, from libfuse's request buffer into the segment. A write to
 // a control file is one command; its answer is what the next read on that descriptor returns.
+// `.match` is the exception: the writes since the last read are one request (a buffered writer
+// may flush a long one in pieces), checked at each write and answered at the next read.
+#include "core/control_requests.h"
 #include "fs/ops.h"
 #include "fs/reply.h"
 
@@ -11,7 +14,22 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
         const NodeRef ref = splitIno(ino);
         if (ref.local > kPoolRootId && ref.local < kFirstEntryId) {
             auto* h = reinterpret_cast<ControlHandle*>(fi->fh);
-            auto answer = fsOf(req).controlWrite(ref.pool, *h->file, std::string_view(buf, size));
+            std::lock_guard lk(h->lock);
+            const std::string_view piece(buf, size);
+            if (h->file->kind == ControlKind::Match) {
+                // The writes since the last read are one request, answered by the next read.
+                std::string request = h->rebase ? h->request + std::string(piece)
+                                                : std::string(piece);
+                if (auto names = parseMatchRequest(request); !names) {
+                    log(LogLevel::Info, "write to {}: {}", h->file->name, names.error().message);
+                    return replyError(req, names.error(), "write");
+                }
+                h->request = std::move(request);
+                h->content.clear();
+                h->rebase = true;
+                return (void)fuse_reply_write(req, size);
+            }
+            auto answer = fsOf(req).controlWrite(ref.pool, *h->file, piece);
             if (!answer) {
                 log(LogLevel::Info, "write to {}: {}", h->file->name, answer.error().message);
                 return replyError(req, answer.error(), "write");

@@ -488,6 +488,24 @@ TEST_F(Eviction, ResizeShrinkRelocatesSurvivorsAndEvictsByPolicy) {
     p().verify();
 }
 
+TEST_F(Eviction, ResizeShrinkSplitsAnEntryAcrossHoles) {
+    pool_ = makePool(32);
+    ASSERT_NE(pool_, nullptr);
+    for (int i = 0; i < 4; ++i)  // blk-i at [2i, 2i+2)
+        ids_.push_back(putEntry(p(), kPoolRootId, blk(i), content(i, 2)));
+    ids_.push_back(putEntry(p(), kPoolRootId, blk(4), content(4, 4)));  // [8, 12)
+    ASSERT_TRUE(p().unlink(kPoolRootId, blk(0)).ok());
+    ASSERT_TRUE(p().unlink(kPoolRootId, blk(2)).ok());
+    // Exactly full at 8 blocks: blk-4 must go to the two 2-block holes.
+    ASSERT_TRUE(p().resize(8 * kBlock).ok());
+    EXPECT_EQ(p().stats().counters.evictions, 0u);
+    EXPECT_EQ(p().stats().free_bytes, 0u);
+    expectIntact(1, 2);
+    expectIntact(3, 2);
+    expectIntact(4, 4);
+    p().verify();
+}
+
 TEST_F(Eviction, ResizeShrinkRefusesWhatCannotBeDone) {
     fill(64, 8, 8);  // blk-i at blocks [8i, 8i+8)
     ASSERT_TRUE(p().setxattr(ids_[6], "user.kvcache.pinned", "1", 0).ok());

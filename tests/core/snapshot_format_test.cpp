@@ -459,6 +459,20 @@ TEST_F(SnapshotTest, WrongMagicAndVersionAreRefusedByName) {
     EXPECT_NE(std::string::npos, refusal(path).find("format version 7, this build reads 1"));
     spill(path, withVersion(good, 0));
     EXPECT_NE(std::string::npos, refusal(path).find("format version 0, this build reads 1"));
+    // A future version whose header is longer than this version's is still named.
+    {
+        std::string future(8, '\0');
+        std::memcpy(future.data(), good.data(), 8);
+        const uint32_t version = 2, len = 300;
+        for (uint32_t v : {version, len})
+            for (int i = 0; i < 4; ++i) future.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+        future.resize(len - 8, 'f');
+        const uint64_t sum = XXH3_64bits(future.data(), future.size());
+        for (int i = 0; i < 8; ++i) future.push_back(static_cast<char>((sum >> (8 * i)) & 0xff));
+        future += "whatever a version 2 image holds after its header";
+        spill(path, future);
+        EXPECT_NE(std::string::npos, refusal(path).find("format version 2, this build reads 1"));
+    }
     // A version changed without its checksum is damage, not a version.
     bad = good;
     bad[8] = 2;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <regex>
 #include <sstream>
 
@@ -231,6 +232,27 @@ TEST_F(ControlTest, MatchReportsTheLeadingCachedRun) {
     ASSERT_EQ(3, write(fd, "zz\n", 3));
     n = pread(fd, buf, sizeof buf, 0);
     EXPECT_EQ("0\n0\n", std::string(buf, n > 0 ? n : 0));
+    close(fd);
+}
+
+TEST_F(ControlTest, MatchRequestInSeveralWritesIsAnsweredWhole) {
+    const std::string pool = makePool("p");
+    for (const char* n : {"c0", "c1", "c2"}) ASSERT_EQ(0, writeFile(pool + "/" + n, n));
+    const int fd = open((pool + "/.match").c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    // A chain written in three pieces, one of them cutting a name in two.
+    for (const char* piece : {"c0\nc", "1\n", "c2\nc3\n"})
+        ASSERT_EQ(static_cast<ssize_t>(strlen(piece)), write(fd, piece, strlen(piece)));
+    char buf[64];
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    EXPECT_EQ("3\n1110\n", std::string(buf, n > 0 ? n : 0));
+    // A bad piece is refused and leaves the request as it was.
+    ASSERT_EQ(3, write(fd, "c2\n", 3));
+    EXPECT_EQ(-1, write(fd, "a/b\n", 4));
+    EXPECT_EQ(EINVAL, errno);
+    ASSERT_EQ(3, write(fd, "c0\n", 3));
+    n = pread(fd, buf, sizeof buf, 0);
+    EXPECT_EQ("2\n11\n", std::string(buf, n > 0 ? n : 0));
     close(fd);
 }
 

@@ -496,15 +496,6 @@ std::pair<int, std::string> controlWrite(const std::string& path, std::string_vi
     return {e, n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string()};
 }
 
-bool waitCommitted(const std::string& pool, const std::vector<std::string>& names, int timeout_ms) {
-    std::string request;
-    for (const auto& n : names) request += n + "\n";
-    const std::string all =
-        std::to_string(names.size()) + "\n" + std::string(names.size(), '1') + "\n";
-    return eventually([&] { return controlWrite(pool + "/.match", request).second == all; },
-                      timeout_ms);
-}
-
 std::map<std::string, std::string> readStats(const std::string& stats_path) {
     std::map<std::string, std::string> out;
     auto text = readFile(stats_path);

@@ -107,11 +107,6 @@ inline int errnoOf(long rc) {
 int statErrno(const std::string& path);  // 0 if the path exists
 // write() to a control file on one descriptor, then pread at 0 on it: {errno, answer}.
 std::pair<int, std::string> controlWrite(const std::string& path, std::string_view data);
-// Polls `.match` of the pool at `pool` until every name in `names` (top-level entries) is
-// reported cached, i.e. committed: the kernel sends the RELEASE that commits an entry after its
-// writer's close() has returned, so a test that stops the daemon right after a close waits here.
-bool waitCommitted(const std::string& pool, const std::vector<std::string>& names,
-                   int timeout_ms = 3000);
 // `name value` lines of a .stats file.
 std::map<std::string, std::string> readStats(const std::string& stats_path);
 uint64_t statNum(const std::map<std::string, std::string>& stats, const std::string& key);
