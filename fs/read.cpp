@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <string>
 #include <vector>
 
 #include "fs/ops.h"
@@ -20,20 +21,25 @@ namespace kvc::fs {
 namespace {
 
 void readControl(fuse_req_t req, uint32_t pool, ControlHandle* h, size_t size, off_t off) {
-    std::lock_guard lk(h->lock);  // held across the reply, which points into `content`
-    if (h->rebase) {  // the answer to a write starts at the offset of the first read after it
-        h->rebase = false;
-        h->base = static_cast<uint64_t>(off);
-        if (h->file->kind == ControlKind::Match) {
-            auto answer = fsOf(req).controlWrite(pool, *h->file, h->request);
-            if (!answer) return replyError(req, answer.error(), "read");
-            h->content = std::move(*answer);
+    // The reply is a copy: the kernel may hand the RELEASE that deletes `h` to another thread
+    // as soon as it has the reply's bytes, before the writev that carried them has returned.
+    std::string reply;
+    {
+        std::lock_guard lk(h->lock);
+        if (h->rebase) {  // the answer to a write starts at the offset of the first read after it
+            h->rebase = false;
+            h->base = static_cast<uint64_t>(off);
+            if (h->file->kind == ControlKind::Match) {
+                auto answer = fsOf(req).controlWrite(pool, *h->file, h->request);
+                if (!answer) return replyError(req, answer.error(), "read");
+                h->content = std::move(*answer);
+            }
         }
+        const uint64_t pos = static_cast<uint64_t>(off) >= h->base ? off - h->base : UINT64_MAX;
+        if (pos < h->content.size())
+            reply = h->content.substr(static_cast<size_t>(pos), size);
     }
-    const uint64_t pos = static_cast<uint64_t>(off) >= h->base ? off - h->base : UINT64_MAX;
-    if (pos >= h->content.size()) return (void)fuse_reply_buf(req, nullptr, 0);
-    const size_t n = std::min(size, h->content.size() - static_cast<size_t>(pos));
-    fuse_reply_buf(req, h->content.data() + pos, n);
+    fuse_reply_buf(req, reply.data(), reply.size());
 }
 
 }  // namespace
