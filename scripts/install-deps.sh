@@ -10,7 +10,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   attr util-linux procps psmisc
-  python3-numpy
+  python3-numpy python3-torch
+  fio bc time
   gnuplot-nox
 )
 

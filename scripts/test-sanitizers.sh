@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# The whole suite in an ASan+UBSan build, the concurrency tests in a TSan build, and libFuzzer
-# over the parsers (scripts/fuzz.sh), each in its own build directory.
+# The sanitizer and fuzzing tier, each in its own build directory (scripts/test.sh runs it after
+# the main suite; alone it installs and builds what it needs too):
+#   build-asan/  the whole suite (daemon included, mounting for real) under ASan+UBSan, except
+#                the benchmark smoke runs, which only measure;
+#   build-tsan/  the multi-threaded core test (readers, writers, evictors, resizes on one pool)
+#                under ThreadSanitizer, three times over;
+#   build-fuzz/  libFuzzer over the parsers and the snapshot loader (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
 BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DKVCACHEFS_SANITIZE=address \
   -DKVCACHEFS_BENCHMARKS=OFF
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 900)
-BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo scripts/build.sh -DKVCACHEFS_SANITIZE=thread \
-  -DKVCACHEFS_BENCHMARKS=OFF
-(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j2 --timeout 900 \
-   -L concurrency)
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 900 \
+   -LE bench)
+
+scripts/install-deps.sh
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVCACHEFS_SANITIZE=thread \
+  -DKVCACHEFS_BENCHMARKS=OFF >/dev/null
+cmake --build build-tsan -j"$(nproc)" --target core_pool_concurrency_test
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" timeout 900 \
+  build-tsan/tests/core_pool_concurrency_test --gtest_repeat=3 --gtest_brief=1
+
 scripts/fuzz.sh

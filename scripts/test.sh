@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: the core unit tests, the mount tests (they mount for
-# real: /dev/fuse must be usable), the install-tier tests and the example and benchmark smoke
-# tests. What CI runs. The sanitizer and fuzzing builds are scripts/test-sanitizers.sh.
+# real: /dev/fuse must be usable), the install-tier tests, the example, snapshot, replay and
+# benchmark smoke tests; then the sanitizer and fuzzing tier (scripts/test-sanitizers.sh: the
+# suite under ASan+UBSan, the concurrency test under TSan, libFuzzer). What CI runs.
+# KVC_SANITIZERS=0 skips the second tier (a quicker local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
-cd build
-ctest --output-on-failure -j2 --timeout 600
+(cd build && ctest --output-on-failure -j2 --timeout 600)
+if [ "${KVC_SANITIZERS:-1}" != 0 ]; then
+    scripts/test-sanitizers.sh
+fi
