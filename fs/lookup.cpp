@@ -1,11 +1,22 @@
 // lookup, forget, getattr and setattr.
 #include <sys/stat.h>
 
+#include <cstring>
+
 #include "core/clock.h"
+#include "core/layout.h"
 #include "fs/ops.h"
 #include "fs/reply.h"
 
 namespace kvc::fs {
+
+// A pool's control files belong to the pool's owner, which a chown of the pool directory changes
+// without the kernel knowing. The attributes of those only the owner may write (.policy, .evict,
+// .size) are not cached, so the kernel checks each open against the current owner: cached, they
+// let a former owner go on changing the pool after the chown.
+static double controlAttrTimeout(const Filesystem& fs, const ControlFile& c) {
+    return !c.root_level && (c.mode & 0222) == 0200 ? 0.0 : fs.timeout();
+}
 
 void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     guarded(req, "lookup", [&] {
@@ -13,7 +24,8 @@ void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         const NodeRef ref = splitIno(parent);
         if (parent == FUSE_ROOT_ID) {
             if (const ControlFile* c = findControl(true, name))
-                return replyEntry(req, fs.controlAttr(0, *c), 0);
+                return replyEntry(req, fs.controlAttr(0, *c), 0, controlAttrTimeout(fs, *c));
+            if (std::strlen(name) > kMaxNameBytes) return (void)fuse_reply_err(req, ENAMETOOLONG);
             auto slot = fs.poolByName(name);
             if (!slot) return (void)fuse_reply_err(req, ENOENT);
             auto a = slot->pool->getattr(kPoolRootId);
@@ -24,7 +36,7 @@ void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         if (!slot) return (void)fuse_reply_err(req, ref.pool ? ENOENT : ENOTDIR);
         if (ref.local == kPoolRootId)
             if (const ControlFile* c = findControl(false, name))
-                return replyEntry(req, fs.controlAttr(ref.pool, *c), 0);
+                return replyEntry(req, fs.controlAttr(ref.pool, *c), 0, controlAttrTimeout(fs, *c));
         if (ref.local < kFirstEntryId && ref.local != kPoolRootId)
             return (void)fuse_reply_err(req, ENOTDIR);
         auto a = slot->pool->lookup(ref.local, name);
@@ -78,7 +90,11 @@ void opGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     guarded(req, "getattr", [&] {
         auto st = statOf(req, ino);
         if (!st) return replyError(req, st.error(), "getattr");
-        fuse_reply_attr(req, &*st, fsOf(req).timeout());
+        const NodeRef ref = splitIno(ino);
+        const bool control =
+            ino != FUSE_ROOT_ID && ref.local > kPoolRootId && ref.local < kFirstEntryId;
+        const ControlFile* c = control ? controlByLocal(ref.pool == 0, ref.local) : nullptr;
+        fuse_reply_attr(req, &*st, c ? controlAttrTimeout(fsOf(req), *c) : fsOf(req).timeout());
     });
 }
 

@@ -24,6 +24,24 @@ void setEntryCaching(fuse_req_t req, fuse_file_info* fi) {
         fi->direct_io = 1;
 }
 
+// With atomic O_TRUNC the entry is truncated here and the kernel sends no SETATTR, so nothing
+// clears the setuid and setgid bits as a truncate(2) or write(2) by the same caller would. Clear
+// them as the kernel's FUSE module does for those (setgid only with group execute), unless the
+// caller is root (taken to have CAP_FSETID). The kernel re-reads the mode before it decides
+// whether the truncation must clear them, so it sees the new mode at once.
+void clearSetIdOnTruncate(fuse_req_t req, Pool& pool, EntryId id) {
+    if (fuse_req_ctx(req)->uid == 0) return;
+    auto a = pool.getattr(id);
+    if (!a) return;
+    uint32_t mode = a->mode & 07777;
+    if (mode & S_ISUID) mode &= ~S_ISUID;
+    if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) mode &= ~S_ISGID;
+    if (mode == (a->mode & 07777)) return;
+    AttrChange c;
+    c.mode = mode;
+    (void)pool.setattr(id, c);
+}
+
 }  // namespace
 
 void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -89,6 +107,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             return (void)fuse_reply_err(req, ESTALE);
         auto st = slot->pool->open(ref.local, forWrite(fi), fi->flags & O_TRUNC);
         if (!st) return replyError(req, st.error(), "open");
+        if (fi->flags & O_TRUNC) clearSetIdOnTruncate(req, *slot->pool, ref.local);
         fi->fh = forWrite(fi) ? 1 : 0;
         setEntryCaching(req, fi);
         if (fuse_reply_open(req, fi) != 0) slot->pool->release(ref.local, forWrite(fi));

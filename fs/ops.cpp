@@ -12,18 +12,18 @@
 
 namespace kvc::fs {
 
-void replyEntry(fuse_req_t req, const struct stat& st, uint64_t generation) {
+void replyEntry(fuse_req_t req, const struct stat& st, uint64_t generation, double attr_timeout) {
     fuse_entry_param e{};
     e.ino = st.st_ino;
     e.generation = generation;
     e.attr = st;
-    e.attr_timeout = fsOf(req).timeout();
+    e.attr_timeout = attr_timeout;
     e.entry_timeout = fsOf(req).timeout();
     fuse_reply_entry(req, &e);
 }
 
 void replyPoolEntry(fuse_req_t req, uint32_t pool, const EntryAttr& a) {
-    replyEntry(req, fsOf(req).toStat(pool, a), a.generation);
+    replyEntry(req, fsOf(req).toStat(pool, a), a.generation, fsOf(req).timeout());
 }
 
 std::shared_ptr<PoolSlot> poolOf(fuse_req_t req, fuse_ino_t ino) {

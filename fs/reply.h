@@ -22,7 +22,9 @@ inline void replyError(fuse_req_t req, const Error& e, const char* op) {
     fuse_reply_err(req, e.code);
 }
 
-void replyEntry(fuse_req_t req, const struct stat& st, uint64_t generation);
+// `attr_timeout`: how long the kernel may cache the attributes (the entry's name is cached for
+// the mount's timeout).
+void replyEntry(fuse_req_t req, const struct stat& st, uint64_t generation, double attr_timeout);
 void replyPoolEntry(fuse_req_t req, uint32_t pool, const EntryAttr& a);
 
 // The pool an inode belongs to, or nullptr (the pool was deleted).

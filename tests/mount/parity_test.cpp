@@ -1,18 +1,26 @@
 // POSIX parity: one sequence of namespace and attribute operations runs in a tmpfs directory
-// (/dev/shm) and inside a pool; every step's result, errno and observed state must agree.
+// (/dev/shm) and inside a pool; every step's result, errno and observed state must agree. It
+// runs as root and again as an unprivileged user (a forked child with uid and gid 65534), for
+// whom permission checks and the clearing of setuid bits come into play.
 // Deliberate differences (symlinks, device nodes, FIFOs, sockets: EPERM in a pool) are left out
 // of the sequence and listed in tests/mount/README.md.
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "tests/mount/mount_fixture.h"
 
@@ -443,20 +451,124 @@ class ParityTest : public MountTest {
     std::string tmpfs_dir_;
 };
 
-// Runs the sequence in both directories and fails with a table of the steps that differ.
-void expectParity(const std::string& tmpfs_dir, const std::string& pool_dir) {
+std::vector<Outcome> runSteps(const std::vector<Step>& steps, const std::string& dir) {
+    std::vector<Outcome> out;
+    for (const Step& s : steps) {
+        errno = 0;
+        out.push_back(s.run(dir));
+    }
+    return out;
+}
+
+// Outcomes through a pipe: rc, errno, the length of the state, the state (which may hold any
+// byte: file contents).
+void putOutcomes(std::string& buf, const std::vector<Outcome>& outcomes) {
+    for (const Outcome& o : outcomes) {
+        const uint32_t len = static_cast<uint32_t>(o.state.size());
+        buf.append(reinterpret_cast<const char*>(&o.rc), sizeof o.rc);
+        buf.append(reinterpret_cast<const char*>(&o.err), sizeof o.err);
+        buf.append(reinterpret_cast<const char*>(&len), sizeof len);
+        buf += o.state;
+    }
+}
+
+std::vector<Outcome> takeOutcomes(std::string_view& buf, size_t n) {
+    std::vector<Outcome> out;
+    for (size_t i = 0; i < n; ++i) {
+        Outcome o;
+        uint32_t len = 0;
+        if (buf.size() < sizeof o.rc + sizeof o.err + sizeof len) break;
+        memcpy(&o.rc, buf.data(), sizeof o.rc);
+        memcpy(&o.err, buf.data() + sizeof o.rc, sizeof o.err);
+        memcpy(&len, buf.data() + sizeof o.rc + sizeof o.err, sizeof len);
+        buf.remove_prefix(sizeof o.rc + sizeof o.err + sizeof len);
+        if (buf.size() < len) break;
+        o.state = std::string(buf.substr(0, len));
+        buf.remove_prefix(len);
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+// Runs the sequence in both directories in a forked child that has given up root for `uid`
+// and `gid` (no supplementary groups), and returns the child's outcomes. The child leaves with
+// _exit, so the fixture's cleanup stays with this process; one still running after 60 s is
+// killed.
+std::pair<std::vector<Outcome>, std::vector<Outcome>> runStepsAs(uid_t uid, gid_t gid,
+                                                                 const std::vector<Step>& steps,
+                                                                 const std::string& tmpfs_dir,
+                                                                 const std::string& pool_dir) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        ADD_FAILURE() << "pipe2: " << strerror(errno);
+        return {};
+    }
+    const pid_t child = fork();
+    if (child < 0) {
+        ADD_FAILURE() << "fork: " << strerror(errno);
+        close(fds[0]);
+        close(fds[1]);
+        return {};
+    }
+    if (child == 0) {
+        close(fds[0]);
+        if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0 || setuid(0) == 0)
+            _exit(2);
+        std::string buf;
+        putOutcomes(buf, runSteps(steps, tmpfs_dir));
+        putOutcomes(buf, runSteps(steps, pool_dir));
+        for (size_t done = 0; done < buf.size();) {
+            const ssize_t n = write(fds[1], buf.data() + done, buf.size() - done);
+            if (n <= 0) _exit(3);
+            done += static_cast<size_t>(n);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string buf;
+    bool timed_out = false;
+    for (;;) {
+        pollfd p{fds[0], POLLIN, 0};
+        const int r = poll(&p, 1, 60000);
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) {
+            timed_out = true;
+            break;
+        }
+        char chunk[65536];
+        const ssize_t n = read(fds[0], chunk, sizeof chunk);
+        if (n <= 0) break;
+        buf.append(chunk, static_cast<size_t>(n));
+    }
+    close(fds[0]);
+    if (timed_out) kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_FALSE(timed_out) << "the unprivileged child did not finish in 60 s";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "the unprivileged child failed, wait status " << status;
+    std::string_view rest = buf;
+    auto on_tmpfs = takeOutcomes(rest, steps.size());
+    auto on_pool = takeOutcomes(rest, steps.size());
+    return {std::move(on_tmpfs), std::move(on_pool)};
+}
+
+// Runs the sequence in both directories (as root, or as `as_uid` with its own group) and fails
+// with a table of the steps that differ.
+void expectParity(const std::string& tmpfs_dir, const std::string& pool_dir,
+                  std::optional<uid_t> as_uid = std::nullopt) {
     const mode_t old_umask = umask(022);
     const auto steps = sequence();
     std::vector<Outcome> on_tmpfs, on_pool;
-    for (const Step& s : steps) {
-        errno = 0;
-        on_tmpfs.push_back(s.run(tmpfs_dir));
-    }
-    for (const Step& s : steps) {
-        errno = 0;
-        on_pool.push_back(s.run(pool_dir));
+    if (as_uid) {
+        std::tie(on_tmpfs, on_pool) = runStepsAs(*as_uid, *as_uid, steps, tmpfs_dir, pool_dir);
+    } else {
+        on_tmpfs = runSteps(steps, tmpfs_dir);
+        on_pool = runSteps(steps, pool_dir);
     }
     umask(old_umask);
+    ASSERT_EQ(steps.size(), on_tmpfs.size()) << "outcomes lost on the way from the child";
+    ASSERT_EQ(steps.size(), on_pool.size()) << "outcomes lost on the way from the child";
     std::ostringstream table;
     int mismatches = 0;
     const bool verbose = getenv("KVC_PARITY_VERBOSE") != nullptr;
@@ -489,6 +601,22 @@ TEST_F(ParityTest, SameResultsAsTmpfsInNestedDirectory) {
         ASSERT_EQ(0, errnoOf(mkdir((base + "/a/b").c_str(), 0755)));
     }
     expectParity(tmpfs_dir_ + "/a/b", pool + "/a/b");
+}
+
+// The same sequence by an unprivileged user in a directory it owns: chown and chgrp to ids it
+// does not have fail (EPERM), truncate and writes clear the setuid bit that chmod set.
+TEST_F(ParityTest, SameResultsAsTmpfsAsUnprivilegedUser) {
+    constexpr uid_t kNobody = 65534;
+    const std::string pool = makePool("parity");
+    // The fixture's work directory and the tmpfs directory are private (mkdtemp).
+    const std::string work = mnt().substr(0, mnt().rfind('/'));
+    ASSERT_EQ(0, errnoOf(chmod(work.c_str(), 0755)));
+    ASSERT_EQ(0, errnoOf(chmod(tmpfs_dir_.c_str(), 0755)));
+    for (const std::string& base : {tmpfs_dir_, pool}) {
+        ASSERT_EQ(0, errnoOf(mkdir((base + "/u").c_str(), 0755)));
+        ASSERT_EQ(0, errnoOf(chown((base + "/u").c_str(), kNobody, kNobody)));
+    }
+    expectParity(tmpfs_dir_ + "/u", pool + "/u", kNobody);
 }
 
 }  // namespace
