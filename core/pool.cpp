@@ -33,25 +33,36 @@ std::shared_ptr<Inode> Pool::sharedInode(EntryId id) {
     return it == inodes_.end() ? nullptr : it->second;
 }
 
-uint64_t Pool::takeInodeSlot() {
+// Slots below the high-water mark have been written before, so their pages are backed; a new
+// slot may start a page the host has not backed yet, and must be backed before it is written.
+Result<uint64_t> Pool::takeInodeSlot() {
     Superblock& sb = segment_->super();
     if (!free_inode_slots_.empty()) {
         uint64_t s = free_inode_slots_.back();
         free_inode_slots_.pop_back();
         return s;
     }
-    if (sb.inode_high >= sb.inode_slots) return UINT64_MAX;
+    if (sb.inode_high >= sb.inode_slots)
+        return makeError(ENOSPC, fmt::format("pool {} holds its maximum of {} entries", name_,
+                                             max_entries_));
+    if (auto st = segment_->backInodeRecord(sb.inode_high); !st)
+        return makeError(st.code(), fmt::format("pool {}: the host cannot back another entry "
+                                                "({})", name_, st.error().message));
     return sb.inode_high++;
 }
 
-uint64_t Pool::takeDirentSlot() {
+Result<uint64_t> Pool::takeDirentSlot() {
     Superblock& sb = segment_->super();
     if (!free_dirent_slots_.empty()) {
         uint64_t s = free_dirent_slots_.back();
         free_dirent_slots_.pop_back();
         return s;
     }
-    if (sb.dirent_high >= sb.dirent_slots) return UINT64_MAX;
+    if (sb.dirent_high >= sb.dirent_slots)
+        return makeError(ENOSPC, fmt::format("pool {} has no room for another name", name_));
+    if (auto st = segment_->backDirentRecord(sb.dirent_high); !st)
+        return makeError(st.code(), fmt::format("pool {}: the host cannot back another name "
+                                                "({})", name_, st.error().message));
     return sb.dirent_high++;
 }
 

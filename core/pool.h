@@ -210,8 +210,8 @@ private:
     void persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name);
     void clearDirent(uint64_t slot);
     void persistRoot();
-    uint64_t takeInodeSlot();
-    uint64_t takeDirentSlot();
+    Result<uint64_t> takeInodeSlot();
+    Result<uint64_t> takeDirentSlot();
 
     bool eligible(const Inode& ino) const;
     void refreshCandidate(Inode* ino);

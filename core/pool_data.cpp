@@ -58,6 +58,10 @@ Status Pool::open(EntryId id, bool for_write, bool truncate) {
     if (truncate) data = std::unique_lock(ino->data_mutex);
     std::lock_guard lk(meta_);
     if (ino->isDir() && for_write) return makeError(EISDIR, "is a directory");
+    // Removed while the caller held only a lookup, and closed by everyone: its blocks are gone,
+    // and it must not open as an empty file. ESTALE makes the kernel look the name up again.
+    if (!ino->isDir() && ino->nlink == 0 && ino->opens == 0)
+        return makeError(ESTALE, fmt::format("entry {} in pool {} was removed", id, name_));
     ino->opens++;
     if (for_write) {
         ino->write_opens++;

@@ -38,13 +38,11 @@ Result<Inode*> Pool::childOf(Inode* dir, std::string_view name) {
 }
 
 Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
-    const uint64_t slot = takeInodeSlot();
-    if (slot == UINT64_MAX)
-        return makeError(ENOSPC, fmt::format("pool {} holds its maximum of {} entries", name_,
-                                             max_entries_));
+    auto slot = takeInodeSlot();
+    if (!slot) return slot.error();
     auto ino = std::make_shared<Inode>();
-    ino->id = slot + kFirstEntryId;
-    ino->slot = slot;
+    ino->id = *slot + kFirstEntryId;
+    ino->slot = *slot;
     ino->generation = next_generation_++;
     ino->mode = mode;
     ino->uid = uid;
@@ -60,9 +58,9 @@ Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
 }
 
 Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
-    const uint64_t slot = takeDirentSlot();
-    if (slot == UINT64_MAX)
-        return makeError(ENOSPC, fmt::format("pool {} has no room for another name", name_));
+    auto taken = takeDirentSlot();
+    if (!taken) return taken.error();
+    const uint64_t slot = *taken;
     dir->by_slot.emplace(slot, DirSlot{std::string(name), target->id});
     dir->by_name.emplace(std::string(name), slot);
     target->names.emplace_back(dir->id, slot);

@@ -225,16 +225,30 @@ DirentRecord& Segment::direntRecord(uint64_t slot) {
                                             slot * kDirentRecordBytes);
 }
 
-Status Segment::backBlocks(Extent e) {
-    if (fallocate(fd_, 0, static_cast<off_t>(blockFileOffset(e.start)),
-                  static_cast<off_t>(e.count * block_size_)) != 0) {
+Status Segment::backRange(uint64_t offset, uint64_t bytes, std::string_view what) {
+    if (fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(bytes)) != 0) {
         int err = errno;
         if (err == EOPNOTSUPP) return {};  // the filesystem cannot reserve; accept the risk
         return makeError(err == EFBIG ? ENOSPC : err,
-                         fmt::format("cannot back {} blocks of {}: {}", e.count, where_.describe(),
+                         fmt::format("cannot back {} of {}: {}", what, where_.describe(),
                                      errnoText(err)));
     }
     return {};
+}
+
+Status Segment::backBlocks(Extent e) {
+    return backRange(blockFileOffset(e.start), e.count * block_size_,
+                     fmt::format("{} blocks", e.count));
+}
+
+Status Segment::backInodeRecord(uint64_t slot) {
+    return backRange(super().inode_table_offset + slot * kInodeRecordBytes, kInodeRecordBytes,
+                     "an inode record");
+}
+
+Status Segment::backDirentRecord(uint64_t slot) {
+    return backRange(super().dirent_table_offset + slot * kDirentRecordBytes, kDirentRecordBytes,
+                     "a directory entry record");
 }
 
 void Segment::releaseBlocks(Extent e) {

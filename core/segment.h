@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/layout.h"
 #include "core/result.h"
@@ -64,6 +65,10 @@ public:
 
     // Backs the blocks with memory now (ENOSPC when the host cannot), or releases them.
     Status backBlocks(Extent e);
+    // Backs a record slot never used before, so that writing it through the mapping cannot
+    // fault (SIGBUS) on a host with no memory left: ENOSPC instead.
+    Status backInodeRecord(uint64_t slot);
+    Status backDirentRecord(uint64_t slot);
     void releaseBlocks(Extent e);
     // Grows the data region to `block_count` blocks (EFBIG beyond the reservation).
     Status grow(uint64_t block_count);
@@ -78,6 +83,7 @@ private:
     static Result<std::unique_ptr<Segment>> mapFd(const SegmentLocation& where, int fd,
                                                   uint64_t bytes);
     void loadGeometry();
+    Status backRange(uint64_t offset, uint64_t bytes, std::string_view what);
 
     SegmentLocation where_;
     int fd_ = -1;
