@@ -151,7 +151,7 @@ def ratio_plot(out: Path, compare) -> str:
                     f'{e["target"] if e["target"] is not None else "NaN"}\n')
     height = 400 + 18 * len(compare)
     script = f"""
-set terminal pngcairo size 1100,{height} font ",9"
+set terminal pngcairo noenhanced size 1100,{height} font ",9"
 set output "{out / 'ratios.png'}"
 set title "kvcachefs / tmpfs, medians in one run (higher is better; 1 = as fast as tmpfs)"
 set style fill solid 0.8 border -1
@@ -178,7 +178,7 @@ def scale_plot(out: Path, scale_out, counts) -> str:
     lines = ", ".join(f'"{sdat}" using 1:{i + 2} with linespoints lw 2 title "{e["op"]}"'
                       for i, e in enumerate(ops))
     return f"""
-set terminal pngcairo size 800,500 font ",10"
+set terminal pngcairo noenhanced size 800,500 font ",10"
 set output "{out / 'scale.png'}"
 set title "kvcachefs per-operation cost vs entries in the pool"
 set logscale x
