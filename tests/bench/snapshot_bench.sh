@@ -8,6 +8,8 @@
 # with TOTAL_MIB of random entries of ENTRY_KIB each, then times, RUNS times each (the median is
 # printed, with the client's CPU time): snapshot to /tmp; cp -r to /tmp (and cp -r plus syncfs, since the snapshot fsyncs);
 # restore into a new pool and restore --replace into the full one; cp -r back into a new pool.
+# Then the pool is grown to 16 GiB and the daemon killed (kill -9) and started again, RUNS
+# times: the time from start until the pool's entries are listed is the warm-restart reattach.
 # Everything it made (mount, daemon, /dev/shm segments, files) is removed on exit.
 set -euo pipefail
 
@@ -30,11 +32,15 @@ trap cleanup EXIT
 
 mkdir "$MNT"
 : > "$WORK/empty.toml"
-"$BIN" "$MNT" -f -o "size=$((TOTAL_MIB * 2))M,instance=$PREFIX,shm_prefix=$PREFIX,config=$WORK/empty.toml" \
-    2> "$WORK/daemon.log" &
-DPID=$!
-for _ in $(seq 200); do mountpoint -q "$MNT" && break; sleep 0.05; done
-mountpoint -q "$MNT" || { cat "$WORK/daemon.log"; exit 1; }
+start_daemon() {
+    "$BIN" "$MNT" -f -o "size=$((TOTAL_MIB * 2))M,instance=$PREFIX,shm_prefix=$PREFIX,config=$WORK/empty.toml" \
+        2>> "$WORK/daemon.log" &
+    DPID=$!
+    for _ in $(seq 2000); do mountpoint -q "$MNT" && return 0; sleep 0.005; done
+    cat "$WORK/daemon.log"
+    exit 1
+}
+start_daemon
 
 # Entries of random bytes (each different), written through the mount.
 mkdir "$MNT/bench"
@@ -89,3 +95,21 @@ report "cp -r + syncfs      pool -> /tmp dir" "${cpsync[@]}"
 report "kvcachefs restore   /tmp file -> new pool" "${rnew[@]}"
 report "restore --replace   /tmp file -> full pool" "${rrep[@]}"
 report "cp -r               /tmp dir -> new pool" "${cpin[@]}"
+
+# Warm restart: kill -9, start again, list the pool. Reattach copies no data.
+echo 16G > "$MNT/bench/.size"
+ENTRIES=$(ls "$MNT/bench" | wc -l)
+reattach=()
+for _ in $(seq "$RUNS"); do
+    kill -9 "$DPID"
+    wait "$DPID" 2>/dev/null || true
+    DPID=
+    fusermount3 -u -z "$MNT" 2>/dev/null || true
+    t0=$(date +%s.%N)
+    start_daemon
+    [ "$(ls "$MNT/bench" | wc -l)" = "$ENTRIES" ] || { echo "reattach lost entries"; exit 1; }
+    reattach+=("$(echo "$(date +%s.%N) - $t0" | bc -l)")
+done
+printf '%-44s %7.3f s   (%s GiB pool, %s entries; runs: %s)\n' \
+    "kill -9, start, reattach, list the pool" "$(printf '%s\n' "${reattach[@]}" | median)" \
+    "$(( $(cat "$MNT/bench/.size") >> 30 ))" "$ENTRIES" "$(printf '%s ' "${reattach[@]}")"
