@@ -39,6 +39,7 @@ struct Inode {
     EntryId id = 0;
     uint64_t generation = 0;
     uint64_t slot = 0;  // inode record slot (unused for the pool root)
+    bool removed = false;  // lost its last name; counted in Pool::removed_inodes_
 
     std::atomic<uint32_t> mode{0};
     uint32_t uid = 0;

@@ -206,6 +206,7 @@ private:
     Status addName(Inode* dir, std::string_view name, Inode* target);
     void dropName(Inode* dir, std::string_view name, bool notify);
     void maybeFree(Inode* ino);
+    void eraseInode(Inode* ino);  // drops a removed inode for good, giving its slot back
     void persist(Inode* ino);
     void persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name);
     void clearDirent(uint64_t slot);
@@ -243,6 +244,9 @@ private:
     std::unordered_map<std::string, uint32_t> chain_refs_;  // chainKey -> children declaring it
     std::set<std::pair<int64_t, EntryId>> pin_expiry_;
     std::vector<uint64_t> free_inode_slots_;
+    // Inodes in inodes_ without a name, kept while open or until the front end forgets them:
+    // not entries of the pool (AccessInfo::pool_entries leaves them out).
+    uint64_t removed_inodes_ = 0;
     std::vector<uint64_t> free_dirent_slots_;
     uint64_t tick_ = 0;
     uint64_t next_generation_ = 1;

@@ -24,7 +24,7 @@ AccessInfo Pool::accessInfo(const Inode& ino) const {
     info.access_count = static_cast<uint32_t>(std::min<uint64_t>(ino.access_count, UINT32_MAX));
     info.priority = ino.priority;
     info.had_children = ino.had_children;
-    info.pool_entries = inodes_.size();
+    info.pool_entries = inodes_.size() - removed_inodes_;  // removed ones do not count
     return info;
 }
 

@@ -95,9 +95,13 @@ void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
 }
 
 // Gives back what an inode holds once nothing needs it: its blocks when it has no name and no
-// open, its slot when the front end also forgot it.
+// open, its slot (which its id is made of) when the front end also forgot it.
 void Pool::maybeFree(Inode* ino) {
     if (ino->id == kPoolRootId || ino->nlink > 0) return;
+    if (!ino->removed) {  // no entry of the pool from here on, though it lives on a while
+        ino->removed = true;
+        removed_inodes_++;
+    }
     // A nameless entry is no candidate even while open: evicting it would free nothing now and
     // count an eviction of something already gone.
     if (ino->in_policy) {
@@ -123,6 +127,11 @@ void Pool::maybeFree(Inode* ino) {
     ino->pinned = false;
     segment_->clearInodeRecord(ino->slot);
     if (ino->lookups) return;
+    eraseInode(ino);
+}
+
+void Pool::eraseInode(Inode* ino) {
+    if (ino->removed) removed_inodes_--;
     free_inode_slots_.push_back(ino->slot);
     inodes_.erase(ino->id);
 }
@@ -146,10 +155,7 @@ void Pool::forget(EntryId id, uint64_t count) {
     Inode* ino = find(id);
     if (!ino || id == kPoolRootId) return;
     ino->lookups -= std::min(ino->lookups, count);
-    if (ino->lookups == 0 && ino->nlink == 0 && ino->opens == 0) {
-        free_inode_slots_.push_back(ino->slot);
-        inodes_.erase(id);
-    }
+    if (ino->lookups == 0 && ino->nlink == 0 && ino->opens == 0) eraseInode(ino);
 }
 
 Result<EntryAttr> Pool::getattr(EntryId id) {
