@@ -33,16 +33,6 @@ uint64_t fnv1a(std::string_view data) {
     return h;
 }
 
-std::set<std::string> listPool(const std::string& pool) {
-    std::set<std::string> out;
-    DIR* d = opendir(pool.c_str());
-    if (!d) return out;
-    while (dirent* e = readdir(d))
-        if (e->d_name[0] != '.') out.insert(e->d_name);
-    closedir(d);
-    return out;
-}
-
 // Waits up to `timeout_ms` for a child; true with its wait status if it ended.
 bool waitChild(pid_t pid, int timeout_ms, int* status) {
     for (int waited = 0;; waited += 10) {
@@ -228,7 +218,7 @@ std::map<std::string, Expected> expectPoolHolds(const std::string& pool,
                                                 const std::map<std::string, Expected>& must,
                                                 const std::map<std::string, Expected>& may) {
     std::map<std::string, Expected> present;
-    const std::set<std::string> names = listPool(pool);
+    const std::set<std::string> names = listNames(pool);
     for (const auto& [name, e] : must)
         EXPECT_TRUE(names.count(name)) << name << " was closed before the fault but is gone";
     uint64_t block_bytes = 0;

@@ -6,6 +6,7 @@
 #include "tests/mount/mount_fixture.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -531,24 +532,23 @@ std::string pattern(size_t n, uint32_t seed) {
     return s;
 }
 
-int runProgram(const std::vector<std::string>& argv, std::string* output, int timeout_ms) {
+namespace {
+
+// Forks; the child runs `child(fd)` with the write end of a pipe and must leave with _exit.
+// Collects what it writes until it exits or `timeout_ms` passes (then it is killed). Returns the
+// wait status, or -1 if it could not start or timed out.
+int runInChild(const std::function<void(int fd)>& child, std::string* output, int timeout_ms) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return -1;
-    const pid_t child = fork();
-    if (child < 0) {
+    const pid_t pid = fork();
+    if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
         return -1;
     }
-    if (child == 0) {
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        const int null_fd = open("/dev/null", O_RDONLY);
-        dup2(null_fd, 0);
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        execvp(args[0], args.data());
+    if (pid == 0) {
+        close(fds[0]);
+        child(fds[1]);
         _exit(127);
     }
     close(fds[1]);
@@ -576,11 +576,67 @@ int runProgram(const std::vector<std::string>& argv, std::string* output, int ti
         out.append(buf, static_cast<size_t>(n));
     }
     close(fds[0]);
-    if (timed_out) kill(child, SIGKILL);
+    if (timed_out) kill(pid, SIGKILL);
     int status = 0;
-    waitpid(child, &status, 0);
+    waitpid(pid, &status, 0);
     if (output) *output = out;
     return timed_out ? -1 : status;
+}
+
+}  // namespace
+
+int runProgram(const std::vector<std::string>& argv, std::string* output, int timeout_ms) {
+    return runInChild(
+        [&](int fd) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            const int null_fd = open("/dev/null", O_RDONLY);
+            dup2(null_fd, 0);
+            std::vector<char*> args;
+            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+            args.push_back(nullptr);
+            execvp(args[0], args.data());
+        },
+        output, timeout_ms);
+}
+
+std::string runAsUser(uid_t uid, gid_t gid, const std::vector<gid_t>& groups,
+                      const std::function<void(std::string& out)>& body, int timeout_ms) {
+    std::string result;
+    const int status = runInChild(
+        [&](int fd) {
+            if (setgroups(groups.size(), groups.data()) != 0 || setgid(gid) != 0 ||
+                setuid(uid) != 0 || geteuid() != uid || getegid() != gid || setuid(0) == 0)
+                _exit(2);
+            umask(022);
+            std::string out;
+            try {
+                body(out);
+            } catch (...) {
+                _exit(3);
+            }
+            for (size_t done = 0; done < out.size();) {
+                const ssize_t n = write(fd, out.data() + done, out.size() - done);
+                if (n <= 0) _exit(4);
+                done += static_cast<size_t>(n);
+            }
+            _exit(0);
+        },
+        &result, timeout_ms);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "the child as uid " << uid << " failed or did not finish in " << timeout_ms
+        << " ms, wait status " << status;
+    return result;
+}
+
+std::set<std::string> listNames(const std::string& dir) {
+    std::set<std::string> out;
+    DIR* d = opendir(dir.c_str());
+    if (!d) return out;
+    while (dirent* e = readdir(d))
+        if (e->d_name[0] != '.') out.insert(e->d_name);
+    closedir(d);
+    return out;
 }
 
 std::string errName(int e) {

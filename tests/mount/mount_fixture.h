@@ -13,12 +13,20 @@
 #include <sys/types.h>
 
 #include <cerrno>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
+
+// renameat2(2) flags, for a libc whose headers lack them.
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#define RENAME_EXCHANGE (1 << 1)
+#endif
 
 namespace kvctest {
 
@@ -118,6 +126,14 @@ bool eventually(Pred pred, int timeout_ms = 3000);
 // Runs a program to completion (argv[0] is the path), capturing stdout and stderr; kills it
 // (by pid) after `timeout_ms`. Returns the wait status, or -1 on timeout.
 int runProgram(const std::vector<std::string>& argv, std::string* output, int timeout_ms = 10000);
+// Runs `body` in a forked child with these ids and supplementary groups and umask 022; the child
+// can never regain root's rights and leaves with _exit, so the fixture's cleanup stays with this
+// process. Returns what `body` put in `out`; a child that fails or outlives `timeout_ms` (then
+// killed) is a test failure.
+std::string runAsUser(uid_t uid, gid_t gid, const std::vector<gid_t>& groups,
+                      const std::function<void(std::string& out)>& body, int timeout_ms = 30000);
+// Names in a directory, without the ones starting with a dot.
+std::set<std::string> listNames(const std::string& dir);
 // Errno name for messages ("ENOENT"), or the number.
 std::string errName(int e);
 

@@ -17,11 +17,6 @@
 namespace kvctest {
 namespace {
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#define RENAME_EXCHANGE (1 << 1)
-#endif
-
 int renameat2Errno(const std::string& from, const std::string& to, unsigned flags) {
     return errnoOf(syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags));
 }

@@ -27,11 +27,6 @@
 namespace kvctest {
 namespace {
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#define RENAME_EXCHANGE (1 << 1)
-#endif
-
 // What one step observed: the call's result (fds become 0), errno, and any state it looked at.
 struct Outcome {
     long rc = 0;
@@ -490,63 +485,16 @@ std::vector<Outcome> takeOutcomes(std::string_view& buf, size_t n) {
     return out;
 }
 
-// Runs the sequence in both directories in a forked child that has given up root for `uid`
-// and `gid` (no supplementary groups), and returns the child's outcomes. The child leaves with
-// _exit, so the fixture's cleanup stays with this process; one still running after 60 s is
-// killed.
+// Runs the sequence in both directories as `uid` and `gid` (no supplementary groups) and
+// returns the outcomes on tmpfs and on the pool.
 std::pair<std::vector<Outcome>, std::vector<Outcome>> runStepsAs(uid_t uid, gid_t gid,
                                                                  const std::vector<Step>& steps,
                                                                  const std::string& tmpfs_dir,
                                                                  const std::string& pool_dir) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        ADD_FAILURE() << "pipe2: " << strerror(errno);
-        return {};
-    }
-    const pid_t child = fork();
-    if (child < 0) {
-        ADD_FAILURE() << "fork: " << strerror(errno);
-        close(fds[0]);
-        close(fds[1]);
-        return {};
-    }
-    if (child == 0) {
-        close(fds[0]);
-        if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0 || setuid(0) == 0)
-            _exit(2);
-        std::string buf;
-        putOutcomes(buf, runSteps(steps, tmpfs_dir));
-        putOutcomes(buf, runSteps(steps, pool_dir));
-        for (size_t done = 0; done < buf.size();) {
-            const ssize_t n = write(fds[1], buf.data() + done, buf.size() - done);
-            if (n <= 0) _exit(3);
-            done += static_cast<size_t>(n);
-        }
-        _exit(0);
-    }
-    close(fds[1]);
-    std::string buf;
-    bool timed_out = false;
-    for (;;) {
-        pollfd p{fds[0], POLLIN, 0};
-        const int r = poll(&p, 1, 60000);
-        if (r < 0 && errno == EINTR) continue;
-        if (r == 0) {
-            timed_out = true;
-            break;
-        }
-        char chunk[65536];
-        const ssize_t n = read(fds[0], chunk, sizeof chunk);
-        if (n <= 0) break;
-        buf.append(chunk, static_cast<size_t>(n));
-    }
-    close(fds[0]);
-    if (timed_out) kill(child, SIGKILL);
-    int status = 0;
-    waitpid(child, &status, 0);
-    EXPECT_FALSE(timed_out) << "the unprivileged child did not finish in 60 s";
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "the unprivileged child failed, wait status " << status;
+    const std::string buf = runAsUser(uid, gid, {}, [&](std::string& out) {
+        putOutcomes(out, runSteps(steps, tmpfs_dir));
+        putOutcomes(out, runSteps(steps, pool_dir));
+    }, 60000);
     std::string_view rest = buf;
     auto on_tmpfs = takeOutcomes(rest, steps.size());
     auto on_pool = takeOutcomes(rest, steps.size());

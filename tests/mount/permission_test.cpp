@@ -35,11 +35,6 @@
 namespace kvctest {
 namespace {
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#define RENAME_EXCHANGE (1 << 1)
-#endif
-
 constexpr gid_t kGroup = 4242;         // a group some of the users below belong to
 constexpr gid_t kForeignGroup = 4343;  // a group none of them belongs to
 
@@ -139,72 +134,13 @@ long renameat2Rc(const std::string& a, const std::string& b, unsigned flags) {
     return syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), flags);
 }
 
-// Runs `body` in a forked child with `u`'s ids and supplementary groups (umask 022) and returns
-// what it recorded. The child can never regain root's rights; it leaves with _exit, so the
-// fixture's cleanup handlers stay with the parent. A child still running after 30 s is killed.
+// Runs `body` as `u` (its ids, supplementary groups, umask 022) and returns what it recorded.
 Transcript asUser(const User& u, const std::function<void(Transcript&)>& body) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        ADD_FAILURE() << "pipe2: " << strerror(errno);
-        return {};
-    }
-    const pid_t child = fork();
-    if (child < 0) {
-        ADD_FAILURE() << "fork: " << strerror(errno);
-        close(fds[0]);
-        close(fds[1]);
-        return {};
-    }
-    if (child == 0) {
-        close(fds[0]);
-        if (setgroups(u.groups.size(), u.groups.data()) != 0 || setgid(u.gid) != 0 ||
-            setuid(u.uid) != 0 || geteuid() != u.uid || getegid() != u.gid || setuid(0) == 0)
-            _exit(2);
-        umask(022);
-        std::string out;
-        try {
-            Transcript t;
-            body(t);
-            out = t.encode();
-        } catch (...) {
-            _exit(3);
-        }
-        for (size_t done = 0; done < out.size();) {
-            const ssize_t n = write(fds[1], out.data() + done, out.size() - done);
-            if (n <= 0) _exit(4);
-            done += static_cast<size_t>(n);
-        }
-        _exit(0);
-    }
-    close(fds[1]);
-    std::string text;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    bool timed_out = false;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              deadline - std::chrono::steady_clock::now())
-                              .count();
-        pollfd p{fds[0], POLLIN, 0};
-        const int r = left > 0 ? poll(&p, 1, static_cast<int>(left)) : 0;
-        if (r < 0 && errno == EINTR) continue;
-        if (r == 0) {
-            timed_out = true;
-            break;
-        }
-        char buf[4096];
-        const ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n <= 0) break;
-        text.append(buf, static_cast<size_t>(n));
-    }
-    close(fds[0]);
-    if (timed_out) kill(child, SIGKILL);
-    int status = 0;
-    waitpid(child, &status, 0);
-    EXPECT_FALSE(timed_out) << "child as uid " << u.uid << " did not finish in 30 s";
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "child as uid " << u.uid << " failed, wait status " << status
-        << " (2: could not drop privileges, 3: exception)";
-    return Transcript::decode(text);
+    return Transcript::decode(runAsUser(u.uid, u.gid, u.groups, [&](std::string& out) {
+        Transcript t;
+        body(t);
+        out = t.encode();
+    }));
 }
 
 // Fails with a table of the steps whose results differ between tmpfs and kvcachefs, except the

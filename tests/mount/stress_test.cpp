@@ -293,16 +293,6 @@ long rssKiB(pid_t pid) {
     return -1;
 }
 
-std::set<std::string> listPool(const std::string& pool) {
-    std::set<std::string> out;
-    DIR* d = opendir(pool.c_str());
-    if (!d) return out;
-    while (dirent* e = readdir(d))
-        if (e->d_name[0] != '.') out.insert(e->d_name);
-    closedir(d);
-    return out;
-}
-
 class StressTest : public MountTest {
   protected:
     // Small, so the children's writes evict all the time.
@@ -448,7 +438,7 @@ TEST_F(StressTest, ProcessesRacingEvictionNeverReadWrongBytes) {
               statNum(stats, "used_bytes") + statNum(stats, "free_bytes"));
     EXPECT_EQ(8u << 20, statNum(stats, "capacity_bytes"));
     EXPECT_GT(statNum(stats, "evictions"), 0u);
-    const std::set<std::string> names = listPool(pool);
+    const std::set<std::string> names = listNames(pool);
     EXPECT_EQ(names.size(), statNum(stats, "entries"));
     uint64_t block_bytes = 0;
     std::map<std::string, std::string> contents;
@@ -469,7 +459,7 @@ TEST_F(StressTest, ProcessesRacingEvictionNeverReadWrongBytes) {
 
     // A clean remount keeps every entry, verified.
     ASSERT_TRUE(mount().remount());
-    EXPECT_EQ(names, listPool(pool));
+    EXPECT_EQ(names, listNames(pool));
     for (const auto& [n, data] : contents) {
         int err = 0;
         auto again = readFile(pool + "/" + n, &err);
