@@ -180,18 +180,24 @@ private:
         return {};
     }
 
-    // Calls fn(path, entry) for everything below `dir`, parents before children.
-    template <class Fn>
-    Status walk(EntryId dir, const std::string& prefix, Fn&& fn) {
+    // Every entry of `dir`, read in batches.
+    Result<std::vector<DirEntry>> entriesOf(EntryId dir) {
         std::vector<DirEntry> all;
         for (uint64_t cookie = 0;;) {
             auto batch = pool_.readdir(dir, cookie, 256);
             if (!batch) return batch.error();
-            if (batch->empty()) break;
+            if (batch->empty()) return all;
             cookie = batch->back().cookie;
             for (DirEntry& d : *batch) all.push_back(std::move(d));
         }
-        for (const DirEntry& d : all) {
+    }
+
+    // Calls fn(path, entry) for everything below `dir`, parents before children.
+    template <class Fn>
+    Status walk(EntryId dir, const std::string& prefix, Fn&& fn) {
+        auto all = entriesOf(dir);
+        if (!all) return all.error();
+        for (const DirEntry& d : *all) {
             const std::string path = prefix.empty() ? d.name : prefix + "/" + d.name;
             if (auto st = fn(path, d); !st) return st;
             if ((d.mode & 0170000) == 0040000)
@@ -201,15 +207,9 @@ private:
     }
 
     Status removeUnder(EntryId dir, const std::string& prefix, uint64_t& removed) {
-        std::vector<DirEntry> all;
-        for (uint64_t cookie = 0;;) {
-            auto batch = pool_.readdir(dir, cookie, 256);
-            if (!batch) return batch.error();
-            if (batch->empty()) break;
-            cookie = batch->back().cookie;
-            for (DirEntry& d : *batch) all.push_back(std::move(d));
-        }
-        for (const DirEntry& d : all) {
+        auto all = entriesOf(dir);
+        if (!all) return all.error();
+        for (const DirEntry& d : *all) {
             const std::string path = prefix.empty() ? d.name : prefix + "/" + d.name;
             if ((d.mode & 0170000) == 0040000) {
                 if (auto st = removeUnder(d.id, path, removed); !st) return st;

@@ -86,6 +86,18 @@ std::map<std::string, Seen> snapshot(Pool& pool) {
     return out;
 }
 
+// Every path seen before is there after, with the same attributes, bytes and xattrs.
+void expectSameEntries(const std::map<std::string, Seen>& before,
+                       const std::map<std::string, Seen>& after) {
+    for (const auto& [path, seen] : before) {
+        auto it = after.find(path);
+        if (it == after.end())
+            ADD_FAILURE() << path << " is missing";
+        else
+            EXPECT_EQ(it->second, seen) << path;
+    }
+}
+
 class Persistence : public test::PoolFixture {
 protected:
     void TearDown() override {
@@ -180,14 +192,7 @@ TEST_F(Persistence, CrashKeepsEverythingCommitted) {
     p().verify();
     auto after = snapshot(p());
     EXPECT_EQ(after.size(), before.size());
-    for (const auto& [path, seen] : before) {
-        auto it = after.find(path);
-        if (it == after.end()) {
-            ADD_FAILURE() << path << " is missing";
-            continue;
-        }
-        EXPECT_EQ(it->second, seen) << path;
-    }
+    expectSameEntries(before, after);
     EXPECT_EQ(after.count("writing"), 0u);
     EXPECT_EQ(after.count("gone"), 0u);
     EXPECT_EQ(after.count("gone-open"), 0u);
@@ -221,13 +226,7 @@ TEST_F(Persistence, CleanDetachKeepsEverythingCommitted) {
     p().verify();
     auto after = snapshot(p());
     EXPECT_EQ(after.size(), before.size());
-    for (const auto& [path, seen] : before) {
-        auto it = after.find(path);
-        if (it == after.end())
-            ADD_FAILURE() << path << " is missing";
-        else
-            EXPECT_EQ(it->second, seen) << path;
-    }
+    expectSameEntries(before, after);
 }
 
 TEST_F(Persistence, ReattachedPoolWorks) {

@@ -22,16 +22,6 @@ std::string xattr(const std::string& path, const char* name) {
     return n < 0 ? "<" + errName(errno) + ">" : std::string(buf, n);
 }
 
-std::vector<std::string> listDir(const std::string& path) {
-    std::vector<std::string> out;
-    DIR* d = opendir(path.c_str());
-    if (!d) return out;
-    while (dirent* e = readdir(d)) out.emplace_back(e->d_name);
-    closedir(d);
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
 using LifecycleTest = MountTest;
 
 TEST_F(LifecycleTest, CleanRemountKeepsEverything) {

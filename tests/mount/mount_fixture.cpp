@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -627,6 +628,16 @@ std::string runAsUser(uid_t uid, gid_t gid, const std::vector<gid_t>& groups,
         << "the child as uid " << uid << " failed or did not finish in " << timeout_ms
         << " ms, wait status " << status;
     return result;
+}
+
+std::vector<std::string> listDir(const std::string& path) {
+    std::vector<std::string> out;
+    DIR* d = opendir(path.c_str());
+    if (!d) return out;
+    while (dirent* e = readdir(d)) out.emplace_back(e->d_name);
+    closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 std::set<std::string> listNames(const std::string& dir) {

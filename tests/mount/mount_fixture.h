@@ -132,6 +132,8 @@ int runProgram(const std::vector<std::string>& argv, std::string* output, int ti
 // killed) is a test failure.
 std::string runAsUser(uid_t uid, gid_t gid, const std::vector<gid_t>& groups,
                       const std::function<void(std::string& out)>& body, int timeout_ms = 30000);
+// Every name in a directory (with . and ..), sorted.
+std::vector<std::string> listDir(const std::string& path);
 // Names in a directory, without the ones starting with a dot.
 std::set<std::string> listNames(const std::string& dir);
 // Errno name for messages ("ENOENT"), or the number.

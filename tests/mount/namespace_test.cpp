@@ -21,16 +21,6 @@ int renameat2Errno(const std::string& from, const std::string& to, unsigned flag
     return errnoOf(syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags));
 }
 
-std::vector<std::string> listDir(const std::string& path) {
-    std::vector<std::string> out;
-    DIR* d = opendir(path.c_str());
-    if (!d) return out;
-    while (dirent* e = readdir(d)) out.emplace_back(e->d_name);
-    closedir(d);
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
 struct stat statOf(const std::string& path) {
     struct stat st {};
     EXPECT_EQ(0, errnoOf(::stat(path.c_str(), &st))) << path << ": " << strerror(errno);
