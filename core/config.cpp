@@ -12,6 +12,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <iterator>
+#include <limits>
 #include <system_error>
 #include <utility>
 
@@ -39,6 +43,121 @@ std::string lowercase(std::string_view s) {
 bool isNameChar(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '.' || c == '-';
+}
+
+// The keys of the lower tiers (TierSettings), in the order that messages list them.
+constexpr std::string_view kTierKeys[] = {
+    "disk_dir",         "disk_size",         "disk_policy",  "remote",
+    "remote_namespace", "remote_timeout_ms", "remote_ttl_s", "remote_layout",
+    "write_through",    "demote_min_reads",  "demote_queue",
+};
+
+bool isTierKey(std::string_view key) {
+    return std::find(std::begin(kTierKeys), std::end(kTierKeys), key) != std::end(kTierKeys);
+}
+
+bool isDigit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// The value checks shared by the config file and setTierOption(). Messages name the value; the
+// caller adds the file, line and key, or the option.
+
+Result<std::string> parsePolicyName(std::string_view text) {
+    const std::string wanted = lowercase(text);
+    const auto& names = policyNames();
+    for (const auto& name : names) {
+        if (lowercase(name) == wanted) return wanted;
+    }
+    return makeError(EINVAL,
+                     fmt::format("unknown policy {:?} (known: {})", text, fmt::join(names, ", ")));
+}
+
+Status checkAbsolutePath(std::string_view path) {
+    // The daemon may change its working directory; a relative path would then mean another place.
+    if (path.empty() || path.front() != '/') {
+        return makeError(EINVAL, fmt::format("{:?} is not an absolute path", path));
+    }
+    return {};
+}
+
+// A whole number as a mount option writes it: decimal digits only.
+Result<uint64_t> parseWholeNumber(std::string_view text) {
+    if (text.empty() || !std::all_of(text.begin(), text.end(), isDigit)) {
+        return makeError(EINVAL, fmt::format("{:?} is not a whole number", text));
+    }
+    uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+        return makeError(EINVAL, fmt::format("{:?} is too large", text));
+    }
+    return value;
+}
+
+Status checkRemoteTimeout(uint64_t ms) {
+    if (ms < 1 || ms > kMaxRemoteTimeoutMs) {
+        return makeError(EINVAL, fmt::format("{} is out of range: from 1 to {} milliseconds", ms,
+                                             kMaxRemoteTimeoutMs));
+    }
+    return {};
+}
+
+Status checkRemoteLayout(std::string_view layout) {
+    if (layout.size() > kMaxRemoteLayoutBytes) {
+        return makeError(
+            EINVAL, fmt::format("{:?} is longer than {} bytes", layout, kMaxRemoteLayoutBytes));
+    }
+    return {};
+}
+
+Status checkDemoteMinReads(uint64_t reads) {
+    constexpr uint64_t kMax = std::numeric_limits<uint32_t>::max();
+    if (reads > kMax)
+        return makeError(EINVAL, fmt::format("{} is too large (at most {})", reads, kMax));
+    return {};
+}
+
+Status checkDemoteQueue(uint64_t bytes) {
+    if (bytes < kMinDemoteQueueBytes) {
+        return makeError(EINVAL, fmt::format("{} is smaller than the minimum, {}",
+                                             formatSize(bytes), formatSize(kMinDemoteQueueBytes)));
+    }
+    return {};
+}
+
+// Separators of a seed list: ',' and spaces in the config file, '+' in a mount option.
+bool isSeedSeparator(char c) {
+    return c == ',' || c == '+' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// One "HOST:PORT". The host is checked only for what cannot be a host name or address: the
+// cluster client resolves it, and reports what it cannot reach.
+Status validateSeed(std::string_view item) {
+    auto fail = [&](std::string_view reason) -> Error {
+        return makeError(EINVAL, fmt::format("invalid address {:?}: {}", item, reason));
+    };
+    const size_t colon = item.rfind(':');
+    if (colon == std::string_view::npos) return fail("expected HOST:PORT");
+    const std::string_view host = item.substr(0, colon);
+    const std::string_view port = item.substr(colon + 1);
+    if (host.empty()) return fail("no host");
+    if (std::any_of(host.begin(), host.end(), [](char c) { return c <= ' ' || c == 0x7f; })) {
+        return fail("the host has a space or a control character");
+    }
+    // Without brackets, "a:b:6379" is more likely a typo than an IPv6 address.
+    const bool bracketed = host.front() == '[' || host.back() == ']';
+    if (bracketed ? !(host.size() > 2 && host.front() == '[' && host.back() == ']')
+                  : host.find(':') != std::string_view::npos) {
+        return fail("an IPv6 address goes in brackets, as in [::1]:6379");
+    }
+    uint32_t number = 0;
+    const bool digits =
+        !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), isDigit);
+    if (digits) std::from_chars(port.data(), port.data() + port.size(), number);
+    if (!digits || number < 1 || number > 65535) {
+        return fail("the port is not a number from 1 to 65535");
+    }
+    return {};
 }
 
 std::string_view typeName(const toml::node& node) {
@@ -110,6 +229,11 @@ class SchemaReader {
     Result<std::string> readPolicy(const toml::node& node, std::string_view key) const;
     Result<Tier> readTier(const toml::node& node, std::string_view key) const;
     Result<std::string> readDir(const toml::node& node, std::string_view key) const;
+    Result<bool> readBool(const toml::node& node, std::string_view key) const;
+    Result<std::vector<std::string>> readSeeds(const toml::node& node, std::string_view key) const;
+    // Applies one of kTierKeys.
+    Status readTierSetting(std::string_view key, const toml::node& node, std::string_view path,
+                           TierSettings& tiers) const;
 
     std::string_view source_;
 };
@@ -171,13 +295,9 @@ Result<std::string> SchemaReader::readString(const toml::node& node, std::string
 Result<std::string> SchemaReader::readPolicy(const toml::node& node, std::string_view key) const {
     auto text = readString(node, key);
     if (!text) return text;
-    const std::string wanted = lowercase(*text);
-    const auto& names = policyNames();
-    for (const auto& name : names) {
-        if (lowercase(name) == wanted) return wanted;
-    }
-    return errorAt(node, key,
-                   fmt::format("unknown policy {:?} (known: {})", *text, fmt::join(names, ", ")));
+    auto name = parsePolicyName(*text);
+    if (!name) return errorAt(node, key, name.error().message);
+    return name;
 }
 
 Result<Tier> SchemaReader::readTier(const toml::node& node, std::string_view key) const {
@@ -191,11 +311,108 @@ Result<Tier> SchemaReader::readTier(const toml::node& node, std::string_view key
 Result<std::string> SchemaReader::readDir(const toml::node& node, std::string_view key) const {
     auto text = readString(node, key);
     if (!text) return text;
-    // The daemon may change its working directory; a relative path would then mean another place.
-    if (text->empty() || text->front() != '/') {
-        return errorAt(node, key, fmt::format("{:?} is not an absolute path", *text));
-    }
+    if (auto ok = checkAbsolutePath(*text); !ok) return errorAt(node, key, ok.error().message);
     return text;
+}
+
+Result<bool> SchemaReader::readBool(const toml::node& node, std::string_view key) const {
+    const auto* value = node.as_boolean();
+    if (value == nullptr) {
+        return errorAt(node, key, fmt::format("expected true or false, got {}", typeName(node)));
+    }
+    return value->get();
+}
+
+// An array of "host:port" strings, or one string holding a list as parseSeedList() reads it.
+Result<std::vector<std::string>> SchemaReader::readSeeds(const toml::node& node,
+                                                         std::string_view key) const {
+    if (const auto* text = node.as_string()) {
+        auto seeds = parseSeedList(text->get());
+        if (!seeds) return errorAt(node, key, seeds.error().message);
+        return seeds;
+    }
+    const auto* array = node.as_array();
+    if (array == nullptr) {
+        return errorAt(node, key,
+                       fmt::format("expected an array of \"host:port\" strings or one string, "
+                                   "got {}",
+                                   typeName(node)));
+    }
+    std::vector<std::string> seeds;
+    for (const toml::node& item : *array) {
+        const auto* text = item.as_string();
+        if (text == nullptr) {
+            return errorAt(item, key,
+                           fmt::format("expected \"host:port\" strings, got {}", typeName(item)));
+        }
+        if (auto ok = validateSeed(text->get()); !ok) {
+            return errorAt(item, key, ok.error().message);
+        }
+        seeds.push_back(text->get());
+    }
+    if (seeds.empty()) return errorAt(node, key, "no address");
+    return seeds;
+}
+
+Status SchemaReader::readTierSetting(std::string_view key, const toml::node& node,
+                                     std::string_view path, TierSettings& tiers) const {
+    // Value checks that are not a type's go through the helpers setTierOption() uses, so a key
+    // means the same in the file and as a mount option.
+    auto check = [&](const Status& ok) -> Status {
+        if (!ok) return errorAt(node, path, ok.error().message);
+        return {};
+    };
+    if (key == "disk_dir") {
+        auto v = readDir(node, path);
+        if (!v) return v.error();
+        tiers.disk_dir = std::move(*v);
+    } else if (key == "disk_size") {
+        auto v = readSize(node, path);
+        if (!v) return v.error();
+        tiers.disk_size = *v;
+    } else if (key == "disk_policy") {
+        auto v = readPolicy(node, path);
+        if (!v) return v.error();
+        tiers.disk_policy = std::move(*v);
+    } else if (key == "remote") {
+        auto v = readSeeds(node, path);
+        if (!v) return v.error();
+        tiers.remote_seeds = std::move(*v);
+    } else if (key == "remote_namespace") {
+        auto v = readString(node, path);
+        if (!v) return v.error();
+        if (auto ok = check(validateRemoteNamespace(*v)); !ok) return ok;
+        tiers.remote_namespace = std::move(*v);
+    } else if (key == "remote_timeout_ms") {
+        auto v = readCount(node, path);
+        if (!v) return v.error();
+        if (auto ok = check(checkRemoteTimeout(*v)); !ok) return ok;
+        tiers.remote_timeout_ms = static_cast<uint32_t>(*v);
+    } else if (key == "remote_ttl_s") {
+        auto v = readCount(node, path);
+        if (!v) return v.error();
+        tiers.remote_ttl_s = *v;
+    } else if (key == "remote_layout") {
+        auto v = readString(node, path);
+        if (!v) return v.error();
+        if (auto ok = check(checkRemoteLayout(*v)); !ok) return ok;
+        tiers.remote_layout = std::move(*v);
+    } else if (key == "write_through") {
+        auto v = readBool(node, path);
+        if (!v) return v.error();
+        tiers.write_through = *v;
+    } else if (key == "demote_min_reads") {
+        auto v = readCount(node, path);
+        if (!v) return v.error();
+        if (auto ok = check(checkDemoteMinReads(*v)); !ok) return ok;
+        tiers.demote_min_reads = static_cast<uint32_t>(*v);
+    } else if (key == "demote_queue") {
+        auto v = readSize(node, path);
+        if (!v) return v.error();
+        if (auto ok = check(checkDemoteQueue(*v)); !ok) return ok;
+        tiers.demote_queue_bytes = *v;
+    }
+    return {};
 }
 
 Status SchemaReader::readSettings(const toml::table& table, std::string_view section,
@@ -242,11 +459,14 @@ Status SchemaReader::readSettings(const toml::table& table, std::string_view sec
             if (auto ok = validateShmPrefix(*v); !ok)
                 return errorAt(node, path, ok.error().message);
             config->shm_prefix = std::move(*v);
+        } else if (isTierKey(key)) {
+            if (auto ok = readTierSetting(key, node, path, settings.tiers); !ok) return ok;
         } else {
             return errorAt(whereOf(name, node),
                            fmt::format("unknown key {:?} in [{}] (known keys: {}, policy, "
-                                       "block_size, tier, dir, pin_budget, max_entries{})",
-                                       key, section, size_key, is_defaults ? ", shm_prefix" : ""));
+                                       "block_size, tier, dir, pin_budget, max_entries, {}{})",
+                                       key, section, size_key, fmt::join(kTierKeys, ", "),
+                                       is_defaults ? ", shm_prefix" : ""));
         }
     }
     return {};
@@ -262,6 +482,9 @@ Status SchemaReader::checkSettings(const toml::node& section_node, std::string_v
         return errorAt(section_node.source(),
                        fmt::format("{}: size {} is smaller than one block ({})", section,
                                    formatSize(settings.size), formatSize(settings.block_size)));
+    }
+    if (auto ok = checkTierSettings(settings.tiers, settings.block_size); !ok) {
+        return errorAt(section_node.source(), fmt::format("{}: {}", section, ok.error().message));
     }
     return {};
 }
@@ -449,6 +672,105 @@ Status validateShmPrefix(std::string_view prefix) {
     }
     if (!std::all_of(prefix.begin(), prefix.end(), isNameChar)) {
         return fail("only letters, digits, '_', '.' and '-' are allowed");
+    }
+    return {};
+}
+
+Result<std::vector<std::string>> parseSeedList(std::string_view text) {
+    std::vector<std::string> seeds;
+    size_t at = 0;
+    while (at < text.size()) {
+        if (isSeedSeparator(text[at])) {
+            ++at;
+            continue;
+        }
+        size_t end = at;
+        while (end < text.size() && !isSeedSeparator(text[end])) ++end;
+        const std::string_view item = text.substr(at, end - at);
+        if (auto ok = validateSeed(item); !ok) return ok.error();
+        seeds.emplace_back(item);
+        at = end;
+    }
+    if (seeds.empty()) return makeError(EINVAL, "no address");
+    return seeds;
+}
+
+Status validateRemoteNamespace(std::string_view name) {
+    auto fail = [&](std::string_view reason) -> Error {
+        return makeError(EINVAL, fmt::format("invalid remote namespace {:?}: {}", name, reason));
+    };
+    if (name.empty()) return fail("empty");
+    if (name.size() > kMaxRemoteNamespaceBytes) {
+        return fail(fmt::format("longer than {} bytes", kMaxRemoteNamespaceBytes));
+    }
+    if (!std::all_of(name.begin(), name.end(), [](char c) { return isNameChar(c) || c == ':'; })) {
+        return fail("only letters, digits, '_', '.', '-' and ':' are allowed");
+    }
+    return {};
+}
+
+Status setTierOption(TierSettings& tiers, std::string_view key, std::string_view value) {
+    if (key == "disk_dir") {
+        if (auto ok = checkAbsolutePath(value); !ok) return ok;
+        tiers.disk_dir = value;
+    } else if (key == "disk_size") {
+        auto v = parseSize(value);
+        if (!v) return v.error();
+        tiers.disk_size = *v;
+    } else if (key == "disk_policy") {
+        auto v = parsePolicyName(value);
+        if (!v) return v.error();
+        tiers.disk_policy = std::move(*v);
+    } else if (key == "remote") {
+        auto v = parseSeedList(value);
+        if (!v) return v.error();
+        tiers.remote_seeds = std::move(*v);
+    } else if (key == "remote_namespace") {
+        if (auto ok = validateRemoteNamespace(value); !ok) return ok;
+        tiers.remote_namespace = value;
+    } else if (key == "remote_timeout_ms") {
+        auto v = parseWholeNumber(value);
+        if (!v) return v.error();
+        if (auto ok = checkRemoteTimeout(*v); !ok) return ok;
+        tiers.remote_timeout_ms = static_cast<uint32_t>(*v);
+    } else if (key == "remote_ttl_s") {
+        auto v = parseWholeNumber(value);
+        if (!v) return v.error();
+        tiers.remote_ttl_s = *v;
+    } else if (key == "remote_layout") {
+        if (auto ok = checkRemoteLayout(value); !ok) return ok;
+        tiers.remote_layout = value;
+    } else if (key == "demote_min_reads") {
+        auto v = parseWholeNumber(value);
+        if (!v) return v.error();
+        if (auto ok = checkDemoteMinReads(*v); !ok) return ok;
+        tiers.demote_min_reads = static_cast<uint32_t>(*v);
+    } else if (key == "demote_queue") {
+        auto v = parseSize(value);
+        if (!v) return v.error();
+        if (auto ok = checkDemoteQueue(*v); !ok) return ok;
+        tiers.demote_queue_bytes = *v;
+    } else {
+        return makeError(EINVAL, fmt::format("unknown tier option {:?}", key));
+    }
+    return {};
+}
+
+Status checkTierSettings(const TierSettings& tiers, uint32_t block_size) {
+    if (!tiers.disk_dir.empty() && tiers.disk_size == 0) {
+        return makeError(EINVAL, "disk_dir needs disk_size, the capacity of the disk tier");
+    }
+    if (tiers.disk_dir.empty() && tiers.disk_size != 0) {
+        return makeError(EINVAL, "disk_size needs disk_dir, the directory of the disk tier");
+    }
+    if (!tiers.disk_dir.empty() && tiers.disk_size < block_size) {
+        return makeError(EINVAL, fmt::format("disk_size {} is smaller than one block ({})",
+                                             formatSize(tiers.disk_size), formatSize(block_size)));
+    }
+    // The remote_* keys without remote are harmless (a file may keep them for later); a write
+    // that should reach a cluster that is not configured is not.
+    if (tiers.write_through && tiers.remote_seeds.empty()) {
+        return makeError(EINVAL, "write_through needs remote, the addresses of the cluster");
     }
     return {};
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -33,7 +34,19 @@ struct RawOptions {
     char* shm_prefix = nullptr;
     char* timeout = nullptr;
     char* restore = nullptr;
+    // Lower tiers of new pools (TierSettings), checked by setTierOption().
+    char* disk_dir = nullptr;
+    char* disk_size = nullptr;
+    char* disk_policy = nullptr;
+    char* remote = nullptr;
+    char* remote_namespace = nullptr;
+    char* remote_timeout_ms = nullptr;
+    char* remote_ttl_s = nullptr;
+    char* remote_layout = nullptr;
+    char* demote_min_reads = nullptr;
+    char* demote_queue = nullptr;
     int direct_io = 0;
+    int write_through = 0;
 };
 
 #define KVC_OPT(t, p) {t, offsetof(RawOptions, p), 1}
@@ -50,7 +63,18 @@ const fuse_opt kOptionTable[] = {
     KVC_OPT("shm_prefix=%s", shm_prefix),
     KVC_OPT("timeout=%s", timeout),
     KVC_OPT("restore=%s", restore),
+    KVC_OPT("disk_dir=%s", disk_dir),
+    KVC_OPT("disk_size=%s", disk_size),
+    KVC_OPT("disk_policy=%s", disk_policy),
+    KVC_OPT("remote=%s", remote),
+    KVC_OPT("remote_namespace=%s", remote_namespace),
+    KVC_OPT("remote_timeout_ms=%s", remote_timeout_ms),
+    KVC_OPT("remote_ttl_s=%s", remote_ttl_s),
+    KVC_OPT("remote_layout=%s", remote_layout),
+    KVC_OPT("demote_min_reads=%s", demote_min_reads),
+    KVC_OPT("demote_queue=%s", demote_queue),
     KVC_OPT("direct_io", direct_io),
+    KVC_OPT("write_through", write_through),
     FUSE_OPT_END,
 };
 #undef KVC_OPT
@@ -70,6 +94,18 @@ constexpr const char* kOptionHelp =
     "    timeout=SECONDS      kernel cache time for names and attributes [3600]\n"
     "    direct_io            entries bypass the page cache (no second copy; no shared mmap)\n"
     "    restore=FILE         load a snapshot into its pool before serving (merge) [none]\n"
+    "  lower tiers of new pools (entries evicted go down; misses are looked up below):\n"
+    "    disk_dir=PATH        directory of the disk tier's segment files [none: no disk tier]\n"
+    "    disk_size=SIZE       capacity of the disk tier (required with disk_dir)\n"
+    "    disk_policy=NAME     eviction policy of the disk tier [the pool's policy]\n"
+    "    remote=HOST:PORT+... Redis Cluster seeds, '+'-separated [none: no remote tier]\n"
+    "    remote_namespace=NS  first part of every key in the cluster [kvcachefs]\n"
+    "    remote_timeout_ms=N  connect and per-command timeout, 1..60000 [250]\n"
+    "    remote_ttl_s=N       expiry of values stored in the cluster, 0 = none [0]\n"
+    "    remote_layout=NAME   KV layout name; values of another layout are misses [none]\n"
+    "    write_through        also publish entries to the cluster when written (needs remote)\n"
+    "    demote_min_reads=N   only entries read at least N times go down [0]\n"
+    "    demote_queue=SIZE    bound of the demotion queue, at least 64K; beyond it, dropped [64M]\n"
     "  default_permissions is always on; as root, allow_other is added.\n";
 
 std::string policyList() {
@@ -114,7 +150,9 @@ std::string takeSource(fuse_args& args) {
 
 void freeRaw(RawOptions& r) {
     for (char* p : {r.size, r.policy, r.block_size, r.config, r.instance, r.tier, r.dir,
-                    r.pin_budget, r.max_entries, r.shm_prefix, r.timeout, r.restore})
+                    r.pin_budget, r.max_entries, r.shm_prefix, r.timeout, r.restore, r.disk_dir,
+                    r.disk_size, r.disk_policy, r.remote, r.remote_namespace, r.remote_timeout_ms,
+                    r.remote_ttl_s, r.remote_layout, r.demote_min_reads, r.demote_queue})
         free(p);
 }
 
@@ -223,6 +261,27 @@ Result<DaemonOptions> parseDaemonOptions(fuse_args& args) {
                                                  raw.max_entries));
         d.max_entries = v;
     }
+    // The tier options, each checked as the config file checks the key of the same name.
+    const std::pair<const char*, const char*> tier_options[] = {
+        {"disk_dir", raw.disk_dir},
+        {"disk_size", raw.disk_size},
+        {"disk_policy", raw.disk_policy},
+        {"remote", raw.remote},
+        {"remote_namespace", raw.remote_namespace},
+        {"remote_timeout_ms", raw.remote_timeout_ms},
+        {"remote_ttl_s", raw.remote_ttl_s},
+        {"remote_layout", raw.remote_layout},
+        {"demote_min_reads", raw.demote_min_reads},
+        {"demote_queue", raw.demote_queue},
+    };
+    for (const auto& [name, value] : tier_options) {
+        if (value == nullptr) continue;
+        if (auto st = setTierOption(d.tiers, name, value); !st) return bad(name, st.error());
+    }
+    if (raw.write_through) d.tiers.write_through = true;
+    // On the result: a disk_dir may come from the file and its disk_size from -o.
+    if (auto st = checkTierSettings(d.tiers, d.block_size); !st)
+        return makeError(EINVAL, "option " + st.error().message);
     if (raw.instance) {
         if (!validInstance(raw.instance))
             return makeError(EINVAL, "option instance: " + instanceError(raw.instance));

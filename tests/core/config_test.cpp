@@ -1,6 +1,7 @@
 // Unit tests of core/config.h: a full file, inheritance from [defaults], every kind of error
-// (with the file, line and key it must name), pool names, files that cannot be read, and the
-// example configuration shipped in examples/.
+// (with the file, line and key it must name), pool names, files that cannot be read, the lower
+// tier keys (in the file and in their mount option form) and the example configuration shipped
+// in examples/.
 #include "core/config.h"
 
 #include <gtest/gtest.h>
@@ -97,6 +98,21 @@ TEST(Config, DefaultConfig) {
     EXPECT_EQ(c.defaults.max_entries, 0u);
     EXPECT_EQ(c.shm_prefix, "kvcachefs");
     EXPECT_TRUE(c.pools.empty());
+
+    // No lower tier unless asked for.
+    const TierSettings& t = c.defaults.tiers;
+    EXPECT_FALSE(t.any());
+    EXPECT_EQ(t.disk_dir, "");
+    EXPECT_EQ(t.disk_size, 0u);
+    EXPECT_EQ(t.disk_policy, "");
+    EXPECT_TRUE(t.remote_seeds.empty());
+    EXPECT_EQ(t.remote_namespace, "kvcachefs");
+    EXPECT_EQ(t.remote_timeout_ms, 250u);
+    EXPECT_EQ(t.remote_ttl_s, 0u);
+    EXPECT_EQ(t.remote_layout, "");
+    EXPECT_FALSE(t.write_through);
+    EXPECT_EQ(t.demote_min_reads, 0u);
+    EXPECT_EQ(t.demote_queue_bytes, 64 * MiB);
 }
 
 TEST(Config, EmptyTextGivesTheBase) {
@@ -230,6 +246,15 @@ TEST(Config, UnknownKeyNamesFileLineAndKey) {
     // And size is spelt pool_size in [defaults].
     m = parseError("[defaults]\nsize = \"1G\"\n");
     expectMessage(m, 2, {"unknown key \"size\"", "[defaults]"});
+
+    // The list of known keys includes the tier keys, so a misspelt one is easy to correct.
+    m = parseError("[pools.llama]\ndisk_sise = \"1G\"\n");
+    expectMessage(m, 2,
+                  {"unknown key \"disk_sise\"", "disk_dir", "disk_size", "disk_policy", "remote,",
+                   "remote_namespace", "remote_timeout_ms", "remote_ttl_s", "remote_layout",
+                   "write_through", "demote_min_reads", "demote_queue"});
+    m = parseError("[defaults]\ndemote_queue_bytes = \"1M\"\n");
+    expectMessage(m, 2, {"unknown key \"demote_queue_bytes\"", "demote_queue,"});
 }
 
 TEST(Config, UnknownSectionOrTopLevelKey) {
@@ -264,6 +289,25 @@ TEST(Config, WrongTypes) {
         {"defaults = 3\n", 1, "defaults", "got an integer"},
         {"pools = \"x\"\n", 1, "pools", "got a string"},
         {"[pools]\nllama = 3\n", 2, "pools.llama", "got an integer"},
+        // The tier keys.
+        {"[defaults]\ndisk_dir = 1\n", 2, "defaults.disk_dir", "got an integer"},
+        {"[defaults]\ndisk_size = true\n", 2, "defaults.disk_size", "got a boolean"},
+        {"[defaults]\ndisk_policy = [\"lru\"]\n", 2, "defaults.disk_policy", "got an array"},
+        {"[defaults]\nremote = 7000\n", 2, "defaults.remote", "got an integer"},
+        {"[defaults]\nremote = { host = \"a\" }\n", 2, "defaults.remote", "got a table"},
+        {"[defaults]\nremote = [\n\"a:1\",\n7000,\n]\n", 4, "defaults.remote", "got an integer"},
+        {"[defaults]\nremote_namespace = 3\n", 2, "defaults.remote_namespace", "got an integer"},
+        {"[pools.a]\nremote_timeout_ms = \"250\"\n", 2, "pools.a.remote_timeout_ms",
+         "got a string"},
+        {"[pools.a]\nremote_timeout_ms = 2.5\n", 2, "pools.a.remote_timeout_ms",
+         "got a floating-point number"},
+        {"[pools.a]\nremote_ttl_s = \"1h\"\n", 2, "pools.a.remote_ttl_s", "got a string"},
+        {"[pools.a]\nremote_layout = false\n", 2, "pools.a.remote_layout", "got a boolean"},
+        {"[pools.a]\nwrite_through = \"yes\"\n", 2, "pools.a.write_through", "got a string"},
+        {"[pools.a]\nwrite_through = 1\n", 2, "pools.a.write_through", "got an integer"},
+        {"[pools.a]\ndemote_min_reads = \"2\"\n", 2, "pools.a.demote_min_reads", "got a string"},
+        {"[pools.a]\n\ndemote_queue = 1.5\n", 3, "pools.a.demote_queue",
+         "got a floating-point number"},
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(c.text);
@@ -331,6 +375,419 @@ TEST(Config, DiskTierNeedsDir) {
     EXPECT_EQ(c.pools[0].settings.tier, Tier::Disk);
     EXPECT_EQ(c.pools[0].settings.dir, "/srv/kvc");
     EXPECT_EQ(c.defaults.tier, Tier::Cpu);
+}
+
+TEST(Config, TierKeysInDefaultsAreInherited) {
+    Config c = parseOk(R"([defaults]
+block_size = "8K"
+disk_dir = "/var/lib/kvcachefs/tier"
+disk_size = "100G"
+disk_policy = "SIEVE"
+remote = ["10.0.0.1:7000", "redis-2.example:7001"]
+remote_namespace = "kvc:prod-1"
+remote_timeout_ms = 1000
+remote_ttl_s = 86400
+remote_layout = "llama-3.1-8b/fp16/16"
+write_through = true
+demote_min_reads = 2
+demote_queue = "256M"
+
+[pools.bare]
+)");
+    for (const TierSettings* t : {&c.defaults.tiers, &c.pools.at(0).settings.tiers}) {
+        EXPECT_TRUE(t->any());
+        EXPECT_EQ(t->disk_dir, "/var/lib/kvcachefs/tier");
+        EXPECT_EQ(t->disk_size, 100 * GiB);
+        EXPECT_EQ(t->disk_policy, "sieve");
+        EXPECT_EQ(t->remote_seeds,
+                  (std::vector<std::string>{"10.0.0.1:7000", "redis-2.example:7001"}));
+        EXPECT_EQ(t->remote_namespace, "kvc:prod-1");
+        EXPECT_EQ(t->remote_timeout_ms, 1000u);
+        EXPECT_EQ(t->remote_ttl_s, 86400u);
+        EXPECT_EQ(t->remote_layout, "llama-3.1-8b/fp16/16");
+        EXPECT_TRUE(t->write_through);
+        EXPECT_EQ(t->demote_min_reads, 2u);
+        EXPECT_EQ(t->demote_queue_bytes, 256 * MiB);
+    }
+}
+
+TEST(Config, TierKeysOverriddenInAPool) {
+    Config c = parseOk(R"([defaults]
+disk_dir = "/var/lib/kvcachefs/tier"
+disk_size = "100G"
+disk_policy = "lru"
+remote = "10.0.0.1:7000"
+remote_namespace = "shared"
+remote_timeout_ms = 1000
+remote_ttl_s = 60
+remote_layout = "a"
+write_through = true
+demote_min_reads = 2
+demote_queue = "256M"
+
+[pools.llama]
+disk_dir = "/srv/llama"
+disk_size = 1073741824
+disk_policy = "s3fifo"
+remote = "10.0.0.5:7000, 10.0.0.6:7000"
+remote_namespace = "llama"
+remote_timeout_ms = 50
+remote_ttl_s = 0
+remote_layout = "b"
+write_through = false
+demote_min_reads = 0
+demote_queue = 65536
+
+[pools.other]
+)");
+    ASSERT_EQ(c.pools.size(), 2u);
+    const TierSettings& t = c.pools[0].settings.tiers;
+    EXPECT_EQ(t.disk_dir, "/srv/llama");
+    EXPECT_EQ(t.disk_size, GiB);
+    EXPECT_EQ(t.disk_policy, "s3fifo");
+    EXPECT_EQ(t.remote_seeds, (std::vector<std::string>{"10.0.0.5:7000", "10.0.0.6:7000"}));
+    EXPECT_EQ(t.remote_namespace, "llama");
+    EXPECT_EQ(t.remote_timeout_ms, 50u);
+    EXPECT_EQ(t.remote_ttl_s, 0u);
+    EXPECT_EQ(t.remote_layout, "b");
+    EXPECT_FALSE(t.write_through);
+    EXPECT_EQ(t.demote_min_reads, 0u);
+    EXPECT_EQ(t.demote_queue_bytes, 64 * KiB);
+
+    // The pool's overrides do not leak into the defaults or another pool.
+    for (const TierSettings* other : {&c.defaults.tiers, &c.pools[1].settings.tiers}) {
+        EXPECT_EQ(other->disk_dir, "/var/lib/kvcachefs/tier");
+        EXPECT_EQ(other->disk_size, 100 * GiB);
+        EXPECT_EQ(other->disk_policy, "lru");
+        EXPECT_EQ(other->remote_seeds, std::vector<std::string>{"10.0.0.1:7000"});
+        EXPECT_EQ(other->remote_namespace, "shared");
+        EXPECT_EQ(other->remote_timeout_ms, 1000u);
+        EXPECT_EQ(other->remote_ttl_s, 60u);
+        EXPECT_EQ(other->remote_layout, "a");
+        EXPECT_TRUE(other->write_through);
+        EXPECT_EQ(other->demote_min_reads, 2u);
+        EXPECT_EQ(other->demote_queue_bytes, 256 * MiB);
+    }
+}
+
+TEST(Config, RemoteForms) {
+    // One string: separated by ',', '+' or spaces, in any mix.
+    const std::vector<std::string> three{"a:1", "b:2", "[::1]:6379"};
+    for (const char* value : {"a:1,b:2,[::1]:6379", "a:1+b:2+[::1]:6379", "a:1 b:2 [::1]:6379",
+                              " a:1 , b:2,+[::1]:6379 "}) {
+        SCOPED_TRACE(value);
+        Config c = parseOk(std::string("[defaults]\nremote = \"") + value + "\"\n");
+        EXPECT_EQ(c.defaults.tiers.remote_seeds, three);
+    }
+    // An array, over several lines.
+    Config c = parseOk("[defaults]\nremote = [\n  \"a:1\",\n  \"b:2\",\n  \"[::1]:6379\",\n]\n");
+    EXPECT_EQ(c.defaults.tiers.remote_seeds, three);
+    c = parseOk("[pools.p]\nremote = [\"h:7000\"]\n");
+    EXPECT_EQ(c.pools.at(0).settings.tiers.remote_seeds, std::vector<std::string>{"h:7000"});
+}
+
+TEST(Config, TierKeysBadValues) {
+    struct Case {
+        std::string text;
+        int line;
+        std::vector<std::string> fragments;
+    };
+    const Case cases[] = {
+        {"[defaults]\ndisk_dir = \"var/tier\"\n",
+         2,
+         {"defaults.disk_dir:", "\"var/tier\"", "absolute"}},
+        {"[pools.a]\ndisk_dir = \"\"\n", 2, {"pools.a.disk_dir:", "absolute"}},
+        {"[defaults]\ndisk_size = \"12X\"\n", 2, {"defaults.disk_size:", "\"12X\"", "unit"}},
+        {"[defaults]\ndisk_size = -1\n", 2, {"defaults.disk_size:", "negative"}},
+        {"[pools.a]\ndisk_policy = \"mru\"\n",
+         2,
+         {"pools.a.disk_policy:", "unknown policy \"mru\"", "lru"}},
+        {"[defaults]\nremote = \"\"\n", 2, {"defaults.remote:", "no address"}},
+        {"[defaults]\nremote = \" , + \"\n", 2, {"defaults.remote:", "no address"}},
+        {"[defaults]\nremote = []\n", 2, {"defaults.remote:", "no address"}},
+        {"[defaults]\nremote = \"a:1,b\"\n",
+         2,
+         {"defaults.remote:", "invalid address \"b\"", "HOST:PORT"}},
+        {"[defaults]\nremote = \"a:1+b:0\"\n",
+         2,
+         {"defaults.remote:", "invalid address \"b:0\"", "1 to 65535"}},
+        {"[pools.a]\nremote = [\n  \"a:1\",\n  \"b:65536\",\n]\n",
+         4,
+         {"pools.a.remote:", "invalid address \"b:65536\"", "1 to 65535"}},
+        {"[pools.a]\nremote = [\"a:1 b:2\"]\n", 2, {"pools.a.remote:", "\"a:1 b:2\"", "space"}},
+        {"[pools.a]\nremote = [\"\"]\n", 2, {"pools.a.remote:", "invalid address \"\""}},
+        {"[defaults]\nremote_namespace = \"\"\n", 2, {"defaults.remote_namespace:", "empty"}},
+        {"[defaults]\nremote_namespace = \"a/b\"\n",
+         2,
+         {"defaults.remote_namespace:", "\"a/b\"", "':'"}},
+        {"[defaults]\nremote_namespace = \"" + std::string(65, 'n') + "\"\n",
+         2,
+         {"defaults.remote_namespace:", "64 bytes"}},
+        {"[defaults]\nremote_timeout_ms = 0\n",
+         2,
+         {"defaults.remote_timeout_ms:", "0 is out of range", "60000"}},
+        {"[defaults]\nremote_timeout_ms = 60001\n",
+         2,
+         {"defaults.remote_timeout_ms:", "60001", "60000"}},
+        {"[defaults]\nremote_timeout_ms = -5\n", 2, {"defaults.remote_timeout_ms:", "negative"}},
+        {"[defaults]\nremote_ttl_s = -1\n", 2, {"defaults.remote_ttl_s:", "negative"}},
+        {"[defaults]\nremote_layout = \"" + std::string(129, 'l') + "\"\n",
+         2,
+         {"defaults.remote_layout:", "128 bytes"}},
+        {"[defaults]\ndemote_min_reads = -1\n", 2, {"defaults.demote_min_reads:", "negative"}},
+        {"[defaults]\ndemote_min_reads = 4294967296\n",
+         2,
+         {"defaults.demote_min_reads:", "too large", "4294967295"}},
+        {"[defaults]\ndemote_queue = \"32K\"\n",
+         2,
+         {"defaults.demote_queue:", "32 KiB", "minimum, 64 KiB"}},
+        {"[defaults]\ndemote_queue = \"lots\"\n", 2, {"defaults.demote_queue:", "\"lots\""}},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.text);
+        expectMessage(parseError(c.text), c.line, c.fragments);
+    }
+
+    // The limits themselves are accepted.
+    Config c = parseOk("[defaults]\nremote_timeout_ms = 1\nremote_namespace = \"" +
+                       std::string(64, 'n') + "\"\nremote_layout = \"" + std::string(128, 'l') +
+                       "\"\ndemote_min_reads = 4294967295\ndemote_queue = \"64K\"\n");
+    EXPECT_EQ(c.defaults.tiers.remote_timeout_ms, 1u);
+    EXPECT_EQ(c.defaults.tiers.demote_min_reads, 4294967295u);
+    EXPECT_EQ(c.defaults.tiers.demote_queue_bytes, 64 * KiB);
+    c = parseOk("[defaults]\nremote_timeout_ms = 60000\nremote_layout = \"\"\n");
+    EXPECT_EQ(c.defaults.tiers.remote_timeout_ms, 60000u);
+}
+
+TEST(Config, TierCrossChecks) {
+    // Each names the section, on the section's line.
+    std::string m = parseError("[defaults]\ndisk_dir = \"/srv/tier\"\n");
+    expectMessage(m, 1, {"defaults:", "disk_dir needs disk_size"});
+
+    m = parseError("[defaults]\npool_size = \"1G\"\n\n[pools.a]\ndisk_size = \"10G\"\n");
+    expectMessage(m, 4, {"pools.a:", "disk_size needs disk_dir"});
+
+    m = parseError("[pools.a]\ndisk_dir = \"/srv/tier\"\ndisk_size = 0\n");
+    expectMessage(m, 1, {"pools.a:", "disk_dir needs disk_size"});
+
+    m = parseError("[pools.a]\ndisk_dir = \"/srv/tier\"\ndisk_size = 1000\n");
+    expectMessage(m, 1, {"pools.a:", "disk_size 1000 B is smaller than one block (4 KiB)"});
+
+    // The block is the pool's: a disk_size inherited from [defaults] can be too small for it.
+    m = parseError(
+        "[defaults]\ndisk_dir = \"/srv/tier\"\ndisk_size = \"1M\"\n\n[pools.big]\n"
+        "block_size = \"2M\"\n");
+    expectMessage(m, 5, {"pools.big:", "disk_size 1 MiB is smaller than one block (2 MiB)"});
+
+    m = parseError("[defaults]\nwrite_through = true\n");
+    expectMessage(m, 1, {"defaults:", "write_through needs remote"});
+
+    m = parseError("[pools.b]\nremote_namespace = \"x\"\nwrite_through = true\n");
+    expectMessage(m, 1, {"pools.b:", "write_through needs remote"});
+
+    // Accepted: the other remote_* keys without remote (ignored until remote is set),
+    // write_through = false without remote, both disk keys in a pool, exactly one block.
+    Config c = parseOk(
+        "[defaults]\nremote_namespace = \"x\"\nremote_timeout_ms = 5\nremote_ttl_s = 9\n"
+        "remote_layout = \"l\"\nwrite_through = false\n"
+        "[pools.a]\ndisk_dir = \"/srv/tier\"\ndisk_size = 4096\n");
+    EXPECT_FALSE(c.defaults.tiers.any());
+    EXPECT_EQ(c.defaults.tiers.remote_namespace, "x");
+    EXPECT_TRUE(c.pools.at(0).settings.tiers.any());
+    EXPECT_EQ(c.pools.at(0).settings.tiers.disk_size, 4096u);
+}
+
+TEST(Config, WriteThroughInheritsRemote) {
+    Config c = parseOk("[defaults]\nremote = \"a:1\"\n[pools.b]\nwrite_through = true\n");
+    EXPECT_TRUE(c.pools.at(0).settings.tiers.write_through);
+    EXPECT_EQ(c.pools.at(0).settings.tiers.remote_seeds, std::vector<std::string>{"a:1"});
+}
+
+TEST(SeedList, Valid) {
+    struct Case {
+        std::string_view text;
+        std::vector<std::string> seeds;
+    };
+    const Case cases[] = {
+        {"127.0.0.1:6379", {"127.0.0.1:6379"}},
+        {"redis-1.example.com:7000", {"redis-1.example.com:7000"}},
+        {"a:1+b:65535", {"a:1", "b:65535"}},
+        {"a:1,b:2 c:3", {"a:1", "b:2", "c:3"}},
+        {"  a:1\t,\n", {"a:1"}},
+        {"[::1]:7000+[fe80::1%eth0]:7001", {"[::1]:7000", "[fe80::1%eth0]:7001"}},
+        {"h:06379", {"h:06379"}},
+        // Kept as given, duplicates included: the cluster client tries them in order.
+        {"a:1+a:1", {"a:1", "a:1"}},
+    };
+    for (const Case& c : cases) {
+        auto r = parseSeedList(c.text);
+        ASSERT_TRUE(r.ok()) << c.text << ": " << r.error().message;
+        EXPECT_EQ(*r, c.seeds) << c.text;
+    }
+}
+
+TEST(SeedList, Invalid) {
+    struct Case {
+        std::string_view text;
+        std::string_view fragment;  // besides the bad item, quoted
+        std::string_view item;
+    };
+    const Case cases[] = {
+        {"", "no address", ""},
+        {" + , ", "no address", ""},
+        {"localhost", "expected HOST:PORT", "\"localhost\""},
+        {"a:1+localhost", "expected HOST:PORT", "\"localhost\""},
+        {":6379", "no host", "\":6379\""},
+        {"a:", "1 to 65535", "\"a:\""},
+        {"a:0", "1 to 65535", "\"a:0\""},
+        {"a:65536", "1 to 65535", "\"a:65536\""},
+        {"a:123456", "1 to 65535", "\"a:123456\""},
+        {"a:-1", "1 to 65535", "\"a:-1\""},
+        {"a:+1", "1 to 65535", "\"a:\""},
+        {"a:6379x", "1 to 65535", "\"a:6379x\""},
+        {"a:0x10", "1 to 65535", "\"a:0x10\""},
+        {"::1:6379", "brackets", "\"::1:6379\""},
+        {"a:b:6379", "brackets", "\"a:b:6379\""},
+        {"[]:6379", "brackets", "\"[]:6379\""},
+        {"a\x01:6379", "control character", "invalid address"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.text);
+        auto r = parseSeedList(c.text);
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.code(), EINVAL);
+        EXPECT_NE(r.error().message.find(c.fragment), std::string::npos) << r.error().message;
+        EXPECT_NE(r.error().message.find(c.item), std::string::npos) << r.error().message;
+    }
+}
+
+TEST(RemoteNamespace, Validate) {
+    for (std::string_view name : {"kvcachefs", "a", "prod:llama-3.1_8B"}) {
+        EXPECT_TRUE(validateRemoteNamespace(name).ok()) << name;
+    }
+    EXPECT_TRUE(validateRemoteNamespace(std::string(64, 'n')).ok());
+    for (std::string_view name : {"", "a b", "a/b", "a{b}", "é"}) {
+        Status s = validateRemoteNamespace(name);
+        ASSERT_FALSE(s.ok()) << name;
+        EXPECT_EQ(s.code(), EINVAL);
+        EXPECT_NE(s.error().message.find("invalid remote namespace"), std::string::npos);
+    }
+    EXPECT_FALSE(validateRemoteNamespace(std::string(65, 'n')).ok());
+}
+
+// The mount options (-o disk_size=4G, ...) go through setTierOption(): the same checks as the
+// file, with messages that leave the option's name to the caller.
+TEST(TierOption, SetsEachKey) {
+    TierSettings t;
+    const std::pair<std::string_view, std::string_view> options[] = {
+        {"disk_dir", "/srv/tier"},       {"disk_size", "4G"},
+        {"disk_policy", "LFU"},          {"remote", "10.0.0.1:7000+10.0.0.2:7000"},
+        {"remote_namespace", "prod:kv"}, {"remote_timeout_ms", "60000"},
+        {"remote_ttl_s", "3600"},        {"remote_layout", "qwen2.5-7b"},
+        {"demote_min_reads", "3"},       {"demote_queue", "1M"},
+    };
+    for (const auto& [key, value] : options) {
+        Status s = setTierOption(t, key, value);
+        EXPECT_TRUE(s.ok()) << key << "=" << value << ": " << s.error().message;
+    }
+    EXPECT_EQ(t.disk_dir, "/srv/tier");
+    EXPECT_EQ(t.disk_size, 4 * GiB);
+    EXPECT_EQ(t.disk_policy, "lfu");
+    EXPECT_EQ(t.remote_seeds, (std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7000"}));
+    EXPECT_EQ(t.remote_namespace, "prod:kv");
+    EXPECT_EQ(t.remote_timeout_ms, 60000u);
+    EXPECT_EQ(t.remote_ttl_s, 3600u);
+    EXPECT_EQ(t.remote_layout, "qwen2.5-7b");
+    EXPECT_EQ(t.demote_min_reads, 3u);
+    EXPECT_EQ(t.demote_queue_bytes, MiB);
+    EXPECT_FALSE(t.write_through);  // a flag, not a valued option
+    EXPECT_TRUE(checkTierSettings(t, 4096).ok());
+}
+
+TEST(TierOption, RejectsBadValuesAndKeepsTheOldOne) {
+    struct Case {
+        std::string_view key;
+        std::string value;
+        std::string_view fragment;
+    };
+    const Case cases[] = {
+        {"disk_dir", "srv/tier", "not an absolute path"},
+        {"disk_dir", "", "not an absolute path"},
+        {"disk_size", "4X", "\"4X\""},
+        {"disk_size", "-4G", "negative"},
+        {"disk_policy", "mru", "unknown policy \"mru\""},
+        {"remote", "", "no address"},
+        {"remote", "a:1+b", "invalid address \"b\""},
+        {"remote_namespace", "a b", "invalid remote namespace \"a b\""},
+        {"remote_timeout_ms", "0", "out of range"},
+        {"remote_timeout_ms", "60001", "out of range"},
+        {"remote_timeout_ms", "-1", "\"-1\" is not a whole number"},
+        {"remote_timeout_ms", "1s", "\"1s\" is not a whole number"},
+        {"remote_timeout_ms", "", "not a whole number"},
+        {"remote_ttl_s", "1.5", "\"1.5\" is not a whole number"},
+        {"remote_ttl_s", "99999999999999999999", "too large"},
+        {"remote_layout", std::string(129, 'l'), "128 bytes"},
+        {"demote_min_reads", "4294967296", "too large"},
+        {"demote_min_reads", " 1", "not a whole number"},
+        {"demote_queue", "1K", "1 KiB is smaller than the minimum, 64 KiB"},
+        {"write_through", "1", "unknown tier option \"write_through\""},
+        {"pool_size", "1G", "unknown tier option \"pool_size\""},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(std::string(c.key) + "=" + c.value);
+        TierSettings t;
+        Status s = setTierOption(t, c.key, c.value);
+        ASSERT_FALSE(s.ok());
+        EXPECT_EQ(s.code(), EINVAL);
+        EXPECT_NE(s.error().message.find(c.fragment), std::string::npos) << s.error().message;
+        // Nothing changed.
+        const TierSettings fresh;
+        EXPECT_EQ(t.disk_dir, fresh.disk_dir);
+        EXPECT_EQ(t.disk_size, fresh.disk_size);
+        EXPECT_EQ(t.disk_policy, fresh.disk_policy);
+        EXPECT_EQ(t.remote_seeds, fresh.remote_seeds);
+        EXPECT_EQ(t.remote_namespace, fresh.remote_namespace);
+        EXPECT_EQ(t.remote_timeout_ms, fresh.remote_timeout_ms);
+        EXPECT_EQ(t.remote_ttl_s, fresh.remote_ttl_s);
+        EXPECT_EQ(t.remote_layout, fresh.remote_layout);
+        EXPECT_EQ(t.demote_min_reads, fresh.demote_min_reads);
+        EXPECT_EQ(t.demote_queue_bytes, fresh.demote_queue_bytes);
+    }
+}
+
+TEST(TierOption, CrossChecks) {
+    TierSettings t;
+    EXPECT_TRUE(checkTierSettings(t, 4096).ok());
+
+    // Messages start with the key at fault, so that "option " or "defaults: " can go before.
+    auto expectFault = [](const TierSettings& tiers, uint32_t block, std::string_view start) {
+        Status s = checkTierSettings(tiers, block);
+        ASSERT_FALSE(s.ok()) << start;
+        EXPECT_EQ(s.code(), EINVAL);
+        EXPECT_TRUE(startsWith(s.error().message, start)) << s.error().message;
+    };
+    t.disk_dir = "/srv/tier";
+    expectFault(t, 4096, "disk_dir needs disk_size");
+    t.disk_size = 1000;
+    expectFault(t, 4096, "disk_size 1000 B is smaller than one block (4 KiB)");
+    t.disk_size = 4096;
+    EXPECT_TRUE(checkTierSettings(t, 4096).ok());
+    expectFault(t, 8192, "disk_size 4 KiB is smaller than one block (8 KiB)");
+    t.disk_dir.clear();
+    expectFault(t, 4096, "disk_size needs disk_dir");
+    t.disk_size = 0;
+
+    t.write_through = true;
+    expectFault(t, 4096, "write_through needs remote");
+    t.remote_seeds = {"a:1"};
+    EXPECT_TRUE(checkTierSettings(t, 4096).ok());
+
+    // remote_* without remote is accepted.
+    TierSettings only_options;
+    only_options.remote_namespace = "x";
+    only_options.remote_ttl_s = 5;
+    only_options.remote_layout = "l";
+    EXPECT_TRUE(checkTierSettings(only_options, 4096).ok());
 }
 
 TEST(Config, BadPoolNames) {
@@ -421,6 +878,20 @@ TEST(Config, ExampleFileDocumentsTheBuiltInDefaults) {
     EXPECT_EQ(r->defaults.pin_budget, expected.defaults.pin_budget);
     EXPECT_EQ(r->defaults.max_entries, expected.defaults.max_entries);
     EXPECT_EQ(r->shm_prefix, expected.shm_prefix);
+    const TierSettings& tiers = r->defaults.tiers;
+    const TierSettings& built_in = expected.defaults.tiers;
+    EXPECT_FALSE(tiers.any());
+    EXPECT_EQ(tiers.disk_dir, built_in.disk_dir);
+    EXPECT_EQ(tiers.disk_size, built_in.disk_size);
+    EXPECT_EQ(tiers.disk_policy, built_in.disk_policy);
+    EXPECT_EQ(tiers.remote_seeds, built_in.remote_seeds);
+    EXPECT_EQ(tiers.remote_namespace, built_in.remote_namespace);
+    EXPECT_EQ(tiers.remote_timeout_ms, built_in.remote_timeout_ms);
+    EXPECT_EQ(tiers.remote_ttl_s, built_in.remote_ttl_s);
+    EXPECT_EQ(tiers.remote_layout, built_in.remote_layout);
+    EXPECT_EQ(tiers.write_through, built_in.write_through);
+    EXPECT_EQ(tiers.demote_min_reads, built_in.demote_min_reads);
+    EXPECT_EQ(tiers.demote_queue_bytes, built_in.demote_queue_bytes);
     // The installed file creates no pool: its [pools.NAME] sections are commented out.
     EXPECT_TRUE(r->pools.empty());
 }
@@ -439,7 +910,14 @@ TEST(Config, ExampleFileExamplesAreValid) {
     auto r = parseConfig(text, "examples/kvcachefs.toml (uncommented)");
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->defaults.dir, "/var/lib/kvcachefs");
-    ASSERT_EQ(r->pools.size(), 2u);
+    const TierSettings& defaults = r->defaults.tiers;
+    EXPECT_EQ(defaults.disk_dir, "/var/lib/kvcachefs/tier");
+    EXPECT_EQ(defaults.disk_size, 100 * GiB);
+    EXPECT_EQ(defaults.disk_policy, "lru");
+    EXPECT_EQ(defaults.remote_seeds.size(), 3u);
+    EXPECT_EQ(defaults.remote_layout, "llama-3.1-8b/fp16/16");
+    EXPECT_FALSE(defaults.write_through);
+    ASSERT_EQ(r->pools.size(), 3u);
     EXPECT_EQ(r->pools[0].name, "llama");
     EXPECT_EQ(r->pools[0].settings.size, 16 * GiB);
     EXPECT_EQ(r->pools[0].settings.policy, "s3fifo");
@@ -448,6 +926,19 @@ TEST(Config, ExampleFileExamplesAreValid) {
     EXPECT_EQ(r->pools[1].settings.tier, Tier::Disk);
     EXPECT_EQ(r->pools[1].settings.dir, "/var/lib/kvcachefs");
     EXPECT_EQ(r->pools[1].settings.block_size, 4096u);
+    EXPECT_EQ(r->pools[2].name, "qwen");
+    const TierSettings& qwen = r->pools[2].settings.tiers;
+    EXPECT_EQ(qwen.disk_dir, "/var/lib/kvcachefs/tier");
+    EXPECT_EQ(qwen.disk_size, 100 * GiB);
+    EXPECT_EQ(qwen.disk_policy, "lfu");
+    EXPECT_EQ(qwen.remote_seeds, (std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7000"}));
+    EXPECT_EQ(qwen.remote_namespace, "prod:qwen");
+    EXPECT_EQ(qwen.remote_timeout_ms, 100u);
+    EXPECT_EQ(qwen.remote_ttl_s, 86400u);
+    EXPECT_EQ(qwen.remote_layout, "qwen2.5-7b/bf16/16");
+    EXPECT_TRUE(qwen.write_through);
+    EXPECT_EQ(qwen.demote_min_reads, 2u);
+    EXPECT_EQ(qwen.demote_queue_bytes, 256 * MiB);
 }
 
 TEST(PoolName, Valid) {

@@ -95,7 +95,7 @@ protected:
     static PoolSettings settings(uint64_t blocks, std::string policy = "lru",
                                  uint64_t pin_budget = 0, uint64_t max_entries = 0) {
         return PoolSettings{blocks * kBlock, std::move(policy), kBlock, Tier::Cpu, "",
-                            pin_budget, max_entries};
+                            pin_budget, max_entries, {}};
     }
 
     // A new pool of `blocks` blocks of 4 KiB; fails the test if it cannot be made.

@@ -711,10 +711,10 @@ TEST_F(PoolBasics, CreateRefusesBadSettings) {
     auto make = [&](PoolSettings s) {
         return Pool::create(PoolCreateOptions{"bad", newLocation(), std::move(s)}).code();
     };
-    EXPECT_EQ(make(PoolSettings{1 << 20, "mru", kBlock, Tier::Cpu, "", 0, 0}), EINVAL);
-    EXPECT_EQ(make(PoolSettings{100, "lru", kBlock, Tier::Cpu, "", 0, 0}), EINVAL);
-    EXPECT_EQ(make(PoolSettings{1 << 20, "lru", 0, Tier::Cpu, "", 0, 0}), EINVAL);
-    EXPECT_EQ(make(PoolSettings{1 << 20, "lru", 1000, Tier::Cpu, "", 0, 0}), EINVAL);
+    EXPECT_EQ(make(PoolSettings{1 << 20, "mru", kBlock, Tier::Cpu, "", 0, 0, {}}), EINVAL);
+    EXPECT_EQ(make(PoolSettings{100, "lru", kBlock, Tier::Cpu, "", 0, 0, {}}), EINVAL);
+    EXPECT_EQ(make(PoolSettings{1 << 20, "lru", 0, Tier::Cpu, "", 0, 0, {}}), EINVAL);
+    EXPECT_EQ(make(PoolSettings{1 << 20, "lru", 1000, Tier::Cpu, "", 0, 0, {}}), EINVAL);
     // The same segment twice.
     EXPECT_EQ(Pool::create(PoolCreateOptions{"dup", p().location(), settings(16)}).code(),
               EEXIST);

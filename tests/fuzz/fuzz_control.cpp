@@ -19,7 +19,7 @@ kvc::Pool& pool() {
         kvc::PoolCreateOptions o;
         o.name = "fuzz";
         o.where.name = "kvcachefs-fuzz-control-" + std::to_string(getpid());
-        o.settings = kvc::PoolSettings{1 << 20, "lru", 4096, kvc::Tier::Cpu, "", 0, 1024};
+        o.settings = kvc::PoolSettings{1 << 20, "lru", 4096, kvc::Tier::Cpu, "", 0, 1024, {}};
         auto made = kvc::Pool::create(o);
         if (!made) std::abort();
         (void)kvc::Segment::remove(o.where);  // nameless from the start: nothing left behind

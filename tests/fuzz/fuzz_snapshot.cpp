@@ -24,7 +24,7 @@ kvc::Pool& pool() {
         kvc::PoolCreateOptions o;
         o.name = "fuzz";
         o.where.name = "kvcachefs-fuzz-snapshot-" + std::to_string(getpid());
-        o.settings = kvc::PoolSettings{4 << 20, "lru", 4096, kvc::Tier::Cpu, "", 0, 1024};
+        o.settings = kvc::PoolSettings{4 << 20, "lru", 4096, kvc::Tier::Cpu, "", 0, 1024, {}};
         auto made = kvc::Pool::create(o);
         if (!made) std::abort();
         (void)kvc::Segment::remove(o.where);  // the mapping stays; nothing is left behind
