@@ -13,6 +13,7 @@ packages=(
   python3-numpy python3-torch
   fio bc time
   gnuplot-nox
+  redis-server redis-tools libhiredis-dev
 )
 
 missing=()
