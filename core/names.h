@@ -9,5 +9,7 @@ namespace kvc {
 
 // EINVAL for empty names, names with '/' or NUL, "." and ".."; ENAMETOOLONG beyond 255 bytes.
 Status validateEntryName(std::string_view name);
+// A chain parent path (user.kvcache.parent): names joined by '/', at most 4096 bytes; EINVAL.
+Status validateParentPath(std::string_view path);
 
 }  // namespace kvc

@@ -28,6 +28,7 @@
 
 #include "core/block_allocator.h"
 #include "core/config.h"
+#include "core/entry_image.h"
 #include "core/inode.h"
 #include "core/policy/eviction_policy.h"
 #include "core/result.h"
@@ -180,13 +181,36 @@ public:
     EvictReport lastEviction();
     uint64_t capacityBytes();
     Status resize(uint64_t bytes);
-    // Counts hits and misses; `dir` is where the names live.
-    Result<MatchResult> match(EntryId dir, const std::vector<std::string>& names);
+    // Counts hits and misses; `dir` is where the names live. `below` (optional, one flag per
+    // name) marks names a lower tier holds: they count as cached too.
+    Result<MatchResult> match(EntryId dir, const std::vector<std::string>& names,
+                              const std::vector<bool>* below = nullptr);
     PoolStats stats();
 
     // Called (under the pool's lock: it must only queue) for every name or page the pool
     // dropped on its own.
     void setInvalidationSink(std::function<void(const Invalidation&)> sink);
+
+    // --- tiers (pool_tiering.cpp) -----------------------------------------------------------
+    // Entries the policy evicts, read at least `min_reads` times, are handed to `sink` as images
+    // (under the pool's lock: it must only queue, and returns false when it dropped the image).
+    // Entries removed by unlink, rmdir or a pool's removal are not: they were deleted, not
+    // evicted. An empty sink turns demotion off.
+    void setDemotionSink(uint32_t min_reads, std::function<bool(EntryImage&&)> sink);
+    // The pool-relative path of `name` in `dir` ("a/b/blk"); ENOENT if the directory is gone.
+    Result<std::string> entryPath(EntryId dir, std::string_view name);
+    // A committed entry by path or by id, copied out without counting an access.
+    // ENOENT: no such committed entry; EISDIR: a directory.
+    Result<EntryImage> exportEntry(std::string_view path);
+    Result<EntryImage> exportEntry(EntryId id);
+    // Stores an image as a committed entry at image.path, creating missing directories (owned
+    // by the image's owner). The name appears only once the entry is complete, so no reader
+    // ever sees part of it. EEXIST if the name is taken; ENOSPC as for a write.
+    Status importEntry(const EntryImage& image);
+    // Removes the entry at `path`, if it is there and committed (a promotion moving it up).
+    Status removePath(std::string_view path);
+    // Which of `names` in `dir` are cached, without counting hits or touching the policy.
+    Result<std::vector<bool>> cachedNames(EntryId dir, const std::vector<std::string>& names);
 
     // Checks every invariant (allocator, policy, index); throws std::logic_error.
     void verify();
@@ -205,6 +229,9 @@ private:
     Result<Inode*> newInode(uint32_t mode, uint32_t uid, uint32_t gid);
     Status addName(Inode* dir, std::string_view name, Inode* target);
     void dropName(Inode* dir, std::string_view name, bool notify);
+    // unlink's work once the name is known to be an entry's: the name goes, then the entry if
+    // that was its last name.
+    void removeEntryName(Inode* dir, std::string_view name, Inode* ino, bool notify);
     void maybeFree(Inode* ino);
     void eraseInode(Inode* ino);  // drops a removed inode for good, giving its slot back
     void persist(Inode* ino);
@@ -226,6 +253,10 @@ private:
     void bindSubtree(Inode* top, bool bind);
     void expirePins();
     Status makeRoom(uint64_t blocks, Inode* requester);
+    EntryImage imageOf(const Inode& ino, std::string path) const;  // metadata only
+    void copyBytes(const Inode& ino, std::string& out) const;
+    void offerDemotion(const Inode& ino);
+    Result<Inode*> makeDirs(std::string_view dirs, const EntryImage& owner);
     bool evictOne(EvictReport& report);
     Status allocateFor(Inode* ino, uint64_t new_blocks);
     Status truncateBlocks(Inode* ino, uint64_t new_size);
@@ -253,6 +284,8 @@ private:
     uint64_t max_entries_ = 0;
     PoolCounters counters_;
     EvictReport last_eviction_;
+    uint32_t demote_min_reads_ = 0;
+    std::function<bool(EntryImage&&)> demotion_sink_;
 
     std::mutex sink_mutex_;
     std::function<void(const Invalidation&)> sink_;

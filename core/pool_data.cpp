@@ -222,6 +222,17 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
     return len;
 }
 
+// The whole entry's bytes; the caller holds meta_ and keeps writers out (an open, or a state in
+// which no writer can exist).
+void Pool::copyBytes(const Inode& ino, std::string& out) const {
+    out.resize(ino.size);
+    char* dst = out.data();
+    walkExtents(*segment_, ino.extents, 0, out.size(), [&](char* p, uint64_t, size_t n) {
+        std::memcpy(dst, p, n);
+        dst += n;
+    });
+}
+
 Result<Pool::ReadPlan> Pool::planRead(EntryId id, uint64_t offset, size_t len) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));

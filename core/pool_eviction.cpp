@@ -139,6 +139,7 @@ bool Pool::evictOne(EvictReport& report) {
     Inode* ino = find(*victim);
     if (!ino) return true;  // cannot happen: the policy holds live candidates only
     ino->in_policy = false;
+    offerDemotion(*ino);
     const uint64_t bytes = ino->size;
     const std::vector<std::pair<EntryId, uint64_t>> names = ino->names;
     for (auto [dir_id, slot] : names) {
@@ -366,7 +367,8 @@ Status Pool::resize(uint64_t bytes) {
     return {};
 }
 
-Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& names) {
+Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& names,
+                                const std::vector<bool>* below) {
     std::lock_guard lk(meta_);
     auto dir = findDir(dir_id);
     if (!dir) return dir.error();
@@ -374,16 +376,17 @@ Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& 
     r.cached.reserve(names.size());
     bool leading = true;
     uint64_t hits = 0;
-    for (const std::string& n : names) {
-        auto it = (*dir)->by_name.find(n);
+    for (size_t i = 0; i < names.size(); ++i) {
+        auto it = (*dir)->by_name.find(names[i]);
         Inode* ino = it == (*dir)->by_name.end() ? nullptr
                                                   : find((*dir)->by_slot.at(it->second).inode);
-        const bool cached = ino && !ino->isDir() && !ino->dirty;
+        const bool here = ino && !ino->isDir() && !ino->dirty;
+        const bool cached = here || (below && i < below->size() && (*below)[i]);
         r.cached.push_back(cached);
         hits += cached;
         if (cached && leading) {
             r.leading++;
-            touch(ino);  // the engine is about to read it
+            if (here) touch(ino);  // the engine is about to read it
         } else {
             leading = false;
         }

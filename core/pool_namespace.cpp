@@ -268,9 +268,13 @@ Status Pool::unlink(EntryId dir_id, std::string_view name) {
     auto child = childOf(*dir, name);
     if (!child) return child.error();
     if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
-    Inode* ino = *child;
-    dropName(*dir, name, false);
-    persist(*dir);
+    removeEntryName(*dir, name, *child, false);
+    return {};
+}
+
+void Pool::removeEntryName(Inode* dir, std::string_view name, Inode* ino, bool notify_front) {
+    dropName(dir, name, notify_front);
+    persist(dir);
     if (ino->nlink == 0) {
         // An open entry stays readable until its last close; its record goes now, so a crash
         // does not bring it back.
@@ -280,7 +284,6 @@ Status Pool::unlink(EntryId dir_id, std::string_view name) {
         refreshCandidate(ino);
         persist(ino);
     }
-    return {};
 }
 
 Status Pool::rmdir(EntryId dir_id, std::string_view name) {

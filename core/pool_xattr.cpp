@@ -62,6 +62,8 @@ std::string formatTime(int64_t ns) {
     return fmt::format("{}.{:09d}", ns / 1000000000, ns % 1000000000);
 }
 
+}  // namespace
+
 Status validateParentPath(std::string_view path) {
     if (path.empty() || path.size() > kMaxParentPathBytes)
         return makeError(EINVAL, "user.kvcache.parent: empty or longer than 4096 bytes");
@@ -75,8 +77,6 @@ Status validateParentPath(std::string_view path) {
     }
     return {};
 }
-
-}  // namespace
 
 Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     std::lock_guard lk(meta_);

@@ -46,8 +46,12 @@ const ControlFile* controlByLocal(bool root_level, EntryId local) {
 Result<std::string> Filesystem::controlContent(uint32_t pool, const ControlFile& file) {
     if (file.root_level) {
         std::vector<PoolStats> all;
-        for (const auto& slot : pools()) all.push_back(slot->pool->stats());
-        if (file.kind == ControlKind::RootMetrics) return formatMetrics(all);
+        std::vector<std::pair<std::string, TierStats>> tiers;
+        for (const auto& slot : pools()) {
+            all.push_back(slot->pool->stats());
+            if (slot->tiers) tiers.emplace_back(slot->name, slot->tiers->stats());
+        }
+        if (file.kind == ControlKind::RootMetrics) return formatMetrics(all, tiers);
         PoolStats total;
         for (const auto& s : all) total = sumStats(total, s);
         return fmt::format("pools {}\n", all.size()) + formatStats(total);
@@ -56,7 +60,9 @@ Result<std::string> Filesystem::controlContent(uint32_t pool, const ControlFile&
     if (!slot) return makeError(ENOENT, "pool was deleted");
     Pool& p = *slot->pool;
     switch (file.kind) {
-        case ControlKind::Stats: return formatStats(p.stats());
+        case ControlKind::Stats:
+            return formatStats(p.stats()) +
+                   (slot->tiers ? formatTierStats(slot->tiers->stats()) : std::string());
         case ControlKind::Policy: return p.policyName() + "\n";
         case ControlKind::Evict: return evictReport(p.lastEviction());
         case ControlKind::Size: return fmt::format("{}\n", p.capacityBytes());
@@ -96,7 +102,8 @@ Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& f
         case ControlKind::Match: {
             auto names = parseMatchRequest(data);
             if (!names) return names.error();
-            auto r = p.match(kPoolRootId, *names);
+            auto r = slot->tiers ? slot->tiers->match(kPoolRootId, *names)
+                                 : p.match(kPoolRootId, *names);
             if (!r) return r.error();
             std::string out = fmt::format("{}\n", r->leading);
             for (size_t i = 0; i < r->cached.size(); ++i) out += r->cached[i] ? '1' : '0';

@@ -14,6 +14,9 @@
 
 namespace kvc::fs {
 
+// How long an unmount waits for queued demotions to reach the lower tiers.
+constexpr uint64_t kTierDrainMs = 10000;
+
 Filesystem::Filesystem(DaemonOptions options) : options_(std::move(options)) {
     by_index_.emplace_back();  // index 0 is the root level
     root_mtime_ns_ = nowNs();
@@ -28,10 +31,32 @@ SegmentLocation Filesystem::locationFor(const std::string& pool, const PoolSetti
     return where;
 }
 
-std::shared_ptr<PoolSlot> Filesystem::addSlot(std::unique_ptr<Pool> pool) {
+// Disk-tier segments are named "<prefix>-tier.<instance>.<pool>", so that the scan for pools
+// ("<prefix>.<instance>.") never takes one for a pool.
+SegmentLocation Filesystem::diskTierLocation(const std::string& pool,
+                                             const TierSettings& t) const {
+    return SegmentLocation{options_.config.shm_prefix + "-tier." + options_.instance + "." + pool,
+                           t.disk_dir};
+}
+
+const PoolSettings& Filesystem::settingsFor(std::string_view pool) const {
+    for (const auto& decl : options_.config.pools)
+        if (decl.name == pool) return decl.settings;
+    return options_.config.defaults;
+}
+
+Result<std::shared_ptr<PoolSlot>> Filesystem::addSlot(std::unique_ptr<Pool> pool) {
     auto slot = std::make_shared<PoolSlot>();
     slot->name = pool->name();
     slot->pool = std::move(pool);
+    const TierSettings& tiers = settingsFor(slot->name).tiers;
+    if (tiers.any()) {
+        auto chain = TierChain::open(*slot->pool, tiers, diskTierLocation(slot->name, tiers));
+        if (!chain)
+            return makeError(chain.code(), fmt::format("pool {}: lower tiers: {}", slot->name,
+                                                       chain.error().message));
+        slot->tiers = std::move(*chain);
+    }
     std::unique_lock lk(pools_mutex_);
     slot->index = static_cast<uint32_t>(by_index_.size());
     by_index_.push_back(slot);
@@ -79,7 +104,7 @@ Status Filesystem::start() {
         if (!pool) return pool.error();
         log(LogLevel::Info, "pool {}: reattached {} ({} entries)", pool_name, where.describe(),
             (*pool)->stats().entries);
-        addSlot(std::move(*pool));
+        if (auto slot = addSlot(std::move(*pool)); !slot) return slot.error();
     }
     for (const auto& decl : options_.config.pools) {
         if (poolByName(decl.name)) continue;
@@ -108,7 +133,13 @@ Result<std::shared_ptr<PoolSlot>> Filesystem::createPool(const std::string& name
                                                    "name", name));
     auto pool = Pool::create(o);
     if (!pool) return pool.error();
-    return addSlot(std::move(*pool));
+    auto slot = addSlot(std::move(*pool));
+    if (!slot) {
+        // Not added: the new segment goes again, so a retry starts clean.
+        (void)Segment::remove(o.where);
+        return slot.error();
+    }
+    return slot;
 }
 
 Status Filesystem::removePool(const std::string& name) {
@@ -125,6 +156,7 @@ Status Filesystem::removePool(const std::string& name) {
         root_mtime_ns_ = nowNs();
     }
     slot->pool->setInvalidationSink(nullptr);
+    if (slot->tiers) slot->tiers->destroy();
     if (auto st = slot->pool->destroySegment(); !st) return st;
     log(LogLevel::Info, "pool {}: deleted", name);
     return {};
@@ -150,7 +182,12 @@ std::vector<std::shared_ptr<PoolSlot>> Filesystem::pools() {
 }
 
 void Filesystem::detachAll() {
-    for (const auto& slot : pools()) slot->pool->detach();
+    for (const auto& slot : pools()) {
+        if (slot->tiers && !slot->tiers->drain(kTierDrainMs))
+            log(LogLevel::Warning, "pool {}: demotions still queued after {} ms are dropped",
+                slot->name, kTierDrainMs);
+        slot->pool->detach();
+    }
 }
 
 namespace {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/pool.h"
+#include "core/tiers/tier_chain.h"
 #include "fs/control_files.h"
 #include "fs/inode_ids.h"
 #include "fs/options.h"
@@ -30,6 +31,7 @@ struct PoolSlot {
     uint32_t index = 0;
     std::string name;
     std::unique_ptr<Pool> pool;
+    std::unique_ptr<TierChain> tiers;  // lower tiers, if configured; destroyed before the pool
 };
 
 class Filesystem {
@@ -39,7 +41,8 @@ public:
 
     // Attaches the instance's existing segments and creates the pools the config declares.
     Status start();
-    // Marks every segment cleanly detached (called at unmount).
+    // Stores what the lower tiers still have queued (bounded), then marks every segment cleanly
+    // detached (called at unmount).
     void detachAll();
     void startNotifier(fuse_session* se);
     void stopNotifier();
@@ -72,7 +75,10 @@ public:
 
 private:
     SegmentLocation locationFor(const std::string& pool, const PoolSettings& s) const;
-    std::shared_ptr<PoolSlot> addSlot(std::unique_ptr<Pool> pool);
+    SegmentLocation diskTierLocation(const std::string& pool, const TierSettings& t) const;
+    // The settings a pool of this name gets: its [pools.NAME] declaration, else the defaults.
+    const PoolSettings& settingsFor(std::string_view pool) const;
+    Result<std::shared_ptr<PoolSlot>> addSlot(std::unique_ptr<Pool> pool);
     void queueInvalidation(uint32_t pool, const Invalidation& inv);
     void notifierLoop();
 

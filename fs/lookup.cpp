@@ -40,6 +40,9 @@ void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         if (ref.local < kFirstEntryId && ref.local != kPoolRootId)
             return (void)fuse_reply_err(req, ENOTDIR);
         auto a = slot->pool->lookup(ref.local, name);
+        // Not in shared memory: a lower tier may have it, copied up before the name is given.
+        if (!a && a.code() == ENOENT && slot->tiers && slot->tiers->promote(ref.local, name))
+            a = slot->pool->lookup(ref.local, name);
         if (!a) return replyError(req, a.error(), "lookup");
         replyPoolEntry(req, ref.pool, *a);
     });

@@ -17,9 +17,67 @@ struct Metric {
 
 double ratio(uint64_t a, uint64_t b) { return b ? double(a) / double(b) : 0.0; }
 
+
+// Per pool and tier: kvcachefs_tier_*{pool="...",tier="disk"|"remote"}.
+std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats>>& tiers) {
+    struct TierMetric {
+        const char* name;
+        const char* type;
+        const char* help;
+        uint64_t TierSnapshot::*field;
+    };
+    const TierMetric metrics[] = {
+        {"kvcachefs_tier_entries", "gauge", "Entries in the tier (disk only).", &TierSnapshot::entries},
+        {"kvcachefs_tier_used_bytes", "gauge", "Bytes used in the tier (disk only).",
+         &TierSnapshot::used_bytes},
+        {"kvcachefs_tier_hits_total", "counter", "Promotions asked of the tier that found the entry.",
+         &TierSnapshot::hits},
+        {"kvcachefs_tier_misses_total", "counter", "Promotions asked of the tier that did not.",
+         &TierSnapshot::misses},
+        {"kvcachefs_tier_errors_total", "counter", "Failed tier operations (node down or slow, full).",
+         &TierSnapshot::errors},
+        {"kvcachefs_tier_corrupt_total", "counter", "Values that failed their checks (deleted).",
+         &TierSnapshot::corrupt},
+        {"kvcachefs_tier_promotions_total", "counter", "Entries copied up from the tier.",
+         &TierSnapshot::promotions},
+        {"kvcachefs_tier_demotions_total", "counter", "Entries stored in the tier.",
+         &TierSnapshot::demotions},
+        {"kvcachefs_tier_dropped_demotions_total", "counter",
+         "Demotions to the tier dropped (queue full or store failed).", &TierSnapshot::dropped},
+        {"kvcachefs_tier_bytes_up_total", "counter", "Bytes promoted from the tier.",
+         &TierSnapshot::bytes_up},
+        {"kvcachefs_tier_bytes_down_total", "counter", "Bytes demoted to the tier.",
+         &TierSnapshot::bytes_down},
+    };
+    std::string out;
+    if (tiers.empty()) return out;
+    for (const TierMetric& m : metrics) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", m.name, m.help, m.name, m.type);
+        for (const auto& [pool, t] : tiers) {
+            if (t.has_disk)
+                out += fmt::format("{}{{pool=\"{}\",tier=\"disk\"}} {}\n", m.name, pool,
+                                   t.disk.*m.field);
+            if (t.has_remote)
+                out += fmt::format("{}{{pool=\"{}\",tier=\"remote\"}} {}\n", m.name, pool,
+                                   t.remote.*m.field);
+        }
+    }
+    out += "# HELP kvcachefs_tier_queue_bytes Demotions waiting, in bytes.\n"
+           "# TYPE kvcachefs_tier_queue_bytes gauge\n";
+    for (const auto& [pool, t] : tiers)
+        out += fmt::format("kvcachefs_tier_queue_bytes{{pool=\"{}\"}} {}\n", pool, t.queue_bytes);
+    out += "# HELP kvcachefs_tier_queue_entries Demotions waiting.\n"
+           "# TYPE kvcachefs_tier_queue_entries gauge\n";
+    for (const auto& [pool, t] : tiers)
+        out += fmt::format("kvcachefs_tier_queue_entries{{pool=\"{}\"}} {}\n", pool,
+                           t.queue_entries);
+    return out;
+}
+
 }  // namespace
 
-std::string formatMetrics(const std::vector<PoolStats>& pools) {
+std::string formatMetrics(const std::vector<PoolStats>& pools,
+                          const std::vector<std::pair<std::string, TierStats>>& tiers) {
     const Metric metrics[] = {
         {"kvcachefs_capacity_bytes", "gauge", "Pool capacity.",
          [](const PoolStats& s) { return double(s.capacity_bytes); }},
@@ -52,7 +110,7 @@ std::string formatMetrics(const std::vector<PoolStats>& pools) {
             out += fmt::format("{}{{pool=\"{}\",policy=\"{}\"}} {}\n", m.name, s.name, s.policy,
                                m.value(s));
     }
-    return out;
+    return out + formatTierMetrics(tiers);
 }
 
 }  // namespace kvc::fs

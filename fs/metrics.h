@@ -5,9 +5,12 @@
 #include <vector>
 
 #include "core/stats.h"
+#include "core/tiers/tier_stats.h"
 
 namespace kvc::fs {
 
-std::string formatMetrics(const std::vector<PoolStats>& pools);
+// `tiers`: the lower tiers of the pools that have them, by pool name.
+std::string formatMetrics(const std::vector<PoolStats>& pools,
+                          const std::vector<std::pair<std::string, TierStats>>& tiers);
 
 }  // namespace kvc::fs

@@ -82,8 +82,10 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
         if (isControlName(parent, name)) return (void)fuse_reply_err(req, EPERM);
         auto slot = poolOf(req, parent);
         if (!slot || isVirtual(parent)) return (void)fuse_reply_err(req, ENOENT);
+        auto path = slot->pool->entryPath(splitIno(parent).local, name);
         auto st = slot->pool->unlink(splitIno(parent).local, name);
         if (!st) return replyError(req, st.error(), "unlink");
+        if (slot->tiers && path) slot->tiers->removed(*path);
         fuse_reply_err(req, 0);
     });
 }

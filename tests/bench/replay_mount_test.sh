@@ -37,7 +37,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-"$daemon_bin" "$mnt" -f -o size=64M,block_size=4K,policy=lru,instance="$tag",shm_prefix="$tag" \
+# KVC_REPLAY_MOUNT_OPTS adds mount options, e.g. a disk tier: disk_dir=/var/tmp/x,disk_size=143M
+"$daemon_bin" "$mnt" -f \
+  -o size=64M,block_size=4K,policy=lru,instance="$tag",shm_prefix="$tag"${KVC_REPLAY_MOUNT_OPTS:+,$KVC_REPLAY_MOUNT_OPTS} \
   2>"$out.daemon.log" &
 daemon_pid=$!
 

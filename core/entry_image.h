@@ -1,0 +1,28 @@
+// EntryImage: one entry's bytes and cache metadata, detached from any pool. It is what moves
+// between the tiers of a pool (shared memory, disk, a remote store): an evicted entry leaves its
+// pool as an image, and a promoted one comes back from one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace kvc {
+
+struct EntryImage {
+    std::string path;  // pool-relative: "blk-01", or "llama/blk-01" below a directory
+    std::string data;
+    uint32_t mode = 0100644;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    int32_t priority = 0;
+    int64_t layer = -1;
+    int64_t seq_len = -1;
+    int64_t mtime_ns = 0;
+    std::string parent;  // chain parent (user.kvcache.parent), empty when none
+    uint64_t reads = 0;  // access count when it left its pool
+
+    // What an image costs in a queue: its bytes, and at least a page for the metadata.
+    uint64_t footprint() const { return data.size() + path.size() + parent.size() + 4096; }
+};
+
+}  // namespace kvc

@@ -1,0 +1,206 @@
+// Pool side of the tiers: entries leaving on eviction as images (demotion), entries copied out
+// (promotion from a lower tier, write-through) and images stored back as complete entries.
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/names.h"
+#include "core/pool.h"
+
+namespace kvc {
+
+void Pool::setDemotionSink(uint32_t min_reads, std::function<bool(EntryImage&&)> sink) {
+    std::lock_guard lk(meta_);
+    demote_min_reads_ = min_reads;
+    demotion_sink_ = std::move(sink);
+}
+
+EntryImage Pool::imageOf(const Inode& ino, std::string path) const {
+    EntryImage img;
+    img.path = std::move(path);
+    img.mode = ino.mode;
+    img.uid = ino.uid;
+    img.gid = ino.gid;
+    img.priority = ino.priority;
+    img.layer = ino.layer;
+    img.seq_len = ino.seq_len;
+    img.mtime_ns = ino.mtime_ns;
+    img.parent = ino.parent;
+    img.reads = ino.access_count;
+    return img;
+}
+
+// Called by evictOne before the names go: the victim is committed and has no writer, so its
+// bytes are stable under meta_.
+void Pool::offerDemotion(const Inode& ino) {
+    if (!demotion_sink_ || ino.access_count < demote_min_reads_ || ino.names.empty()) return;
+    const auto [dir, slot] = ino.names.front();
+    EntryImage img = imageOf(ino, chainKey(dir, find(dir)->by_slot.at(slot).name));
+    copyBytes(ino, img.data);
+    demotion_sink_(std::move(img));
+}
+
+Result<std::string> Pool::entryPath(EntryId dir, std::string_view name) {
+    std::lock_guard lk(meta_);
+    if (auto d = findDir(dir); !d) return d.error();
+    if (auto st = validateEntryName(name); !st) return st.error();
+    return chainKey(dir, name);
+}
+
+Result<EntryImage> Pool::exportEntry(std::string_view path) {
+    EntryId id = 0;
+    {
+        std::lock_guard lk(meta_);
+        Inode* ino = resolvePath(path);
+        if (!ino || ino == find(kPoolRootId))
+            return makeError(ENOENT, fmt::format("no entry {} in pool {}", path, name_));
+        id = ino->id;
+    }
+    return exportEntry(id);
+}
+
+Result<EntryImage> Pool::exportEntry(EntryId id) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    if (ino->isDir()) return makeError(EISDIR, "is a directory");
+    // The data lock keeps writers out; meta_ keeps eviction from freeing the blocks meanwhile.
+    std::shared_lock data(ino->data_mutex);
+    std::lock_guard lk(meta_);
+    if (ino->nlink == 0 || ino->dirty || ino->names.empty())
+        return makeError(ENOENT, fmt::format("entry {} in pool {} is not committed", id, name_));
+    const auto [dir, slot] = ino->names.front();
+    EntryImage img = imageOf(*ino, chainKey(dir, find(dir)->by_slot.at(slot).name));
+    copyBytes(*ino, img.data);
+    return img;
+}
+
+// The directory holding `dirs` ("a/b"), made as needed with the image's owner.
+Result<Inode*> Pool::makeDirs(std::string_view dirs, const EntryImage& owner) {
+    Inode* cur = find(kPoolRootId);
+    while (!dirs.empty()) {
+        const size_t slash = dirs.find('/');
+        const std::string_view part = dirs.substr(0, slash);
+        if (auto st = validateEntryName(part); !st) return st.error();
+        if (auto child = childOf(cur, part); child) {
+            if (!(*child)->isDir())
+                return makeError(ENOTDIR, fmt::format("\"{}\" is not a directory", part));
+            cur = *child;
+        } else {
+            auto made = newInode(0040755, owner.uid, owner.gid);
+            if (!made) return made.error();
+            (*made)->nlink = 1;
+            if (auto st = addName(cur, part, *made); !st) {
+                (*made)->nlink = 0;
+                maybeFree(*made);
+                return st.error();
+            }
+            cur->nlink++;
+            persist(*made);
+            persist(cur);
+            cur = *made;
+        }
+        if (slash == std::string_view::npos) break;
+        dirs.remove_prefix(slash + 1);
+    }
+    return cur;
+}
+
+Status Pool::importEntry(const EntryImage& image) {
+    const size_t slash = image.path.rfind('/');
+    const std::string name = slash == std::string::npos ? image.path : image.path.substr(slash + 1);
+    const std::string dirs = slash == std::string::npos ? "" : image.path.substr(0, slash);
+    // Every component is checked before any directory is made: a bad path changes nothing.
+    for (std::string_view rest = image.path;;) {
+        const size_t at = rest.find('/');
+        if (auto st = validateEntryName(rest.substr(0, at)); !st) return st;
+        if (at == std::string_view::npos) break;
+        rest.remove_prefix(at + 1);
+    }
+    if (!image.parent.empty())
+        if (auto st = validateParentPath(image.parent); !st) return st;
+    // A nameless inode, open for writing (so no policy candidate), filled, then named: until it
+    // has its name nobody can find it, and a crash in between leaves no record (persist skips
+    // inodes without a name).
+    EntryId id = 0;
+    {
+        std::lock_guard lk(meta_);
+        auto dir = makeDirs(dirs, image);
+        if (!dir) return dir.error();
+        if ((*dir)->by_name.count(name))
+            return makeError(EEXIST, fmt::format("\"{}\" exists in pool {}", image.path, name_));
+        auto ino = newInode(0100000 | (image.mode & 07777), image.uid, image.gid);
+        if (!ino) return ino.error();
+        (*ino)->opens = 1;
+        (*ino)->write_opens = 1;
+        (*ino)->dirty = true;
+        id = (*ino)->id;
+    }
+    auto discard = [&] {
+        std::lock_guard lk(meta_);
+        if (Inode* ino = find(id)) {
+            ino->opens = ino->write_opens = 0;
+            maybeFree(ino);
+        }
+    };
+    if (!image.data.empty())
+        if (auto wrote = write(id, 0, image.data.data(), image.data.size()); !wrote) {
+            discard();
+            return wrote.error();
+        }
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    auto dir = makeDirs(dirs, image);  // again: the directory may have gone meanwhile
+    if (!dir || (*dir)->by_name.count(name)) {
+        ino->opens = ino->write_opens = 0;
+        maybeFree(ino);
+        if (!dir) return dir.error();
+        return makeError(EEXIST, fmt::format("\"{}\" exists in pool {}", image.path, name_));
+    }
+    ino->priority = image.priority;
+    ino->layer = image.layer;
+    ino->seq_len = image.seq_len;
+    ino->parent = image.parent;
+    if (image.mtime_ns) ino->mtime_ns = image.mtime_ns;
+    ino->opens = ino->write_opens = 0;
+    ino->dirty = false;
+    if (auto st = addName(*dir, name, ino); !st) {
+        maybeFree(ino);
+        return st;
+    }
+    addChainRef(ino);
+    persist(ino);
+    persist(*dir);
+    refreshCandidate(ino);
+    return {};
+}
+
+Status Pool::removePath(std::string_view path) {
+    std::lock_guard lk(meta_);
+    const size_t slash = path.rfind('/');
+    Inode* dir = slash == std::string_view::npos ? find(kPoolRootId)
+                                                 : resolvePath(path.substr(0, slash));
+    const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    if (!dir || !dir->isDir()) return makeError(ENOENT, fmt::format("no entry {}", path));
+    auto child = childOf(dir, name);
+    if (!child) return child.error();
+    if ((*child)->isDir() || (*child)->dirty)
+        return makeError(EBUSY, fmt::format("{} is a directory or being written", path));
+    removeEntryName(dir, name, *child, true);
+    return {};
+}
+
+Result<std::vector<bool>> Pool::cachedNames(EntryId dir_id, const std::vector<std::string>& names) {
+    std::lock_guard lk(meta_);
+    auto dir = findDir(dir_id);
+    if (!dir) return dir.error();
+    std::vector<bool> out;
+    out.reserve(names.size());
+    for (const std::string& n : names) {
+        auto it = (*dir)->by_name.find(n);
+        const Inode* ino =
+            it == (*dir)->by_name.end() ? nullptr : find((*dir)->by_slot.at(it->second).inode);
+        out.push_back(ino && !ino->isDir() && !ino->dirty);
+    }
+    return out;
+}
+
+}  // namespace kvc

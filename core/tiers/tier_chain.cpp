@@ -1,0 +1,301 @@
+// TierChain: demotion queue and worker, promotion, .match over all tiers, write-through.
+#include "core/tiers/tier_chain.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/tiers/redis_cluster.h"
+#include "core/tiers/remote_value.h"
+
+namespace kvc {
+
+TierChain::TierChain(Pool& top, const TierSettings& settings) : top_(top), settings_(settings) {}
+
+Result<std::unique_ptr<TierChain>> TierChain::open(Pool& top, const TierSettings& settings,
+                                                   const SegmentLocation& disk_segment) {
+    std::unique_ptr<TierChain> chain(new TierChain(top, settings));
+    if (!settings.disk_dir.empty()) {
+        if (Segment::exists(disk_segment)) {
+            auto pool = Pool::attach(disk_segment);
+            if (!pool) return pool.error();
+            chain->disk_ = std::move(*pool);
+        } else {
+            PoolCreateOptions o;
+            o.name = top.name();
+            o.where = disk_segment;
+            o.settings.size = settings.disk_size;
+            o.settings.policy = settings.disk_policy.empty() ? top.policyName()
+                                                             : settings.disk_policy;
+            o.settings.block_size = top.blockSize();
+            o.settings.tier = Tier::Disk;
+            o.settings.dir = settings.disk_dir;
+            o.mode = 0700;
+            auto pool = Pool::create(o);
+            if (!pool) return pool.error();
+            chain->disk_ = std::move(*pool);
+        }
+    }
+    if (!settings.remote_seeds.empty()) {
+        ClusterOptions c;
+        c.seeds = settings.remote_seeds;
+        c.timeout = std::chrono::milliseconds(settings.remote_timeout_ms);
+        chain->remote_ = std::make_unique<RedisCluster>(std::move(c));
+        chain->fingerprint_ = layoutFingerprint(settings.remote_layout);
+    }
+    TierChain* self = chain.get();
+    const Target first = chain->disk_ ? Target::Disk : Target::Remote;
+    top.setDemotionSink(settings.demote_min_reads, [self, first](EntryImage&& img) {
+        return self->enqueue(first, std::move(img));
+    });
+    if (chain->disk_ && chain->remote_)
+        chain->disk_->setDemotionSink(0, [self](EntryImage&& img) {
+            return self->enqueue(Target::Remote, std::move(img));
+        });
+    chain->worker_ = std::thread([self] { self->workerLoop(); });
+    return chain;
+}
+
+TierChain::~TierChain() {
+    top_.setDemotionSink(0, {});
+    stop();
+    if (disk_) disk_->detach();
+}
+
+void TierChain::stop() {
+    {
+        std::lock_guard lk(queue_mutex_);
+        if (stop_ && !worker_.joinable()) return;
+        stop_ = true;
+    }
+    queue_cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    std::lock_guard lk(queue_mutex_);
+    for (const Item& item : queue_) countersOf(item.target).dropped++;
+    queue_.clear();
+    queue_bytes_ = 0;
+    idle_cv_.notify_all();
+}
+
+void TierChain::destroy() {
+    top_.setDemotionSink(0, {});
+    stop();
+    if (disk_) (void)disk_->destroySegment();
+}
+
+bool TierChain::enqueue(Target target, EntryImage&& image) {
+    std::lock_guard lk(queue_mutex_);
+    const uint64_t cost = image.footprint();
+    if (stop_ || queue_bytes_ + cost > settings_.demote_queue_bytes) {
+        countersOf(target).dropped++;
+        return false;
+    }
+    queue_bytes_ += cost;
+    queue_.push_back(Item{target, std::move(image)});
+    queue_cv_.notify_one();
+    return true;
+}
+
+// An entry evicted a moment ago may still wait in the queue: it is served from there.
+bool TierChain::takeQueued(const std::string& path, EntryImage& out) {
+    std::lock_guard lk(queue_mutex_);
+    for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+        if (it->image.path != path) continue;
+        if (it->erase) return false;  // removed by a client after it was queued
+        queue_bytes_ -= it->image.footprint();
+        out = std::move(it->image);
+        queue_.erase(std::next(it).base());
+        if (queue_.empty() && !busy_) idle_cv_.notify_all();
+        return true;
+    }
+    return false;
+}
+
+void TierChain::workerLoop() {
+    std::unique_lock lk(queue_mutex_);
+    for (;;) {
+        queue_cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        Item item = std::move(queue_.front());
+        queue_.pop_front();
+        queue_bytes_ -= item.image.footprint();
+        busy_ = true;
+        lk.unlock();
+        store(item);
+        lk.lock();
+        busy_ = false;
+        if (queue_.empty()) idle_cv_.notify_all();
+    }
+}
+
+void TierChain::store(Item& item) {
+    EntryImage& img = item.image;
+    TierCounters& c = countersOf(item.target);
+    if (item.target == Target::Disk) {
+        if (item.erase) {
+            (void)disk_->removePath(img.path);
+            return;
+        }
+        Status st = disk_->importEntry(img);
+        if (st.code() == EEXIST) {  // an older copy: the newer one replaces it
+            (void)disk_->removePath(img.path);
+            st = disk_->importEntry(img);
+        }
+        if (st) {
+            c.demotions++;
+            c.bytes_down += img.data.size();
+            return;
+        }
+        c.errors++;
+        if (!remote_) {
+            c.dropped++;
+            return;
+        }
+        item.target = Target::Remote;  // too large for the disk tier, or it is full: go on down
+    }
+    TierCounters& r = remote_counters_;
+    const std::string key = remoteKey(settings_.remote_namespace, top_.name(), img.path);
+    if (item.erase) {
+        if (!remote_->del(key)) r.errors++;
+        return;
+    }
+    const Status st =
+        remote_->set(key, encodeRemoteValue(img, fingerprint_), settings_.remote_ttl_s * 1000);
+    if (st) {
+        r.demotions++;
+        r.bytes_down += img.data.size();
+    } else {
+        r.errors++;
+        r.dropped++;
+    }
+}
+
+bool TierChain::fetchRemote(const std::string& path, EntryImage& out) {
+    TierCounters& r = remote_counters_;
+    const std::string key = remoteKey(settings_.remote_namespace, top_.name(), path);
+    auto got = remote_->get(key);
+    if (!got) {
+        r.errors++;
+        return false;
+    }
+    if (!*got) {
+        r.misses++;
+        return false;
+    }
+    DecodedValue d = decodeRemoteValue(**got, fingerprint_, path);
+    if (d.check != RemoteCheck::Ok) {
+        r.misses++;
+        if (d.check == RemoteCheck::Corrupt) {
+            r.corrupt++;
+            (void)remote_->del(key);
+        }
+        return false;
+    }
+    r.hits++;
+    out = std::move(d.image);
+    return true;
+}
+
+bool TierChain::promote(EntryId dir, std::string_view name) {
+    auto path = top_.entryPath(dir, name);
+    if (!path) return false;
+    EntryImage img;
+    TierCounters* from = nullptr;
+    bool queued = false;
+    if (takeQueued(*path, img)) {
+        queued = true;
+        queue_hits_++;
+    } else if (disk_) {
+        if (auto e = disk_->exportEntry(*path); e) {
+            img = std::move(*e);
+            from = &disk_counters_;
+            disk_counters_.hits++;
+        } else {
+            disk_counters_.misses++;
+        }
+    }
+    if (!queued && !from && remote_) {
+        if (!fetchRemote(*path, img)) return false;
+        from = &remote_counters_;
+    }
+    if (!queued && !from) return false;
+    img.path = *path;
+    const Status st = top_.importEntry(img);
+    if (!st && st.code() != EEXIST) {
+        // The pool could not take it (full of pinned or open entries): it stays below.
+        if (queued) enqueue(disk_ ? Target::Disk : Target::Remote, std::move(img));
+        if (from) from->errors++;
+        return false;
+    }
+    if (from == &disk_counters_) (void)disk_->removePath(*path);  // it moved up
+    if (st && from) {
+        from->promotions++;
+        from->bytes_up += img.data.size();
+    }
+    return true;
+}
+
+Result<MatchResult> TierChain::match(EntryId dir, const std::vector<std::string>& names) {
+    auto cached = top_.cachedNames(dir, names);
+    if (!cached) return cached.error();
+    // A name in the pool at the start, or promoted, counts even if later promotions pushed it
+    // down meanwhile (a chain longer than the pool): it is in some tier.
+    std::vector<bool> below = *cached;
+    for (size_t i = 0; i < names.size(); ++i) {
+        if ((*cached)[i]) continue;
+        if (!promote(dir, names[i])) break;
+        below[i] = true;
+    }
+    return top_.match(dir, names, &below);
+}
+
+void TierChain::written(EntryId id) {
+    if (!settings_.write_through || !remote_) return;
+    auto img = top_.exportEntry(id);
+    if (img) enqueue(Target::Remote, std::move(*img));
+}
+
+void TierChain::removed(const std::string& path) {
+    EntryImage gone;
+    (void)takeQueued(path, gone);  // a copy on its way down is dropped here
+    auto queueErase = [&](Target t) {
+        std::lock_guard lk(queue_mutex_);
+        if (stop_) return;
+        Item item{t, EntryImage{}, true};
+        item.image.path = path;
+        queue_bytes_ += item.image.footprint();
+        queue_.push_back(std::move(item));
+        queue_cv_.notify_one();
+    };
+    if (disk_) queueErase(Target::Disk);
+    if (remote_) queueErase(Target::Remote);
+}
+
+bool TierChain::drain(uint64_t timeout_ms) {
+    std::unique_lock lk(queue_mutex_);
+    return idle_cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms),
+                             [&] { return (queue_.empty() && !busy_) || stop_; });
+}
+
+TierStats TierChain::stats() {
+    TierStats s;
+    s.has_disk = disk_ != nullptr;
+    s.has_remote = remote_ != nullptr;
+    s.disk = snapshotOf(disk_counters_);
+    s.remote = snapshotOf(remote_counters_);
+    if (disk_) {
+        const PoolStats d = disk_->stats();
+        s.disk.entries = d.entries;
+        s.disk.used_bytes = d.used_bytes;
+        s.disk.capacity_bytes = d.capacity_bytes;
+    }
+    if (remote_) s.remote_nodes = remote_->nodes().size();
+    s.queue_hits = queue_hits_;
+    s.queue_limit_bytes = settings_.demote_queue_bytes;
+    std::lock_guard lk(queue_mutex_);
+    s.queue_entries = queue_.size();
+    s.queue_bytes = queue_bytes_;
+    return s;
+}
+
+}  // namespace kvc

@@ -1,0 +1,98 @@
+// TierChain: the lower tiers of one pool, below its shared memory: an optional disk tier (a pool
+// of its own in a segment file, hidden from the mount) and an optional remote tier (a Redis
+// Cluster shared by many hosts).
+//
+// Down: entries the pool evicts (and, with write_through, entries as they are written) go into a
+// bounded queue that one worker thread empties into the next tier: disk if there is one, else
+// remote; the disk tier's own evictions go on to remote. A full queue drops the demotion and
+// counts it; nothing that queues ever waits.
+// Up: a name the pool lacks is looked for in the queue, then the disk tier, then the remote tier,
+// and copied into the pool whole before the name appears there (the disk tier's copy moves up;
+// the remote copy stays, since other hosts share it).
+// A remote fault is a miss: every remote call is bounded by the cluster client's timeout, and a
+// failed node is skipped for a while.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/pool.h"
+#include "core/tiers/tier_stats.h"
+
+namespace kvc {
+
+class RedisCluster;
+
+class TierChain {
+public:
+    // `disk_segment` names the disk tier's segment file (used when settings.disk_dir is set): it
+    // is reattached when it exists, so a restarted daemon keeps its disk tier.
+    static Result<std::unique_ptr<TierChain>> open(Pool& top, const TierSettings& settings,
+                                                   const SegmentLocation& disk_segment);
+    ~TierChain();
+    TierChain(const TierChain&) = delete;
+    TierChain& operator=(const TierChain&) = delete;
+
+    // Looks for `name` of `dir` below the pool and copies it up. True when the pool has the name
+    // afterwards (also when a concurrent request put it there).
+    bool promote(EntryId dir, std::string_view name);
+    // `.match` over all tiers: names missing from the pool are promoted in order, up to the first
+    // that no tier has; the answer and the pool's counters count a promoted name as cached.
+    // Names after that first miss are reported as the pool has them (no remote round trip).
+    Result<MatchResult> match(EntryId dir, const std::vector<std::string>& names);
+    // A writer closed entry `id`: with write_through, publish it to the remote tier.
+    void written(EntryId id);
+    // A client removed the entry at `path`: lower copies go too, or a lookup would bring it back.
+    void removed(const std::string& path);
+    // Blocks until every queued demotion has been stored or dropped (tests, unmount). Bounded by
+    // `timeout_ms`; false if the queue did not empty in time.
+    bool drain(uint64_t timeout_ms);
+    // Stops the worker; demotions still queued are dropped (and counted).
+    void stop();
+    // The pool is being removed: its disk tier's segment goes too.
+    void destroy();
+
+    TierStats stats();
+    Pool* diskPool() { return disk_.get(); }
+
+private:
+    enum class Target { Disk, Remote };
+    struct Item {
+        Target target;
+        EntryImage image;
+        bool erase = false;  // remove image.path from the target instead of storing it
+    };
+
+    TierChain(Pool& top, const TierSettings& settings);
+    bool enqueue(Target target, EntryImage&& image);
+    bool takeQueued(const std::string& path, EntryImage& out);
+    void workerLoop();
+    void store(Item& item);
+    bool fetchRemote(const std::string& path, EntryImage& out);
+    TierCounters& countersOf(Target t) { return t == Target::Disk ? disk_counters_ : remote_counters_; }
+
+    Pool& top_;
+    TierSettings settings_;
+    std::unique_ptr<Pool> disk_;
+    std::unique_ptr<RedisCluster> remote_;
+    uint64_t fingerprint_ = 0;
+    TierCounters disk_counters_;
+    TierCounters remote_counters_;
+    std::atomic<uint64_t> queue_hits_{0};
+
+    std::mutex queue_mutex_;
+    std::condition_variable queue_cv_;
+    std::condition_variable idle_cv_;
+    std::deque<Item> queue_;
+    uint64_t queue_bytes_ = 0;
+    bool busy_ = false;  // the worker holds an item
+    bool stop_ = false;
+    std::thread worker_;
+};
+
+}  // namespace kvc

@@ -1,0 +1,299 @@
+// Lower tiers through the mount: a small shm pool over a disk tier and a real Redis Cluster
+// (3 masters on loopback, started and stopped by each test). Evicted entries go down and come
+// back byte-identical on lookup, open and .match; two mounts share entries through the cluster;
+// a dead master gives misses, never errors or hangs; a corrupt value is a miss and is deleted.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "tests/mount/mount_fixture.h"
+#include "tests/tiers/redis_fixture.h"
+
+namespace kvctest {
+namespace {
+
+constexpr size_t kEntry = 64 * 1024;  // 16 blocks of 4 KiB
+
+std::string name(int i) {
+    char b[16];
+    snprintf(b, sizeof b, "blk-%03d", i);
+    return b;
+}
+std::string content(int i) { return pattern(kEntry, 1000 + static_cast<uint32_t>(i)); }
+
+// A temporary directory for disk-tier segment files, removed with everything in it.
+class TempDir {
+  public:
+    TempDir() {
+        char tmpl[] = "/tmp/kvc-tier-XXXXXX";
+        path_ = mkdtemp(tmpl) ? tmpl : "";
+    }
+    ~TempDir() {
+        std::error_code ec;
+        if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+    }
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
+
+std::string plusJoined(const std::vector<std::string>& seeds) {
+    std::string out;
+    for (const auto& s : seeds) out += (out.empty() ? "" : "+") + s;
+    return out;
+}
+
+// One mount with a pool "p" of `pool_size`, plus the given tier options.
+struct TierMount {
+    explicit TierMount(const std::string& options) : mount(options) {}
+    ::testing::AssertionResult start() {
+        auto up = mount.start();
+        if (!up) return up;
+        if (::mkdir(mount.path("p").c_str(), 0755) != 0)
+            return ::testing::AssertionFailure() << "mkdir p: " << strerror(errno);
+        return ::testing::AssertionSuccess();
+    }
+    std::string path(const std::string& n) const { return mount.path("p/" + n); }
+    std::map<std::string, std::string> stats() const { return readStats(path(".stats")); }
+    uint64_t stat(const std::string& key) const { return statNum(stats(), key); }
+    // Every demotion queued so far has been stored (or dropped).
+    bool drained() const {
+        return eventually([&] { return stat("tier.queue.entries") == 0; }, 10000);
+    }
+    KvcMount mount;
+};
+
+bool sameAs(const TierMount& m, int i) {
+    return readFile(m.path(name(i))).value_or("<missing>") == content(i);
+}
+
+TEST(TiersTest, DiskTierTakesEvictedEntriesAndGivesThemBack) {
+    TempDir disk;
+    ASSERT_FALSE(disk.path().empty());
+    TierMount m("size=1M,block_size=4K,disk_dir=" + disk.path() + ",disk_size=16M");
+    ASSERT_TRUE(m.start());
+    // 48 entries of 64 KiB into a 1 MiB pool: 16 fit, the others go down to disk.
+    for (int i = 0; i < 48; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i))) << name(i);
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ(32u, m.stat("tier.disk.demotions"));
+    EXPECT_EQ(32u, m.stat("tier.disk.entries"));
+    EXPECT_EQ(0u, m.stat("tier.disk.dropped_demotions"));
+    EXPECT_EQ(16u, m.stat("entries"));
+    EXPECT_EQ(ENOENT, statErrno(m.path("never-written")));
+
+    // Every entry reads back whole: from shm, or promoted from disk on lookup.
+    for (int i = 0; i < 48; ++i) EXPECT_TRUE(sameAs(m, i)) << name(i);
+    EXPECT_GE(m.stat("tier.disk.promotions"), 32u);
+    EXPECT_EQ(48u, m.stat("tier.disk.entries") + m.stat("entries"))
+        << "a promoted entry moves up: no copy stays below";
+
+    // .match counts names any tier has.
+    std::string chain;
+    for (int i = 0; i < 48; ++i) chain += name(i) + "\n";
+    chain += "not-there\n";
+    auto [err, answer] = controlWrite(m.path(".match"), chain);
+    ASSERT_EQ(0, err);
+    EXPECT_EQ("48\n" + std::string(48, '1') + "0\n", answer);
+    EXPECT_EQ(48u, m.stat("prefix_blocks_hit"));
+}
+
+TEST(TiersTest, DiskTierSurvivesARestartAndUnlinkRemovesTheLowerCopy) {
+    TempDir disk;
+    TierMount m("size=1M,block_size=4K,disk_dir=" + disk.path() + ",disk_size=16M");
+    ASSERT_TRUE(m.start());
+    for (int i = 0; i < 8; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i)));
+    auto [err, report] = controlWrite(m.path(".evict"), "100");
+    ASSERT_EQ(0, err) << report;
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ(8u, m.stat("tier.disk.entries"));
+    EXPECT_EQ(0u, m.stat("entries"));
+
+    ASSERT_TRUE(m.mount.remount());
+    EXPECT_EQ(8u, m.stat("tier.disk.entries")) << "the disk tier's segment was reattached";
+    EXPECT_TRUE(sameAs(m, 3));
+    // rm of a name only a lower tier has: the name goes everywhere, it does not come back.
+    ASSERT_EQ(0, errnoOf(::unlink(m.path(name(5)).c_str())));
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ(ENOENT, statErrno(m.path(name(5))));
+    EXPECT_EQ(6u, m.stat("tier.disk.entries"));
+    // An rmdir of the pool removes its disk tier's segment file too.
+    for (int i : {0, 1, 2, 4, 6, 7}) ASSERT_EQ(0, errnoOf(::unlink(m.path(name(i)).c_str())));
+    ASSERT_EQ(0, errnoOf(::unlink(m.path(name(3)).c_str())));
+    ASSERT_TRUE(m.drained());
+    ASSERT_EQ(0, errnoOf(::rmdir(m.mount.path("p").c_str())));
+    EXPECT_TRUE(std::filesystem::is_empty(disk.path()));
+}
+
+TEST(TiersTest, APoolDeclaredInTheConfigFileGetsItsOwnDiskTier) {
+    TempDir disk;
+    const std::string config = disk.path() + "/kvcachefs.toml";
+    ASSERT_EQ(0, writeFile(config, "[pools.q]\nsize = \"1M\"\ndisk_dir = \"" + disk.path() +
+                                       "\"\ndisk_size = \"4M\"\ndisk_policy = \"fifo\"\n"));
+    KvcMount m("size=1M,config=" + config);
+    ASSERT_TRUE(m.start());
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(0, writeFile(m.path("q/" + name(i)), content(i)));
+    const std::string stats = m.path("q/.stats");
+    ASSERT_TRUE(eventually([&] { return statNum(readStats(stats), "tier.queue.entries") == 0; }));
+    EXPECT_EQ(4u, statNum(readStats(stats), "tier.disk.entries"));
+    EXPECT_EQ(4u * 1024 * 1024, statNum(readStats(stats), "tier.disk.capacity_bytes"));
+    // A pool made with mkdir takes the defaults: no lower tier.
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("plain").c_str(), 0755)));
+    EXPECT_EQ(0u, readStats(m.path("plain/.stats")).count("tier.queue.entries"));
+    // The root .metrics has the tier counters, labelled by pool and tier.
+    const std::string metrics = readFile(m.path(".metrics")).value_or("");
+    EXPECT_NE(std::string::npos,
+              metrics.find("kvcachefs_tier_demotions_total{pool=\"q\",tier=\"disk\"} 4\n"))
+        << metrics;
+}
+
+class RemoteTiersTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        cluster_ = std::make_unique<RedisClusterFixture>(masters(), replicas());
+        ASSERT_TRUE(cluster_->ok()) << cluster_->error();
+        seeds_ = plusJoined(cluster_->seeds());
+    }
+    virtual int masters() const { return 3; }
+    virtual int replicas() const { return 0; }
+    std::string remote(const std::string& ns) const {
+        return ",remote=" + seeds_ + ",remote_namespace=" + ns;
+    }
+    // The node holding an entry's value.
+    int nodeOf(const std::string& ns, const std::string& n) const {
+        return cluster_->masterIndexOfKey("{}" + ns + ":p:" + n);
+    }
+
+    std::unique_ptr<RedisClusterFixture> cluster_;
+    std::string seeds_;
+};
+
+TEST_F(RemoteTiersTest, TwoMountsShareEntriesThroughTheCluster) {
+    TierMount a("size=1M,block_size=4K,write_through" + remote("share"));
+    TierMount b("size=1M,block_size=4K" + remote("share"));
+    ASSERT_TRUE(a.start());
+    ASSERT_TRUE(b.start());
+    // Published when closed (write-through) ...
+    for (int i = 0; i < 4; ++i) ASSERT_EQ(0, writeFile(a.path(name(i)), content(i)));
+    ASSERT_TRUE(a.drained());
+    // ... or when evicted.
+    for (int i = 4; i < 24; ++i) ASSERT_EQ(0, writeFile(a.path(name(i)), content(i)));
+    ASSERT_TRUE(a.drained());
+    EXPECT_EQ(0u, a.stat("tier.remote.errors"));
+    for (int i = 0; i < 24; ++i) EXPECT_TRUE(sameAs(b, i)) << name(i) << " read on the other mount";
+    EXPECT_GE(b.stat("tier.remote.promotions"), 16u);
+    // Keys spread over every master (no hash tag on the shared part).
+    for (size_t n : cluster_->masters()) EXPECT_GT(cluster_->dbsize(n), 0) << "master " << n;
+    // Another namespace shares nothing.
+    TierMount c("size=1M,block_size=4K" + remote("other"));
+    ASSERT_TRUE(c.start());
+    EXPECT_EQ(ENOENT, statErrno(c.path(name(0))));
+}
+
+TEST_F(RemoteTiersTest, EntriesGoDownThroughDiskToRemoteAndComeBack) {
+    TempDir disk;
+    TierMount m("size=512K,block_size=4K,disk_dir=" + disk.path() + ",disk_size=1M" +
+                remote("chain"));
+    ASSERT_TRUE(m.start());
+    for (int i = 0; i < 40; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i))) << name(i);
+    ASSERT_TRUE(m.drained());
+    // 8 in shm, 16 on disk, the rest in the cluster.
+    EXPECT_EQ(8u, m.stat("entries"));
+    EXPECT_EQ(16u, m.stat("tier.disk.entries"));
+    EXPECT_EQ(32u, m.stat("tier.disk.demotions"));
+    EXPECT_EQ(16u, m.stat("tier.remote.demotions"));
+    // Newest first, so that what is on disk is still there when its turn comes (reading the
+    // oldest first would push the disk tier's entries on down to the cluster).
+    for (int i = 39; i >= 0; --i) EXPECT_TRUE(sameAs(m, i)) << name(i);
+    ASSERT_TRUE(m.drained());
+    EXPECT_GT(m.stat("tier.disk.promotions"), 0u);
+    EXPECT_GT(m.stat("tier.remote.promotions"), 0u);
+    EXPECT_EQ(0u, m.stat("tier.remote.errors"));
+}
+
+TEST_F(RemoteTiersTest, ACorruptValueIsAMissAndIsDeleted) {
+    TierMount m("size=1M,block_size=4K,write_through" + remote("bad"));
+    ASSERT_TRUE(m.start());
+    ASSERT_EQ(0, writeFile(m.path("x"), content(1)));
+    ASSERT_TRUE(m.drained());
+    ASSERT_EQ(0, errnoOf(::unlink(m.path("x").c_str())));  // gone here and below
+    ASSERT_TRUE(m.drained());
+    const std::string key = "{}bad:p:x";
+    const int node = nodeOf("bad", "x");
+    ASSERT_GE(node, 0);
+    EXPECT_EQ("0", cluster_->cli(node, {"EXISTS", key}));
+    // Someone else's damaged bytes under our key.
+    ASSERT_EQ("OK", cluster_->cli(node, {"SET", key, "KVCR garbage that is not a value"}));
+    EXPECT_EQ(ENOENT, statErrno(m.path("x")));
+    EXPECT_EQ(1u, m.stat("tier.remote.corrupt"));
+    EXPECT_EQ("0", cluster_->cli(node, {"EXISTS", key})) << "the corrupt value was deleted";
+}
+
+TEST_F(RemoteTiersTest, ADeadMasterGivesMissesNotErrorsOrHangs) {
+    TierMount m("size=256K,block_size=4K,remote_timeout_ms=200" + remote("dead"));
+    ASSERT_TRUE(m.start());
+    for (int i = 0; i < 30; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i)));
+    ASSERT_TRUE(controlWrite(m.path(".evict"), "100").first == 0);
+    ASSERT_TRUE(m.drained());
+    // All went down but the last, if its writer's release had not arrived yet.
+    ASSERT_EQ(30u, m.stat("tier.remote.demotions") + m.stat("entries"));
+    const size_t victim = cluster_->masters().front();
+    cluster_->killNode(victim);
+    int lost = 0, served = 0;
+    for (int i = 0; i < 30; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const int err = statErrno(m.path(name(i)));
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - t0)
+                            .count();
+        EXPECT_LT(ms, 2000) << name(i) << ": a lookup must never hang on the remote tier";
+        if (nodeOf("dead", name(i)) == static_cast<int>(victim) || err == ENOENT) {
+            EXPECT_TRUE(err == ENOENT || err == 0) << name(i) << ": " << errName(err);
+            lost += err == ENOENT;
+        } else {
+            EXPECT_EQ(0, err) << name(i);
+        }
+        if (err == 0) {
+            EXPECT_TRUE(sameAs(m, i)) << name(i);
+            served++;
+        }
+    }
+    EXPECT_GT(lost, 0) << "some keys lived on the dead master";
+    EXPECT_GT(served, 0) << "keys on the other masters keep working";
+    EXPECT_GT(m.stat("tier.remote.errors"), 0u);
+    // New entries are still written: a failed put is dropped, never an error for the client.
+    for (int i = 30; i < 40; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i)));
+}
+
+class FailoverTiersTest : public RemoteTiersTest {
+  protected:
+    int replicas() const override { return 1; }
+};
+
+TEST_F(FailoverTiersTest, AfterAFailoverTheDeadMastersKeysAreServedAgain) {
+    TierMount m("size=256K,block_size=4K,remote_timeout_ms=200" + remote("fo"));
+    ASSERT_TRUE(m.start());
+    for (int i = 0; i < 30; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i)));
+    ASSERT_TRUE(controlWrite(m.path(".evict"), "100").first == 0);
+    ASSERT_TRUE(m.drained());
+    ASSERT_TRUE(cluster_->waitForReplication());
+    const size_t victim = cluster_->masters().front();
+    std::vector<int> on_victim;
+    for (int i = 0; i < 30; ++i)
+        if (nodeOf("fo", name(i)) == static_cast<int>(victim)) on_victim.push_back(i);
+    ASSERT_FALSE(on_victim.empty());
+    cluster_->killNode(victim);
+    ASSERT_GE(cluster_->waitForFailover(victim), 0) << cluster_->logs();
+    // The client refreshes its slot table and finds the promoted replica (its breaker and
+    // refresh interval may take a few seconds).
+    for (int i : on_victim)
+        EXPECT_TRUE(eventually([&] { return sameAs(m, i); }, 10000)) << name(i);
+}
+
+}  // namespace
+}  // namespace kvctest

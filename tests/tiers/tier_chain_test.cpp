@@ -1,0 +1,102 @@
+// TierChain without a cluster: a disk tier below a small pool (demotion, promotion, .match, the
+// queue bound), and a remote tier whose only node is unreachable (misses, never a hang).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "core/tiers/tier_chain.h"
+#include "tests/core/pool_fixture.h"
+
+namespace kvc::test {
+namespace {
+
+class TierChainTest : public PoolFixture {
+protected:
+    void SetUp() override {
+        PoolFixture::SetUp();
+        char tmpl[] = "/tmp/kvc-chain-XXXXXX";
+        dir_ = mkdtemp(tmpl) ? tmpl : "";
+        ASSERT_FALSE(dir_.empty());
+    }
+    void TearDown() override {
+        PoolFixture::TearDown();
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+    TierSettings diskTier(uint64_t blocks) const {
+        TierSettings t;
+        t.disk_dir = dir_;
+        t.disk_size = blocks * kBlock;
+        return t;
+    }
+    SegmentLocation diskSegment() const { return SegmentLocation{"tier-test", dir_}; }
+
+    std::string dir_;
+};
+
+TEST_F(TierChainTest, EvictedEntriesComeBackFromTheDiskTier) {
+    auto pool = makePool(8);
+    auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
+    ASSERT_TRUE(chain.ok()) << chain.error().message;
+    for (int i = 0; i < 12; ++i) putEntry(*pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
+    ASSERT_TRUE((*chain)->drain(5000));
+    TierStats s = (*chain)->stats();
+    EXPECT_EQ(s.disk.demotions, 8u);
+    EXPECT_EQ(s.disk.entries, 8u);
+    EXPECT_EQ(pool->stats().entries, 4u);
+
+    EXPECT_FALSE((*chain)->promote(kPoolRootId, "nowhere"));
+    ASSERT_TRUE((*chain)->promote(kPoolRootId, "e0"));
+    EXPECT_TRUE(sameBytes(getEntry(*pool, idOf(*pool, kPoolRootId, "e0")), pattern(0, 2 * kBlock)));
+    auto m = (*chain)->match(kPoolRootId, {"e1", "e2", "e11", "x", "e3"});
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->leading, 3u);
+    EXPECT_EQ(m->cached, (std::vector<bool>{true, true, true, false, false}));
+    ASSERT_TRUE((*chain)->drain(5000));
+    s = (*chain)->stats();
+    EXPECT_EQ(s.disk.promotions, 3u);
+    EXPECT_EQ(s.disk.entries + pool->stats().entries, 12u) << "nothing lost, nothing doubled";
+    pool->verify();
+    (*chain)->diskPool()->verify();
+}
+
+TEST_F(TierChainTest, AnImageLargerThanTheQueueBoundIsDroppedAndCounted) {
+    auto pool = makePool(8);
+    TierSettings t = diskTier(64);
+    t.demote_queue_bytes = 16 * 1024;
+    auto chain = TierChain::open(*pool, t, diskSegment());
+    ASSERT_TRUE(chain.ok());
+    putEntry(*pool, kPoolRootId, "small", pattern(1, 2 * kBlock));   // 8 KiB + 4 KiB: queues
+    putEntry(*pool, kPoolRootId, "big", pattern(2, 6 * kBlock));     // 24 KiB + 4 KiB: does not
+    putEntry(*pool, kPoolRootId, "next", pattern(3, 8 * kBlock));    // evicts both
+    ASSERT_TRUE((*chain)->drain(5000));
+    const TierStats s = (*chain)->stats();
+    EXPECT_EQ(s.disk.demotions, 1u);
+    EXPECT_EQ(s.disk.dropped, 1u);
+    EXPECT_TRUE((*chain)->promote(kPoolRootId, "small"));
+    EXPECT_FALSE((*chain)->promote(kPoolRootId, "big"));
+}
+
+TEST_F(TierChainTest, AnUnreachableClusterIsAMissWithinTheTimeout) {
+    auto pool = makePool(16);
+    TierSettings t;
+    t.remote_seeds = {"127.0.0.1:1"};  // nothing listens on port 1
+    t.remote_timeout_ms = 100;
+    auto chain = TierChain::open(*pool, t, SegmentLocation{});
+    ASSERT_TRUE(chain.ok());
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) EXPECT_FALSE((*chain)->promote(kPoolRootId, "x" + std::to_string(i)));
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(ms, 2000) << "a dead node is skipped after its first failure, not waited for";
+    for (int i = 0; i < 20; ++i) putEntry(*pool, kPoolRootId, "e" + std::to_string(i), "data");
+    ASSERT_TRUE((*chain)->drain(5000));
+    const TierStats s = (*chain)->stats();
+    EXPECT_GT(s.remote.errors, 0u);
+    EXPECT_EQ(s.remote.demotions, 0u);
+    EXPECT_EQ(pool->stats().entries, 16u) << "writes never fail because the remote tier does";
+}
+
+}  // namespace
+}  // namespace kvc::test
