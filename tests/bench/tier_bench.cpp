@@ -36,9 +36,10 @@ struct Args {
 
 std::string entryName(int i) { return "blk-" + std::to_string(i); }
 
-// Seconds to read every entry (open, read whole, close), or a negative value on a mismatch.
+// Seconds to read every entry (open, read whole, close), or a negative value on a mismatch. The
+// bytes are checked after the clock stops.
 double readAll(const std::string& dir, const Args& a, uint32_t seed) {
-    std::string buf(a.entry_bytes, '\0');
+    std::vector<std::string> got(a.entries, std::string(a.entry_bytes, '\0'));
     const auto t0 = Clock::now();
     for (int i = 0; i < a.entries; ++i) {
         const std::string path = dir + "/" + entryName(i);
@@ -47,19 +48,23 @@ double readAll(const std::string& dir, const Args& a, uint32_t seed) {
             std::fprintf(stderr, "open %s: %s\n", path.c_str(), strerror(errno));
             return -1;
         }
-        size_t got = 0;
-        while (got < buf.size()) {
-            const ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
-            if (n <= 0) break;
-            got += static_cast<size_t>(n);
+        std::string& buf = got[i];
+        size_t n = 0;
+        while (n < buf.size()) {
+            const ssize_t r = ::read(fd, buf.data() + n, buf.size() - n);
+            if (r <= 0) break;
+            n += static_cast<size_t>(r);
         }
         ::close(fd);
-        if (got != buf.size() || buf != pattern(a.entry_bytes, seed + static_cast<uint32_t>(i))) {
-            std::fprintf(stderr, "%s: wrong content\n", path.c_str());
+        buf.resize(n);
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (int i = 0; i < a.entries; ++i)
+        if (got[i] != pattern(a.entry_bytes, seed + static_cast<uint32_t>(i))) {
+            std::fprintf(stderr, "%s/%s: wrong content\n", dir.c_str(), entryName(i).c_str());
             return -1;
         }
-    }
-    return std::chrono::duration<double>(Clock::now() - t0).count();
+    return seconds;
 }
 
 // Drops the kernel's cached pages of every entry, so that reads reach the daemon.
