@@ -199,6 +199,8 @@ public:
     void setDemotionSink(uint32_t min_reads, std::function<bool(EntryImage&&)> sink);
     // The pool-relative path of `name` in `dir` ("a/b/blk"); ENOENT if the directory is gone.
     Result<std::string> entryPath(EntryId dir, std::string_view name);
+    // The path of entry `id` (its first name); ENOENT if it has none.
+    Result<std::string> entryPath(EntryId id);
     // A committed entry by path or by id, copied out without counting an access.
     // ENOENT: no such committed entry; EISDIR: a directory.
     Result<EntryImage> exportEntry(std::string_view path);

@@ -46,6 +46,15 @@ Result<std::string> Pool::entryPath(EntryId dir, std::string_view name) {
     return chainKey(dir, name);
 }
 
+Result<std::string> Pool::entryPath(EntryId id) {
+    std::lock_guard lk(meta_);
+    Inode* ino = find(id);
+    if (!ino || ino->names.empty())
+        return makeError(ENOENT, fmt::format("entry {} in pool {} has no name", id, name_));
+    const auto [dir, slot] = ino->names.front();
+    return chainKey(dir, find(dir)->by_slot.at(slot).name);
+}
+
 Result<EntryImage> Pool::exportEntry(std::string_view path) {
     EntryId id = 0;
     {

@@ -107,8 +107,11 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
             return (void)fuse_reply_err(req, EPERM);
         auto slot = poolOf(req, parent);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        auto from = slot->pool->entryPath(a.local, name);
+        auto to = slot->pool->entryPath(b.local, newname);
         auto st = slot->pool->rename(a.local, name, b.local, newname, core_flags);
         if (!st) return replyError(req, st.error(), "rename");
+        if (slot->tiers && from && to) slot->tiers->renamed(*from, *to);
         fuse_reply_err(req, 0);
     });
 }

@@ -4,7 +4,8 @@
 #   build-asan/  the whole suite (daemon included, mounting for real) under ASan+UBSan, except
 #                the benchmark smoke runs, which only measure;
 #   build-tsan/  the multi-threaded core test (readers, writers, evictors, resizes on one pool)
-#                under ThreadSanitizer, three times over;
+#                under ThreadSanitizer, three times over, and the lower tiers' tests (demotion
+#                worker, Redis Cluster client called from several threads against a real cluster);
 #   build-fuzz/  libFuzzer over the parsers and the snapshot loader (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,11 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DKVCACHEFS_SANITIZE=addr
 scripts/install-deps.sh
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVCACHEFS_SANITIZE=thread \
   -DKVCACHEFS_BENCHMARKS=OFF >/dev/null
-cmake --build build-tsan -j"$(nproc)" --target core_pool_concurrency_test
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" timeout 900 \
-  build-tsan/tests/core_pool_concurrency_test --gtest_repeat=3 --gtest_brief=1
+cmake --build build-tsan -j"$(nproc)" --target core_pool_concurrency_test tiers_tier_chain_test \
+  tiers_redis_cluster_test
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+timeout 900 build-tsan/tests/core_pool_concurrency_test --gtest_repeat=3 --gtest_brief=1
+timeout 300 build-tsan/tests/tiers/tiers_tier_chain_test --gtest_brief=1
+timeout 600 build-tsan/tests/tiers/tiers_redis_cluster_test --gtest_brief=1
 
 scripts/fuzz.sh

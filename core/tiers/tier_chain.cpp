@@ -250,25 +250,38 @@ Result<MatchResult> TierChain::match(EntryId dir, const std::vector<std::string>
 }
 
 void TierChain::written(EntryId id) {
-    if (!settings_.write_through || !remote_) return;
-    auto img = top_.exportEntry(id);
-    if (img) enqueue(Target::Remote, std::move(*img));
+    if (!remote_) return;
+    if (settings_.write_through) {
+        if (auto img = top_.exportEntry(id)) enqueue(Target::Remote, std::move(*img));
+    } else if (auto path = top_.entryPath(id)) {
+        enqueueErase(Target::Remote, *path);
+    }
+}
+
+// Erasures are small and must not be lost to a full queue (a stale copy would come back), so
+// they are queued past the bound.
+void TierChain::enqueueErase(Target target, const std::string& path) {
+    std::lock_guard lk(queue_mutex_);
+    if (stop_) return;
+    Item item{target, EntryImage{}, true};
+    item.image.path = path;
+    queue_bytes_ += item.image.footprint();
+    queue_.push_back(std::move(item));
+    queue_cv_.notify_one();
 }
 
 void TierChain::removed(const std::string& path) {
     EntryImage gone;
     (void)takeQueued(path, gone);  // a copy on its way down is dropped here
-    auto queueErase = [&](Target t) {
-        std::lock_guard lk(queue_mutex_);
-        if (stop_) return;
-        Item item{t, EntryImage{}, true};
-        item.image.path = path;
-        queue_bytes_ += item.image.footprint();
-        queue_.push_back(std::move(item));
-        queue_cv_.notify_one();
-    };
-    if (disk_) queueErase(Target::Disk);
-    if (remote_) queueErase(Target::Remote);
+    if (disk_) enqueueErase(Target::Disk, path);
+    if (remote_) enqueueErase(Target::Remote, path);
+}
+
+void TierChain::renamed(const std::string& from, const std::string& to) {
+    removed(from);
+    removed(to);
+    if (settings_.write_through && remote_)
+        if (auto img = top_.exportEntry(to)) enqueue(Target::Remote, std::move(*img));
 }
 
 bool TierChain::drain(uint64_t timeout_ms) {

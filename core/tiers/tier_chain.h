@@ -45,10 +45,15 @@ public:
     // that no tier has; the answer and the pool's counters count a promoted name as cached.
     // Names after that first miss are reported as the pool has them (no remote round trip).
     Result<MatchResult> match(EntryId dir, const std::vector<std::string>& names);
-    // A writer closed entry `id`: with write_through, publish it to the remote tier.
+    // A writer closed entry `id`. With write_through it is published to the remote tier; without,
+    // the remote copy of its name (an older version) is deleted, so that a later miss cannot
+    // bring the old bytes back.
     void written(EntryId id);
     // A client removed the entry at `path`: lower copies go too, or a lookup would bring it back.
     void removed(const std::string& path);
+    // A client renamed `from` to `to`: the lower copies of both names are older than what the
+    // pool has now and go; with write_through the entry is published under its new name.
+    void renamed(const std::string& from, const std::string& to);
     // Blocks until every queued demotion has been stored or dropped (tests, unmount). Bounded by
     // `timeout_ms`; false if the queue did not empty in time.
     bool drain(uint64_t timeout_ms);
@@ -70,6 +75,7 @@ private:
 
     TierChain(Pool& top, const TierSettings& settings);
     bool enqueue(Target target, EntryImage&& image);
+    void enqueueErase(Target target, const std::string& path);
     bool takeQueued(const std::string& path, EntryImage& out);
     void workerLoop();
     void store(Item& item);

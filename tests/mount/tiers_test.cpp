@@ -62,6 +62,15 @@ struct TierMount {
     std::string path(const std::string& n) const { return mount.path("p/" + n); }
     std::map<std::string, std::string> stats() const { return readStats(path(".stats")); }
     uint64_t stat(const std::string& key) const { return statNum(stats(), key); }
+    // `.evict 100` sends everything down, once the last writer's release has arrived (it comes
+    // after close(2) returns, and an entry open for writing is never evicted).
+    ::testing::AssertionResult evictAll() const {
+        if (!eventually([&] { return stat("open_entries") == 0; }))
+            return ::testing::AssertionFailure() << "entries stay open";
+        const auto [err, report] = controlWrite(path(".evict"), "100");
+        if (err) return ::testing::AssertionFailure() << ".evict: " << errName(err);
+        return ::testing::AssertionSuccess();
+    }
     // Every demotion queued so far has been stored (or dropped).
     bool drained() const {
         return eventually([&] { return stat("tier.queue.entries") == 0; }, 10000);
@@ -108,8 +117,7 @@ TEST(TiersTest, DiskTierSurvivesARestartAndUnlinkRemovesTheLowerCopy) {
     TierMount m("size=1M,block_size=4K,disk_dir=" + disk.path() + ",disk_size=16M");
     ASSERT_TRUE(m.start());
     for (int i = 0; i < 8; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i)));
-    auto [err, report] = controlWrite(m.path(".evict"), "100");
-    ASSERT_EQ(0, err) << report;
+    ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
     EXPECT_EQ(8u, m.stat("tier.disk.entries"));
     EXPECT_EQ(0u, m.stat("entries"));
@@ -234,14 +242,47 @@ TEST_F(RemoteTiersTest, ACorruptValueIsAMissAndIsDeleted) {
     EXPECT_EQ("0", cluster_->cli(node, {"EXISTS", key})) << "the corrupt value was deleted";
 }
 
+TEST_F(RemoteTiersTest, NoOlderCopyComesBackAfterAnOverwriteOrARename) {
+    TierMount m("size=1M,block_size=4K" + remote("stale"));
+    ASSERT_TRUE(m.start());
+    const int node = nodeOf("stale", "x");
+    auto below = [&](const std::string& n) {
+        return cluster_->cli(nodeOf("stale", n), {"EXISTS", "{}stale:p:" + n});
+    };
+    ASSERT_EQ(0, writeFile(m.path("x"), content(1)));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    ASSERT_GE(node, 0);
+    EXPECT_EQ("1", below("x"));
+    EXPECT_EQ(content(1), readFile(m.path("x")).value_or("<missing>"));
+    EXPECT_EQ("1", below("x")) << "a promotion leaves the shared copy";
+    // Overwritten here: the cluster's copy is an older version and goes.
+    ASSERT_EQ(0, writeFile(m.path("x"), content(2)));
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ("0", below("x"));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ(content(2), readFile(m.path("x")).value_or("<missing>"));
+
+    // Renamed: neither name may bring back what the cluster had under it.
+    ASSERT_EQ(0, writeFile(m.path("y"), content(3)));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    ASSERT_EQ("1", below("y"));
+    ASSERT_EQ(0, errnoOf(::rename(m.path("y").c_str(), m.path("w").c_str())));
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ("0", below("y"));
+    EXPECT_EQ(ENOENT, statErrno(m.path("y")));
+    EXPECT_EQ(content(3), readFile(m.path("w")).value_or("<missing>"));
+}
+
 TEST_F(RemoteTiersTest, ADeadMasterGivesMissesNotErrorsOrHangs) {
     TierMount m("size=256K,block_size=4K,remote_timeout_ms=200" + remote("dead"));
     ASSERT_TRUE(m.start());
     for (int i = 0; i < 30; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i)));
-    ASSERT_TRUE(controlWrite(m.path(".evict"), "100").first == 0);
+    ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
-    // All went down but the last, if its writer's release had not arrived yet.
-    ASSERT_EQ(30u, m.stat("tier.remote.demotions") + m.stat("entries"));
+    ASSERT_EQ(30u, m.stat("tier.remote.demotions"));
     const size_t victim = cluster_->masters().front();
     cluster_->killNode(victim);
     int lost = 0, served = 0;
@@ -279,7 +320,7 @@ TEST_F(FailoverTiersTest, AfterAFailoverTheDeadMastersKeysAreServedAgain) {
     TierMount m("size=256K,block_size=4K,remote_timeout_ms=200" + remote("fo"));
     ASSERT_TRUE(m.start());
     for (int i = 0; i < 30; ++i) ASSERT_EQ(0, writeFile(m.path(name(i)), content(i)));
-    ASSERT_TRUE(controlWrite(m.path(".evict"), "100").first == 0);
+    ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
     ASSERT_TRUE(cluster_->waitForReplication());
     const size_t victim = cluster_->masters().front();
