@@ -9,7 +9,10 @@ namespace kvc {
 
 // EINVAL for empty names, names with '/' or NUL, "." and ".."; ENAMETOOLONG beyond 255 bytes.
 Status validateEntryName(std::string_view name);
-// A chain parent path (user.kvcache.parent): names joined by '/', at most 4096 bytes; EINVAL.
+// A pool-relative path: valid names joined by '/', at most 4096 bytes. EINVAL with a message
+// starting with `what`.
+Status validateEntryPath(std::string_view path, std::string_view what);
+// A chain parent path (user.kvcache.parent), checked as above.
 Status validateParentPath(std::string_view path);
 
 }  // namespace kvc

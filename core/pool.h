@@ -256,9 +256,15 @@ private:
     void expirePins();
     Status makeRoom(uint64_t blocks, Inode* requester);
     EntryImage imageOf(const Inode& ino, std::string path) const;  // metadata only
+    std::string pathOf(const Inode& ino) const;  // its first name's path; it must have one
+    // The committed entry `name` of `dir`, or nullptr (absent, a directory, being written).
+    Inode* cachedChild(Inode* dir, const std::string& name);
     void copyBytes(const Inode& ino, std::string& out) const;
     void offerDemotion(const Inode& ino);
     Result<Inode*> makeDirs(std::string_view dirs, const EntryImage& owner);
+    // A new directory `name` in `dir` (the caller checked the name is free).
+    Result<Inode*> addDir(Inode* dir, std::string_view name, uint32_t mode, uint32_t uid,
+                          uint32_t gid);
     bool evictOne(EvictReport& report);
     Status allocateFor(Inode* ino, uint64_t new_blocks);
     Status truncateBlocks(Inode* ino, uint64_t new_size);

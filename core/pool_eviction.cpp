@@ -367,6 +367,13 @@ Status Pool::resize(uint64_t bytes) {
     return {};
 }
 
+Inode* Pool::cachedChild(Inode* dir, const std::string& name) {
+    auto it = dir->by_name.find(name);
+    if (it == dir->by_name.end()) return nullptr;
+    Inode* ino = find(dir->by_slot.at(it->second).inode);
+    return ino && !ino->isDir() && !ino->dirty ? ino : nullptr;
+}
+
 Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& names,
                                 const std::vector<bool>* below) {
     std::lock_guard lk(meta_);
@@ -377,10 +384,8 @@ Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& 
     bool leading = true;
     uint64_t hits = 0;
     for (size_t i = 0; i < names.size(); ++i) {
-        auto it = (*dir)->by_name.find(names[i]);
-        Inode* ino = it == (*dir)->by_name.end() ? nullptr
-                                                  : find((*dir)->by_slot.at(it->second).inode);
-        const bool here = ino && !ino->isDir() && !ino->dirty;
+        Inode* ino = cachedChild(*dir, names[i]);
+        const bool here = ino != nullptr;
         const bool cached = here || (below && i < below->size() && (*below)[i]);
         r.cached.push_back(cached);
         hits += cached;

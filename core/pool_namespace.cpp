@@ -208,19 +208,26 @@ Result<EntryAttr> Pool::mkdir(EntryId dir_id, std::string_view name, uint32_t mo
     if (auto st = validateEntryName(name); !st) return st.error();
     if ((*dir)->by_name.count(std::string(name)))
         return makeError(EEXIST, fmt::format("\"{}\" exists", name));
+    auto ino = addDir(*dir, name, mode, uid, gid);
+    if (!ino) return ino.error();
+    (*ino)->lookups++;
+    return attrOf(**ino);
+}
+
+Result<Inode*> Pool::addDir(Inode* dir, std::string_view name, uint32_t mode, uint32_t uid,
+                            uint32_t gid) {
     auto ino = newInode(0040000 | (mode & 07777), uid, gid);
     if (!ino) return ino.error();
     (*ino)->nlink = 1;  // "." ; the name below makes 2
-    if (auto st = addName(*dir, name, *ino); !st) {
+    if (auto st = addName(dir, name, *ino); !st) {
         (*ino)->nlink = 0;
         maybeFree(*ino);
         return st.error();
     }
-    (*dir)->nlink++;
-    (*ino)->lookups++;
+    dir->nlink++;
     persist(*ino);
-    persist(*dir);
-    return attrOf(**ino);
+    persist(dir);
+    return *ino;
 }
 
 Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t mode, uint32_t uid,

@@ -29,12 +29,16 @@ EntryImage Pool::imageOf(const Inode& ino, std::string path) const {
     return img;
 }
 
+std::string Pool::pathOf(const Inode& ino) const {
+    const auto [dir, slot] = ino.names.front();
+    return chainKey(dir, inodes_.at(dir)->by_slot.at(slot).name);
+}
+
 // Called by evictOne before the names go: the victim is committed and has no writer, so its
 // bytes are stable under meta_.
 void Pool::offerDemotion(const Inode& ino) {
     if (!demotion_sink_ || ino.access_count < demote_min_reads_ || ino.names.empty()) return;
-    const auto [dir, slot] = ino.names.front();
-    EntryImage img = imageOf(ino, chainKey(dir, find(dir)->by_slot.at(slot).name));
+    EntryImage img = imageOf(ino, pathOf(ino));
     copyBytes(ino, img.data);
     demotion_sink_(std::move(img));
 }
@@ -51,8 +55,7 @@ Result<std::string> Pool::entryPath(EntryId id) {
     Inode* ino = find(id);
     if (!ino || ino->names.empty())
         return makeError(ENOENT, fmt::format("entry {} in pool {} has no name", id, name_));
-    const auto [dir, slot] = ino->names.front();
-    return chainKey(dir, find(dir)->by_slot.at(slot).name);
+    return pathOf(*ino);
 }
 
 Result<EntryImage> Pool::exportEntry(std::string_view path) {
@@ -76,8 +79,7 @@ Result<EntryImage> Pool::exportEntry(EntryId id) {
     std::lock_guard lk(meta_);
     if (ino->nlink == 0 || ino->dirty || ino->names.empty())
         return makeError(ENOENT, fmt::format("entry {} in pool {} is not committed", id, name_));
-    const auto [dir, slot] = ino->names.front();
-    EntryImage img = imageOf(*ino, chainKey(dir, find(dir)->by_slot.at(slot).name));
+    EntryImage img = imageOf(*ino, pathOf(*ino));
     copyBytes(*ino, img.data);
     return img;
 }
@@ -88,23 +90,13 @@ Result<Inode*> Pool::makeDirs(std::string_view dirs, const EntryImage& owner) {
     while (!dirs.empty()) {
         const size_t slash = dirs.find('/');
         const std::string_view part = dirs.substr(0, slash);
-        if (auto st = validateEntryName(part); !st) return st.error();
         if (auto child = childOf(cur, part); child) {
             if (!(*child)->isDir())
                 return makeError(ENOTDIR, fmt::format("\"{}\" is not a directory", part));
             cur = *child;
         } else {
-            auto made = newInode(0040755, owner.uid, owner.gid);
+            auto made = addDir(cur, part, 0755, owner.uid, owner.gid);
             if (!made) return made.error();
-            (*made)->nlink = 1;
-            if (auto st = addName(cur, part, *made); !st) {
-                (*made)->nlink = 0;
-                maybeFree(*made);
-                return st.error();
-            }
-            cur->nlink++;
-            persist(*made);
-            persist(cur);
             cur = *made;
         }
         if (slash == std::string_view::npos) break;
@@ -117,13 +109,8 @@ Status Pool::importEntry(const EntryImage& image) {
     const size_t slash = image.path.rfind('/');
     const std::string name = slash == std::string::npos ? image.path : image.path.substr(slash + 1);
     const std::string dirs = slash == std::string::npos ? "" : image.path.substr(0, slash);
-    // Every component is checked before any directory is made: a bad path changes nothing.
-    for (std::string_view rest = image.path;;) {
-        const size_t at = rest.find('/');
-        if (auto st = validateEntryName(rest.substr(0, at)); !st) return st;
-        if (at == std::string_view::npos) break;
-        rest.remove_prefix(at + 1);
-    }
+    // The whole path is checked before any directory is made: a bad path changes nothing.
+    if (auto st = validateEntryPath(image.path, "entry path"); !st) return st;
     if (!image.parent.empty())
         if (auto st = validateParentPath(image.parent); !st) return st;
     // A nameless inode, open for writing (so no policy candidate), filled, then named: until it
@@ -203,12 +190,7 @@ Result<std::vector<bool>> Pool::cachedNames(EntryId dir_id, const std::vector<st
     if (!dir) return dir.error();
     std::vector<bool> out;
     out.reserve(names.size());
-    for (const std::string& n : names) {
-        auto it = (*dir)->by_name.find(n);
-        const Inode* ino =
-            it == (*dir)->by_name.end() ? nullptr : find((*dir)->by_slot.at(it->second).inode);
-        out.push_back(ino && !ino->isDir() && !ino->dirty);
-    }
+    for (const std::string& n : names) out.push_back(cachedChild(*dir, n) != nullptr);
     return out;
 }
 

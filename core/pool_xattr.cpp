@@ -64,18 +64,23 @@ std::string formatTime(int64_t ns) {
 
 }  // namespace
 
-Status validateParentPath(std::string_view path) {
+Status validateEntryPath(std::string_view path, std::string_view what) {
     if (path.empty() || path.size() > kMaxParentPathBytes)
-        return makeError(EINVAL, "user.kvcache.parent: empty or longer than 4096 bytes");
+        return makeError(EINVAL, fmt::format("{}: empty or longer than {} bytes", what,
+                                             kMaxParentPathBytes));
     while (!path.empty()) {
         const size_t slash = path.find('/');
         if (auto st = validateEntryName(path.substr(0, slash)); !st)
-            return makeError(EINVAL, "user.kvcache.parent: " + st.error().message);
+            return makeError(EINVAL, fmt::format("{}: {}", what, st.error().message));
         if (slash == std::string_view::npos) break;
         path.remove_prefix(slash + 1);
-        if (path.empty()) return makeError(EINVAL, "user.kvcache.parent: trailing '/'");
+        if (path.empty()) return makeError(EINVAL, fmt::format("{}: trailing '/'", what));
     }
     return {};
+}
+
+Status validateParentPath(std::string_view path) {
+    return validateEntryPath(path, "user.kvcache.parent");
 }
 
 Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {

@@ -45,11 +45,11 @@ const PoolSettings& Filesystem::settingsFor(std::string_view pool) const {
     return options_.config.defaults;
 }
 
-Result<std::shared_ptr<PoolSlot>> Filesystem::addSlot(std::unique_ptr<Pool> pool) {
+Result<std::shared_ptr<PoolSlot>> Filesystem::addSlot(std::unique_ptr<Pool> pool,
+                                                      const TierSettings& tiers) {
     auto slot = std::make_shared<PoolSlot>();
     slot->name = pool->name();
     slot->pool = std::move(pool);
-    const TierSettings& tiers = settingsFor(slot->name).tiers;
     if (tiers.any()) {
         auto chain = TierChain::open(*slot->pool, tiers, diskTierLocation(slot->name, tiers));
         if (!chain)
@@ -104,7 +104,8 @@ Status Filesystem::start() {
         if (!pool) return pool.error();
         log(LogLevel::Info, "pool {}: reattached {} ({} entries)", pool_name, where.describe(),
             (*pool)->stats().entries);
-        if (auto slot = addSlot(std::move(*pool)); !slot) return slot.error();
+        if (auto slot = addSlot(std::move(*pool), settingsFor(pool_name).tiers); !slot)
+            return slot.error();
     }
     for (const auto& decl : options_.config.pools) {
         if (poolByName(decl.name)) continue;
@@ -133,7 +134,7 @@ Result<std::shared_ptr<PoolSlot>> Filesystem::createPool(const std::string& name
                                                    "name", name));
     auto pool = Pool::create(o);
     if (!pool) return pool.error();
-    auto slot = addSlot(std::move(*pool));
+    auto slot = addSlot(std::move(*pool), settings.tiers);
     if (!slot) {
         // Not added: the new segment goes again, so a retry starts clean.
         (void)Segment::remove(o.where);

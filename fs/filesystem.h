@@ -54,6 +54,8 @@ public:
     void drainNotifications();
 
     const DaemonOptions& options() const { return options_; }
+    // The settings a pool of this name gets: its [pools.NAME] declaration, else the defaults.
+    const PoolSettings& settingsFor(std::string_view pool) const;
     double timeout() const { return options_.timeout_s; }
 
     std::shared_ptr<PoolSlot> poolByIndex(uint32_t index);
@@ -76,9 +78,9 @@ public:
 private:
     SegmentLocation locationFor(const std::string& pool, const PoolSettings& s) const;
     SegmentLocation diskTierLocation(const std::string& pool, const TierSettings& t) const;
-    // The settings a pool of this name gets: its [pools.NAME] declaration, else the defaults.
-    const PoolSettings& settingsFor(std::string_view pool) const;
-    Result<std::shared_ptr<PoolSlot>> addSlot(std::unique_ptr<Pool> pool);
+    // Registers a pool, with its lower tiers when `tiers` has any.
+    Result<std::shared_ptr<PoolSlot>> addSlot(std::unique_ptr<Pool> pool,
+                                              const TierSettings& tiers);
     void queueInvalidation(uint32_t pool, const Invalidation& inv);
     void notifierLoop();
 

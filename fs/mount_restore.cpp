@@ -34,7 +34,7 @@ Status restoreAtMount(Filesystem& fs, const std::string& file) {
     std::shared_ptr<PoolSlot> slot = fs.poolByName(h.pool);
     const bool created = !slot;
     if (created) {
-        PoolSettings settings = fs.options().config.defaults;
+        PoolSettings settings = fs.settingsFor(h.pool);
         settings.block_size = h.block_size;
         if (makePolicy(h.policy)) settings.policy = h.policy;
         auto made = fs.createPool(h.pool, settings, 0755, getuid(), getgid());

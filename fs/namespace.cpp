@@ -30,7 +30,8 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
         if (parent == FUSE_ROOT_ID) {
             if (findControl(true, name) || fs.poolByName(name))
                 return (void)fuse_reply_err(req, EEXIST);
-            auto slot = fs.createPool(name, fs.options().config.defaults, mode & 07777, ctx->uid,
+            // A name declared in the config file (removed, then made again) gets its settings.
+            auto slot = fs.createPool(name, fs.settingsFor(name), mode & 07777, ctx->uid,
                                       ctx->gid);
             if (!slot) {
                 log(LogLevel::Warning, "mkdir of pool {} refused: {}", name,

@@ -158,6 +158,13 @@ TEST(TiersTest, APoolDeclaredInTheConfigFileGetsItsOwnDiskTier) {
     EXPECT_NE(std::string::npos,
               metrics.find("kvcachefs_tier_demotions_total{pool=\"q\",tier=\"disk\"} 4\n"))
         << metrics;
+    // Removed and made again with mkdir, the declared pool gets its declared tier back.
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(0, errnoOf(::unlink(m.path("q/" + name(i)).c_str())));
+    ASSERT_TRUE(eventually([&] { return statNum(readStats(stats), "tier.queue.entries") == 0; }));
+    ASSERT_EQ(0, errnoOf(::rmdir(m.path("q").c_str())));
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("q").c_str(), 0755)));
+    EXPECT_EQ(4u * 1024 * 1024, statNum(readStats(stats), "tier.disk.capacity_bytes"));
+    EXPECT_EQ(1024u * 1024, statNum(readStats(stats), "capacity_bytes"));
 }
 
 class RemoteTiersTest : public ::testing::Test {
