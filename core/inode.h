@@ -18,6 +18,7 @@
 #include <map>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -34,6 +35,20 @@ struct DirSlot {
     std::string name;
     EntryId inode = 0;
 };
+
+// A directory's index by name: the dirent slot and the inode, so that resolving a name (lookup,
+// `.match`) is one hash probe, with no search of `by_slot`.
+struct NameSlot {
+    uint64_t slot = 0;
+    EntryId inode = 0;
+};
+
+// Hashes std::string and std::string_view alike, so a lookup by a view builds no string.
+struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using NameIndex = std::unordered_map<std::string, NameSlot, NameHash, std::equal_to<>>;
 
 struct Inode {
     EntryId id = 0;
@@ -81,7 +96,7 @@ struct Inode {
 
     // Directories: names by dirent slot (readdir order, stable under unlink) and by name.
     std::map<uint64_t, DirSlot> by_slot;
-    std::unordered_map<std::string, uint64_t> by_name;
+    NameIndex by_name;
 
     std::shared_mutex data_mutex;
 

@@ -397,7 +397,7 @@ Status PoolLoader::load(Pool& p) {
             continue;
         }
         dir->by_slot.emplace(slot, DirSlot{name, target->id});
-        dir->by_name.emplace(std::move(name), slot);
+        dir->by_name.emplace(std::move(name), NameSlot{slot, target->id});
     }
 
     // Keep only what is reachable from the pool directory (a directory has one name).

@@ -67,8 +67,8 @@ Inode* Pool::resolvePath(std::string_view path) {
     Inode* cur = find(kPoolRootId);
     while (cur && !path.empty()) {
         const size_t slash = path.find('/');
-        auto it = cur->by_name.find(std::string(path.substr(0, slash)));
-        cur = it == cur->by_name.end() ? nullptr : find(cur->by_slot.at(it->second).inode);
+        auto it = cur->by_name.find(path.substr(0, slash));
+        cur = it == cur->by_name.end() ? nullptr : find(it->second.inode);
         if (slash == std::string_view::npos) break;
         path.remove_prefix(slash + 1);
     }
@@ -370,7 +370,7 @@ Status Pool::resize(uint64_t bytes) {
 Inode* Pool::cachedChild(Inode* dir, const std::string& name) {
     auto it = dir->by_name.find(name);
     if (it == dir->by_name.end()) return nullptr;
-    Inode* ino = find(dir->by_slot.at(it->second).inode);
+    Inode* ino = find(it->second.inode);
     return ino && !ino->isDir() && !ino->dirty ? ino : nullptr;
 }
 

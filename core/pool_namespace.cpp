@@ -31,10 +31,10 @@ Result<Inode*> Pool::findDir(EntryId dir) {
 }
 
 Result<Inode*> Pool::childOf(Inode* dir, std::string_view name) {
-    auto it = dir->by_name.find(std::string(name));
+    auto it = dir->by_name.find(name);
     if (it == dir->by_name.end())
         return makeError(ENOENT, fmt::format("no entry \"{}\" in pool {}", name, name_));
-    return find(dir->by_slot.at(it->second).inode);
+    return find(it->second.inode);
 }
 
 Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
@@ -62,7 +62,7 @@ Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
     if (!taken) return taken.error();
     const uint64_t slot = *taken;
     dir->by_slot.emplace(slot, DirSlot{std::string(name), target->id});
-    dir->by_name.emplace(std::string(name), slot);
+    dir->by_name.emplace(std::string(name), NameSlot{slot, target->id});
     target->names.emplace_back(dir->id, slot);
     target->nlink++;
     if (!target->isDir()) target->name_hash = hashBytes(name.data(), name.size());
@@ -75,10 +75,10 @@ Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
 }
 
 void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
-    auto it = dir->by_name.find(std::string(name));
+    auto it = dir->by_name.find(name);
     if (it == dir->by_name.end()) return;
-    const uint64_t slot = it->second;
-    Inode* target = find(dir->by_slot.at(slot).inode);
+    const uint64_t slot = it->second.slot;
+    Inode* target = find(it->second.inode);
     bindChain(dir->id, name, target, false);
     clearDirent(slot);
     free_dirent_slots_.push_back(slot);
@@ -206,7 +206,7 @@ Result<EntryAttr> Pool::mkdir(EntryId dir_id, std::string_view name, uint32_t mo
     auto dir = findDir(dir_id);
     if (!dir) return dir.error();
     if (auto st = validateEntryName(name); !st) return st.error();
-    if ((*dir)->by_name.count(std::string(name)))
+    if ((*dir)->by_name.contains(name))
         return makeError(EEXIST, fmt::format("\"{}\" exists", name));
     auto ino = addDir(*dir, name, mode, uid, gid);
     if (!ino) return ino.error();
@@ -359,13 +359,14 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     // so readdir in progress sees an untouched entry exactly once.
     auto move_name = [&](Inode* from_dir, std::string_view from_name, Inode* to_dir,
                          std::string_view to_name) {
-        const uint64_t slot = from_dir->by_name.at(std::string(from_name));
-        Inode* t = find(from_dir->by_slot.at(slot).inode);
+        auto from = from_dir->by_name.find(from_name);
+        const uint64_t slot = from->second.slot;
+        Inode* t = find(from->second.inode);
         bindChain(from_dir->id, from_name, t, false);
-        from_dir->by_name.erase(std::string(from_name));
+        from_dir->by_name.erase(from);
         from_dir->by_slot.erase(slot);
         to_dir->by_slot.emplace(slot, DirSlot{std::string(to_name), t->id});
-        to_dir->by_name.emplace(std::string(to_name), slot);
+        to_dir->by_name.emplace(std::string(to_name), NameSlot{slot, t->id});
         for (auto& n : t->names)
             if (n.second == slot) n.first = to_dir->id;
         if (!t->isDir()) t->name_hash = hashBytes(to_name.data(), to_name.size());
@@ -380,14 +381,16 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     const int64_t now = nowNs();
     if (flags & kRenameExchange) {
         // Park the source under its own slot while the target moves over.
-        const uint64_t s_slot = (*dir)->by_name.at(std::string(name));
-        const uint64_t d_slot = (*new_dir)->by_name.at(std::string(new_name));
+        NameSlot& s_name = (*dir)->by_name.find(name)->second;
+        NameSlot& d_name = (*new_dir)->by_name.find(new_name)->second;
+        const uint64_t s_slot = s_name.slot;
+        const uint64_t d_slot = d_name.slot;
         bindChain(dir_id, name, s, false);
         bindChain(new_dir_id, new_name, d, false);
         bindSubtree(s, false);
         bindSubtree(d, false);
-        (*dir)->by_slot[s_slot].inode = d->id;
-        (*new_dir)->by_slot[d_slot].inode = s->id;
+        (*dir)->by_slot[s_slot].inode = s_name.inode = d->id;
+        (*new_dir)->by_slot[d_slot].inode = d_name.inode = s->id;
         for (auto& n : s->names)
             if (n.second == s_slot) n = {new_dir_id, d_slot};
         for (auto& n : d->names)
@@ -463,7 +466,7 @@ Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view ne
     auto dir = findDir(new_dir_id);
     if (!dir) return dir.error();
     if (auto st = validateEntryName(new_name); !st) return st.error();
-    if ((*dir)->by_name.count(std::string(new_name)))
+    if ((*dir)->by_name.contains(new_name))
         return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
     if (auto st = addName(*dir, new_name, ino); !st) return st.error();
     ino->ctime_ns = nowNs();

@@ -102,16 +102,22 @@ Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& f
         case ControlKind::Match: {
             auto names = parseMatchRequest(data);
             if (!names) return names.error();
-            auto r = slot->tiers ? slot->tiers->match(kPoolRootId, *names)
-                                 : p.match(kPoolRootId, *names);
-            if (!r) return r.error();
-            std::string out = fmt::format("{}\n", r->leading);
-            for (size_t i = 0; i < r->cached.size(); ++i) out += r->cached[i] ? '1' : '0';
-            out += '\n';
-            return out;
+            return matchAnswer(pool, *names);
         }
         default: return makeError(EACCES, "read-only control file");
     }
+}
+
+Result<std::string> Filesystem::matchAnswer(uint32_t pool, const std::vector<std::string>& names) {
+    auto slot = poolByIndex(pool);
+    if (!slot) return makeError(ENOENT, "the pool is gone");
+    auto r = slot->tiers ? slot->tiers->match(kPoolRootId, names)
+                         : slot->pool->match(kPoolRootId, names);
+    if (!r) return r.error();
+    std::string out = fmt::format("{}\n", r->leading);
+    for (size_t i = 0; i < r->cached.size(); ++i) out += r->cached[i] ? '1' : '0';
+    out += '\n';
+    return out;
 }
 
 }  // namespace kvc::fs

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/inode.h"
 
@@ -33,9 +34,11 @@ struct ControlHandle {
     std::string content;
     bool rebase = false;   // the next read starts the content afresh at its own offset
     uint64_t base = 0;
-    // `.match`: the request written since the last read. A request larger than one write(2)
-    // (a buffered writer flushes in pieces) is answered whole once it is all written.
+    // `.match`: the request written since the last read, and its names as parsed at the last
+    // write. A request larger than one write(2) (a buffered writer flushes in pieces) is answered
+    // whole once it is all written.
     std::string request;
+    std::vector<std::string> names;
     std::mutex lock;
 };
 

@@ -30,7 +30,7 @@ void readControl(fuse_req_t req, uint32_t pool, ControlHandle* h, size_t size, o
             h->rebase = false;
             h->base = static_cast<uint64_t>(off);
             if (h->file->kind == ControlKind::Match) {
-                auto answer = fsOf(req).controlWrite(pool, *h->file, h->request);
+                auto answer = fsOf(req).matchAnswer(pool, h->names);
                 if (!answer) return replyError(req, answer.error(), "read");
                 h->content = std::move(*answer);
             }

@@ -20,11 +20,13 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
                 // The writes since the last read are one request, answered by the next read.
                 std::string request = h->rebase ? h->request + std::string(piece)
                                                 : std::string(piece);
-                if (auto names = parseMatchRequest(request); !names) {
+                auto names = parseMatchRequest(request);
+                if (!names) {
                     log(LogLevel::Info, "write to {}: {}", h->file->name, names.error().message);
                     return replyError(req, names.error(), "write");
                 }
                 h->request = std::move(request);
+                h->names = std::move(*names);
                 h->content.clear();
                 h->rebase = true;
                 return (void)fuse_reply_write(req, size);
