@@ -3,11 +3,8 @@
 // read.cpp, write.cpp, readdir.cpp, xattr.cpp, statfs.cpp.
 #include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
-#include <string>
-
 #include "fs/ops.h"
+#include "fs/readahead.h"
 #include "fs/reply.h"
 
 namespace kvc::fs {
@@ -40,53 +37,6 @@ void inheritFromDir(const EntryAttr& dir, bool is_dir, uint32_t& gid, uint32_t& 
 
 namespace {
 
-// Read-ahead window of entries, and so the size of read requests (at most max_write's 1 MiB).
-constexpr unsigned kReadaheadKiB = 1024;
-
-// A mountinfo field with its octal escapes (\040 for a space, ...) undone.
-std::string unescapeMountinfo(const std::string& field) {
-    std::string out;
-    for (size_t i = 0; i < field.size(); ++i) {
-        auto octal = [&](size_t k) { return k < field.size() && field[k] >= '0' && field[k] <= '7'; };
-        if (field[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
-            out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
-                                     (field[i + 3] - '0'));
-            i += 3;
-        } else {
-            out += field[i];
-        }
-    }
-    return out;
-}
-
-// The kernel gives every FUSE mount 128 KiB of read-ahead, and INIT can only lower it. With
-// 1 MiB, sequential reads and the page faults of a mapped entry become 1 MiB requests instead
-// of 128 KiB ones (4 KiB ones for a mapping advised MADV_SEQUENTIAL): cold mmap reads ran 10x
-// faster (docs/PERFORMANCE.md). The window lives in sysfs under the mount's device number,
-// which /proc/self/mountinfo gives without touching the mountpoint (decision 12). Needs root;
-// otherwise the 128 KiB stays.
-void raiseReadahead(const std::string& mountpoint, unsigned kib) {
-    std::ifstream mountinfo("/proc/self/mountinfo");
-    std::string line, device;
-    while (std::getline(mountinfo, line)) {
-        std::istringstream fields(line);
-        std::string id, parent, major_minor, root, point;
-        fields >> id >> parent >> major_minor >> root >> point;
-        if (unescapeMountinfo(point) == mountpoint) device = major_minor;  // the topmost wins
-    }
-    if (device.empty()) {
-        log(LogLevel::Info, "read-ahead stays at the kernel's default: {} not in mountinfo",
-            mountpoint);
-        return;
-    }
-    std::ofstream knob("/sys/class/bdi/" + device + "/read_ahead_kb");
-    knob << kib << '\n';
-    knob.flush();
-    if (!knob)
-        log(LogLevel::Info, "read-ahead stays at the kernel's default: cannot write "
-            "/sys/class/bdi/{}/read_ahead_kb (not root?)", device);
-}
-
 void opInit(void* userdata, fuse_conn_info* conn) {
     // Replies point the kernel at the segment's mapping (fs/read.cpp), so no splice is needed.
     // The writeback cache made large writes barely faster and small-entry operations slower
@@ -98,7 +48,9 @@ void opInit(void* userdata, fuse_conn_info* conn) {
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
     conn->max_write = 1u << 20;
     conn->max_readahead = kReadaheadKiB << 10;
-    raiseReadahead(static_cast<Filesystem*>(userdata)->options().mountpoint, kReadaheadKiB);
+    const auto& mountpoint = static_cast<Filesystem*>(userdata)->options().mountpoint;
+    if (auto why = raiseReadahead(mountpoint, kReadaheadKiB); !why.empty())
+        log(LogLevel::Info, "read-ahead stays at the kernel's default: {}", why);
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }
 

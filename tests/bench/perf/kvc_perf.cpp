@@ -14,9 +14,10 @@
 //   create   --dir D --count N --size S [--prefix c]
 //            times N create+write+close of new entries, one thread (per-operation cost; run it
 //            on a full pool to time eviction).
-//   lookup   --dir D --count N --samples K
+//   lookup   --dir D --count N --samples K [--round R]
 //            stat of K distinct random names among e0..e(N-1); run right after a mount, so each
-//            one is a lookup the daemon answers.
+//            one is a lookup the daemon answers. Round R (0, 1, ...) takes the next K names of
+//            the same random order, so rounds on one mount never repeat a name.
 //   match    --dir D --count N --requests R --chain L
 //            R requests to D/.match, each a run of L consecutive cached names; checks that all L
 //            are reported cached.
@@ -36,7 +37,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -57,6 +57,7 @@ struct Args {
     uint64_t samples = 10000;
     uint64_t requests = 1000;
     uint64_t chain = 32;
+    uint64_t round = 0;
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -68,7 +69,7 @@ struct Args {
     std::fprintf(stderr,
                  "usage: kvc_perf small|populate|create|lookup|match --dir D [--count N] "
                  "[--size BYTES] [--threads T] [--prefix P] [--samples K] [--requests R] "
-                 "[--chain L]\n       kvc_perf cachestat FILE...\n");
+                 "[--chain L] [--round R]\n       kvc_perf cachestat FILE...\n");
     std::exit(2);
 }
 
@@ -87,6 +88,7 @@ Args parseArgs(int argc, char** argv) {
         else if (k == "--samples") a.samples = std::strtoull(v, nullptr, 10);
         else if (k == "--requests") a.requests = std::strtoull(v, nullptr, 10);
         else if (k == "--chain") a.chain = std::strtoull(v, nullptr, 10);
+        else if (k == "--round") a.round = std::strtoull(v, nullptr, 10);
         else usage();
     }
     if (argc % 2 != 0 || a.dir.empty() || a.count == 0 || a.threads == 0) usage();
@@ -204,32 +206,28 @@ void cmdCreate(const Args& a) {
            }));
 }
 
-// K distinct indexes in [0, n), in random order, from a fixed seed (the same names in every run).
+// The first K of a random order of [0, n), from a fixed seed: the same names in every run, and a
+// larger K extends a smaller one's list.
 std::vector<uint64_t> sampleIndexes(uint64_t n, uint64_t k) {
     std::mt19937_64 rng(42);
-    k = std::min(k, n);
-    std::vector<uint64_t> out;
-    if (k * 2 >= n) {
-        out.resize(n);
-        std::iota(out.begin(), out.end(), 0);
-        std::shuffle(out.begin(), out.end(), rng);
-        out.resize(k);
-        return out;
-    }
-    std::map<uint64_t, bool> seen;
-    std::uniform_int_distribution<uint64_t> pick(0, n - 1);
-    while (out.size() < k) {
-        const uint64_t i = pick(rng);
-        if (seen.emplace(i, true).second) out.push_back(i);
-    }
+    std::vector<uint64_t> out(n);
+    std::iota(out.begin(), out.end(), 0);
+    std::shuffle(out.begin(), out.end(), rng);
+    out.resize(std::min(k, n));
     return out;
 }
 
 void cmdLookup(const Args& a) {
-    const std::vector<uint64_t> idx = sampleIndexes(a.count, a.samples);
+    const std::vector<uint64_t> idx = sampleIndexes(a.count, a.samples * (a.round + 1));
+    if (idx.size() < a.samples * (a.round + 1)) {
+        errno = EINVAL;
+        die("lookup: round " + std::to_string(a.round) + " of " + std::to_string(a.samples) +
+            " names needs more than " + std::to_string(a.count) + " entries");
+    }
     std::vector<std::string> names;
-    names.reserve(idx.size());
-    for (uint64_t i : idx) names.push_back(entryName(a.dir, "e", i));
+    names.reserve(a.samples);
+    for (uint64_t r = a.samples * a.round; r < idx.size(); ++r)
+        names.push_back(entryName(a.dir, "e", idx[r]));
     report("lookup", a, names.size(), 1, runParallel(names.size(), 1, [&](unsigned, uint64_t i) {
                statEntry(names[i]);
            }));

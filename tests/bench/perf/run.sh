@@ -6,7 +6,8 @@
 #
 # Usage: tests/bench/perf/run.sh [--build DIR] [--out DIR] [--quick] [--reps N] [--size SIZE]
 #                                [--parts io,small,scale,mem] [--scale "10000 100000 1000000"]
-#   --build DIR  a build tree with fs/kvcachefs and tests/bench/kvc_perf [$KVC_BUILD or ./build]
+#   --build DIR  a build tree with fs/kvcachefs, tests/bench/kvc_perf and tests/bench/fuse_floor
+#                [$KVC_BUILD or ./build]
 #   --out DIR    where results.jsonl, results.csv, summary.json, summary.md and *.png go
 #                [/tmp/kvcperf-results]
 #   --quick      tiny sizes, one repetition (a smoke run, about a minute)
@@ -22,7 +23,10 @@
 # (kvcachefs only): lookup, create, .match and create-with-eviction at each entry count; mem:
 # daemon RSS, shm resident bytes and page cache per GiB stored, with and without -o direct_io.
 # The direct_io mount ("kvc-dio") also runs the 1 MiB single-thread sequential and 4 KiB small
-# workloads, to show what dropping the page-cache copy costs.
+# workloads, to show what dropping the page-cache copy costs. The io and small groups also run on
+# fuse_floor ("floor", and "floor-dio" where kvc-dio runs), a FUSE daemon that meets the kernel
+# as kvcachefs does but stores nothing: a target the floor misses in the same run is out of
+# reach of any FUSE daemon on this machine.
 #
 # Cleanup is unconditional (EXIT/INT/TERM): lazy unmount with fusermount3 -u -z, the daemons this
 # script started (by pid), its /dev/shm segments and directories. Exit 77 when /dev/fuse or fio
@@ -70,10 +74,12 @@ has_part() { [[ ",$parts," == *",$1,"* ]]; }
 
 daemon=$build/fs/kvcachefs
 perf=$build/tests/bench/kvc_perf
+floor_daemon=$build/tests/bench/fuse_floor
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 [ -x "$daemon" ] || { echo "run.sh: no daemon at $daemon (--build DIR)" >&2; exit 2; }
 [ -x "$perf" ] || { echo "run.sh: no kvc_perf at $perf (--build DIR)" >&2; exit 2; }
+[ -x "$floor_daemon" ] || { echo "run.sh: no fuse_floor at $floor_daemon (--build DIR)" >&2; exit 2; }
 [ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ] || { echo "SKIP: /dev/fuse unusable"; exit 77; }
 command -v fusermount3 >/dev/null || { echo "SKIP: no fusermount3"; exit 77; }
 command -v fio >/dev/null || { echo "SKIP: no fio (scripts/install-deps.sh installs it)"; exit 77; }
@@ -116,14 +122,26 @@ mount_kvc() {
   local mnt=$1 inst=$2 opts=$3
   mkdir -p "$mnt"
   "$daemon" "$mnt" -f -o "$opts,instance=$inst,shm_prefix=$tag" 2>>"$work/daemon.$inst.log" &
-  daemon_pid[$mnt]=$!
+  wait_mounted "$mnt" $! "$work/daemon.$inst.log"
+}
+
+# mount_floor MOUNTPOINT [--direct-io]: the same for fuse_floor.
+mount_floor() {
+  mkdir -p "$1"
+  "$floor_daemon" "$1" -f "${@:2}" 2>>"$work/floor.log" &
+  wait_mounted "$1" $! "$work/floor.log"
+}
+
+wait_mounted() {
+  local mnt=$1 log=$3
+  daemon_pid[$mnt]=$2
   for _ in $(seq 200); do
     grep -q " $mnt fuse" /proc/mounts && return 0
     kill -0 "${daemon_pid[$mnt]}" 2>/dev/null || break
     sleep 0.05
   done
-  echo "run.sh: kvcachefs did not mount on $mnt:" >&2
-  cat "$work/daemon.$inst.log" >&2
+  echo "run.sh: $mnt did not mount:" >&2
+  cat "$log" >&2
   exit 1
 }
 
@@ -136,8 +154,14 @@ dio=$work/mnt-dio
 pool_size=$(((size * 3 + (64 << 20)) >> 20))M
 mount_kvc "$kvc" "${tag}p" "size=$pool_size"
 mount_kvc "$dio" "${tag}d" "size=$pool_size,direct_io"
+floor=$work/mnt-floor
+floor_dio=$work/mnt-floor-dio
+mount_floor "$floor"
+mount_floor "$floor_dio" --direct-io
 mkdir "$kvc/pool" "$dio/pool"
-declare -A dir_of=([tmpfs]=$tmpfs_dir [kvc]=$kvc/pool [kvc-dio]=$dio/pool)
+declare -A dir_of=([tmpfs]=$tmpfs_dir [kvc]=$kvc/pool [kvc-dio]=$dio/pool [floor]=$floor
+                   [floor-dio]=$floor_dio)
+is_dio() { [[ $1 == *-dio ]]; }   # the direct_io mounts run only the 1 MiB and 4 KiB 1-thread cases
 
 # Every step has a deadline, so a daemon that hangs fails the run instead of stalling it.
 step_timeout=$((quick ? 60 : 900))
@@ -172,23 +196,26 @@ say() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 say "kvcachefs perf suite: size $size_arg, $reps reps, parts $parts, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- io: large entries ----------------------------------------------------------------------
+# A warm read of the page cache takes a tenth of a second, too short for this VM's noise: each
+# warm sample reads its entry several times.
+warm_loops=$((quick ? 1 : 4))
 io_rep() {  # io_rep REP FS
   local rep=$1 fs=$2 d=${dir_of[$2]} bs t v half
   for bs in 1M 128K; do
     for t in 1 2; do
-      [ "$fs" = kvc-dio ] && { [ "$bs" = 1M ] && [ "$t" = 1 ] || continue; }
+      is_dio "$fs" && { [ "$bs" = 1M ] && [ "$t" = 1 ] || continue; }
       half=$((size / t))
       rm -f "$d"/seq"$t".*
       v=$(fio_mbps "$d" seq"$t" write "$bs" "$t" "$half")
       record io "seq write $bs ${t}t" "$fs" "$rep" "$v" MB/s
       v=$(fio_mbps "$d" seq"$t" read "$bs" "$t" "$half" --invalidate=1)
       record io "seq read cold $bs ${t}t" "$fs" "$rep" "$v" MB/s
-      v=$(fio_mbps "$d" seq"$t" read "$bs" "$t" "$half" --invalidate=0)
+      v=$(fio_mbps "$d" seq"$t" read "$bs" "$t" "$half" --invalidate=0 --loops="$warm_loops")
       record io "seq read warm $bs ${t}t" "$fs" "$rep" "$v" MB/s
       [ "$t" = 2 ] && rm -f "$d"/seq2.*
     done
   done
-  [ "$fs" = kvc-dio ] && return 0
+  is_dio "$fs" && return 0
   # seq1.0 (size bytes, written with 1 MiB I/O) is in the page cache now.
   for bs in 4K 64K; do
     local io=$((size / 2))
@@ -196,12 +223,13 @@ io_rep() {  # io_rep REP FS
     v=$(fio_mbps "$d" seq1 randread "$bs" 1 "$size" --invalidate=1 --io_size="$io" --norandommap --randseed=1)
     record io "rand read cold $bs" "$fs" "$rep" "$v" MB/s
     fio_mbps "$d" seq1 read 1M 1 "$size" --invalidate=0 >/dev/null
-    v=$(fio_mbps "$d" seq1 randread "$bs" 1 "$size" --invalidate=0 --io_size="$io" --norandommap --randseed=1)
+    v=$(fio_mbps "$d" seq1 randread "$bs" 1 "$size" --invalidate=0 --io_size="$io" --norandommap --randseed=1 \
+          --loops="$warm_loops")
     record io "rand read warm $bs" "$fs" "$rep" "$v" MB/s
   done
   v=$(fio_mbps "$d" seq1 read 1M 1 "$size" --ioengine=mmap --invalidate=1)
   record io "mmap read cold" "$fs" "$rep" "$v" MB/s
-  v=$(fio_mbps "$d" seq1 read 1M 1 "$size" --ioengine=mmap --invalidate=0)
+  v=$(fio_mbps "$d" seq1 read 1M 1 "$size" --ioengine=mmap --invalidate=0 --loops="$warm_loops")
   record io "mmap read warm" "$fs" "$rep" "$v" MB/s
   # Writes through a shared mapping count only once msync'ed into the pool (end_fsync).
   v=$(fio_mbps "$d" seq1 write 1M 1 "$size" --ioengine=mmap --invalidate=0 --end_fsync=1)
@@ -212,12 +240,12 @@ io_rep() {  # io_rep REP FS
 
 if has_part io; then
   for rep in $(seq "$reps"); do
-    for fs in tmpfs kvc kvc-dio; do
+    for fs in tmpfs kvc kvc-dio floor floor-dio; do
       say "io rep $rep: $fs"
       io_rep "$rep" "$fs"
     done
   done
-  rm -f "$tmpfs_dir"/seq* "$kvc"/pool/seq* "$dio"/pool/seq*
+  rm -f "$tmpfs_dir"/seq* "$kvc"/pool/seq* "$dio"/pool/seq* "$floor"/seq* "$floor_dio"/seq*
 fi
 
 # --- small entries --------------------------------------------------------------------------
@@ -227,8 +255,8 @@ if has_part small; then
       for t in 1 2; do
         count=$((esize == 4096 ? 6000 : 2000))
         ((quick)) && count=200
-        for fs in tmpfs kvc kvc-dio; do
-          [ "$fs" = kvc-dio ] && { [ "$esize" = 4096 ] && [ "$t" = 1 ] || continue; }
+        for fs in tmpfs kvc kvc-dio floor floor-dio; do
+          is_dio "$fs" && { [ "$esize" = 4096 ] && [ "$t" = 1 ] || continue; }
           say "small rep $rep: $fs $((esize >> 10))K ${t}t"
           run_perf small --dir "${dir_of[$fs]}" --count "$count" --size "$esize" --threads "$t" |
             while read -r line; do
@@ -244,11 +272,13 @@ fi
 
 # --- scale: per-operation cost at 10^4..10^6 entries ----------------------------------------
 # Each count gets its own mount (direct_io: a million 4 KiB entries would otherwise also occupy
-# 4 GiB of page cache) and a pool of exactly N + K blocks: N entries are created, the mount is
-# remounted (so lookups are answered by the daemon, not the kernel's dentry cache), then K
-# lookups, .match requests, K creates that fill the pool, and K creates that each evict one.
-# max_entries is twice the blocks: a create needs a free inode slot, and an evicted entry's slot
-# comes back only when the kernel forgets its inode, a moment after the eviction.
+# 4 GiB of page cache) and a pool of exactly N + K blocks. All counts are populated first and
+# remounted (so lookups are answered by the daemon, not the kernel's dentry cache); then, in
+# `reps` rounds that go through every count in turn (so a slow moment of the machine hits all
+# counts alike), lookups of names no earlier round asked for and .match requests; last, per
+# count, K creates that fill the pool and K creates that each evict one. max_entries is twice
+# the blocks: a create needs a free inode slot, and an evicted entry's slot comes back only when
+# the kernel forgets its inode, a moment after the eviction.
 json_field() { sed "s/.*\"$2\":\([0-9.]*\).*/\1/" <<<"$1"; }
 pool_stat() { awk -v k="$2" '$1 == k { print $2 }' "$1/.stats"; }
 rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -256,10 +286,12 @@ rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 if has_part scale; then
   k=10000
   ((quick)) && k=200
+  smallest=$(tr ' ' '\n' <<<"$scale_counts" | sort -n | head -1)
+  lookups=$((smallest / reps < k ? smallest / reps : k))   # per round, never a name twice
+  scale_opts() { echo "size=$((($1 + k) * 4))K,block_size=4K,direct_io,max_entries=$((2 * ($1 + k)))"; }
   for n in $scale_counts; do
     smnt=$work/mnt-scale$n
-    inst="${tag}s$n"
-    mount_kvc "$smnt" "$inst" "size=$(((n + k) * 4))K,block_size=4K,direct_io,max_entries=$((2 * (n + k)))"
+    mount_kvc "$smnt" "${tag}s$n" "$(scale_opts "$n")"
     mkdir "$smnt/pool"
     say "scale $n: populating"
     line=$(run_perf populate --dir "$smnt/pool" --count "$n" --size 4096 --threads 2)
@@ -268,14 +300,23 @@ if has_part scale; then
       "$(($(rss_kib "${daemon_pid[$smnt]}" RssAnon) * 1024 / n))" bytes false
     unmount_kvc "$smnt"
     t0=$(date +%s.%N)
-    mount_kvc "$smnt" "$inst" "size=$(((n + k) * 4))K,block_size=4K,direct_io,max_entries=$((2 * (n + k)))"
+    mount_kvc "$smnt" "${tag}s$n" "$(scale_opts "$n")"
     ls "$smnt/pool/.stats" >/dev/null
     record scale "remount (attach)" "$n" 1 "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')" s false
-    say "scale $n: lookup, match, create, evict"
-    line=$(run_perf lookup --dir "$smnt/pool" --count "$n" --samples "$k")
-    record scale "lookup" "$n" 1 "$(json_field "$line" us_per_op)" us/op false
-    line=$(run_perf match --dir "$smnt/pool" --count "$n" --requests $((k / 10)) --chain 32)
-    record scale ".match (32 names)" "$n" 1 "$(json_field "$line" us_per_op)" us/op false
+  done
+  for rep in $(seq "$reps"); do
+    for n in $scale_counts; do
+      smnt=$work/mnt-scale$n
+      say "scale rep $rep: $n lookup, match"
+      line=$(run_perf lookup --dir "$smnt/pool" --count "$n" --samples "$lookups" --round $((rep - 1)))
+      record scale "lookup" "$n" "$rep" "$(json_field "$line" us_per_op)" us/op false
+      line=$(run_perf match --dir "$smnt/pool" --count "$n" --requests $((k / 10)) --chain 32)
+      record scale ".match (32 names)" "$n" "$rep" "$(json_field "$line" us_per_op)" us/op false
+    done
+  done
+  for n in $scale_counts; do
+    smnt=$work/mnt-scale$n
+    say "scale $n: create, evict"
     line=$(run_perf create --dir "$smnt/pool" --count "$k" --size 4096 --prefix c)
     record scale "create 4K" "$n" 1 "$(json_field "$line" us_per_op)" us/op false
     ev0=$(pool_stat "$smnt/pool" evictions)
@@ -284,7 +325,7 @@ if has_part scale; then
     ((ev >= k * 9 / 10)) || { echo "run.sh: expected about $k evictions at $n entries, got $ev" >&2; exit 1; }
     record scale "create 4K evicting" "$n" 1 "$(json_field "$line" us_per_op)" us/op false
     unmount_kvc "$smnt"
-    rm -f /dev/shm/"$tag.$inst".*
+    rm -f /dev/shm/"$tag.${tag}s$n".*
   done
 fi
 
