@@ -149,6 +149,10 @@ public:
     // Copies `len` bytes at `offset`; allocates (evicting by policy) as needed. Returns bytes
     // written (all of them, or an error: ENOSPC when nothing can be evicted).
     Result<size_t> write(EntryId id, uint64_t offset, const void* data, size_t len);
+    // fallocate(2) mode 0: the entry grows to at least offset + len bytes (zeros), with every
+    // block up to there allocated and backed, so that writes below it cannot fail for space; an
+    // entry already that long is unchanged. EFBIG past the pool; ENOSPC and EDQUOT as a write.
+    Status allocate(EntryId id, uint64_t offset, uint64_t len);
     // A read plan: the caller copies from segment ranges while holding the returned lock.
     struct ReadPiece {
         uint64_t file_offset;  // offset in the segment's backing file; UINT64_MAX: zeros

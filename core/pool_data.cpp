@@ -222,6 +222,29 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
     return len;
 }
 
+Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    if (ino->isDir()) return makeError(EISDIR, "is a directory");
+    const uint64_t end = offset + len;
+    if (end < offset) return makeError(EFBIG, "allocation past the largest offset");
+    // As a writer for the duration (as setattr's truncate): a grown entry is committed by the
+    // last writer's release, this one's if the caller holds no write open of its own.
+    if (auto st = open(id, true, false); !st) return st;
+    Status st;
+    {
+        std::unique_lock data_lock(ino->data_mutex);
+        std::lock_guard lk(meta_);
+        if (end > allocator_->blockCount() * uint64_t(blockSize()))
+            st = makeError(EFBIG, fmt::format("pool {}: an entry cannot be larger than the pool",
+                                              name_));
+        else if (end > ino->size)  // blocks always cover the size, backed when allocated
+            st = truncateBlocks(ino.get(), end);
+    }
+    release(id, true);
+    return st;
+}
+
 // The whole entry's bytes; the caller holds meta_ and keeps writers out (an open, or a state in
 // which no writer can exist).
 void Pool::copyBytes(const Inode& ino, std::string& out) const {

@@ -76,6 +76,7 @@ fuse_lowlevel_ops makeOps() {
     ops.open = opOpen;
     ops.read = opRead;
     ops.write = opWrite;
+    ops.fallocate = opFallocate;
     ops.flush = opFlush;
     ops.release = opRelease;
     ops.fsync = opFsync;

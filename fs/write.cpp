@@ -1,5 +1,6 @@
 // write: entry data is copied once, from libfuse's request buffer into the segment. A write to
 // a control file is one command; its answer is what the next read on that descriptor returns.
+// fallocate: mode 0 grows an entry with backed blocks; other modes are not supported.
 // `.match` is the exception: the writes since the last read are one request (a buffered writer
 // may flush a long one in pieces), checked at each write and answered at the next read.
 #include "core/control_requests.h"
@@ -52,6 +53,23 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
             return replyError(req, n.error(), "write");
         }
         fuse_reply_write(req, *n);
+    });
+}
+
+void opFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info*) {
+    guarded(req, "fallocate", [&] {
+        const NodeRef ref = splitIno(ino);
+        // An entry's blocks always cover its size and nothing else, so there is nothing to keep
+        // beyond it (FALLOC_FL_KEEP_SIZE) and no hole to punch or range to zero in place.
+        if (mode != 0 || (ref.local > kPoolRootId && ref.local < kFirstEntryId))
+            return (void)fuse_reply_err(req, EOPNOTSUPP);
+        auto slot = poolOf(req, ino);
+        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        auto st = slot->pool->allocate(ref.local, static_cast<uint64_t>(offset),
+                                       static_cast<uint64_t>(length));
+        if (!st) return replyError(req, st.error(), "fallocate");
+        fuse_reply_err(req, 0);
     });
 }
 

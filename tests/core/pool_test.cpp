@@ -200,6 +200,33 @@ TEST_F(PoolBasics, TruncateDownThenUpReadsZerosInTheTail) {
     p().verify();
 }
 
+TEST_F(PoolBasics, AllocateGrowsWithBackedZerosAndNeverShrinks) {
+    const EntryId id = openNew("reserved");
+    ASSERT_TRUE(p().write(id, 0, "abc", 3).ok());
+    ASSERT_TRUE(p().allocate(id, 100, 3 * kBlock).ok());
+    EXPECT_EQ(sizeOf(id), 100u + 3 * kBlock);
+    EXPECT_EQ(p().getattr(id)->blocks512, 4u * kBlock / 512);
+    const uint64_t used = p().stats().blocks_used;
+    // Within the size: nothing changes, not even a shrink to the range asked for.
+    ASSERT_TRUE(p().allocate(id, 0, 10).ok());
+    EXPECT_EQ(sizeOf(id), 100u + 3 * kBlock);
+    // Writes into the reserved range need no blocks.
+    ASSERT_TRUE(p().write(id, 2 * kBlock, "xyz", 3).ok());
+    EXPECT_EQ(p().stats().blocks_used, used);
+    p().release(id, true);
+    EXPECT_TRUE(sameBytes(readAt(id, 0, 4), std::string("abc\0", 4)));
+    EXPECT_TRUE(sameBytes(readAt(id, 3, 2 * kBlock - 3), std::string(2 * kBlock - 3, '\0')));
+    EXPECT_TRUE(sameBytes(readAt(id, 2 * kBlock, 3), "xyz"));
+
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    EXPECT_EQ(p().allocate(idOf(p(), kPoolRootId, "d"), 0, 1).code(), EISDIR);
+    EXPECT_EQ(p().allocate(999999, 0, 1).code(), ENOENT);
+    EXPECT_EQ(p().allocate(id, 0, p().capacityBytes() + 1).code(), EFBIG);
+    EXPECT_EQ(p().allocate(id, UINT64_MAX - 1, 3).code(), EFBIG);
+    EXPECT_EQ(sizeOf(id), 100u + 3 * kBlock);
+    p().verify();
+}
+
 TEST_F(PoolBasics, FreedBlocksComeBackAsZeros) {
     // Blocks of a removed entry are reused by the next one, which must not see the old bytes.
     const EntryId old = putEntry(p(), kPoolRootId, "old", pattern(2, 64 * kBlock));

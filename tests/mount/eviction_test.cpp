@@ -116,6 +116,51 @@ TEST_F(EvictionTest, EverythingPinnedMeansENOSPCAndNothingDamaged) {
     EXPECT_TRUE(intact(name(4)));
 }
 
+TEST_F(EvictionTest, FallocateReservesBlocksAndEvictsLikeAWrite) {
+    for (int i = 0; i < 16; ++i) ASSERT_EQ(0, put(name(i)));
+    const int fd = open(path("big").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    // Half the pool: the eight least recently used entries make room, as for a write.
+    ASSERT_EQ(0, errnoOf(fallocate(fd, 0, 0, 8 * kEntry)));
+    struct stat st {};
+    ASSERT_EQ(0, fstat(fd, &st));
+    EXPECT_EQ(static_cast<off_t>(8 * kEntry), st.st_size);
+    auto s = stats();
+    EXPECT_EQ(8u, statNum(s, "evictions"));
+    EXPECT_EQ(statNum(s, "capacity_bytes"), statNum(s, "used_bytes"));
+    for (int i = 0; i < 8; ++i) EXPECT_TRUE(gone(name(i))) << name(i);
+    for (int i = 8; i < 16; ++i) EXPECT_TRUE(intact(name(i))) << name(i);
+    // The reserved bytes read as zeros, and writes into them need no more room.
+    std::string back(8 * kEntry, 'x');
+    ASSERT_EQ(static_cast<ssize_t>(back.size()), pread(fd, back.data(), back.size(), 0));
+    EXPECT_EQ(std::string(8 * kEntry, '\0'), back);
+    const std::string data = content("big");
+    ASSERT_EQ(static_cast<ssize_t>(data.size()), pwrite(fd, data.data(), data.size(), kEntry));
+    EXPECT_EQ(8u, statNum(stats(), "evictions"));
+    // Within the size, nothing changes; the modes that keep the size or punch holes are not
+    // supported (an entry's blocks always cover exactly its size); past the pool is EFBIG.
+    EXPECT_EQ(0, errnoOf(fallocate(fd, 0, kEntry, kEntry)));
+    EXPECT_EQ(EOPNOTSUPP, errnoOf(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 16 * kEntry)));
+    EXPECT_EQ(EOPNOTSUPP,
+              errnoOf(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096)));
+    EXPECT_EQ(EFBIG, errnoOf(fallocate(fd, 0, 0, 17 * kEntry)));
+    ASSERT_EQ(0, fstat(fd, &st));
+    EXPECT_EQ(static_cast<off_t>(8 * kEntry), st.st_size);
+    EXPECT_EQ(0, close(fd));
+    std::string want(8 * kEntry, '\0');
+    want.replace(kEntry, data.size(), data);
+    EXPECT_EQ(want, readFile(path("big")).value_or(""));
+    // Everything else pinned: growing "big" has nowhere to go, and changes nothing.
+    for (int i = 8; i < 16; ++i) ASSERT_EQ(0, pin(name(i)));
+    const int again = open(path("big").c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(again, 0);
+    ASSERT_EQ(0, pin("big"));
+    EXPECT_EQ(ENOSPC, errnoOf(fallocate(again, 0, 0, 9 * kEntry)));
+    EXPECT_EQ(0, close(again));
+    EXPECT_EQ(want, readFile(path("big")).value_or(""));
+    EXPECT_EQ(8u, statNum(stats(), "evictions"));
+}
+
 TEST_F(EvictionTest, EntriesOpenForWritingAreNotEvicted) {
     // e00 is the oldest, but a writer holds it open.
     const int fd = open(path(name(0)).c_str(), O_CREAT | O_WRONLY, 0644);

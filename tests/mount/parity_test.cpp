@@ -352,6 +352,23 @@ std::vector<Step> sequence() {
         close(fd);
         return o;
     });
+    // fallocate(2) mode 0, on an open descriptor: grows with zeros, never shrinks.
+    auto falloc = [](const std::string& path, int flags, off_t off, off_t len) {
+        const int fd = open(path.c_str(), flags | O_CLOEXEC);
+        Outcome o = call(fallocate(fd, 0, off, len));
+        close(fd);
+        return o;
+    };
+    add("fallocate k 5 10000", [=](auto& b) {
+        return with(falloc(P(b, "k"), O_WRONLY, 5, 10000),
+                    [&] { return describe(P(b, "k")) + " " + contents(P(b, "k")); });
+    });
+    add("fallocate k 0 1", [=](auto& b) {
+        return with(falloc(P(b, "k"), O_RDWR, 0, 1),
+                    [&] { return describe(P(b, "k")) + " " + contents(P(b, "k")); });
+    });
+    add("fallocate O_RDONLY fd", [=](auto& b) { return falloc(P(b, "k"), O_RDONLY, 0, 4096); });
+    add("fallocate k len 0", [=](auto& b) { return falloc(P(b, "k"), O_WRONLY, 0, 0); });
     add("utimensat k", [=](auto& b) {
         const timespec t[2] = {{1111, 222}, {3333, 444}};
         return with(call(utimensat(AT_FDCWD, P(b, "k").c_str(), t, 0)),

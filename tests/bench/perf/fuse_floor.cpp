@@ -192,6 +192,18 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char*, size_t size, off_t off
     fuse_reply_write(req, size);
 }
 
+// As kvcachefs: mode 0 grows the file (there is nothing to reserve), other modes are refused.
+void opFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info*) {
+    if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    Floor& f = floorOf(req);
+    std::lock_guard lk(f.lock);
+    auto it = f.nodes.find(ino);
+    if (it == f.nodes.end()) return (void)fuse_reply_err(req, ENOENT);
+    it->second.size = std::max<off_t>(it->second.size, offset + length);
+    fuse_reply_err(req, 0);
+}
+
 void opUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Floor& f = floorOf(req);
     std::lock_guard lk(f.lock);
@@ -286,6 +298,7 @@ int main(int argc, char* argv[]) {
     ops.open = opOpen;
     ops.read = opRead;
     ops.write = opWrite;
+    ops.fallocate = opFallocate;
     ops.flush = opOk;
     ops.release = opOk;
     ops.fsync = opFsync;
