@@ -66,7 +66,7 @@ std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats
            "# TYPE kvcachefs_tier_queue_bytes gauge\n";
     for (const auto& [pool, t] : tiers)
         out += fmt::format("kvcachefs_tier_queue_bytes{{pool=\"{}\"}} {}\n", pool, t.queue_bytes);
-    out += "# HELP kvcachefs_tier_queue_entries Demotions waiting.\n"
+    out += "# HELP kvcachefs_tier_queue_entries Demotions and removals waiting or being stored.\n"
            "# TYPE kvcachefs_tier_queue_entries gauge\n";
     for (const auto& [pool, t] : tiers)
         out += fmt::format("kvcachefs_tier_queue_entries{{pool=\"{}\"}} {}\n", pool,

@@ -306,7 +306,9 @@ TierStats TierChain::stats() {
     s.queue_hits = queue_hits_;
     s.queue_limit_bytes = settings_.demote_queue_bytes;
     std::lock_guard lk(queue_mutex_);
-    s.queue_entries = queue_.size();
+    // The item the worker is storing counts until it is stored (its counters updated), so an
+    // empty queue means nothing is left to do.
+    s.queue_entries = queue_.size() + (busy_ ? 1 : 0);
     s.queue_bytes = queue_bytes_;
     return s;
 }

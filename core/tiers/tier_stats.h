@@ -35,7 +35,7 @@ struct TierStats {
     bool has_remote = false;
     TierSnapshot disk;
     TierSnapshot remote;
-    uint64_t queue_entries = 0;  // demotions waiting
+    uint64_t queue_entries = 0;  // demotions (and removals) waiting or being stored
     uint64_t queue_bytes = 0;
     uint64_t queue_limit_bytes = 0;
     uint64_t queue_hits = 0;     // promotions served from the queue itself
