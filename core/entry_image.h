@@ -25,4 +25,17 @@ struct EntryImage {
     uint64_t footprint() const { return data.size() + path.size() + parent.size() + 4096; }
 };
 
+// The metadata fields an image carries, copied between the structures that hold them (an
+// Inode, an EntryImage, the remote value's header): one list, so none is forgotten.
+template <class To, class From>
+void copyImageMeta(To& to, const From& from) {
+    to.mode = from.mode;
+    to.uid = from.uid;
+    to.gid = from.gid;
+    to.priority = from.priority;
+    to.layer = from.layer;
+    to.seq_len = from.seq_len;
+    to.mtime_ns = from.mtime_ns;
+}
+
 }  // namespace kvc

@@ -17,13 +17,7 @@ void Pool::setDemotionSink(uint32_t min_reads, std::function<bool(EntryImage&&)>
 EntryImage Pool::imageOf(const Inode& ino, std::string path) const {
     EntryImage img;
     img.path = std::move(path);
-    img.mode = ino.mode;
-    img.uid = ino.uid;
-    img.gid = ino.gid;
-    img.priority = ino.priority;
-    img.layer = ino.layer;
-    img.seq_len = ino.seq_len;
-    img.mtime_ns = ino.mtime_ns;
+    copyImageMeta(img, ino);
     img.parent = ino.parent;
     img.reads = ino.access_count;
     return img;

@@ -65,13 +65,7 @@ std::string encodeRemoteValue(const EntryImage& image, uint64_t fingerprint) {
     h.header_bytes = kRemoteHeaderBytes;
     h.payload_bytes = image.data.size();
     h.fingerprint = fingerprint;
-    h.mode = image.mode;
-    h.uid = image.uid;
-    h.gid = image.gid;
-    h.priority = image.priority;
-    h.layer = image.layer;
-    h.seq_len = image.seq_len;
-    h.mtime_ns = image.mtime_ns;
+    copyImageMeta(h, image);
     h.parent_bytes = static_cast<uint16_t>(image.parent.size());  // at most 4096
     h.path_bytes = static_cast<uint16_t>(image.path.size());
     std::string out(reinterpret_cast<const char*>(&h), sizeof h);
@@ -125,13 +119,7 @@ DecodedValue decodeRemoteValue(std::string_view value, uint64_t fingerprint,
     img.path = std::string(stored_path);
     img.parent = std::string(value.substr(sizeof h, h.parent_bytes));
     img.data = std::string(value.substr(sizeof h + h.parent_bytes + h.path_bytes));
-    img.mode = h.mode;
-    img.uid = h.uid;
-    img.gid = h.gid;
-    img.priority = h.priority;
-    img.layer = h.layer;
-    img.seq_len = h.seq_len;
-    img.mtime_ns = h.mtime_ns;
+    copyImageMeta(img, h);
     return d;
 }
 

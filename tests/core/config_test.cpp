@@ -39,6 +39,21 @@ std::string parseError(std::string_view text) {
     return r.error().message;
 }
 
+// Every field of a pool's tier settings, one assertion each (a failure names the field).
+void expectTiers(const TierSettings& got, const TierSettings& want) {
+    EXPECT_EQ(got.disk_dir, want.disk_dir);
+    EXPECT_EQ(got.disk_size, want.disk_size);
+    EXPECT_EQ(got.disk_policy, want.disk_policy);
+    EXPECT_EQ(got.remote_seeds, want.remote_seeds);
+    EXPECT_EQ(got.remote_namespace, want.remote_namespace);
+    EXPECT_EQ(got.remote_timeout_ms, want.remote_timeout_ms);
+    EXPECT_EQ(got.remote_ttl_s, want.remote_ttl_s);
+    EXPECT_EQ(got.remote_layout, want.remote_layout);
+    EXPECT_EQ(got.write_through, want.write_through);
+    EXPECT_EQ(got.demote_min_reads, want.demote_min_reads);
+    EXPECT_EQ(got.demote_queue_bytes, want.demote_queue_bytes);
+}
+
 bool startsWith(const std::string& s, std::string_view prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -394,20 +409,12 @@ demote_queue = "256M"
 
 [pools.bare]
 )");
+    const TierSettings want{"/var/lib/kvcachefs/tier", 100 * GiB, "sieve",
+                            {"10.0.0.1:7000", "redis-2.example:7001"}, "kvc:prod-1", 1000, 86400,
+                            "llama-3.1-8b/fp16/16", true, 2, 256 * MiB};
     for (const TierSettings* t : {&c.defaults.tiers, &c.pools.at(0).settings.tiers}) {
         EXPECT_TRUE(t->any());
-        EXPECT_EQ(t->disk_dir, "/var/lib/kvcachefs/tier");
-        EXPECT_EQ(t->disk_size, 100 * GiB);
-        EXPECT_EQ(t->disk_policy, "sieve");
-        EXPECT_EQ(t->remote_seeds,
-                  (std::vector<std::string>{"10.0.0.1:7000", "redis-2.example:7001"}));
-        EXPECT_EQ(t->remote_namespace, "kvc:prod-1");
-        EXPECT_EQ(t->remote_timeout_ms, 1000u);
-        EXPECT_EQ(t->remote_ttl_s, 86400u);
-        EXPECT_EQ(t->remote_layout, "llama-3.1-8b/fp16/16");
-        EXPECT_TRUE(t->write_through);
-        EXPECT_EQ(t->demote_min_reads, 2u);
-        EXPECT_EQ(t->demote_queue_bytes, 256 * MiB);
+        expectTiers(*t, want);
     }
 }
 
@@ -441,33 +448,15 @@ demote_queue = 65536
 [pools.other]
 )");
     ASSERT_EQ(c.pools.size(), 2u);
-    const TierSettings& t = c.pools[0].settings.tiers;
-    EXPECT_EQ(t.disk_dir, "/srv/llama");
-    EXPECT_EQ(t.disk_size, GiB);
-    EXPECT_EQ(t.disk_policy, "s3fifo");
-    EXPECT_EQ(t.remote_seeds, (std::vector<std::string>{"10.0.0.5:7000", "10.0.0.6:7000"}));
-    EXPECT_EQ(t.remote_namespace, "llama");
-    EXPECT_EQ(t.remote_timeout_ms, 50u);
-    EXPECT_EQ(t.remote_ttl_s, 0u);
-    EXPECT_EQ(t.remote_layout, "b");
-    EXPECT_FALSE(t.write_through);
-    EXPECT_EQ(t.demote_min_reads, 0u);
-    EXPECT_EQ(t.demote_queue_bytes, 64 * KiB);
+    expectTiers(c.pools[0].settings.tiers,
+                {"/srv/llama", GiB, "s3fifo", {"10.0.0.5:7000", "10.0.0.6:7000"}, "llama", 50, 0,
+                 "b", false, 0, 64 * KiB});
 
     // The pool's overrides do not leak into the defaults or another pool.
-    for (const TierSettings* other : {&c.defaults.tiers, &c.pools[1].settings.tiers}) {
-        EXPECT_EQ(other->disk_dir, "/var/lib/kvcachefs/tier");
-        EXPECT_EQ(other->disk_size, 100 * GiB);
-        EXPECT_EQ(other->disk_policy, "lru");
-        EXPECT_EQ(other->remote_seeds, std::vector<std::string>{"10.0.0.1:7000"});
-        EXPECT_EQ(other->remote_namespace, "shared");
-        EXPECT_EQ(other->remote_timeout_ms, 1000u);
-        EXPECT_EQ(other->remote_ttl_s, 60u);
-        EXPECT_EQ(other->remote_layout, "a");
-        EXPECT_TRUE(other->write_through);
-        EXPECT_EQ(other->demote_min_reads, 2u);
-        EXPECT_EQ(other->demote_queue_bytes, 256 * MiB);
-    }
+    const TierSettings defaults{"/var/lib/kvcachefs/tier", 100 * GiB, "lru", {"10.0.0.1:7000"},
+                                "shared", 1000, 60, "a", true, 2, 256 * MiB};
+    for (const TierSettings* other : {&c.defaults.tiers, &c.pools[1].settings.tiers})
+        expectTiers(*other, defaults);
 }
 
 TEST(Config, RemoteForms) {

@@ -93,17 +93,17 @@ def main(out: Path) -> None:
 
     # Scale: the median of the rounds per (op, N).
     samples = OrderedDict()
-    units = {}
+    scale_units = {}
     for r in rows:
         if r["group"] == "scale":
             samples.setdefault(r["workload"], {}).setdefault(int(r["fs"]), []).append(float(r["value"]))
-            units[r["workload"]] = r["unit"]
-    scale = OrderedDict((op, {n: (statistics.median(v), units[op]) for n, v in per.items()})
+            scale_units[r["workload"]] = r["unit"]
+    scale = OrderedDict((op, {n: (statistics.median(v), scale_units[op]) for n, v in per.items()})
                         for op, per in samples.items())
     counts = sorted({n for per in scale.values() for n in per})
     scale_out = []
     for op, per in scale.items():
-        e = {"op": op, "unit": units[op], "by_count": {str(n): v for n, (v, _) in per.items()},
+        e = {"op": op, "unit": scale_units[op], "by_count": {str(n): v for n, (v, _) in per.items()},
              "samples": {str(n): v for n, v in samples[op].items()}}
         if op in SCALE_OPS and len(counts) > 1 and counts[0] in per and counts[-1] in per:
             e["growth"] = per[counts[-1]][0] / per[counts[0]][0]
