@@ -90,6 +90,7 @@ struct Inode {
     bool had_children = false;    // chain_children was non-zero at some point
     bool dirty = false;           // record says Dirty: changed since the last commit
     bool in_policy = false;
+    uint64_t matched_in = 0;      // the .match request that last reported it cached (0: none)
 
     // Where this inode's names are: (directory, dirent slot). A directory has exactly one.
     std::vector<std::pair<EntryId, uint64_t>> names;

@@ -250,7 +250,9 @@ private:
     bool eligible(const Inode& ino) const;
     void refreshCandidate(Inode* ino);
     AccessInfo accessInfo(const Inode& ino) const;
-    void touch(Inode* ino);
+    // An access: recency and counts; `request` says whether it is a new request of the entry
+    // (the policy's request stream) or part of one already seen (a read after its .match).
+    void touch(Inode* ino, bool request = true);
     void addChainRef(Inode* child);
     void dropChainRef(Inode* child);
     std::string chainKey(EntryId dir, std::string_view name) const;
@@ -292,6 +294,7 @@ private:
     uint64_t removed_inodes_ = 0;
     std::vector<uint64_t> free_dirent_slots_;
     uint64_t tick_ = 0;
+    uint64_t match_serial_ = 0;  // .match requests answered (never reset, unlike counters_)
     uint64_t next_generation_ = 1;
     uint64_t max_entries_ = 0;
     PoolCounters counters_;

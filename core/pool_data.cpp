@@ -68,7 +68,10 @@ Status Pool::open(EntryId id, bool for_write, bool truncate) {
         refreshCandidate(ino.get());
     } else if (!ino->isDir()) {
         counters_.hits++;
-        touch(ino.get());
+        // The engine loading what the latest .match reported is part of that request.
+        const bool loading = ino->matched_in && ino->matched_in == match_serial_;
+        ino->matched_in = 0;
+        touch(ino.get(), !loading);
     }
     if (truncate && ino->size > 0) (void)truncateBlocks(ino.get(), 0);  // cannot fail
     if (truncate && ino->dirty && ino->write_opens == 0) {

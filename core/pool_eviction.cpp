@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/pool.h"
+#include "core/record_codec.h"
 
 namespace kvc {
 
@@ -24,6 +25,12 @@ AccessInfo Pool::accessInfo(const Inode& ino) const {
     info.access_count = static_cast<uint32_t>(std::min<uint64_t>(ino.access_count, UINT32_MAX));
     info.priority = ino.priority;
     info.had_children = ino.had_children;
+    info.written_ns = ino.mtime_ns;
+    if (!ino.parent.empty()) {  // the parent's name hash: the last component of its path
+        const std::string_view parent = ino.parent;
+        const std::string_view leaf = parent.substr(parent.rfind('/') + 1);
+        info.parent_hash = hashBytes(leaf.data(), leaf.size());
+    }
     info.pool_entries = inodes_.size() - removed_inodes_;  // removed ones do not count
     return info;
 }
@@ -39,11 +46,11 @@ void Pool::refreshCandidate(Inode* ino) {
     }
 }
 
-void Pool::touch(Inode* ino) {
+void Pool::touch(Inode* ino, bool request) {
     ino->access_count++;
     ino->last_tick = ++tick_;
     ino->atime_ns = nowNs();
-    policy_->observeHit(ino->name_hash, ino->last_tick);
+    if (request) policy_->observeHit(ino->name_hash, ino->last_tick);
     if (ino->in_policy) policy_->access(ino->id, ino->last_tick);
 }
 
@@ -391,12 +398,16 @@ Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& 
         hits += cached;
         if (cached && leading) {
             r.leading++;
-            if (here) touch(ino);  // the engine is about to read it
+            if (here) {
+                touch(ino);  // the engine is about to read it
+                ino->matched_in = match_serial_ + 1;
+            }
         } else {
             leading = false;
         }
     }
     counters_.match_requests++;
+    match_serial_++;
     counters_.match_blocks += names.size();
     counters_.match_hits += hits;
     counters_.match_leading += r.leading;

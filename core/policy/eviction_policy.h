@@ -29,6 +29,8 @@ struct AccessInfo {
     uint32_t access_count = 0;  // accesses since creation
     int32_t priority = 0;       // user.kvcache.priority; higher stays longer
     bool had_children = false;  // has been the user.kvcache.parent of a cached entry
+    uint64_t parent_hash = 0;   // name hash of its user.kvcache.parent (0: none)
+    int64_t written_ns = 0;     // when its contents were last written (mtime): a new write differs
     uint64_t pool_entries = 0;  // entries in the pool now (0: unknown); sizes ghost lists
 };
 
@@ -42,9 +44,11 @@ public:
     virtual void insert(EntryId id, const AccessInfo& info) = 0;
     // Records a hit on a candidate; `now` is the pool's logical clock. Unknown ids are ignored.
     virtual void access(EntryId id, uint64_t now) = 0;
-    // Sees every hit, on candidates and non-candidates alike (a chain parent is read far more
-    // often than a leaf), by the entry's name hash; policies that learn from the whole request
-    // stream use it. Called before access() for a candidate.
+    // Sees every request of an entry, on candidates and non-candidates alike (a chain parent is
+    // read far more often than a leaf), by the entry's name hash: a `.match` hit, or an open for
+    // reading that is not the engine loading what the latest `.match` just reported (that is
+    // the same request). Policies that learn from the request stream use it. Called before
+    // access() for a candidate; access() alone is a read within a request.
     virtual void observeHit(uint64_t /*key_hash*/, uint64_t /*now*/) {}
     // Changes the priority of a candidate (only Priority-like policies care).
     virtual void setPriority(EntryId /*id*/, int32_t /*priority*/) {}

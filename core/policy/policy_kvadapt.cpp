@@ -1,287 +1,298 @@
-// kvadapt: an eviction policy for KV-cache prefix chains that learns online whether blocks seen
-// only once deserve space.
+// kvadapt: an eviction policy for KV-cache prefix chains that learns online how long each kind
+// of block is worth keeping.
 //
-// In a KV cache most blocks are never read again (a prompt seen once), while a block that was
-// reused once is likely to be reused again. Keeping blocks seen once on probation (evicted before
-// any block seen twice, "admission on second sight") wins when the cache is small against the
-// working set, and loses first reuses when it is large; where the crossover lies depends on the
-// workload and the capacity. So kvadapt runs both rules as shadow caches of name hashes (no
-// data: a hash list each, as many as the pool has entries, with ghost lists of twice that) over
-// the stream of requests the pool shows it (every hit through observeHit, every miss as the
-// insert of a newly written entry), scores each by its hits with exponential forgetting over
-// about one cache's worth of requests, and evicts by the rule that is currently scoring higher:
+// In a KV cache most blocks are never read again (a prompt seen once), a block reused once is
+// likely to be reused again, a chain's last block is almost never reused (the next turn of the
+// conversation replaces it), and reuses come after a think time, not at once. Which of these
+// matters, and how much, depends on the workload and the capacity, so kvadapt measures it:
 //
-//   recency       the least recently used candidate (LRU)
-//   second sight  the least recently used candidate seen once; LRU among the rest when none
+//   - it sees every reference of a name: a hit (observeHit) or the write of a block that missed
+//     (the insert of a newly written entry), on its own clock of references;
+//   - it keeps a history of name hashes reaching 8 cache-fulls of references back, with each
+//     name's reference count, chain depth (its parent's + 1), the length of the longest chain
+//     through it (the largest depth below it) and whether it ever had a child;
+//   - each reference opens an interval of a class: times referenced (1, 2, 3-4, 5-8, 9+) x chain
+//     tail or interior x chain depth (1-3, 4-15, 16+) x chain length (1-15, 16-63, 64+);
+//   - a RetentionLearner estimates, per class, the chance of a reuse against the time since the
+//     last reference, and from it the worth of keeping an entry of that class at a given age
+//     (retention_learner.h); it is refitted every cache-full of references, and the counts of
+//     ended intervals halve every 32;
+//   - the victim is the candidate worth least: per class the candidates wait in order of last
+//     reference, and the oldest of each class is compared. With nothing learned every class is
+//     worth the same and the oldest goes: LRU.
 //
-// "Seen once" means: never accessed since it was written, and not written again while its name
-// hash was in the ghost list of recently evicted names. The ghost list also keeps the status of
-// an entry that left the candidates without being evicted (it became a chain parent), so a block
-// keeps it when its last child goes. On ties, a block that never had a child (a chain's tail) goes
-// before an interior one.
+// The only constants are structural: the class boundaries (powers of two and four), the history
+// horizon, the refit and halving periods (in cache-fulls of references) and the bins (four per
+// octave). Nothing is fitted to a trace.
 //
 // Engine hints come through user.kvcache.priority: an entry with a negative priority (the engine
 // says its conversation has ended) is evicted before every other candidate, one with a positive
-// priority (the conversation is still open) after every other candidate; LRU within each band.
-// Since a parent is never a candidate while a cached child names it, a hint on the last block of
-// a chain covers the whole chain.
+// priority (the conversation is still open) after every other candidate; oldest first within
+// each band. Since a parent is never a candidate while a cached child names it, a hint on the
+// last block of a chain covers the whole chain.
 //
-// Cost: insert, access, remove, setPriority and pickVictim O(log n) (candidates sit in LRU queues
-// keyed by last access, usually appended at the end); observeHit O(1) (two shadow lookups).
-// Memory: per pool entry at most seven hashes (shadows and ghost lists) besides the candidates.
+// Cost: insert, access, remove, setPriority O(log n); pickVictim O(classes + log n); a reference
+// O(1) amortised, plus a refit every cache-full of references that walks the history once.
+// Memory: up to 8 history records (about 100 bytes each, with the history queue) per pool entry.
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <list>
+#include <deque>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
 
-#include "core/policy/ghost_list.h"
 #include "core/policy/ordered_candidates.h"
 #include "core/policy/policies.h"
+#include "core/policy/retention_learner.h"
 
 namespace kvc {
 namespace {
 
-enum Class : uint8_t { kFresh = 0, kOnce = 1, kAgain = 2, kClasses = 3 };
-// Queues: the three classes, then the two hint bands.
-enum Queue : uint8_t { kDone = 3, kRetained = 4, kQueues = 5 };
+constexpr size_t kCountClasses = 5, kDepthClasses = 3, kLengthClasses = 3;
+constexpr size_t kClasses = kCountClasses * 2 * kDepthClasses * kLengthClasses;
+// Queues: one per class, then the two hint bands.
+constexpr size_t kDone = kClasses, kRetained = kClasses + 1, kQueues = kClasses + 2;
 
-// An LRU list of hashes with an index: the building block of the shadow caches.
-class HashLru {
-  public:
-    HashLru() = default;
-    HashLru(const HashLru&) = delete;
-    HashLru& operator=(const HashLru&) = delete;
+constexpr uint64_t kHistoryCachefuls = 8;  // how far back the history reaches
+constexpr uint64_t kDecayCachefuls = 32;   // ended intervals count half after this long
 
-    bool contains(uint64_t h) const { return index_.contains(h); }
-    void pushBack(uint64_t h) { index_.emplace(h, order_.insert(order_.end(), h)); }
-    void toBack(uint64_t h) { order_.splice(order_.end(), order_, index_.at(h)); }
-    void erase(uint64_t h) {
-        auto it = index_.find(h);
-        order_.erase(it->second);
-        index_.erase(it);
-    }
-    uint64_t popFront() {
-        const uint64_t h = order_.front();
-        index_.erase(h);
-        order_.pop_front();
-        return h;
-    }
-    size_t size() const { return order_.size(); }
-
-  private:
-    std::list<uint64_t> order_;  // least recent first
-    std::unordered_map<uint64_t, std::list<uint64_t>::iterator> index_;
+struct Record {
+    uint64_t hash = 0;
+    uint64_t last_ref = 0;   // the policy's clock at the latest reference
+    int64_t written_ns = 0;  // the contents last inserted: an insert of other contents is a write
+    uint32_t count = 0;      // references seen (saturating)
+    uint64_t parent = 0;     // the parent's name hash (0: none)
+    uint32_t depth = 1;      // 1 + the parent's depth
+    uint32_t length = 1;     // the longest chain through it: the largest depth below it seen
+    bool had_child = false;
+    bool open = false;       // the interval since last_ref awaits its outcome
+    bool in_history = false; // the latest reference is still in the history
+    uint32_t candidates = 0; // candidates of this name (more than one: same name, other dirs)
 };
 
-// Shadow of the recency rule: LRU over `capacity` hashes.
-class ShadowRecency {
-  public:
-    bool request(uint64_t h, size_t capacity) {
-        if (lru_.contains(h)) {
-            lru_.toBack(h);
-            return true;
-        }
-        lru_.pushBack(h);
-        while (lru_.size() > capacity) lru_.popFront();
-        return false;
-    }
+// Chain length in powers of four, from where depth's classes stop: 1-15, 16-63, 64+.
+size_t lengthClass(uint32_t n) { return n < 16 ? 0 : n < 64 ? 1 : 2; }
 
-  private:
-    HashLru lru_;
-};
-
-// Shadow of the second-sight rule: hashes seen once wait on probation and leave first (into a
-// ghost list); a hit, or a miss on a ghost, admits to the main LRU.
-class ShadowSecondSight {
-  public:
-    bool request(uint64_t h, size_t capacity) {
-        if (main_.contains(h)) {
-            main_.toBack(h);
-            return true;
-        }
-        if (probation_.contains(h)) {
-            probation_.erase(h);
-            main_.pushBack(h);
-            return true;
-        }
-        if (ghost_.take(h))
-            main_.pushBack(h);
-        else
-            probation_.pushBack(h);
-        while (probation_.size() + main_.size() > capacity) {
-            if (probation_.size())
-                ghost_.remember(probation_.popFront(), true);
-            else
-                main_.popFront();
-        }
-        ghost_.trim(2 * capacity);
-        return false;
-    }
-
-  private:
-    HashLru probation_, main_;
-    GhostList<bool> ghost_;
-};
+size_t classOf(const Record& r) {
+    const size_t times = r.count <= 1 ? 0 : r.count == 2 ? 1 : r.count <= 4 ? 2 : r.count <= 8 ? 3 : 4;
+    const size_t depth = r.depth < 4 ? 0 : r.depth < 16 ? 1 : 2;
+    const size_t tail = r.had_child ? 0 : 1;
+    return ((times * 2 + tail) * kDepthClasses + depth) * kLengthClasses + lengthClass(r.length);
+}
 
 class KvAdaptPolicy final : public EvictionPolicy {
   public:
     std::string_view name() const override { return "kvadapt"; }
 
     void insert(EntryId id, const AccessInfo& info) override {
-        if (meta_.contains(id)) throw std::logic_error("kvadapt: insert of an id already present");
-        capacity_ = std::max<size_t>({capacity_, info.pool_entries, meta_.size() + 1});
-        now_ = std::max(now_, info.last_access);
-        uint8_t cls = info.access_count > 0 ? kAgain : info.had_children ? kOnce : kFresh;
-        if (auto parked = parked_.take(info.key_hash)) {
-            cls = std::max(cls, *parked);  // back from being a parent: not a new request
-        } else {
-            if (ghost_.take(info.key_hash)) cls = kAgain;               // evicted, and wanted again
-            if (info.access_count == 0) request(info.key_hash, false);  // a newly written block
+        if (candidates_.contains(id))
+            throw std::logic_error("kvadapt: insert of an id already present");
+        capacity_ = std::max<uint64_t>({capacity_, info.pool_entries, candidates_.size() + 1});
+        auto found = records_.find(info.key_hash);
+        Record* r = found == records_.end() ? nullptr : &found->second;
+        if (!r && info.access_count > 0) {
+            // Known to the pool but not to us (a policy switch, or forgotten while a chain
+            // parent): a record for its class, without an interval to learn from.
+            r = &records_.emplace(info.key_hash, Record{}).first->second;
+            r->hash = info.key_hash;
+            r->last_ref = clock_;
+            r->count = std::min<uint32_t>(info.access_count + 1, UINT32_MAX);
+            link(*r, info.parent_hash);
+        } else if (!r || (r->written_ns && info.written_ns != r->written_ns)) {
+            r = reference(info.key_hash, info.parent_hash);  // a new write
         }
-        const Meta m{cls, queueFor(cls, info.priority), info.key_hash};
-        queues_[m.queue].insert(id, info.last_access);
-        meta_.emplace(id, m);
+        // else: back from being a chain parent (or first seen through a hit): not a reference.
+        r->written_ns = info.written_ns;
+        r->had_child = r->had_child || info.had_children;
+        r->candidates++;
+        const Candidate cand{r, queueFor(*r, info.priority)};
+        queues_[cand.queue].insert(id, r->last_ref);
+        candidates_.emplace(id, cand);
     }
 
-    void observeHit(uint64_t key_hash, uint64_t now) override {
-        now_ = std::max(now_, now);
-        request(key_hash, true);
+    void observeHit(uint64_t key_hash, uint64_t /*now*/) override {
+        reference(key_hash, 0);
     }
 
-    void access(EntryId id, uint64_t now) override {
-        auto found = meta_.find(id);
-        if (found == meta_.end()) return;
-        now_ = std::max(now_, now);
-        Meta& m = found->second;
-        m.cls = kAgain;
-        const bool banded = m.queue == kDone || m.queue == kRetained;
-        move(id, m, banded ? m.queue : uint8_t{kAgain}, now);
+    void access(EntryId id, uint64_t /*now*/) override {
+        auto found = candidates_.find(id);
+        if (found == candidates_.end()) return;
+        Candidate& c = found->second;
+        move(id, c, isBand(c.queue) ? c.queue : classOf(*c.rec));
     }
 
     void setPriority(EntryId id, int32_t priority) override {
-        auto found = meta_.find(id);
-        if (found == meta_.end()) return;
-        Meta& m = found->second;
-        move(id, m, queueFor(m.cls, priority), *queues_[m.queue].keyOf(id));
+        auto found = candidates_.find(id);
+        if (found == candidates_.end()) return;
+        move(id, found->second, queueFor(*found->second.rec, priority));
     }
 
     void remove(EntryId id) override {
-        auto found = meta_.find(id);
-        if (found == meta_.end()) return;
+        auto found = candidates_.find(id);
+        if (found == candidates_.end()) return;
         queues_[found->second.queue].erase(id);
-        parked_.remember(found->second.hash, found->second.cls);
-        parked_.trim(ghostCapacity());
-        meta_.erase(found);
+        release(found->second.rec);
+        candidates_.erase(found);
     }
 
     std::optional<EntryId> pickVictim() override {
-        if (meta_.empty()) return std::nullopt;
-        uint8_t queue = kRetained;
+        if (candidates_.empty()) return std::nullopt;
+        size_t queue = kRetained;
         if (queues_[kDone].size()) {
             queue = kDone;
         } else if (auto cls = victimClass()) {
             queue = *cls;
         }
         const EntryId victim = *queues_[queue].popMin();
-        auto found = meta_.find(victim);
-        ghost_.remember(found->second.hash, true);
-        ghost_.trim(ghostCapacity());
-        meta_.erase(found);
+        auto found = candidates_.find(victim);
+        release(found->second.rec);
+        candidates_.erase(found);
         return victim;
     }
 
-    bool contains(EntryId id) const override { return meta_.contains(id); }
-    size_t size() const override { return meta_.size(); }
+    bool contains(EntryId id) const override { return candidates_.contains(id); }
+    size_t size() const override { return candidates_.size(); }
 
     void verify() const override {
-        auto fail = [](const char* what) {
-            throw std::logic_error(std::string("kvadapt: ") + what);
-        };
+        auto fail = [](const char* what) { throw std::logic_error(std::string("kvadapt: ") + what); };
         size_t total = 0;
         for (const auto& q : queues_) {
             q.verify("kvadapt");
             total += q.size();
         }
-        if (total != meta_.size()) fail("queue sizes differ from the candidate count");
-        for (const auto& [id, m] : meta_) {
-            if (m.queue >= kQueues || m.cls >= kClasses) fail("class or queue out of range");
-            if (!queues_[m.queue].contains(id)) fail("a candidate is missing from its queue");
-            if (m.queue < kClasses && m.queue != m.cls) fail("an unhinted entry is off its class");
+        if (total != candidates_.size()) fail("queue sizes differ from the candidate count");
+        for (const auto& [id, c] : candidates_) {
+            if (c.queue >= kQueues) fail("queue out of range");
+            if (!queues_[c.queue].contains(id)) fail("a candidate is missing from its queue");
+            if (!c.rec->candidates) fail("a candidate's record does not count it");
+            auto r = records_.find(c.rec->hash);
+            if (r == records_.end() || &r->second != c.rec) fail("a candidate's record is not indexed");
         }
-        ghost_.verify("kvadapt");
-        parked_.verify("kvadapt");
-        if (ghost_.size() > ghostCapacity() || parked_.size() > ghostCapacity())
-            fail("ghost list over capacity");
+        for (const auto& [at, rec] : history_)
+            if (!records_.contains(rec->hash)) fail("the history points at a forgotten record");
+        if (history_.size() > historyLength() + 1) fail("history longer than its horizon");
     }
-
-    // Which rule the policy follows now (for tests): true for second sight.
-    bool followsSecondSight() const { return lead_ > 0; }
 
   private:
-    struct Meta {
-        uint8_t cls;
-        uint8_t queue;
-        uint64_t hash;
+    struct Candidate {
+        Record* rec;
+        size_t queue;
     };
 
-    static uint8_t queueFor(uint8_t cls, int32_t priority) {
-        return priority < 0 ? uint8_t{kDone} : priority > 0 ? uint8_t{kRetained} : cls;
+    static bool isBand(size_t queue) { return queue == kDone || queue == kRetained; }
+    static size_t queueFor(const Record& r, int32_t priority) {
+        return priority < 0 ? kDone : priority > 0 ? kRetained : classOf(r);
     }
 
-    void move(EntryId id, Meta& m, uint8_t queue, uint64_t key) {
-        if (queue == m.queue) {
-            queues_[queue].update(id, key);
+    uint64_t historyLength() const { return kHistoryCachefuls * std::max<uint64_t>(capacity_, 1); }
+
+    // Places `r` below its parent (when the history knows it): its depth, the parent's
+    // had_child, and the length of the chains through its ancestors, walked up only while an
+    // ancestor's length class grows (so at most three times per record over its life).
+    void link(Record& r, uint64_t parent_hash) {
+        r.parent = parent_hash;
+        auto p = parent_hash ? records_.find(parent_hash) : records_.end();
+        r.depth = p == records_.end() ? 1 : std::min<uint32_t>(p->second.depth, 1u << 30) + 1;
+        r.length = std::max(r.length, r.depth);
+        if (p == records_.end()) return;
+        p->second.had_child = true;
+        for (Record* up = &p->second; up && lengthClass(up->length) < lengthClass(r.length);) {
+            up->length = r.length;
+            auto next = up->parent ? records_.find(up->parent) : records_.end();
+            up = next == records_.end() || next->second.depth >= up->depth ? nullptr : &next->second;
+        }
+    }
+
+    // One reference of a name: closes its open interval (a reuse), opens the next.
+    Record* reference(uint64_t hash, uint64_t parent_hash) {
+        ++clock_;
+        auto [it, fresh] = records_.try_emplace(hash);
+        Record& r = it->second;
+        if (!fresh && r.open) learner_.reused(classOf(r), clock_ - r.last_ref);
+        if (fresh) r.hash = hash;
+        if (fresh || parent_hash) link(r, parent_hash);
+        r.count = std::min<uint32_t>(r.count, UINT32_MAX - 1) + 1;
+        r.last_ref = clock_;
+        r.open = true;
+        r.in_history = true;
+        history_.emplace_back(clock_, &r);
+        forgetOld();
+        if (clock_ >= next_refit_) refit();
+        if (clock_ >= next_decay_) {
+            learner_.decay();
+            next_decay_ = clock_ + kDecayCachefuls * std::max<uint64_t>(capacity_, 1);
+        }
+        return &r;
+    }
+
+    // Drops references older than the horizon; an interval still open then ends unreused.
+    void forgetOld() {
+        const uint64_t horizon = historyLength();
+        while (!history_.empty() && history_.front().first + horizon < clock_) {
+            auto [at, rec] = history_.front();
+            history_.pop_front();
+            if (rec->last_ref != at) continue;  // referenced again since
+            if (rec->open) learner_.forgotten(classOf(*rec));
+            rec->open = false;
+            rec->in_history = false;
+            if (!rec->candidates) records_.erase(rec->hash);
+        }
+    }
+
+    // A record leaves the candidates; kept while the history still needs it.
+    void release(Record* rec) {
+        rec->candidates--;
+        if (!rec->candidates && !rec->in_history) records_.erase(rec->hash);
+    }
+
+    void refit() {
+        std::vector<RetentionLearner::Bins> open(kClasses, RetentionLearner::Bins{});
+        for (const auto& [at, rec] : history_)
+            if (rec->last_ref == at && rec->open)
+                open[classOf(*rec)][RetentionLearner::binOf(clock_ - at)] += 1;
+        learner_.refit(open);
+        next_refit_ = clock_ + std::max<uint64_t>(capacity_, 64);
+    }
+
+    void move(EntryId id, Candidate& c, size_t queue) {
+        if (queue == c.queue) {
+            queues_[queue].update(id, c.rec->last_ref);
             return;
         }
-        queues_[m.queue].erase(id);
-        queues_[queue].insert(id, key);
-        m.queue = queue;
+        queues_[c.queue].erase(id);
+        queues_[queue].insert(id, c.rec->last_ref);
+        c.queue = queue;
     }
 
-    // One request of the pool's stream (a hit, or the write of a block that missed), shown to
-    // both shadows. lead_ is the decayed difference of their hits: second sight minus recency.
-    void request(uint64_t hash, bool /*hit*/) {
-        const size_t capacity = std::max<size_t>(capacity_, 1);
-        const int a = recency_.request(hash, capacity) ? 1 : 0;
-        const int b = second_sight_.request(hash, capacity) ? 1 : 0;
-        const double window = static_cast<double>(std::max<size_t>(capacity, 64));
-        lead_ = lead_ * (1.0 - 1.0 / window) + (b - a);
-    }
-
-    // The class to evict from: the one holding the least recently used candidate (recency), or
-    // the least recently used among those seen once, if any (second sight). Ties go to the lower
-    // class. nullopt when all are empty.
-    std::optional<uint8_t> victimClass() const {
-        const uint8_t last =
-            followsSecondSight() && (queues_[kFresh].size() || queues_[kOnce].size()) ? kOnce
-                                                                                      : kAgain;
-        std::optional<uint8_t> best;
-        uint64_t oldest = UINT64_MAX;
-        for (uint8_t c = 0; c <= last; ++c) {
-            const uint64_t* key = queues_[c].minKey();
-            if (key && *key < oldest) {
-                oldest = *key;
+    // The class whose oldest candidate is worth least; ties go to the older. nullopt when every
+    // class queue is empty.
+    std::optional<size_t> victimClass() const {
+        std::optional<size_t> best;
+        double best_worth = std::numeric_limits<double>::infinity();
+        uint64_t best_ref = UINT64_MAX;
+        for (size_t c = 0; c < kClasses; ++c) {
+            const uint64_t* last_ref = queues_[c].minKey();
+            if (!last_ref) continue;
+            const double w = learner_.worth(c, clock_ - std::min(clock_, *last_ref));
+            if (!best || w < best_worth || (w == best_worth && *last_ref < best_ref)) {
                 best = c;
+                best_worth = w;
+                best_ref = *last_ref;
             }
         }
         return best;
     }
 
-    // Twice the largest pool entry (or candidate) count seen, as ARC's directory.
-    size_t ghostCapacity() const { return 2 * capacity_; }
-
     std::array<OrderedCandidates<uint64_t>, kQueues> queues_;
-    std::unordered_map<EntryId, Meta> meta_;
-    GhostList<bool> ghost_;      // hashes of evicted entries
-    GhostList<uint8_t> parked_;  // class of entries removed while candidates (chain parents)
-    ShadowRecency recency_;
-    ShadowSecondSight second_sight_;
-    double lead_ = 0;
-    size_t capacity_ = 0;  // the largest pool entry (or candidate) count seen: shadows' size
-    uint64_t now_ = 0;
+    std::unordered_map<EntryId, Candidate> candidates_;
+    std::unordered_map<uint64_t, Record> records_;          // by name hash
+    std::deque<std::pair<uint64_t, Record*>> history_;      // references, oldest first
+    RetentionLearner learner_{kClasses};
+    uint64_t capacity_ = 0;  // the largest pool entry (or candidate) count seen
+    uint64_t clock_ = 0;     // references seen
+    uint64_t next_refit_ = 0, next_decay_ = 0;
 };
 
 }  // namespace

@@ -443,58 +443,90 @@ TEST(LruAdmitPolicy, AdmissionSurvivesARemoveAndReinsert) {
     EXPECT_EQ(drain(*p), (Ids{5, 2}));
 }
 
-// kvadapt: with no signal it is LRU; ties between classes go fresh, once, again.
+// kvadapt: with nothing learned every class is worth the same, and the oldest reference goes.
 TEST(KvAdaptPolicy, WithoutHistoryItIsLru) {
     auto p = makePolicy("kvadapt");
     insertInOrder(*p, {1, 2, 3, 4});
+    p->observeHit(1002, 10);  // a hit, as the pool reports it: the request, then the access
     p->access(2, 10);
+    p->observeHit(1001, 11);
     p->access(1, 11);
+    p->access(4, 12);  // a read within the request of an earlier hit: not a new reference
     EXPECT_EQ(drain(*p), (Ids{3, 4, 2, 1}));
 }
 
-AccessInfo chainHistory(uint64_t last_access, uint64_t hash, bool had_children,
-                        uint32_t access_count = 0) {
-    AccessInfo info = history(last_access, access_count, 0, last_access, hash);
-    info.had_children = had_children;
+// A newly written chain block, as the pool inserts it once its write is committed.
+AccessInfo written(uint64_t hash, int64_t written_ns, uint64_t parent_hash = 0,
+                   uint64_t pool_entries = 8) {
+    AccessInfo info = history(1, 0, 0, 1, hash);
+    info.written_ns = written_ns;
+    info.parent_hash = parent_hash;
+    info.pool_entries = pool_entries;
     return info;
 }
 
-TEST(KvAdaptPolicy, EqualAgesGoFreshThenOnceThenAgain) {
-    auto p = makePolicy("kvadapt");
-    p->insert(1, chainHistory(5, 11, false, 1));  // again
-    p->insert(2, chainHistory(5, 12, true));      // once
-    p->insert(3, chainHistory(5, 13, false));     // fresh
-    EXPECT_EQ(drain(*p), (Ids{3, 2, 1}));
-}
-
-// The rule follows the request stream: two hot names read between scans longer than the pool
-// hit under second sight and miss under recency, so an older block seen twice then outlives a
-// newer block seen once; without that history, recency (LRU) decides.
-TEST(KvAdaptPolicy, FollowsSecondSightWhenItHitsMore) {
-    auto finalPair = [](EvictionPolicy& p, uint64_t t) {
-        p.insert(1, history(t, 1, 0, t, 1));           // seen twice, older
-        p.insert(2, history(t + 1, 0, 0, t + 1, 9999));  // seen once, newer
+// Trains on a workload where names written once are never asked for again while two names
+// asked for again and again come back every 12 references, longer than the 8-entry pool holds
+// under LRU: an older name seen many times then outlives a newer one seen once. Untrained, the
+// same pair goes oldest first.
+TEST(KvAdaptPolicy, LearnsThatNamesSeenAgainComeBack) {
+    auto finalPair = [](EvictionPolicy& p, int64_t ns) {
+        p.observeHit(1, 0);
+        p.insert(1, written(1, ns));           // older, seen before
+        p.insert(2, written(999999, ns + 1));  // newer, seen once
         return drain(p);
     };
     auto untrained = makePolicy("kvadapt");
     EXPECT_EQ(finalPair(*untrained, 1), (Ids{1, 2}));
 
     auto p = makePolicy("kvadapt");
-    uint64_t t = 1, hash = 1000;
+    uint64_t hash = 1000;
     EntryId id = 100;
-    for (int round = 0; round < 50; ++round) {
-        p->observeHit(1, t++);
-        p->observeHit(2, t++);
-        for (int k = 0; k < 6; ++k) {  // a scan of new names, longer than the pool (4 entries)
-            AccessInfo info = history(t, 0, 0, t, hash++);
-            ++t;
-            info.pool_entries = 4;
-            p->insert(id, info);
+    int64_t ns = 1;
+    for (int round = 0; round < 400; ++round) {
+        for (uint64_t hot = 1; hot <= 2; ++hot) p->observeHit(hot, 0);
+        for (int k = 0; k < 10; ++k) {  // names seen once
+            p->insert(id, written(hash++, ns++));
             EXPECT_EQ(p->pickVictim(), id++);
         }
     }
     p->verify();
-    EXPECT_EQ(finalPair(*p, t), (Ids{2, 1}));
+    EXPECT_EQ(finalPair(*p, ns), (Ids{2, 1}));
+}
+
+// A chain's last block is never asked for again, its interior blocks are: after training, at
+// equal age and count, the tail goes first, and the interior block (a leaf again once its child
+// was evicted) stays.
+TEST(KvAdaptPolicy, LearnsThatChainTailsAreNotReused) {
+    auto p = makePolicy("kvadapt");
+    uint64_t hash = 1;
+    EntryId id = 1;
+    int64_t ns = 1;
+    std::vector<uint64_t> interior;
+    for (int round = 0; round < 600; ++round) {
+        const uint64_t head = hash++, tail = hash++;
+        p->insert(id, written(head, ns++));
+        p->remove(id);  // it got a child: no longer a candidate
+        const EntryId head_id = id++;
+        p->insert(id, written(tail, ns++, head));
+        EXPECT_EQ(p->pickVictim(), id++);  // the tail is evicted
+        p->insert(head_id, written(head, ns - 2, 0));  // back as a leaf, same contents
+        interior.push_back(head);
+        if (interior.size() > 6) {  // reused 6 chains later, then never again
+            p->observeHit(interior.front(), 0);
+            interior.erase(interior.begin());
+        }
+        while (p->size() > 4) p->pickVictim();
+    }
+    while (p->pickVictim()) {
+    }
+    p->verify();
+    const uint64_t head = hash++, tail = hash++;
+    p->insert(1, written(head, ns++));
+    p->remove(1);
+    p->insert(2, written(tail, ns++, head));
+    p->insert(1, written(head, ns - 2, 0));
+    EXPECT_EQ(p->pickVictim(), 2u);
 }
 
 TEST(KvAdaptPolicy, HintsOrderBands) {
@@ -509,17 +541,21 @@ TEST(KvAdaptPolicy, HintsOrderBands) {
     EXPECT_EQ(drain(*p), (Ids{3, 4, 1, 2}));
 }
 
-TEST(KvAdaptPolicy, ClassSurvivesRemoveAndReinsert) {
+// Back from being a chain parent with the same contents, an entry is not a new reference: its
+// age counts from its last reference. Written again (new contents), it is.
+TEST(KvAdaptPolicy, ReinsertIsNotAReferenceButARewriteIs) {
     auto p = makePolicy("kvadapt");
-    p->insert(1, chainHistory(1, 7, false));
-    p->access(1, 2);  // now in "again"
-    p->remove(1);     // it got a child
-    // Its child went; the pool's history says "never accessed" (e.g. a new inode of that name),
-    // but the policy remembers the class. At equal age, "once" leaves before "again"; had 1
-    // fallen back to "once", the lower id would go first.
-    p->insert(1, chainHistory(5, 7, true));
-    p->insert(3, chainHistory(5, 9, true));
-    EXPECT_EQ(drain(*p), (Ids{3, 1}));
+    p->insert(1, written(11, 100));
+    p->remove(1);  // it got a child
+    p->insert(2, written(12, 101));
+    p->insert(1, written(11, 100));  // its child went
+    EXPECT_EQ(drain(*p), (Ids{1, 2}));
+
+    p->insert(1, written(11, 100));
+    p->remove(1);
+    p->insert(2, written(12, 101));
+    p->insert(1, written(11, 102));  // evicted and written again
+    EXPECT_EQ(drain(*p), (Ids{2, 1}));
 }
 
 TEST(S3FifoPolicy, MainIsAClockWithFrequencyCappedAtThree) {
