@@ -62,14 +62,15 @@ struct Record {
     uint64_t hash = 0;
     uint64_t last_ref = 0;   // the policy's clock at the latest reference
     int64_t written_ns = 0;  // the contents last inserted: an insert of other contents is a write
-    uint32_t count = 0;      // references seen (saturating)
     uint64_t parent = 0;     // the parent's name hash (0: none)
+    uint32_t count = 0;      // references seen (saturating)
     uint32_t depth = 1;      // 1 + the parent's depth
     uint32_t length = 1;     // the longest chain through it: the largest depth below it seen
-    bool had_child = false;
-    bool open = false;       // the interval since last_ref awaits its outcome
-    bool in_history = false; // the latest reference is still in the history
     uint32_t candidates = 0; // candidates of this name (more than one: same name, other dirs)
+    bool had_child = false;
+    // The latest reference is still in the history, its interval awaiting its outcome (a reuse,
+    // or being forgotten unreused).
+    bool open = false;
 };
 
 // Chain length in powers of four, from where depth's classes stop: 1-15, 16-63, 64+.
@@ -190,7 +191,7 @@ class KvAdaptPolicy final : public EvictionPolicy {
 
     // Places `r` below its parent (when the history knows it): its depth, the parent's
     // had_child, and the length of the chains through its ancestors, walked up only while an
-    // ancestor's length class grows (so at most three times per record over its life).
+    // ancestor's length class grows (so at most twice per record over its life).
     void link(Record& r, uint64_t parent_hash) {
         r.parent = parent_hash;
         auto p = parent_hash ? records_.find(parent_hash) : records_.end();
@@ -216,7 +217,6 @@ class KvAdaptPolicy final : public EvictionPolicy {
         r.count = std::min<uint32_t>(r.count, UINT32_MAX - 1) + 1;
         r.last_ref = clock_;
         r.open = true;
-        r.in_history = true;
         history_.emplace_back(clock_, &r);
         forgetOld();
         if (clock_ >= next_refit_) refit();
@@ -236,7 +236,6 @@ class KvAdaptPolicy final : public EvictionPolicy {
             if (rec->last_ref != at) continue;  // referenced again since
             if (rec->open) learner_.forgotten(classOf(*rec));
             rec->open = false;
-            rec->in_history = false;
             if (!rec->candidates) records_.erase(rec->hash);
         }
     }
@@ -244,7 +243,7 @@ class KvAdaptPolicy final : public EvictionPolicy {
     // A record leaves the candidates; kept while the history still needs it.
     void release(Record* rec) {
         rec->candidates--;
-        if (!rec->candidates && !rec->in_history) records_.erase(rec->hash);
+        if (!rec->candidates && !rec->open) records_.erase(rec->hash);
     }
 
     void refit() {

@@ -48,7 +48,6 @@ class RetentionLearner {
     // kept, so it can be learned); 0 beyond the last hull segment.
     double worth(size_t cls, uint64_t age) const;
     bool trained(size_t cls) const { return !hull_[cls].empty(); }
-    size_t classes() const { return hull_.size(); }
 
   private:
     struct Segment {
