@@ -68,7 +68,15 @@ struct Inode {
 
     std::vector<Extent> extents;
     uint64_t blocks = 0;  // sum of extent counts
-    Extent aux{};         // blocks holding the metadata blob, when it does not fit inline
+    // Blocks holding the metadata blob when it does not fit inline (core/aux_chain.h), in chain
+    // order; aux_chained false for one raw extent a version-1 segment wrote.
+    std::vector<Extent> aux;
+    bool aux_chained = true;
+    uint64_t auxBlocks() const {
+        uint64_t n = 0;
+        for (const Extent& e : aux) n += e.count;
+        return n;
+    }
 
     // KV-cache metadata (user.kvcache.*).
     int32_t priority = 0;

@@ -1,6 +1,6 @@
 // The on-segment format of a pool: what a new process finds when it reattaches.
 //
-//   offset 0                 Superblock (one 4 KiB page)
+//   offset 0                 Superblock page: two 2 KiB copies of the Superblock
 //   inode_table_offset       inode_slots x InodeRecord (1 KiB each)
 //   dirent_table_offset      dirent_slots x DirentRecord (320 bytes each)
 //   data_offset              block_count x block_size (aligned to the block size)
@@ -8,10 +8,18 @@
 // The allocation map is not stored: it is rebuilt at attach from the extents of the committed
 // inode records, so a crash can neither leak nor double-allocate a block.
 //
+// The superblock is written in turns to its two copies, each with a sequence number and a
+// checksum; attach takes the valid copy with the higher sequence, so a crash in the middle of
+// writing one leaves the other, one change older. A copy that fails its checksum is never used.
+// The daemon reads the superblock once at attach and keeps it in the process (Segment::super):
+// what another writer puts in shared memory afterwards is never read back.
+//
 // Versioning (kSegmentFormatVersion): bump it for any change to the size, order or meaning of a
 // field in these structs, or to the region layout above. Appending a field inside the reserved
-// bytes of the superblock with zero meaning "absent" does not need a bump. A segment of another
-// version is refused at attach, never reinterpreted.
+// bytes of the superblock or a record with zero meaning "absent" does not need a bump. A segment
+// of another version is refused at attach, never reinterpreted, with one exception: version 1
+// (one superblock copy without sequence or checksum, otherwise the same layout) is read as the
+// first copy and rewritten as version 2 at attach.
 #pragma once
 
 #include <cstddef>
@@ -20,14 +28,30 @@
 namespace kvc {
 
 inline constexpr char kSegmentMagic[8] = {'K', 'V', 'C', 'F', 'S', 'S', 'E', 'G'};
-inline constexpr uint32_t kSegmentFormatVersion = 1;
-inline constexpr uint64_t kSuperblockBytes = 4096;
+inline constexpr uint32_t kSegmentFormatVersion = 2;
+inline constexpr uint32_t kLegacySegmentFormatVersion = 1;
+inline constexpr uint64_t kSuperblockBytes = 4096;  // the page holding both copies
+inline constexpr uint64_t kSuperblockCopyBytes = kSuperblockBytes / 2;
 
 struct Extent {
     uint64_t start = 0;  // first block
     uint64_t count = 0;  // blocks
     bool operator==(const Extent&) const = default;
 };
+
+inline constexpr size_t kMaxNameBytes = 255;
+inline constexpr size_t kMaxNameIntents = 2;
+
+// One directory-entry record to write (dir_id != 0) or to clear (dir_id == 0).
+struct NameIntent {
+    uint64_t slot;
+    uint64_t dir_id;
+    uint64_t inode_id;
+    uint32_t name_len;
+    uint32_t pad;
+    char name[kMaxNameBytes + 1];
+};
+static_assert(sizeof(NameIntent) == 288);
 
 struct Superblock {
     char magic[8];
@@ -52,9 +76,17 @@ struct Superblock {
     uint64_t dirent_high;
     char policy[32];
     char pool_name[256];
-    uint8_t reserved[kSuperblockBytes - 424];
+    uint64_t seq;       // raised at every write; attach takes the higher valid copy
+    uint64_t checksum;  // xxh3 of the copy with this field zeroed
+    // Name records that must change together (rename over a name, exchange): stored here
+    // before they are written, written again at attach if a crash came in between, then cleared.
+    uint32_t name_intent_count;  // 0..kMaxNameIntents
+    uint32_t reserved_pad;
+    NameIntent name_intents[kMaxNameIntents];
+    uint8_t reserved[kSuperblockCopyBytes - 448 - kMaxNameIntents * sizeof(NameIntent)];
 };
-static_assert(sizeof(Superblock) == kSuperblockBytes);
+static_assert(sizeof(Superblock) == kSuperblockCopyBytes);
+static_assert(offsetof(Superblock, seq) == 424);
 
 enum class RecordState : uint32_t {
     Free = 0,
@@ -69,7 +101,8 @@ inline constexpr size_t kInodeHeaderBytes = 320;
 inline constexpr size_t kInlineBlobBytes = kInodeRecordBytes - kInodeHeaderBytes;
 
 // An inode's metadata. The variable part (chain parent, user xattrs, extents beyond the inline
-// ones) is a serialized blob kept in `blob` when it fits, else in data blocks at `aux`.
+// ones) is a serialized blob kept in `blob` when it fits, else in a chain of extents starting at
+// `aux` (core/aux_chain.h; `aux_chained` 0: one raw extent, as version 1 wrote it).
 struct InodeRecord {
     RecordState state;
     uint32_t generation;
@@ -93,13 +126,14 @@ struct InodeRecord {
     uint64_t blob_bytes;
     uint64_t blob_checksum;        // xxh3 of the blob
     Extent extents[kInlineExtents];
-    uint8_t reserved[kInodeHeaderBytes - 144 - kInlineExtents * sizeof(Extent)];
+    uint32_t aux_chained;  // 1: `aux` starts a chain of linked extents
+    uint32_t reserved_pad;
+    uint8_t reserved[kInodeHeaderBytes - 152 - kInlineExtents * sizeof(Extent)];
     uint8_t blob[kInlineBlobBytes];
 };
 static_assert(sizeof(InodeRecord) == kInodeRecordBytes);
 static_assert(offsetof(InodeRecord, blob) == kInodeHeaderBytes);
 
-inline constexpr size_t kMaxNameBytes = 255;
 inline constexpr size_t kDirentRecordBytes = 320;
 
 struct DirentRecord {

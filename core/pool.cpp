@@ -10,7 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "core/aux_chain.h"
 #include "core/clock.h"
+#include "core/crash_points.h"
 #include "core/record_codec.h"
 
 namespace kvc {
@@ -36,7 +38,7 @@ std::shared_ptr<Inode> Pool::sharedInode(EntryId id) {
 // Slots below the high-water mark have been written before, so their pages are backed; a new
 // slot may start a page the host has not backed yet, and must be backed before it is written.
 Result<uint64_t> Pool::takeInodeSlot() {
-    Superblock& sb = segment_->super();
+    const Superblock& sb = segment_->super();
     if (!free_inode_slots_.empty()) {
         uint64_t s = free_inode_slots_.back();
         free_inode_slots_.pop_back();
@@ -48,11 +50,15 @@ Result<uint64_t> Pool::takeInodeSlot() {
     if (auto st = segment_->backInodeRecord(sb.inode_high); !st)
         return makeError(st.code(), fmt::format("pool {}: the host cannot back another entry "
                                                 "({})", name_, st.error().message));
-    return sb.inode_high++;
+    // The high-water mark is raised (and stored) before the record is written, so attach
+    // always scans every slot that may hold one.
+    const uint64_t slot = sb.inode_high;
+    segment_->updateSuper([](Superblock& s) { s.inode_high++; });
+    return slot;
 }
 
 Result<uint64_t> Pool::takeDirentSlot() {
-    Superblock& sb = segment_->super();
+    const Superblock& sb = segment_->super();
     if (!free_dirent_slots_.empty()) {
         uint64_t s = free_dirent_slots_.back();
         free_dirent_slots_.pop_back();
@@ -63,7 +69,9 @@ Result<uint64_t> Pool::takeDirentSlot() {
     if (auto st = segment_->backDirentRecord(sb.dirent_high); !st)
         return makeError(st.code(), fmt::format("pool {}: the host cannot back another name "
                                                 "({})", name_, st.error().message));
-    return sb.dirent_high++;
+    const uint64_t slot = sb.dirent_high;
+    segment_->updateSuper([](Superblock& s) { s.dirent_high++; });
+    return slot;
 }
 
 EntryAttr Pool::attrOf(const Inode& ino) const {
@@ -85,22 +93,26 @@ EntryAttr Pool::attrOf(const Inode& ino) const {
 
 void Pool::persistRoot() {
     const Inode& root = *inodes_.at(kPoolRootId);
-    Superblock& sb = segment_->super();
-    sb.root_mode = root.mode;
-    sb.root_uid = root.uid;
-    sb.root_gid = root.gid;
-    sb.root_mtime_ns = root.mtime_ns.load();
+    segment_->updateSuper([&](Superblock& sb) {
+        sb.root_mode = root.mode;
+        sb.root_uid = root.uid;
+        sb.root_gid = root.gid;
+        sb.root_mtime_ns = root.mtime_ns.load();
+    });
 }
 
 // Writes an inode's record. A record is built aside and copied in whole with its checksum, so a
-// crash in the middle leaves a record that fails its checksum and is dropped at attach.
-void Pool::persist(Inode* ino) {
-    if (ino->id == kPoolRootId) return persistRoot();
-    if (ino->nlink == 0) return;  // removed: its record is gone and stays gone
+// crash in the middle leaves a record that fails its checksum and is dropped at attach. A blob
+// too large for the record is written to a new chain first, then the record switches to it,
+// then the old chain is freed.
+bool Pool::persist(Inode* ino) {
+    if (ino->id == kPoolRootId) {
+        persistRoot();
+        return true;
+    }
+    if (ino->nlink == 0) return true;  // removed: its record is gone and stays gone
     InodeRecord rec;
     std::memset(static_cast<void*>(&rec), 0, sizeof rec);
-    rec.state = ino->isDir() ? RecordState::Directory
-                             : (ino->dirty ? RecordState::Dirty : RecordState::File);
     rec.generation = static_cast<uint32_t>(ino->generation);
     rec.mode = ino->mode;
     rec.uid = ino->uid;
@@ -129,57 +141,159 @@ void Pool::persist(Inode* ino) {
     const std::string bytes = encodeBlob(blob);
     rec.blob_bytes = bytes.size();
     rec.blob_checksum = hashBytes(bytes.data(), bytes.size());
-    Extent old_aux = ino->aux;
-    Extent new_aux{};
+    std::vector<Extent> new_aux;
+    bool stored = true;
     if (bytes.size() <= kInlineBlobBytes) {
         std::memcpy(rec.blob, bytes.data(), bytes.size());
-    } else if (old_aux.count && bytes.size() <= old_aux.count * blockSize() &&
-               std::memcmp(segment_->blockAddress(old_aux.start), bytes.data(), bytes.size()) ==
-                   0) {
-        // The blob did not change (a pin, a rename, a time): keep it where it is. Rewriting it
-        // would need free blocks, and in a full pool the entry would silently lose its commit.
-        new_aux = old_aux;
+    } else if (!ino->aux.empty() && auxChainHolds(*segment_, ino->aux, ino->aux_chained, bytes)) {
+        // The blob did not change (a pin, a rename, a time): keep it where it is, without
+        // needing free blocks.
+        new_aux = ino->aux;
     } else {
-        // Too large to keep inline: the blob goes to blocks of its own, written before the
-        // record points at them. Space for it was checked when the blob grew (xattrs) or comes
-        // from the entry's own allocation path (extents).
-        std::vector<Extent> got;
-        const uint64_t need = blocksFor(bytes.size());
-        if (allocator_->allocate(need, got) && got.size() == 1 && segment_->backBlocks(got[0])) {
-            new_aux = got[0];
-            std::memcpy(segment_->blockAddress(new_aux.start), bytes.data(), bytes.size());
-        } else {
-            for (const Extent& e : got) allocator_->free(e);
-            // No room for the blob: keep the entry uncommitted rather than lose its blocks.
-            rec.state = RecordState::Dirty;
-        }
+        auto chain = writeBlobChain(bytes);
+        if (chain) new_aux = std::move(*chain);
+        stored = chain.has_value();
     }
-    rec.aux = new_aux;
-    ino->aux = new_aux;
+    if (!stored) {
+        // No free block for the blob. A directory keeps its last record; an entry becomes
+        // uncommitted (its record says Dirty, `committed` reads 0, a restart drops it): never
+        // a commit the pool cannot keep.
+        if (ino->isDir()) return false;
+        ino->dirty = true;
+        new_aux = ino->aux;
+        if (bytes.size() > kInlineBlobBytes && new_aux.empty()) rec.blob_bytes = 0;
+    }
+    rec.state = ino->isDir() ? RecordState::Directory
+                             : (ino->dirty ? RecordState::Dirty : RecordState::File);
+    const bool chained = new_aux == ino->aux ? ino->aux_chained : true;
+    rec.aux = new_aux.empty() ? Extent{} : new_aux.front();
+    rec.aux_chained = !new_aux.empty() && chained ? 1 : 0;
     rec.checksum = inodeRecordChecksum(rec);
+    crashPoint("inode record");
     std::memcpy(&segment_->inodeRecord(ino->slot), &rec, sizeof rec);
-    if (old_aux.count && !(old_aux == new_aux)) {
-        allocator_->free(old_aux);
-        segment_->releaseBlocks(old_aux);
+    if (!(new_aux == ino->aux)) {
+        for (const Extent& e : ino->aux) {
+            allocator_->free(e);
+            segment_->releaseBlocks(e);
+        }
+        ino->aux = std::move(new_aux);
+        ino->aux_chained = true;
     }
+    return stored;
 }
 
-void Pool::persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name) {
+// A new chain holding `bytes`, in blocks that are free now (nullopt when there are not enough).
+std::optional<std::vector<Extent>> Pool::writeBlobChain(std::string_view bytes) {
+    std::vector<Extent> got;
+    if (!allocator_->allocate(auxChainBlocks(bytes.size(), blockSize()), got)) {
+        for (const Extent& e : got) allocator_->free(e);
+        return std::nullopt;
+    }
+    std::vector<Extent> unused;
+    std::vector<Extent> chain = trimAuxChain(got, bytes.size(), blockSize(), unused);
+    for (const Extent& e : unused) allocator_->free(e);
+    for (const Extent& e : chain) {
+        if (!segment_->backBlocks(e)) {
+            for (const Extent& f : chain) allocator_->free(f);
+            return std::nullopt;
+        }
+    }
+    writeAuxChain(*segment_, chain, bytes);
+    return chain;
+}
+
+// Commits an entry: its record says File from now on. When even the metadata's blocks cannot be
+// found, it makes room as a write would and tries once more; ENOSPC leaves it uncommitted.
+Status Pool::commit(Inode* ino) {
+    ino->dirty = false;
+    if (persist(ino)) return {};
+    const uint64_t blob =
+        encodeBlob(InodeBlob{ino->parent, ino->xattrs, {}}).size() + 16 * ino->extents.size() + 64;
+    if (makeRoom(auxChainBlocks(blob, blockSize()), ino)) {
+        ino->dirty = false;
+        if (persist(ino)) return {};
+    }
+    return makeError(ENOSPC, fmt::format("pool {}: no room for the metadata of entry {}; it "
+                                         "stays uncommitted",
+                                         name_, ino->id));
+}
+
+namespace {
+
+// Writes (dir_id != 0) or clears one name record: a whole record with its checksum.
+void writeNameRecord(Segment& seg, const NameIntent& n) {
+    if (n.dir_id == 0) {
+        crashPoint("clear name record");
+        DirentRecord& rec = seg.direntRecord(n.slot);
+        rec.state = 0;
+        rec.checksum = 0;
+        return;
+    }
     DirentRecord rec;
     std::memset(static_cast<void*>(&rec), 0, sizeof rec);
     rec.state = 1;
-    rec.name_len = static_cast<uint32_t>(name.size());
-    rec.dir_id = dir;
-    rec.inode_id = inode;
-    std::memcpy(rec.name, name.data(), name.size());
+    rec.name_len = n.name_len;
+    rec.dir_id = n.dir_id;
+    rec.inode_id = n.inode_id;
+    std::memcpy(rec.name, n.name, n.name_len);
     rec.checksum = direntRecordChecksum(rec);
-    std::memcpy(&segment_->direntRecord(slot), &rec, sizeof rec);
+    crashPoint("name record");
+    std::memcpy(&seg.direntRecord(n.slot), &rec, sizeof rec);
+}
+
+NameIntent nameIntent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name) {
+    NameIntent n{};
+    n.slot = slot;
+    n.dir_id = dir;
+    n.inode_id = inode;
+    n.name_len = static_cast<uint32_t>(name.size());
+    std::memcpy(n.name, name.data(), name.size());
+    return n;
+}
+
+}  // namespace
+
+void Pool::persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name) {
+    recordName(nameIntent(slot, dir, inode, name));
 }
 
 void Pool::clearDirent(uint64_t slot) {
-    DirentRecord& rec = segment_->direntRecord(slot);
-    rec.state = 0;
-    rec.checksum = 0;
+    recordName(nameIntent(slot, 0, 0, {}));
+}
+
+void Pool::recordName(const NameIntent& n) {
+    if (name_batch_) {
+        if (name_batch_->size() == kMaxNameIntents)
+            throw std::logic_error("more name changes in one batch than the superblock holds");
+        name_batch_->push_back(n);
+        return;
+    }
+    writeNameRecord(*segment_, n);
+}
+
+// The batch goes to the superblock first (one atomic store of a copy), then to the records,
+// then the superblock forgets it: a crash anywhere leaves all of the batch or none of it.
+void Pool::NameBatch::commit() {
+    Pool& p = pool_;
+    p.name_batch_ = nullptr;
+    if (names_.empty()) return;
+    p.segment_->updateSuper([&](Superblock& sb) {
+        sb.name_intent_count = static_cast<uint32_t>(names_.size());
+        std::copy(names_.begin(), names_.end(), sb.name_intents);
+    });
+    for (const NameIntent& n : names_) writeNameRecord(*p.segment_, n);
+    p.segment_->updateSuper([](Superblock& sb) { sb.name_intent_count = 0; });
+    names_.clear();
+}
+
+Pool::NameBatch::NameBatch(Pool& pool) : pool_(pool) {
+    if (pool_.name_batch_) throw std::logic_error("name batches do not nest");
+    pool_.name_batch_ = &names_;
+}
+
+Pool::NameBatch::~NameBatch() {
+    // Only an exception (a simulated crash in the tests) leaves a batch uncommitted.
+    if (pool_.name_batch_ == &names_) pool_.name_batch_ = nullptr;
 }
 
 void Pool::setInvalidationSink(std::function<void(const Invalidation&)> sink) {
@@ -250,19 +364,21 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolCreateOptions& o) {
                                              o.settings.size, o.settings.block_size));
     auto seg = Segment::create(o.where, geometryFor(o.settings));
     if (!seg) return seg.error();
+    if (auto st = (*seg)->lockExclusive(); !st) return st.error();
     std::unique_ptr<Pool> p(new Pool);
     p->segment_ = std::move(*seg);
-    Superblock& sb = p->segment_->super();
-    sb.pin_budget_bytes = o.settings.pin_budget;
-    sb.created_ns = nowNs();
-    sb.root_mode = 0040000 | (o.mode & 07777);
-    sb.root_uid = o.uid;
-    sb.root_gid = o.gid;
-    sb.root_mtime_ns = sb.created_ns;
-    sb.clean = 0;
-    sb.generation_base = 1;
-    std::snprintf(sb.policy, sizeof sb.policy, "%s", std::string(policy->name()).c_str());
-    std::snprintf(sb.pool_name, sizeof sb.pool_name, "%s", o.name.c_str());
+    p->segment_->updateSuper([&](Superblock& sb) {
+        sb.pin_budget_bytes = o.settings.pin_budget;
+        sb.created_ns = nowNs();
+        sb.root_mode = 0040000 | (o.mode & 07777);
+        sb.root_uid = o.uid;
+        sb.root_gid = o.gid;
+        sb.root_mtime_ns = sb.created_ns;
+        sb.clean = 0;
+        sb.generation_base = 1;
+        std::snprintf(sb.policy, sizeof sb.policy, "%s", std::string(policy->name()).c_str());
+        std::snprintf(sb.pool_name, sizeof sb.pool_name, "%s", o.name.c_str());
+    });
     p->policy_ = std::move(policy);
     PoolLoader::initCommon(*p);
     return p;
@@ -271,19 +387,19 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolCreateOptions& o) {
 Result<std::unique_ptr<Pool>> Pool::attach(const SegmentLocation& where) {
     auto seg = Segment::attach(where);
     if (!seg) return seg.error();
+    if (auto st = (*seg)->lockExclusive(); !st) return st.error();
     std::unique_ptr<Pool> p(new Pool);
     p->segment_ = std::move(*seg);
-    Superblock& sb = p->segment_->super();
-    sb.policy[sizeof sb.policy - 1] = 0;
-    sb.pool_name[sizeof sb.pool_name - 1] = 0;
+    const Superblock& sb = p->segment_->super();
     p->policy_ = makePolicy(sb.policy);
     if (!p->policy_)
         return makeError(EINVAL, fmt::format("{} names an unknown policy \"{}\"", where.describe(),
                                              sb.policy));
-    sb.generation_base++;  // before initCommon, which starts the generations from it
+    // Before initCommon, which starts the generations from it.
+    p->segment_->updateSuper([](Superblock& s) { s.generation_base++; });
     PoolLoader::initCommon(*p);
     if (auto st = PoolLoader::load(*p); !st) return st.error();
-    sb.clean = 0;
+    p->segment_->updateSuper([](Superblock& s) { s.clean = 0; });
     return p;
 }
 
@@ -292,9 +408,17 @@ Result<std::unique_ptr<Pool>> Pool::attach(const SegmentLocation& where) {
 // gone, and anything unreachable from the pool directory are dropped and their slots freed.
 Status PoolLoader::load(Pool& p) {
     Segment& seg = *p.segment_;
-    Superblock& sb = seg.super();
-    sb.inode_high = std::min(sb.inode_high, sb.inode_slots);
-    sb.dirent_high = std::min(sb.dirent_high, sb.dirent_slots);
+    const Superblock& sb = seg.super();  // high-water marks already bounded by the slots
+    // A batch of names that a crash interrupted is written again whole, then forgotten.
+    if (sb.name_intent_count > 0) {
+        for (uint32_t i = 0; i < std::min<uint32_t>(sb.name_intent_count, kMaxNameIntents); ++i) {
+            const NameIntent& n = sb.name_intents[i];
+            if (n.slot < sb.dirent_slots &&
+                (n.dir_id == 0 || (n.name_len > 0 && n.name_len <= kMaxNameBytes)))
+                writeNameRecord(seg, n);
+        }
+        seg.updateSuper([](Superblock& s) { s.name_intent_count = 0; });
+    }
     std::vector<std::pair<int64_t, EntryId>> by_atime;
 
     for (uint64_t slot = 0; slot < sb.inode_high; ++slot) {
@@ -306,15 +430,16 @@ Status PoolLoader::load(Pool& p) {
         bool keep = rec.state == RecordState::File || rec.state == RecordState::Directory;
         keep = keep && rec.checksum == inodeRecordChecksum(rec);
         std::optional<InodeBlob> blob;
+        std::optional<AuxRead> aux;
         if (keep && rec.aux.count == 0 && rec.blob_bytes <= kInlineBlobBytes) {
             std::string_view bytes(reinterpret_cast<const char*>(rec.blob), rec.blob_bytes);
             if (hashBytes(bytes.data(), bytes.size()) == rec.blob_checksum)
                 blob = decodeBlob(bytes);
-        } else if (keep && rec.aux.count > 0 && rec.aux.start + rec.aux.count <= seg.blockCount() &&
-                   rec.blob_bytes <= rec.aux.count * seg.blockSize()) {
-            std::string_view bytes(seg.blockAddress(rec.aux.start), rec.blob_bytes);
-            if (hashBytes(bytes.data(), bytes.size()) == rec.blob_checksum)
-                blob = decodeBlob(bytes);
+        } else if (keep && rec.aux.count > 0) {
+            aux = readAuxChain(seg, rec.aux, rec.blob_bytes, rec.aux_chained != 0,
+                               sb.capacity_blocks);
+            if (aux && hashBytes(aux->blob.data(), aux->blob.size()) == rec.blob_checksum)
+                blob = decodeBlob(aux->blob);
         }
         keep = keep && blob.has_value() &&
                blob->extra_extents.size() + std::min<size_t>(rec.extent_count, kInlineExtents) ==
@@ -340,7 +465,10 @@ Status PoolLoader::load(Pool& p) {
             ino->pin_expires_ns = rec.pin_expires_ns;
             ino->parent = std::move(blob->parent);
             ino->xattrs = std::move(blob->xattrs);
-            ino->aux = rec.aux;
+            if (aux) {
+                ino->aux = std::move(aux->chain);
+                ino->aux_chained = rec.aux_chained != 0;
+            }
             for (uint32_t i = 0; i < rec.extent_count; ++i)
                 ino->extents.push_back(i < kInlineExtents ? rec.extents[i]
                                                           : blob->extra_extents[i - kInlineExtents]);
@@ -354,9 +482,10 @@ Status PoolLoader::load(Pool& p) {
                 claimed.push_back(e);
                 ino->blocks += e.count;
             }
-            if (keep && ino->aux.count) {
-                if (p.allocator_->reserve(ino->aux))
-                    claimed.push_back(ino->aux);
+            for (const Extent& e : ino->aux) {
+                if (!keep) break;
+                if (p.allocator_->reserve(e))
+                    claimed.push_back(e);
                 else
                     keep = false;
             }
@@ -443,7 +572,7 @@ Status PoolLoader::load(Pool& p) {
                 p.free_dirent_slots_.push_back(slot);
             }
             for (const Extent& e : ino->extents) p.allocator_->free(e);
-            if (ino->aux.count) p.allocator_->free(ino->aux);
+            for (const Extent& e : ino->aux) p.allocator_->free(e);
             seg.clearInodeRecord(ino->slot);
             p.free_inode_slots_.push_back(ino->slot);
             it = p.inodes_.erase(it);
@@ -496,7 +625,7 @@ void Pool::detach() {
     for (auto& [id, ino] : inodes_)
         if (id != kPoolRootId && !ino->dirty) persist(ino.get());
     persistRoot();
-    segment_->super().clean = 1;
+    segment_->updateSuper([](Superblock& sb) { sb.clean = 1; });
 }
 
 Status Pool::destroySegment() { return Segment::remove(segment_->location()); }
@@ -504,6 +633,12 @@ Status Pool::destroySegment() { return Segment::remove(segment_->location()); }
 bool Pool::isEmptyPool() {
     std::lock_guard lk(meta_);
     return find(kPoolRootId)->by_slot.empty();
+}
+
+bool Pool::hasOpenEntries() {
+    std::lock_guard lk(meta_);
+    return std::any_of(inodes_.begin(), inodes_.end(),
+                       [](const auto& kv) { return kv.second->opens > 0; });
 }
 
 void Pool::verify() {
@@ -520,7 +655,7 @@ void Pool::verify() {
             b += e.count;
         }
         if (b != ino->blocks) throw std::logic_error(fmt::format("entry {} block count", id));
-        blocks += b + ino->aux.count;
+        blocks += b + ino->auxBlocks();
         if (ino->in_policy != policy_->contains(id))
             throw std::logic_error(fmt::format("entry {} policy membership", id));
         if (ino->in_policy && !eligible(*ino))

@@ -138,6 +138,9 @@ public:
     // Entries of `dir` after `cookie` (0: from the start), at most `max`.
     Result<std::vector<DirEntry>> readdir(EntryId dir, uint64_t cookie, size_t max);
     bool isEmptyPool();
+    // Whether any entry, named or not (unlinked, evicted), is still open or mapped somewhere:
+    // its bytes live in the segment, so the pool cannot go yet.
+    bool hasOpenEntries();
 
     // --- open files and data ---------------------------------------------------------------
     Status open(EntryId id, bool for_write, bool truncate);
@@ -145,7 +148,8 @@ public:
     // A writer's descriptor is being closed (FUSE's FLUSH, which close(2) waits for). If it is
     // the entry's only writer, the entry is committed now rather than at its release, which the
     // kernel sends after close(2) has returned and a daemon stopped right then would never see.
-    void flush(EntryId id);
+    // ENOSPC when not even the entry's metadata found room: it stays uncommitted.
+    Status flush(EntryId id);
     // Copies `len` bytes at `offset`; allocates (evicting by policy) as needed. Returns bytes
     // written (all of them, or an error: ENOSPC when nothing can be evicted).
     Result<size_t> write(EntryId id, uint64_t offset, const void* data, size_t len);
@@ -240,9 +244,29 @@ private:
     void removeEntryName(Inode* dir, std::string_view name, Inode* ino, bool notify);
     void maybeFree(Inode* ino);
     void eraseInode(Inode* ino);  // drops a removed inode for good, giving its slot back
-    void persist(Inode* ino);
+    // Writes the inode's record; false when its metadata found no free block (an entry is then
+    // uncommitted: dirty, its record says so).
+    bool persist(Inode* ino);
+    std::optional<std::vector<Extent>> writeBlobChain(std::string_view bytes);
+    // Marks an entry complete and writes it (making room for its metadata if needed); ENOSPC
+    // leaves it uncommitted.
+    Status commit(Inode* ino);
     void persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name);
     void clearDirent(uint64_t slot);
+    void recordName(const NameIntent& n);
+    // Name records written or cleared while one is alive are kept and written together at
+    // commit(), through the superblock's intent list, so that a crash leaves all or none of
+    // them (rename over a name, exchange). At most kMaxNameIntents.
+    class NameBatch {
+      public:
+        explicit NameBatch(Pool& pool);
+        ~NameBatch();
+        void commit();
+
+      private:
+        Pool& pool_;
+        std::vector<NameIntent> names_;
+    };
     void persistRoot();
     Result<uint64_t> takeInodeSlot();
     Result<uint64_t> takeDirentSlot();
@@ -293,6 +317,7 @@ private:
     // not entries of the pool (AccessInfo::pool_entries leaves them out).
     uint64_t removed_inodes_ = 0;
     std::vector<uint64_t> free_dirent_slots_;
+    std::vector<NameIntent>* name_batch_ = nullptr;  // the open NameBatch's list, if any
     uint64_t tick_ = 0;
     uint64_t match_serial_ = 0;  // .match requests answered (never reset, unlike counters_)
     uint64_t next_generation_ = 1;

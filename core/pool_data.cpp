@@ -78,8 +78,7 @@ Status Pool::open(EntryId id, bool for_write, bool truncate) {
         // Truncated by a reader (O_RDONLY | O_TRUNC): no writer's release will commit it, and
         // an empty entry is complete. Left dirty it would never be matched nor evicted, and a
         // restart would drop it.
-        ino->dirty = false;
-        persist(ino.get());
+        (void)commit(ino.get());  // an empty entry's metadata fits in its record
         refreshCandidate(ino.get());
     }
     return {};
@@ -93,24 +92,25 @@ void Pool::release(EntryId id, bool for_write) {
     if (for_write && ino->write_opens > 0) {
         ino->write_opens--;
         if (ino->write_opens == 0 && ino->dirty) {
-            // The last writer closed it: the entry is complete and survives a crash from now on.
-            ino->dirty = false;
-            persist(ino);
+            // The last writer closed it: the entry is complete and survives a crash from now on
+            // (unless not even its metadata finds room: then it stays uncommitted, as
+            // user.kvcache.committed says, and a restart drops it).
+            (void)commit(ino);
         }
     }
     refreshCandidate(ino);
     maybeFree(ino);
 }
 
-void Pool::flush(EntryId id) {
+Status Pool::flush(EntryId id) {
     std::lock_guard lk(meta_);
     Inode* ino = find(id);
-    if (!ino || ino->write_opens != 1 || !ino->dirty) return;
+    if (!ino || ino->write_opens != 1 || !ino->dirty) return {};
     // Another descriptor sharing this open (a dup, a forked child) may still write: that write
     // marks the entry dirty again and the next flush or the release commits it again.
-    ino->dirty = false;
-    persist(ino);
+    Status st = commit(ino);
     refreshCandidate(ino);
+    return st;
 }
 
 Status Pool::allocateFor(Inode* ino, uint64_t count) {

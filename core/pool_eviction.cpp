@@ -209,8 +209,9 @@ Status Pool::setPolicy(std::string_view name) {
               [](const Inode* a, const Inode* b) { return a->last_tick < b->last_tick; });
     for (Inode* ino : candidates) next->insert(ino->id, accessInfo(*ino));
     policy_ = std::move(next);
-    Superblock& sb = segment_->super();
-    std::snprintf(sb.policy, sizeof sb.policy, "%s", std::string(policy_->name()).c_str());
+    segment_->updateSuper([&](Superblock& sb) {
+        std::snprintf(sb.policy, sizeof sb.policy, "%s", std::string(policy_->name()).c_str());
+    });
     return {};
 }
 
@@ -265,7 +266,7 @@ Status Pool::resize(uint64_t bytes) {
     if (want > have) {
         if (auto st = segment_->grow(want); !st) return st;
         allocator_->resize(want);
-        segment_->super().capacity_blocks = want;
+        segment_->updateSuper([&](Superblock& sb) { sb.capacity_blocks = want; });
         return {};
     }
     // Shrink. First make sure it can succeed: what cannot be evicted (pinned, open, directories'
@@ -274,7 +275,7 @@ Status Pool::resize(uint64_t bytes) {
     for (auto& [id, ino] : inodes_) {
         const bool movable = ino->opens == 0;
         if (ino->pinned || !movable) fixed += ino->blocks;
-        fixed += ino->aux.count;
+        fixed += ino->auxBlocks();
         if (!movable)
             for (const Extent& e : ino->extents)
                 if (e.start + e.count > want)
@@ -321,6 +322,7 @@ Status Pool::resize(uint64_t bytes) {
                                                 name_));
         }
         std::vector<Extent> moved;
+        std::vector<Extent> vacated;  // punched only once the record points at the copies
         size_t di = 0;        // destination extent being filled
         uint64_t filled = 0;  // blocks of dst[di] already used
         for (const Extent& e : ino->extents) {
@@ -346,31 +348,32 @@ Status Pool::resize(uint64_t bytes) {
                     filled = 0;
                 }
             }
-            allocator_->free(e);
-            segment_->releaseBlocks(e);
-            allocator_->reserve(e);
+            // The old blocks join the fence (still allocated, still holding the bytes): a
+            // crash before the record below is written must find them as they were.
+            vacated.push_back(e);
             fence.push_back(e);
         }
-        if (beyond > 0 || ino->aux.start + ino->aux.count > want) {
+        const bool aux_beyond = std::any_of(ino->aux.begin(), ino->aux.end(), [&](const Extent& e) {
+            return e.start + e.count > want;
+        });
+        if (beyond > 0 || aux_beyond) {
             ino->extents = std::move(moved);
-            if (ino->aux.count && ino->aux.start + ino->aux.count > want) {
+            if (aux_beyond) {
                 // Forgotten here so that persist() writes the blob to new blocks below the cut
                 // (it would keep an unchanged blob in place); the old blocks stay allocated as
                 // part of the fence until the cut.
-                const Extent old = ino->aux;
-                ino->aux = {};
-                persist(ino.get());
-                fence.push_back(old);
-            } else {
-                persist(ino.get());
+                for (const Extent& e : ino->aux) fence.push_back(e);
+                ino->aux.clear();
             }
+            persist(ino.get());
+            for (const Extent& e : vacated) segment_->releaseBlocks(e);
             notify(Invalidation{0, {}, ino->id});
         }
     }
     for (const Extent& e : fence) allocator_->free(e);
     if (!allocator_->resize(want)) throw std::logic_error("shrink left blocks in use");
     if (auto st = segment_->shrink(want); !st) return st;
-    segment_->super().capacity_blocks = want;
+    segment_->updateSuper([&](Superblock& sb) { sb.capacity_blocks = want; });
     return {};
 }
 

@@ -118,10 +118,12 @@ void Pool::maybeFree(Inode* ino) {
     // The inode may live on while the front end holds a lookup: it must read as empty, not
     // claim bytes it no longer has.
     ino->size = 0;
-    if (ino->aux.count) {
-        allocator_->free(ino->aux);
-        segment_->releaseBlocks(ino->aux);
-        ino->aux = {};
+    if (!ino->aux.empty()) {
+        for (const Extent& e : ino->aux) {
+            allocator_->free(e);
+            segment_->releaseBlocks(e);
+        }
+        ino->aux.clear();
     }
     if (ino->pinned && ino->pin_expires_ns) pin_expiry_.erase({ino->pin_expires_ns, ino->id});
     ino->pinned = false;
@@ -379,6 +381,9 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     };
 
     const int64_t now = nowNs();
+    // The names change together (a crash leaves the old names or the new ones), and only then
+    // does a replaced entry go: write the new state, switch the records, free the old.
+    NameBatch names(*this);
     if (flags & kRenameExchange) {
         // Park the source under its own slot while the target moves over.
         NameSlot& s_name = (*dir)->by_name.find(name)->second;
@@ -417,16 +422,19 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
                 (*new_dir)->nlink--;
                 d->nlink = 0;
             }
-            if (d->nlink == 0) {
-                segment_->clearInodeRecord(d->slot);
-                maybeFree(d);
-            } else {
-                persist(d);
-            }
         }
         bindSubtree(s, false);
         move_name(*dir, name, *new_dir, new_name);
         bindSubtree(s, true);
+    }
+    names.commit();
+    if (d && !(flags & kRenameExchange)) {
+        if (d->nlink == 0) {
+            segment_->clearInodeRecord(d->slot);
+            maybeFree(d);
+        } else {
+            persist(d);
+        }
     }
     s->ctime_ns = now;
     (*dir)->mtime_ns = (*dir)->ctime_ns = now;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/aux_chain.h"
 #include "core/clock.h"
 #include "core/names.h"
 #include "core/pool.h"
@@ -243,10 +244,24 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
     const size_t blob = encodeBlob(InodeBlob{ino->parent, ino->xattrs, {}}).size() + key.size() +
                         value.size() + 16 * ino->extents.size() + 16;
     if (blob > kInlineBlobBytes)
-        if (auto st = makeRoom(blocksFor(blob) + ino->aux.count, ino); !st) return st;
+        if (auto st = makeRoom(auxChainBlocks(blob, blockSize()) + ino->auxBlocks(), ino); !st)
+            return st;
+    std::optional<std::string> before;
+    if (it != ino->xattrs.end()) before = it->second;
+    const bool was_dirty = ino->dirty;
     ino->xattrs[key] = std::string(value);
     ino->ctime_ns = nowNs();
-    persist(ino);
+    if (!persist(ino)) {
+        // Not stored: the attribute and the entry's commit are as they were (the old blob is
+        // still in place, so this record needs no new block).
+        if (before)
+            ino->xattrs[key] = *before;
+        else
+            ino->xattrs.erase(key);
+        ino->dirty = was_dirty;
+        persist(ino);
+        return makeError(ENOSPC, fmt::format("no room to store {}", name));
+    }
     return {};
 }
 

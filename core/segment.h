@@ -6,6 +6,12 @@
 //
 // The mapping sits at the start of a larger PROT_NONE reservation, so the pool can grow in place
 // and pointers into it stay valid for the segment's life.
+//
+// Segments are hostile input (/dev/shm is writable by every local user): attach opens only a
+// regular file (no symbolic link) that the daemon's user owns and nobody else may read or write,
+// validates the superblock once (checksums, geometry, overflow-safe offsets) and keeps it in
+// the process; nothing is ever read back from the superblock in shared memory. lockExclusive()
+// keeps a second process from attaching the same segment while this one has it.
 #pragma once
 
 #include <cstdint>
@@ -41,14 +47,25 @@ public:
     // Creates a new segment; EEXIST if one is already there.
     static Result<std::unique_ptr<Segment>> create(const SegmentLocation& where,
                                                    const SegmentGeometry& geometry);
-    // Attaches to an existing segment, checking magic, version and geometry.
+    // Attaches to an existing segment, checking owner, mode, magic, version, checksums and
+    // geometry. EPERM for a segment someone else owns or may write, EINVAL for a damaged one.
     static Result<std::unique_ptr<Segment>> attach(const SegmentLocation& where);
     // Removes the segment's name (its memory goes when the last mapping does).
     static Status remove(const SegmentLocation& where);
     static bool exists(const SegmentLocation& where);
 
-    Superblock& super() { return *reinterpret_cast<Superblock*>(base_); }
-    const Superblock& super() const { return *reinterpret_cast<const Superblock*>(base_); }
+    // The superblock as validated at attach and changed since by this process.
+    const Superblock& super() const { return sb_; }
+    // Changes the superblock and writes it to the older of its two copies (with the next
+    // sequence number and a new checksum). Call with the pool's lock held.
+    template <class Change>
+    void updateSuper(Change&& change) {
+        change(sb_);
+        storeSuper();
+    }
+    // Takes an exclusive lock on the segment for the life of this object (flock): EBUSY, naming
+    // the segment, when another process (or another Segment object) holds it.
+    Status lockExclusive();
     InodeRecord& inodeRecord(uint64_t slot);
     DirentRecord& direntRecord(uint64_t slot);
     void clearInodeRecord(uint64_t slot);
@@ -83,6 +100,7 @@ private:
     static Result<std::unique_ptr<Segment>> mapFd(const SegmentLocation& where, int fd,
                                                   uint64_t bytes);
     void loadGeometry();
+    void storeSuper();
     Status backRange(uint64_t offset, uint64_t bytes, std::string_view what);
 
     SegmentLocation where_;
@@ -93,6 +111,9 @@ private:
     uint32_t block_size_ = 0;
     uint64_t block_count_ = 0;
     uint64_t data_offset_ = 0;
+    uint64_t inode_table_offset_ = 0;
+    uint64_t dirent_table_offset_ = 0;
+    Superblock sb_{};
 };
 
 // Size in bytes of a segment with this geometry.

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -54,7 +55,12 @@ Result<std::string> Filesystem::controlContent(uint32_t pool, const ControlFile&
         if (file.kind == ControlKind::RootMetrics) return formatMetrics(all, tiers);
         PoolStats total;
         for (const auto& s : all) total = sumStats(total, s);
-        return fmt::format("pools {}\n", all.size()) + formatStats(total);
+        // Pools whose segments were refused at start: `refused.NAME ERRNO` (the log says why).
+        std::string refused = fmt::format("pools_refused {}\n", refusedPools().size());
+        for (const RefusedPool& r : refusedPools())
+            refused += fmt::format("refused.{} {}\n", r.name,
+                                   strerrorname_np(r.code) ? strerrorname_np(r.code) : "EIO");
+        return fmt::format("pools {}\n", all.size()) + refused + formatStats(total);
     }
     auto slot = poolByIndex(pool);
     if (!slot) return makeError(ENOENT, "pool was deleted");

@@ -69,8 +69,13 @@ Result<std::shared_ptr<PoolSlot>> Filesystem::addSlot(std::unique_ptr<Pool> pool
 }
 
 Status Filesystem::start() {
+    auto lock = InstanceLock::acquire(options_.config.shm_prefix, options_.instance);
+    if (!lock) return lock.error();
+    instance_lock_ = std::move(*lock);
+    announce(getpid());
     const std::string prefix = options_.config.shm_prefix + "." + options_.instance + ".";
-    // Segments of this instance: in /dev/shm, and in the directories of disk-tier pools.
+    // Segments of this instance: in /dev/shm, and in the directories of disk-tier pools. Only a
+    // name whose rest is a valid pool name is a pool's (the lock file's is not).
     std::vector<SegmentLocation> found;
     auto scan = [&](const std::string& dir, bool shm) {
         DIR* d = opendir(dir.c_str());
@@ -78,7 +83,7 @@ Status Filesystem::start() {
         while (dirent* e = readdir(d)) {
             std::string n = e->d_name;
             if (n.size() > prefix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
-                n.find(".tmp") == std::string::npos)
+                validatePoolName(std::string_view(n).substr(prefix.size())))
                 found.push_back(SegmentLocation{n, shm ? "" : dir});
         }
         closedir(d);
@@ -94,27 +99,44 @@ Status Filesystem::start() {
     std::sort(found.begin(), found.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
 
-    for (const SegmentLocation& where : found) {
-        const std::string pool_name = where.name.substr(prefix.size());
-        if (poolByName(pool_name)) {
-            return makeError(EEXIST, fmt::format("pool {} has two segments ({} and another); "
-                                                 "remove one", pool_name, where.describe()));
-        }
-        auto pool = Pool::attach(where);
-        if (!pool) return pool.error();
-        log(LogLevel::Info, "pool {}: reattached {} ({} entries)", pool_name, where.describe(),
-            (*pool)->stats().entries);
-        if (auto slot = addSlot(std::move(*pool), settingsFor(pool_name).tiers); !slot)
-            return slot.error();
-    }
+    for (const SegmentLocation& where : found) attachFound(where, where.name.substr(prefix.size()));
     for (const auto& decl : options_.config.pools) {
         if (poolByName(decl.name)) continue;
+        if (std::any_of(refused_.begin(), refused_.end(),
+                        [&](const RefusedPool& r) { return r.name == decl.name; }))
+            continue;  // its segment is still there, refused: never replaced by an empty pool
         auto slot = createPool(decl.name, decl.settings, 0755, getuid(), getgid());
         if (!slot) return slot.error();
         log(LogLevel::Info, "pool {}: created ({}, {})", decl.name,
             (*slot)->pool->location().describe(), decl.settings.policy);
     }
     return {};
+}
+
+bool Filesystem::attachFound(const SegmentLocation& where, const std::string& pool_name) {
+    auto refuse = [&](const Error& e) {
+        log(LogLevel::Error, "pool {}: refused, not served: {}", pool_name, e.message);
+        refused_.push_back(RefusedPool{pool_name, e.code, e.message});
+        return false;
+    };
+    if (poolByName(pool_name))
+        return refuse(makeError(EEXIST, fmt::format("{} is a second segment for the pool; "
+                                                    "remove one",
+                                                    where.describe())));
+    auto pool = Pool::attach(where);
+    if (!pool) return refuse(pool.error());
+    if ((*pool)->name() != pool_name)
+        return refuse(makeError(EINVAL, fmt::format("{} says it holds pool \"{}\"",
+                                                    where.describe(), (*pool)->name())));
+    log(LogLevel::Info, "pool {}: reattached {} ({} entries)", pool_name, where.describe(),
+        (*pool)->stats().entries);
+    auto slot = addSlot(std::move(*pool), settingsFor(pool_name).tiers);
+    if (!slot) return refuse(slot.error());
+    return true;
+}
+
+void Filesystem::announce(pid_t pid) {
+    instance_lock_.announce(pid, options_.mountpoint);
 }
 
 Result<std::shared_ptr<PoolSlot>> Filesystem::createPool(const std::string& name,
@@ -152,6 +174,10 @@ Status Filesystem::removePool(const std::string& name) {
         slot = by_index_[it->second];
         if (!slot->pool->isEmptyPool())
             return makeError(ENOTEMPTY, fmt::format("pool {} is not empty", name));
+        if (slot->pool->hasOpenEntries())
+            return makeError(EBUSY, fmt::format("pool {} is empty, but a removed entry of it is "
+                                                "still open or mapped; close it first",
+                                                name));
         by_index_[it->second].reset();
         by_name_.erase(it);
         root_mtime_ns_ = nowNs();

@@ -3,8 +3,9 @@
 // pools' own changes (eviction, shrink) to the kernel from a notifier thread.
 //
 // Lock order: pools_mutex_ (shared for lookups of a pool, exclusive for mkdir/rmdir of pools)
-// is never held while calling into a Pool; Pool locks are described in core/pool.h;
-// notify_mutex_ is a leaf.
+// is held across a call into a Pool only by removePool (pools_mutex_ -> Pool::meta_, so that no
+// entry appears or opens between the check and the removal); Pool locks are described in
+// core/pool.h; notify_mutex_ is a leaf.
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -23,6 +24,7 @@
 #include "core/tiers/tier_chain.h"
 #include "fs/control_files.h"
 #include "fs/inode_ids.h"
+#include "fs/instance_lock.h"
 #include "fs/options.h"
 
 namespace kvc::fs {
@@ -39,8 +41,19 @@ public:
     explicit Filesystem(DaemonOptions options);
     ~Filesystem();
 
-    // Attaches the instance's existing segments and creates the pools the config declares.
+    // Locks the instance (EBUSY if another daemon serves it), attaches its existing segments
+    // and creates the pools the config declares. A segment that cannot be attached (damaged,
+    // planted by another user, in use) is refused alone: logged, counted in the root .stats,
+    // and left in place for the operator; the other pools are served.
     Status start();
+    // Records this daemon's pid and mountpoint in the instance lock (after fuse_daemonize).
+    void announce(pid_t pid);
+    struct RefusedPool {
+        std::string name;
+        int code = 0;
+        std::string reason;
+    };
+    std::vector<RefusedPool> refusedPools() const { return refused_; }
     // Stores what the lower tiers still have queued (bounded), then marks every segment cleanly
     // detached (called at unmount).
     void detachAll();
@@ -86,7 +99,12 @@ private:
     void queueInvalidation(uint32_t pool, const Invalidation& inv);
     void notifierLoop();
 
+    // Attaches one segment found at start; false (logged, in refused_) if it is refused.
+    bool attachFound(const SegmentLocation& where, const std::string& pool_name);
+
     DaemonOptions options_;
+    InstanceLock instance_lock_;
+    std::vector<RefusedPool> refused_;  // written by start() only, before the mount
     std::shared_mutex pools_mutex_;
     std::vector<std::shared_ptr<PoolSlot>> by_index_;  // index 0 unused; never reused
     std::map<std::string, uint32_t, std::less<>> by_name_;

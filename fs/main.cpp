@@ -98,6 +98,7 @@ int main(int argc, char* argv[]) {
     }
     MountGuard mount{session.se};
     if (fuse_daemonize(o.foreground) != 0) return 1;
+    fs->announce(getpid());  // a background daemon has a new pid now
     log(LogLevel::Info, "mounted {} on {} (instance {}, {} pools)", o.source, o.mountpoint,
         o.instance, fs->pools().size());
 

@@ -119,7 +119,9 @@ void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         // Writes are in the segment as soon as they are answered; what close(2) adds is the
         // commit of an entry whose last writer this is (Pool::flush).
         if (!isControl(ino) && fi->fh == 1)
-            if (auto slot = poolOf(req, ino)) slot->pool->flush(splitIno(ino).local);
+            if (auto slot = poolOf(req, ino))
+                if (auto st = slot->pool->flush(splitIno(ino).local); !st)
+                    return replyError(req, st.error(), "flush");  // close(2) says ENOSPC
         fuse_reply_err(req, 0);
     });
 }

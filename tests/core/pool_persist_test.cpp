@@ -459,7 +459,8 @@ TEST_F(Persistence, ResizedPoolReattachesAtItsNewSize) {
 TEST_F(Persistence, AttachRefusesWhatIsNotAPool) {
     EXPECT_EQ(Pool::attach(SegmentLocation{test::uniqueSegmentName(), ""}).code(), ENOENT);
     create(16);
-    std::snprintf(p().segment().super().policy, sizeof(Superblock::policy), "%s", "bogus");
+    p().segment().updateSuper(
+        [](Superblock& sb) { std::snprintf(sb.policy, sizeof sb.policy, "%s", "bogus"); });
     pool_.reset();
     auto again = Pool::attach(where_);
     EXPECT_EQ(again.code(), EINVAL);

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "core/layout.h"
 #include "core/segment.h"
@@ -191,10 +192,26 @@ TEST_F(SegmentTest, ASegmentTooLargeToMapFailsCleanly) {
     EXPECT_EQ(openFds(), fds);
 }
 
+// Overwrites the same bytes of both superblock copies.
+void pokeBothCopies(const SegmentLocation& where, size_t offset, const void* bytes, size_t len) {
+    pokeBacking(where, offset, bytes, len);
+    pokeBacking(where, kSuperblockCopyBytes + offset, bytes, len);
+}
+
+// Writes a superblock with valid checksums but the values `change` makes, to both copies: what
+// a buggy writer (not a damaged byte) would leave.
+template <class Change>
+void sealBothCopies(const SegmentLocation& where, Change change) {
+    auto seg = Segment::attach(where);
+    ASSERT_TRUE(seg.ok()) << seg.error().message;
+    (*seg)->updateSuper(change);
+    (*seg)->updateSuper([](Superblock&) {});
+}
+
 TEST_F(SegmentTest, AttachRefusesWrongMagic) {
     const SegmentLocation where = newLocation();
     ASSERT_TRUE(Segment::create(where, smallGeometry()).ok());
-    pokeBacking(where, offsetof(Superblock, magic), "NOTAPOOL", 8);
+    pokeBothCopies(where, offsetof(Superblock, magic), "NOTAPOOL", 8);
     auto seg = Segment::attach(where);
     ASSERT_FALSE(seg.ok());
     EXPECT_EQ(seg.code(), EINVAL);
@@ -202,13 +219,11 @@ TEST_F(SegmentTest, AttachRefusesWrongMagic) {
     EXPECT_NE(seg.error().message.find(where.name), std::string::npos) << seg.error().message;
 }
 
-TEST_F(SegmentTest, AttachRefusesAnotherFormatVersionThroughTheMapping) {
+TEST_F(SegmentTest, AttachRefusesAnotherFormatVersion) {
     const SegmentLocation where = newLocation();
-    {
-        auto seg = Segment::create(where, smallGeometry());
-        ASSERT_TRUE(seg.ok());
-        (*seg)->super().version = kSegmentFormatVersion + 41;
-    }
+    ASSERT_TRUE(Segment::create(where, smallGeometry()).ok());
+    const uint32_t version = kSegmentFormatVersion + 41;
+    pokeBothCopies(where, offsetof(Superblock, version), &version, sizeof version);
     auto seg = Segment::attach(where);
     ASSERT_FALSE(seg.ok());
     EXPECT_EQ(seg.code(), EINVAL);
@@ -221,20 +236,129 @@ TEST_F(SegmentTest, AttachRefusesInconsistentGeometry) {
     const SegmentLocation where = newLocation();
     ASSERT_TRUE(Segment::create(where, smallGeometry()).ok());
 
-    const uint32_t bad_block = 3000;
-    pokeBacking(where, offsetof(Superblock, block_size), &bad_block, sizeof bad_block);
+    sealBothCopies(where, [](Superblock& sb) { sb.block_size = 3000; });
     auto seg = Segment::attach(where);
     EXPECT_EQ(seg.code(), EINVAL);
     EXPECT_NE(seg.error().message.find("block size"), std::string::npos) << seg.error().message;
-    const uint32_t good_block = kBlock;
-    pokeBacking(where, offsetof(Superblock, block_size), &good_block, sizeof good_block);
-    ASSERT_TRUE(Segment::attach(where).ok());
 
-    const uint64_t bad_offset = 12345;
-    pokeBacking(where, offsetof(Superblock, data_offset), &bad_offset, sizeof bad_offset);
-    seg = Segment::attach(where);
+    const SegmentLocation other = newLocation();
+    ASSERT_TRUE(Segment::create(other, smallGeometry()).ok());
+    sealBothCopies(other, [](Superblock& sb) { sb.data_offset = 12345; });
+    seg = Segment::attach(other);
     EXPECT_EQ(seg.code(), EINVAL);
     EXPECT_NE(seg.error().message.find("geometry"), std::string::npos) << seg.error().message;
+}
+
+// Slot counts whose table sizes wrap around 64 bits must not pass as a small consistent
+// geometry (they would place the tables anywhere in the address space).
+TEST_F(SegmentTest, AttachRefusesGeometryThatOverflows) {
+    const SegmentLocation where = newLocation();
+    ASSERT_TRUE(Segment::create(where, smallGeometry()).ok());
+    sealBothCopies(where, [](Superblock& sb) {
+        sb.inode_slots = (UINT64_MAX / kInodeRecordBytes) + 2;  // * 1024 wraps to 1024
+    });
+    auto seg = Segment::attach(where);
+    EXPECT_EQ(seg.code(), EINVAL);
+    EXPECT_NE(seg.error().message.find("geometry"), std::string::npos) << seg.error().message;
+}
+
+// One flipped byte in the newest copy: attach takes the other copy, one change older, and never
+// acts on the damaged one. Both damaged: refused, naming the checksum.
+TEST_F(SegmentTest, DamagedSuperblockCopyIsNeverUsed) {
+    const SegmentLocation where = newLocation();
+    {
+        auto seg = Segment::create(where, smallGeometry(64));
+        ASSERT_TRUE(seg.ok());
+        (*seg)->updateSuper([](Superblock& sb) { sb.capacity_blocks = 32; });  // newest: 32
+    }
+    const uint64_t seq = 2;  // create wrote seq 1 (copy 1), the change seq 2 (copy 0)
+    const uint8_t flip = 0xff;
+    pokeBacking(where, (seq & 1) * kSuperblockCopyBytes + offsetof(Superblock, capacity_blocks),
+                &flip, 1);
+    {
+        auto seg = Segment::attach(where);
+        ASSERT_TRUE(seg.ok()) << seg.error().message;
+        EXPECT_EQ((*seg)->super().capacity_blocks, 64u);  // the older copy, not 0xff..
+    }
+    pokeBacking(where,
+                ((seq + 1) & 1) * kSuperblockCopyBytes + offsetof(Superblock, capacity_blocks),
+                &flip, 1);
+    auto seg = Segment::attach(where);
+    ASSERT_FALSE(seg.ok());
+    EXPECT_EQ(seg.code(), EINVAL);
+    EXPECT_NE(seg.error().message.find("checksum"), std::string::npos) << seg.error().message;
+}
+
+// A version-1 segment (one copy, no checksum) is read and rewritten as version 2.
+TEST_F(SegmentTest, VersionOneSegmentIsUpgradedAtAttach) {
+    const SegmentLocation where = newLocation();
+    {
+        auto seg = Segment::create(where, smallGeometry(64));
+        ASSERT_TRUE(seg.ok());
+        ASSERT_TRUE((*seg)->backBlocks({3, 1}).ok());
+        std::memcpy((*seg)->blockAddress(3), "old!", 4);
+    }
+    // Lay it out as version 1 did: the superblock at 0 without seq and checksum, nothing at 2 KiB.
+    Superblock v1{};
+    {
+        const int fd = ::open(shmPath(where).c_str(), O_RDWR);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::pread(fd, &v1, sizeof v1, kSuperblockCopyBytes), (ssize_t)sizeof v1);
+        ::close(fd);
+    }
+    v1.version = kLegacySegmentFormatVersion;
+    v1.seq = 0;
+    v1.checksum = 0;
+    std::vector<char> page(kSuperblockBytes, 0);
+    std::memcpy(page.data(), &v1, sizeof v1);
+    pokeBacking(where, 0, page.data(), page.size());
+
+    auto seg = Segment::attach(where);
+    ASSERT_TRUE(seg.ok()) << seg.error().message;
+    EXPECT_EQ((*seg)->blockCount(), 64u);
+    EXPECT_EQ(std::memcmp((*seg)->blockAddress(3), "old!", 4), 0);
+    (*seg)->updateSuper([](Superblock&) {});
+    EXPECT_EQ((*seg)->super().version, kSegmentFormatVersion);
+}
+
+// A segment someone else could have written is never attached: another owner, group or world
+// access, or a symbolic link in its place.
+TEST_F(SegmentTest, AttachRefusesSegmentsOthersCouldWrite) {
+    const SegmentLocation where = newLocation();
+    ASSERT_TRUE(Segment::create(where, smallGeometry()).ok());
+    ASSERT_EQ(::chmod(shmPath(where).c_str(), 0666), 0);
+    auto seg = Segment::attach(where);
+    EXPECT_EQ(seg.code(), EPERM);
+    EXPECT_NE(seg.error().message.find("mode 0666"), std::string::npos) << seg.error().message;
+    ASSERT_EQ(::chmod(shmPath(where).c_str(), 0600), 0);
+    if (geteuid() == 0) {
+        ASSERT_EQ(::chown(shmPath(where).c_str(), 65534, 65534), 0);
+        seg = Segment::attach(where);
+        EXPECT_EQ(seg.code(), EPERM);
+        EXPECT_NE(seg.error().message.find("uid 65534"), std::string::npos) << seg.error().message;
+        ASSERT_EQ(::chown(shmPath(where).c_str(), 0, 0), 0);
+    }
+    ASSERT_TRUE(Segment::attach(where).ok());
+
+    const SegmentLocation link = newLocation();
+    ASSERT_EQ(::symlink(shmPath(where).c_str(), shmPath(link).c_str()), 0);
+    EXPECT_EQ(Segment::attach(link).code(), ELOOP);
+    ::unlink(shmPath(link).c_str());
+}
+
+// One daemon per segment: a second attach (another process, or another object) gets EBUSY.
+TEST_F(SegmentTest, ExclusiveLockRefusesASecondHolder) {
+    const SegmentLocation where = newLocation();
+    auto seg = Segment::create(where, smallGeometry());
+    ASSERT_TRUE(seg.ok());
+    ASSERT_TRUE((*seg)->lockExclusive().ok());
+    auto other = Segment::attach(where);
+    ASSERT_TRUE(other.ok());
+    auto st = (*other)->lockExclusive();
+    EXPECT_EQ(st.code(), EBUSY);
+    EXPECT_NE(st.error().message.find(where.name), std::string::npos) << st.error().message;
+    seg->reset();
+    EXPECT_TRUE((*other)->lockExclusive().ok());
 }
 
 TEST_F(SegmentTest, AttachRefusesATruncatedSegment) {
@@ -287,6 +411,14 @@ TEST_F(SegmentTest, GrowMapsNewBlocksInPlaceAndShrinkGivesThemBack) {
     EXPECT_EQ((*again)->blockCount(), 64u);
 
     EXPECT_EQ(s.grow(UINT64_MAX / kBlock / 2).code(), EFBIG);
+    // So large that offsets wrap around 64 bits: refused, and the segment keeps its size.
+    ASSERT_EQ(::fstat(s.fd(), &st), 0);
+    const off_t size_before = st.st_size;
+    EXPECT_EQ(s.grow(UINT64_MAX / kBlock + 1).code(), EFBIG);
+    EXPECT_EQ(s.grow(UINT64_MAX).code(), EFBIG);
+    ASSERT_EQ(::fstat(s.fd(), &st), 0);
+    EXPECT_EQ(st.st_size, size_before);
+    EXPECT_EQ(s.blockCount(), 64u);
 }
 
 }  // namespace

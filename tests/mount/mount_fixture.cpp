@@ -227,8 +227,9 @@ std::vector<std::string> KvcMount::segments() const {
     DIR* d = opendir("/dev/shm");
     if (!d) return out;
     const std::string dotted = prefix_ + ".";
+    const std::string lock = prefix_ + "." + prefix_ + "..lock";  // the instance lock: no pool's
     while (dirent* e = readdir(d))
-        if (std::string_view(e->d_name).substr(0, dotted.size()) == dotted)
+        if (std::string_view(e->d_name).substr(0, dotted.size()) == dotted && e->d_name != lock)
             out.emplace_back(e->d_name);
     closedir(d);
     return out;

@@ -64,7 +64,8 @@ class KvcMount {
     const std::string& instance() const { return prefix_; }
     // The /dev/shm name of a pool's segment.
     std::string segmentPath(std::string_view pool) const;
-    std::vector<std::string> segments() const;  // /dev/shm names with this mount's prefix
+    // Pools' segments: /dev/shm names with this mount's prefix, less the instance lock file.
+    std::vector<std::string> segments() const;
     pid_t pid() const { return pid_; }
     bool running() const { return pid_ > 0; }
     bool isMounted() const;
