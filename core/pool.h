@@ -187,7 +187,7 @@ public:
     Status resize(uint64_t bytes);
     // Counts hits and misses; `dir` is where the names live. `below` (optional, one flag per
     // name) marks names a lower tier holds: they count as cached too.
-    Result<MatchResult> match(EntryId dir, const std::vector<std::string>& names,
+    Result<MatchResult> match(EntryId dir, const std::vector<std::string_view>& names,
                               const std::vector<bool>* below = nullptr);
     PoolStats stats();
 
@@ -216,7 +216,7 @@ public:
     // Removes the entry at `path`, if it is there and committed (a promotion moving it up).
     Status removePath(std::string_view path);
     // Which of `names` in `dir` are cached, without counting hits or touching the policy.
-    Result<std::vector<bool>> cachedNames(EntryId dir, const std::vector<std::string>& names);
+    Result<std::vector<bool>> cachedNames(EntryId dir, const std::vector<std::string_view>& names);
 
     // Checks every invariant (allocator, policy, index); throws std::logic_error.
     void verify();
@@ -264,7 +264,7 @@ private:
     EntryImage imageOf(const Inode& ino, std::string path) const;  // metadata only
     std::string pathOf(const Inode& ino) const;  // its first name's path; it must have one
     // The committed entry `name` of `dir`, or nullptr (absent, a directory, being written).
-    Inode* cachedChild(Inode* dir, const std::string& name);
+    Inode* cachedChild(Inode* dir, std::string_view name);
     void copyBytes(const Inode& ino, std::string& out) const;
     void offerDemotion(const Inode& ino);
     Result<Inode*> makeDirs(std::string_view dirs, const EntryImage& owner);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/excerpt.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
 
@@ -199,7 +200,7 @@ std::string Pool::policyName() {
 
 Status Pool::setPolicy(std::string_view name) {
     auto next = makePolicy(name);
-    if (!next) return makeError(EINVAL, fmt::format("unknown policy \"{}\"", name));
+    if (!next) return makeError(EINVAL, "unknown policy " + excerpt(name));
     std::lock_guard lk(meta_);
     // Candidates move over in recency order with their history, so nothing is lost.
     std::vector<Inode*> candidates;
@@ -374,14 +375,14 @@ Status Pool::resize(uint64_t bytes) {
     return {};
 }
 
-Inode* Pool::cachedChild(Inode* dir, const std::string& name) {
+Inode* Pool::cachedChild(Inode* dir, std::string_view name) {
     auto it = dir->by_name.find(name);
     if (it == dir->by_name.end()) return nullptr;
     Inode* ino = find(it->second.inode);
     return ino && !ino->isDir() && !ino->dirty ? ino : nullptr;
 }
 
-Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& names,
+Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string_view>& names,
                                 const std::vector<bool>* below) {
     std::lock_guard lk(meta_);
     auto dir = findDir(dir_id);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/excerpt.h"
 #include "core/names.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
@@ -18,7 +19,7 @@ Status validateEntryName(std::string_view name) {
                                                    name.size(), kMaxNameBytes));
     if (name.empty() || name == "." || name == ".." ||
         name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos)
-        return makeError(EINVAL, fmt::format("invalid name \"{}\"", name));
+        return makeError(EINVAL, "invalid name " + excerpt(name));
     return {};
 }
 
