@@ -429,6 +429,7 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
         move_name(*dir, name, *new_dir, new_name);
         bindSubtree(s, true);
     }
+    settleChains();
     s->ctime_ns = now;
     (*dir)->mtime_ns = (*dir)->ctime_ns = now;
     (*new_dir)->mtime_ns = (*new_dir)->ctime_ns = now;
@@ -470,6 +471,7 @@ Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view ne
     if ((*dir)->by_name.contains(new_name))
         return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
     if (auto st = addName(*dir, new_name, ino); !st) return st.error();
+    settleChains();
     ino->ctime_ns = nowNs();
     ino->lookups++;
     persist(ino);

@@ -157,6 +157,7 @@ Status Pool::importEntry(const EntryImage& image) {
         return st;
     }
     addChainRef(ino);
+    settleChains();
     persist(ino);
     persist(*dir);
     refreshCandidate(ino);

@@ -194,14 +194,8 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
                 const std::string path(trim(value));
                 if (auto st = validateParentPath(path); !st) return st;
                 // Refuse a chain that would loop back to this entry: it could never be evicted.
-                Inode* cur = nullptr;
-                std::string step = path;
-                for (size_t hops = 0; hops <= inodes_.size(); ++hops) {
-                    cur = resolvePath(step);
-                    if (!cur || cur == ino || cur->isDir() || cur->parent.empty()) break;
-                    step = cur->parent;
-                }
-                if (cur == ino)
+                ChainLoopFinder<Inode*> finder;
+                if (chainLoop(ino, path, finder))
                     return makeError(EINVAL, fmt::format("user.kvcache.parent: {} would make "
                                                          "a loop in the chain",
                                                          excerpt(path)));
