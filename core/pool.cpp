@@ -615,6 +615,7 @@ Status PoolLoader::load(Pool& p) {
             p.bindChain(id, ds.name, t, true);
         }
     }
+    p.settleChains();  // a loop an older daemon let a rename make
     for (auto& [id, ino] : p.inodes_)
         if (!ino->isDir()) p.refreshCandidate(ino.get());
     return {};

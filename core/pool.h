@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/block_allocator.h"
+#include "core/chain.h"
 #include "core/config.h"
 #include "core/entry_image.h"
 #include "core/inode.h"
@@ -191,7 +192,7 @@ public:
     Status resize(uint64_t bytes);
     // Counts hits and misses; `dir` is where the names live. `below` (optional, one flag per
     // name) marks names a lower tier holds: they count as cached too.
-    Result<MatchResult> match(EntryId dir, const std::vector<std::string>& names,
+    Result<MatchResult> match(EntryId dir, const std::vector<std::string_view>& names,
                               const std::vector<bool>* below = nullptr);
     PoolStats stats();
 
@@ -220,7 +221,7 @@ public:
     // Removes the entry at `path`, if it is there and committed (a promotion moving it up).
     Status removePath(std::string_view path);
     // Which of `names` in `dir` are cached, without counting hits or touching the policy.
-    Result<std::vector<bool>> cachedNames(EntryId dir, const std::vector<std::string>& names);
+    Result<std::vector<bool>> cachedNames(EntryId dir, const std::vector<std::string_view>& names);
 
     // Checks every invariant (allocator, policy, index); throws std::logic_error.
     void verify();
@@ -283,12 +284,20 @@ private:
     Inode* resolvePath(std::string_view path);
     void bindChain(EntryId dir, std::string_view name, Inode* target, bool bind);
     void bindSubtree(Inode* top, bool bind);
+    // Chain loops (core/chain.h): the entry a parent path names (nullptr: none, or a directory);
+    // the first entry met twice following parents from `start`, taking `start_parent` as its
+    // parent path (nullptr: no loop); and, for every entry bindChain gave a name that children
+    // name, the loop it closed broken by dropping the parent hint of an entry on it. Every
+    // operation that binds names calls settleChains() before it returns.
+    Inode* chainTarget(std::string_view path);
+    Inode* chainLoop(Inode* start, std::string_view start_parent, ChainLoopFinder<Inode*>& finder);
+    void settleChains();
     void expirePins();
     Status makeRoom(uint64_t blocks, Inode* requester);
     EntryImage imageOf(const Inode& ino, std::string path) const;  // metadata only
     std::string pathOf(const Inode& ino) const;  // its first name's path; it must have one
     // The committed entry `name` of `dir`, or nullptr (absent, a directory, being written).
-    Inode* cachedChild(Inode* dir, const std::string& name);
+    Inode* cachedChild(Inode* dir, std::string_view name);
     void copyBytes(const Inode& ino, std::string& out) const;
     void offerDemotion(const Inode& ino);
     Result<Inode*> makeDirs(std::string_view dirs, const EntryImage& owner);
@@ -311,6 +320,7 @@ private:
     std::unique_ptr<EvictionPolicy> policy_;
     std::unordered_map<EntryId, std::shared_ptr<Inode>> inodes_;
     std::unordered_map<std::string, uint32_t> chain_refs_;  // chainKey -> children declaring it
+    std::vector<EntryId> chain_bound_;  // entries that may close a loop: see settleChains()
     std::set<std::pair<int64_t, EntryId>> pin_expiry_;
     std::vector<uint64_t> free_inode_slots_;
     // Inodes in inodes_ without a name, kept while open or until the front end forgets them:

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/excerpt.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
 
@@ -110,10 +111,41 @@ void Pool::bindChain(EntryId dir, std::string_view name, Inode* target, bool bin
     if (bind) {
         target->chain_children += it->second;
         target->had_children = true;
+        // Children name this entry now: if it has a parent, that may close a loop.
+        if (!target->parent.empty()) chain_bound_.push_back(target->id);
     } else {
         target->chain_children -= std::min(target->chain_children, it->second);
     }
     refreshCandidate(target);
+}
+
+Inode* Pool::chainTarget(std::string_view path) {
+    Inode* p = resolvePath(path);
+    return p && !p->isDir() ? p : nullptr;
+}
+
+Inode* Pool::chainLoop(Inode* start, std::string_view start_parent,
+                       ChainLoopFinder<Inode*>& finder) {
+    auto parent = [&](Inode* x) -> std::optional<Inode*> {
+        // A nameless entry gave its reference back with its last name: it is no child.
+        if (x != start && (x->nlink == 0 || x->parent.empty())) return std::nullopt;
+        Inode* p = chainTarget(x == start ? start_parent : std::string_view(x->parent));
+        return p ? std::optional<Inode*>(p) : std::nullopt;
+    };
+    return finder.loopFrom(start, parent).value_or(nullptr);
+}
+
+void Pool::settleChains() {
+    ChainLoopFinder<Inode*> finder;
+    for (const EntryId id : std::exchange(chain_bound_, {})) {
+        Inode* ino = find(id);
+        if (!ino) continue;
+        while (Inode* on_loop = chainLoop(ino, ino->parent, finder)) {
+            dropChainRef(on_loop);
+            on_loop->parent.clear();
+            persist(on_loop);
+        }
+    }
 }
 
 void Pool::expirePins() {
@@ -199,7 +231,7 @@ std::string Pool::policyName() {
 
 Status Pool::setPolicy(std::string_view name) {
     auto next = makePolicy(name);
-    if (!next) return makeError(EINVAL, fmt::format("unknown policy \"{}\"", name));
+    if (!next) return makeError(EINVAL, "unknown policy " + excerpt(name));
     std::lock_guard lk(meta_);
     // Candidates move over in recency order with their history, so nothing is lost.
     std::vector<Inode*> candidates;
@@ -377,14 +409,14 @@ Status Pool::resize(uint64_t bytes) {
     return {};
 }
 
-Inode* Pool::cachedChild(Inode* dir, const std::string& name) {
+Inode* Pool::cachedChild(Inode* dir, std::string_view name) {
     auto it = dir->by_name.find(name);
     if (it == dir->by_name.end()) return nullptr;
     Inode* ino = find(it->second.inode);
     return ino && !ino->isDir() && !ino->dirty ? ino : nullptr;
 }
 
-Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string>& names,
+Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string_view>& names,
                                 const std::vector<bool>* below) {
     std::lock_guard lk(meta_);
     auto dir = findDir(dir_id);

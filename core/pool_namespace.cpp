@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/excerpt.h"
 #include "core/names.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
@@ -18,7 +19,7 @@ Status validateEntryName(std::string_view name) {
                                                    name.size(), kMaxNameBytes));
     if (name.empty() || name == "." || name == ".." ||
         name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos)
-        return makeError(EINVAL, fmt::format("invalid name \"{}\"", name));
+        return makeError(EINVAL, "invalid name " + excerpt(name));
     return {};
 }
 
@@ -428,6 +429,7 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
         bindSubtree(s, true);
     }
     names.commit();
+    settleChains();
     if (d && !(flags & kRenameExchange)) {
         if (d->nlink == 0) {
             segment_->clearInodeRecord(d->slot);
@@ -477,6 +479,7 @@ Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view ne
     if ((*dir)->by_name.contains(new_name))
         return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
     if (auto st = addName(*dir, new_name, ino); !st) return st.error();
+    settleChains();
     ino->ctime_ns = nowNs();
     ino->lookups++;
     persist(ino);

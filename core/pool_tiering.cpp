@@ -157,6 +157,7 @@ Status Pool::importEntry(const EntryImage& image) {
         return st;
     }
     addChainRef(ino);
+    settleChains();
     persist(ino);
     persist(*dir);
     refreshCandidate(ino);
@@ -178,13 +179,14 @@ Status Pool::removePath(std::string_view path) {
     return {};
 }
 
-Result<std::vector<bool>> Pool::cachedNames(EntryId dir_id, const std::vector<std::string>& names) {
+Result<std::vector<bool>> Pool::cachedNames(EntryId dir_id,
+                                            const std::vector<std::string_view>& names) {
     std::lock_guard lk(meta_);
     auto dir = findDir(dir_id);
     if (!dir) return dir.error();
     std::vector<bool> out;
     out.reserve(names.size());
-    for (const std::string& n : names) out.push_back(cachedChild(*dir, n) != nullptr);
+    for (const std::string_view n : names) out.push_back(cachedChild(*dir, n) != nullptr);
     return out;
 }
 

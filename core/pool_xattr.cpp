@@ -7,6 +7,7 @@
 
 #include "core/aux_chain.h"
 #include "core/clock.h"
+#include "core/excerpt.h"
 #include "core/names.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
@@ -54,8 +55,8 @@ Result<T> parseInt(std::string_view attr, std::string_view value, T lo, T hi) {
     T out{};
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
     if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out < lo || out > hi)
-        return makeError(EINVAL, fmt::format("{}: \"{}\" is not an integer in [{}, {}]", attr,
-                                             value, lo, hi));
+        return makeError(EINVAL, fmt::format("{}: {} is not an integer in [{}, {}]", attr,
+                                             excerpt(value), lo, hi));
     return out;
 }
 
@@ -194,16 +195,11 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
                 const std::string path(trim(value));
                 if (auto st = validateParentPath(path); !st) return st;
                 // Refuse a chain that would loop back to this entry: it could never be evicted.
-                Inode* cur = nullptr;
-                std::string step = path;
-                for (size_t hops = 0; hops <= inodes_.size(); ++hops) {
-                    cur = resolvePath(step);
-                    if (!cur || cur == ino || cur->isDir() || cur->parent.empty()) break;
-                    step = cur->parent;
-                }
-                if (cur == ino)
-                    return makeError(EINVAL, fmt::format("user.kvcache.parent: \"{}\" would make "
-                                                         "a loop in the chain", path));
+                ChainLoopFinder<Inode*> finder;
+                if (chainLoop(ino, path, finder))
+                    return makeError(EINVAL, fmt::format("user.kvcache.parent: {} would make "
+                                                         "a loop in the chain",
+                                                         excerpt(path)));
                 // A nameless entry (unlinked, still open) gave its reference back when its
                 // last name went: it holds none to drop, and takes none.
                 if (ino->nlink > 0) dropChainRef(ino);

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <limits>
 
+#include "core/excerpt.h"
+
 namespace kvc {
 namespace {
 
@@ -103,7 +105,7 @@ uint64_t fractionTimes(std::string_view digits, uint64_t unit) {
 Result<uint64_t> parseSizeAs(std::string_view text, std::string_view what) {
     std::string_view s = trim(text);
     auto fail = [&](std::string_view reason) -> Error {
-        return makeError(EINVAL, fmt::format("invalid {} {:?}: {}", what, s, reason));
+        return makeError(EINVAL, fmt::format("invalid {} {}: {}", what, excerpt(s), reason));
     };
     if (s.empty()) return fail("empty; expected a number with an optional unit, as in \"16G\"");
     if (s.front() == '-') return fail("must not be negative");
@@ -171,7 +173,8 @@ Result<uint32_t> parseBlockSize(std::string_view text) {
     if (!parsed) return parsed.error();
     const uint64_t value = *parsed;
     auto fail = [&](std::string_view reason) -> Error {
-        return makeError(EINVAL, fmt::format("invalid block size {:?}: {}", trim(text), reason));
+        return makeError(EINVAL,
+                         fmt::format("invalid block size {}: {}", excerpt(trim(text)), reason));
     };
     if (value < kMinBlockSize || value > kMaxBlockSize) {
         return fail(fmt::format("must be from {} to {}", formatSize(kMinBlockSize),
@@ -184,9 +187,9 @@ Result<uint32_t> parseBlockSize(std::string_view text) {
 Result<double> parsePercent(std::string_view text) {
     std::string_view s = trim(text);
     auto fail = [&]() -> Error {
-        return makeError(EINVAL, fmt::format("invalid percentage {:?}: expected a number from 0 "
+        return makeError(EINVAL, fmt::format("invalid percentage {}: expected a number from 0 "
                                              "to 100, as in \"25\" or \"12.5%\"",
-                                             s));
+                                             excerpt(s)));
     };
     std::string_view number = s;
     if (!number.empty() && number.back() == '%') number = trim(number.substr(0, number.size() - 1));

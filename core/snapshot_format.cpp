@@ -11,11 +11,14 @@
 #include <cctype>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "core/chain.h"
 #include "core/config.h"
+#include "core/excerpt.h"
 #include "core/size.h"
 #include "core/xattr_limits.h"
 
@@ -316,10 +319,41 @@ public:
         }
         return {};
     }
-    void add(const SnapshotRecord& r) { seen_.emplace(r.path, r.kind); }
+    void add(const SnapshotRecord& r) {
+        seen_.emplace(r.path, r.kind);
+        if (r.kind == SnapshotKind::Entry && !r.parent.empty()) parents_.emplace(r.path, r.parent);
+        if (r.kind == SnapshotKind::Link) links_.emplace(r.path, r.link_target);
+    }
+
+    // Restored, the entries' chain parents must not loop (core/chain.h): a verifier refuses
+    // what a restore would otherwise break up. O(entries).
+    std::string checkChains() const {
+        // The entry record a path names in the image (a link names its target's record).
+        auto entryAt = [&](std::string_view path) -> std::optional<std::string_view> {
+            if (auto l = links_.find(std::string(path)); l != links_.end()) path = l->second;
+            auto e = seen_.find(std::string(path));
+            if (e == seen_.end() || e->second != SnapshotKind::Entry) return std::nullopt;
+            return std::string_view(e->first);
+        };
+        auto parent = [&](std::string_view entry) -> std::optional<std::string_view> {
+            auto p = parents_.find(std::string(entry));
+            if (p == parents_.end()) return std::nullopt;
+            return entryAt(p->second);
+        };
+        ChainLoopFinder<std::string_view> finder;
+        for (const auto& child : parents_)
+            if (auto loop = finder.loopFrom(std::string_view(child.first), parent))
+                return fmt::format(
+                    "the chain parents (user.kvcache.parent) from {} on make a "
+                    "loop, which no eviction could ever break",
+                    excerpt(*loop));
+        return {};
+    }
 
 private:
     std::unordered_map<std::string, SnapshotKind> seen_;
+    std::unordered_map<std::string, std::string> parents_;  // entry path -> its parent's path
+    std::unordered_map<std::string, std::string> links_;    // link path -> entry path
 };
 
 }  // namespace snapshot_detail
@@ -847,6 +881,7 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
                        "reordered or replaced)");
     if (index_.empty() || index_.front().kind != SnapshotKind::Directory)
         return damaged("no record for the pool's directory");
+    if (auto e = tree.checkChains(); !e.empty()) return damaged(e);
     summary_.records = index_.size();
     if (progress) progress(size_);
     return {};

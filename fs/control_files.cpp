@@ -105,16 +105,12 @@ Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& f
             log(LogLevel::Info, "pool {}: capacity is now {}", slot->name, p.capacityBytes());
             return fmt::format("{}\n", p.capacityBytes());
         }
-        case ControlKind::Match: {
-            auto names = parseMatchRequest(data);
-            if (!names) return names.error();
-            return matchAnswer(pool, *names);
-        }
         default: return makeError(EACCES, "read-only control file");
     }
 }
 
-Result<std::string> Filesystem::matchAnswer(uint32_t pool, const std::vector<std::string>& names) {
+Result<std::string> Filesystem::matchAnswer(uint32_t pool,
+                                            const std::vector<std::string_view>& names) {
     auto slot = poolByIndex(pool);
     if (!slot) return makeError(ENOENT, "the pool is gone");
     auto r = slot->tiers ? slot->tiers->match(kPoolRootId, names)

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/control_requests.h"
 #include "core/inode.h"
 
 namespace kvc::fs {
@@ -34,11 +35,9 @@ struct ControlHandle {
     std::string content;
     bool rebase = false;   // the next read starts the content afresh at its own offset
     uint64_t base = 0;
-    // `.match`: the request written since the last read, and its names as parsed at the last
-    // write. A request larger than one write(2) (a buffered writer flushes in pieces) is answered
-    // whole once it is all written.
-    std::string request;
-    std::vector<std::string> names;
+    // `.match`: the request written since the last read (a buffered writer flushes a long one in
+    // pieces), each piece checked as it arrives, answered whole by the next read.
+    MatchRequest match;
     std::mutex lock;
 };
 

@@ -88,7 +88,7 @@ public:
     Result<std::string> controlContent(uint32_t pool, const ControlFile& file);
     Result<std::string> controlWrite(uint32_t pool, const ControlFile& file, std::string_view data);
     // `.match`'s answer to a parsed request: the leading cached count, then a 0/1 per name.
-    Result<std::string> matchAnswer(uint32_t pool, const std::vector<std::string>& names);
+    Result<std::string> matchAnswer(uint32_t pool, const std::vector<std::string_view>& names);
 
 private:
     SegmentLocation locationFor(const std::string& pool, const PoolSettings& s) const;

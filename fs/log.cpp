@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <string>
 
+#include "core/excerpt.h"
+
 namespace kvc::fs {
 namespace {
 
@@ -24,10 +26,16 @@ void logInit(bool use_syslog, LogLevel level) {
 
 bool logEnabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(); }
 
-void logWrite(LogLevel level, std::string_view message) {
+void logWrite(LogLevel level, std::string_view raw) {
     static constexpr const char* kNames[] = {"error", "warning", "info", "debug"};
     static constexpr int kPriorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
     const int i = static_cast<int>(level);
+    // Messages quote what clients wrote as excerpts already (core/excerpt.h); one that does not
+    // is cut and escaped whole here, so no line is ever long or carries a control byte.
+    std::string escaped;
+    if (raw.size() > kMaxLogMessageBytes || !isPlainText(raw))
+        escaped = excerpt(raw, kMaxLogMessageBytes);
+    const std::string_view message = escaped.empty() ? raw : escaped;
     if (g_syslog) {
         syslog(kPriorities[i], "%.*s", static_cast<int>(message.size()), message.data());
     } else {

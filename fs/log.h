@@ -11,6 +11,9 @@ enum class LogLevel { Error = 0, Warning = 1, Info = 2, Debug = 3 };
 
 void logInit(bool use_syslog, LogLevel level);
 bool logEnabled(LogLevel level);
+// One line: a message longer than kMaxLogMessageBytes or with bytes outside printable ASCII is
+// logged as an escaped excerpt (core/excerpt.h), never raw.
+inline constexpr size_t kMaxLogMessageBytes = 1024;
 void logWrite(LogLevel level, std::string_view message);
 
 template <class... Args>

@@ -30,7 +30,9 @@ void readControl(fuse_req_t req, uint32_t pool, ControlHandle* h, size_t size, o
             h->rebase = false;
             h->base = static_cast<uint64_t>(off);
             if (h->file->kind == ControlKind::Match) {
-                auto answer = fsOf(req).matchAnswer(pool, h->names);
+                auto names = h->match.names();
+                if (!names) return replyError(req, names.error(), "read");
+                auto answer = fsOf(req).matchAnswer(pool, *names);
                 if (!answer) return replyError(req, answer.error(), "read");
                 h->content = std::move(*answer);
             }

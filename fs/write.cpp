@@ -19,15 +19,11 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
             const std::string_view piece(buf, size);
             if (h->file->kind == ControlKind::Match) {
                 // The writes since the last read are one request, answered by the next read.
-                std::string request = h->rebase ? h->request + std::string(piece)
-                                                : std::string(piece);
-                auto names = parseMatchRequest(request);
-                if (!names) {
-                    log(LogLevel::Info, "write to {}: {}", h->file->name, names.error().message);
-                    return replyError(req, names.error(), "write");
+                if (!h->rebase) h->match.clear();
+                if (auto st = h->match.append(piece); !st) {
+                    log(LogLevel::Info, "write to {}: {}", h->file->name, st.error().message);
+                    return replyError(req, st.error(), "write");
                 }
-                h->request = std::move(request);
-                h->names = std::move(*names);
                 h->content.clear();
                 h->rebase = true;
                 return (void)fuse_reply_write(req, size);

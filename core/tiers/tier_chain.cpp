@@ -235,7 +235,7 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
     return true;
 }
 
-Result<MatchResult> TierChain::match(EntryId dir, const std::vector<std::string>& names) {
+Result<MatchResult> TierChain::match(EntryId dir, const std::vector<std::string_view>& names) {
     auto cached = top_.cachedNames(dir, names);
     if (!cached) return cached.error();
     // A name in the pool at the start, or promoted, counts even if later promotions pushed it

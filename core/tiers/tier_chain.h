@@ -44,7 +44,7 @@ public:
     // `.match` over all tiers: names missing from the pool are promoted in order, up to the first
     // that no tier has; the answer and the pool's counters count a promoted name as cached.
     // Names after that first miss are reported as the pool has them (no remote round trip).
-    Result<MatchResult> match(EntryId dir, const std::vector<std::string>& names);
+    Result<MatchResult> match(EntryId dir, const std::vector<std::string_view>& names);
     // A writer closed entry `id`. With write_through it is published to the remote tier; without,
     // the remote copy of its name (an older version) is deleted, so that a later miss cannot
     // bring the old bytes back.

@@ -110,16 +110,15 @@ class KVCacheClient:
         chain = list(chain)
         if os.getpid() != self._pid:
             raise RuntimeError("KVCacheClient used after fork: make a new one in the child")
-        # One write(2) is one request. The kernel splits a write larger than the mount's
-        # max_write into several requests, and the daemon would answer only the last piece, so
-        # a long chain goes in pieces of at most MATCH_REQUEST_MAX bytes, and the later pieces
-        # only while every name so far was cached.
+        # A request holds at most MATCH_MAX_NAMES names (the daemon's bound), so a long chain
+        # goes in pieces of at most that many names and MATCH_REQUEST_MAX bytes.
         leading, cached, start, in_run = 0, [], 0, True
         while start < len(chain):
             end, size = start, 0
             while end < len(chain):
                 size += len(chain[end].encode()) + 1
-                if size > self.MATCH_REQUEST_MAX and end > start:
+                if (size > self.MATCH_REQUEST_MAX or end - start >= self.MATCH_MAX_NAMES) \
+                        and end > start:
                     break
                 end += 1
             n, flags = self._match_once(chain[start:end])
@@ -131,6 +130,7 @@ class KVCacheClient:
         return leading, cached
 
     MATCH_REQUEST_MAX = 256 * 1024
+    MATCH_MAX_NAMES = 8192  # the daemon's bound per request (E2BIG beyond)
 
     def _match_once(self, names):
         request = ("\n".join(names) + "\n").encode()

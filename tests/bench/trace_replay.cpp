@@ -204,7 +204,7 @@ class InProcessBackend final : public Backend {
             throw std::runtime_error(fmt::format("blocks_total {} != {}", st.blocks_total, blocks));
     }
     size_t match(const std::vector<std::string>& names, std::vector<bool>& cached) override {
-        auto r = pool_->match(kvc::kPoolRootId, names);
+        auto r = pool_->match(kvc::kPoolRootId, {names.begin(), names.end()});
         if (!r) throw std::runtime_error("match: " + r.error().message);
         cached = r->cached;
         return r->leading;

@@ -196,8 +196,9 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
                     break;
                 }
                 case 3: {
-                    std::vector<std::string> names;
-                    for (const DirEntry& d : someEntries(p, kPoolRootId, rng)) names.push_back(d.name);
+                    const std::vector<DirEntry> entries = someEntries(p, kPoolRootId, rng);
+                    std::vector<std::string_view> names;
+                    for (const DirEntry& d : entries) names.push_back(d.name);
                     names.push_back("absent");
                     auto m = p.match(kPoolRootId, names);
                     expectOk(m.code(), {}, "match");

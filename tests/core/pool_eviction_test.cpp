@@ -372,6 +372,130 @@ TEST_F(Eviction, RenamingADirectoryMovesTheChainKeysBelowIt) {
     p().verify();
 }
 
+// No operation can make a chain loop (core/chain.h). setxattr refuses the value; rename, link,
+// exchange, a directory rename and a tier import succeed, and the entry that closed the loop
+// forgets its parent. Either way every entry stays evictable, and eviction empties the pool.
+class ChainLoops : public Eviction {
+  protected:
+    void SetUp() override {
+        Eviction::SetUp();
+        fill(64, 0, 0);
+    }
+    EntryId put(EntryId dir, const std::string& name, const std::string& parent = "") {
+        const EntryId id = putEntry(p(), dir, name, name);
+        if (!parent.empty()) {
+            EXPECT_TRUE(p().setxattr(id, "user.kvcache.parent", parent, 0).ok()) << name;
+        }
+        return id;
+    }
+    EntryId dir(const std::string& name) {
+        auto d = p().mkdir(kPoolRootId, name, 0755, 0, 0);
+        EXPECT_TRUE(d.ok());
+        return d.ok() ? d->id : 0;
+    }
+    std::string parentOf(EntryId id) {
+        auto v = p().getxattr(id, "user.kvcache.parent");
+        return v.ok() ? *v : "-";
+    }
+    // Every entry is evictable: evicting all of them, leaves first, leaves none.
+    void expectAllEvictable(uint64_t entries) {
+        p().verify();
+        auto r = p().evictPercent(100);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(entries, r->entries);
+        EXPECT_EQ(0u, p().stats().entries);
+        p().verify();
+    }
+};
+
+TEST_F(ChainLoops, SetxattrRefusesALoop) {
+    const EntryId s = put(kPoolRootId, "s");
+    EXPECT_EQ(EINVAL, p().setxattr(s, "user.kvcache.parent", "s", 0).code());
+    const EntryId a = put(kPoolRootId, "a", "b");
+    const EntryId b = put(kPoolRootId, "b", "c");
+    put(kPoolRootId, "c");
+    EXPECT_EQ(EINVAL, p().setxattr(put(kPoolRootId, "c2"), "user.kvcache.parent", "c2", 0).code());
+    ASSERT_TRUE(p().unlink(kPoolRootId, "c2").ok());
+    auto c = idOf(p(), kPoolRootId, "c");
+    EXPECT_EQ(EINVAL, p().setxattr(c, "user.kvcache.parent", "a", 0).code());
+    EXPECT_EQ("-", parentOf(c));
+    EXPECT_EQ("b", parentOf(a));
+    EXPECT_EQ("c", parentOf(b));
+    expectAllEvictable(4);
+}
+
+TEST_F(ChainLoops, RenameOntoTheNameAChildWaitsForDropsTheMovedParent) {
+    // a's parent is b, b's parent is c, which does not exist: `mv a c` would close a -> b -> a.
+    const EntryId a = put(kPoolRootId, "a", "b");
+    const EntryId b = put(kPoolRootId, "b", "c");
+    ASSERT_TRUE(p().rename(kPoolRootId, "a", kPoolRootId, "c", 0).ok());
+    EXPECT_EQ("-", parentOf(a));  // the moved entry forgot its hint
+    EXPECT_EQ("c", parentOf(b));  // the other kept its own: c is b's parent
+    EXPECT_EQ(p().evictPercent(1)->entries, 1u);
+    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{"c"}));  // leaves first
+    expectAllEvictable(1);
+
+    // Its own parent by a rename: s names t, then becomes t.
+    const EntryId s = put(kPoolRootId, "s", "t");
+    ASSERT_TRUE(p().rename(kPoolRootId, "s", kPoolRootId, "t", 0).ok());
+    EXPECT_EQ("-", parentOf(s));
+    expectAllEvictable(1);
+}
+
+TEST_F(ChainLoops, ExchangeLinkAndDirectoryRenameDropTheClosingParent) {
+    // Exchange: a -> b -> c; swapping a and c puts a at "c", so b -> (a at c) -> b.
+    const EntryId a = put(kPoolRootId, "a", "b");
+    const EntryId b = put(kPoolRootId, "b", "c");
+    const EntryId c = put(kPoolRootId, "c");
+    ASSERT_TRUE(p().rename(kPoolRootId, "a", kPoolRootId, "c", Pool::kRenameExchange).ok());
+    EXPECT_EQ("-", parentOf(a));
+    EXPECT_EQ("c", parentOf(b));
+    EXPECT_EQ("-", parentOf(c));
+    expectAllEvictable(3);
+
+    // Link: x names y; linking x as y makes x its own parent.
+    const EntryId x = put(kPoolRootId, "x", "y");
+    ASSERT_TRUE(p().link(x, kPoolRootId, "y").ok());
+    EXPECT_EQ("-", parentOf(x));
+    expectAllEvictable(1);
+
+    // A directory rename: d/a names e/b; x/b names d/a; renaming x to e closes the loop.
+    const EntryId d = dir("d");
+    const EntryId xd = dir("x");
+    const EntryId da = put(d, "a", "e/b");
+    const EntryId xb = put(xd, "b", "d/a");
+    ASSERT_TRUE(p().rename(kPoolRootId, "x", kPoolRootId, "e", 0).ok());
+    EXPECT_EQ("-", parentOf(xb));
+    EXPECT_EQ("e/b", parentOf(da));
+    expectAllEvictable(2);
+}
+
+TEST_F(ChainLoops, TierImportDropsTheClosingParent) {
+    const EntryId j = put(kPoolRootId, "j", "i");
+    EntryImage img;
+    img.path = "i";
+    img.data = "imported";
+    img.parent = "j";
+    ASSERT_TRUE(p().importEntry(img).ok());
+    const EntryId i = idOf(p(), kPoolRootId, "i");
+    EXPECT_EQ("-", parentOf(i));
+    EXPECT_EQ("i", parentOf(j));
+    expectAllEvictable(2);
+}
+
+TEST_F(ChainLoops, AChainWithoutLoopKeepsEveryParent) {
+    // A long chain renamed piece by piece keeps every hint: only a loop costs one.
+    constexpr int kLength = 48;  // one block each, in a pool of 64
+    for (int i = 0; i < kLength; ++i)
+        put(kPoolRootId, "tmp" + std::to_string(i), i ? blk(i - 1) : "");
+    for (int i = kLength - 1; i >= 0; --i)
+        ASSERT_TRUE(
+            p().rename(kPoolRootId, "tmp" + std::to_string(i), kPoolRootId, blk(i), 0).ok());
+    for (int i = 1; i < kLength; ++i)
+        EXPECT_EQ(blk(i - 1), parentOf(idOf(p(), kPoolRootId, blk(i))));
+    expectAllEvictable(kLength);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Policy, pins, resize
 

@@ -702,6 +702,55 @@ TEST_F(SnapshotTest, RefusalsChangeNothing) {
             "e is an entry in the pool but a directory in the image");
 }
 
+TEST_F(SnapshotTest, ImagesWhoseChainsLoopAreRefusedAndChangeNothing) {
+    auto pool = makePool(64);
+    ASSERT_TRUE(pool);
+    putEntry(*pool, kPoolRootId, "e", "entry");
+    const auto before = nameSet(*pool, kPoolRootId);
+    auto withParent = [](std::string path, std::string parent) {
+        Item it = entryItem(std::move(path), "kv");
+        it.rec.parent = std::move(parent);
+        return it;
+    };
+    Item link;
+    link.rec = withParent("x", "y").rec;
+    link.rec.kind = SnapshotKind::Link;
+    link.rec.path = "y";
+    link.rec.link_target = "x";
+    link.rec.data_len = 0;
+    const std::vector<std::vector<Item>> loops = {
+        {{dirRecord(""), ""}, withParent("a", "b"), withParent("b", "a")},
+        {{dirRecord(""), ""}, withParent("s", "s")},
+        {{dirRecord(""), ""}, withParent("x", "y"), link},  // x's parent is x, by its link
+        {{dirRecord(""), ""},
+         {dirRecord("d"), ""},
+         withParent("d/a", "c"),
+         withParent("c", "b"),
+         withParent("b", "d/a"),
+         withParent("tail", "c")},
+    };
+    for (const auto& items : loops) {
+        auto r = SnapshotReader::open(writeImage(items));
+        ASSERT_FALSE(r.ok()) << items[1].rec.path;
+        EXPECT_EQ(EBADMSG, r.code());
+        EXPECT_NE(std::string::npos, r.error().message.find("make a loop")) << r.error().message;
+        EXPECT_EQ(before, nameSet(*pool, kPoolRootId));
+    }
+    // Chains that end, at an entry, a directory or a path the image lacks, are restored whole.
+    auto r = SnapshotReader::open(writeImage({{dirRecord(""), ""},
+                                              {dirRecord("d"), ""},
+                                              withParent("a", "b"),
+                                              withParent("b", "c"),
+                                              withParent("c", "d"),
+                                              withParent("d/x", "a"),
+                                              withParent("d/y", "d/x")}));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_TRUE(restoreIntoPool(*pool, **r, {}).ok());
+    EXPECT_EQ((std::set<std::string>{"a", "b", "c", "d", "e"}), nameSet(*pool, kPoolRootId));
+    auto parent = pool->getxattr(idOf(*pool, kPoolRootId, "a"), "user.kvcache.parent");
+    EXPECT_EQ("b", parent.ok() ? *parent : parent.error().message);
+}
+
 TEST_F(SnapshotTest, SmallerPoolEvictsByPolicyAndWarns) {
     // 40 entries of 4 blocks into a pool of 32 blocks: the oldest restored go first (LRU).
     std::vector<Item> items = {{dirRecord(""), ""}};

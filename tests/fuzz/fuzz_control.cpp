@@ -41,7 +41,14 @@ kvc::Pool& pool() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     kvc::Pool& p = pool();
-    if (auto names = kvc::parseMatchRequest(text)) (void)p.match(kvc::kPoolRootId, *names);
+    // The request in two pieces, cut where the first byte says: the cut must not matter.
+    kvc::MatchRequest whole, pieces;
+    const size_t cut = size ? data[0] % (size + 1) : 0;
+    const bool ok = whole.append(text).ok();
+    if (pieces.append(text.substr(0, cut)).ok() && pieces.append(text.substr(cut)).ok() != ok)
+        std::abort();
+    if (ok)
+        if (auto names = whole.names()) (void)p.match(kvc::kPoolRootId, *names);
     if (auto r = kvc::parseEvictRequest(text); r && !r->by_percent) (void)p.evictUntilFree(r->bytes);
     (void)p.setPolicy(kvc::trimRequest(text));
     if (auto s = kvc::parseSize(kvc::trimRequest(text)); s && *s <= (8u << 20)) (void)p.resize(*s);

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <regex>
 #include <sstream>
 
@@ -300,6 +302,149 @@ TEST_F(ControlTest, MatchCountersInStats) {
     EXPECT_EQ(4u, delta("hits"));
     EXPECT_EQ(2u, delta("misses"));
     EXPECT_EQ("0.5000", after.at("prefix_hit_ratio"));
+}
+
+TEST_F(ControlTest, MatchNamesAreMatchedExactly) {
+    // A name is every byte of its line: a trailing CR or space is part of it, not trimmed away.
+    const std::string pool = makePool("p");
+    for (const char* n : {"c0\r", "c1 ", "c2"}) ASSERT_EQ(0, writeFile(pool + "/" + n, n));
+    const std::string m = pool + "/.match";
+    EXPECT_EQ(std::make_pair(0, std::string("3\n111\n")), controlWrite(m, "c0\r\nc1 \nc2\n"));
+    EXPECT_EQ(std::make_pair(0, std::string("0\n001\n")), controlWrite(m, "c0\nc1\nc2\n"));
+    EXPECT_EQ(std::make_pair(0, std::string("0\n01\n")), controlWrite(m, "c2\r\nc2\n"));
+}
+
+// Names of the longest form (255 bytes), as a request at the bound holds them.
+std::string longName(size_t i) {
+    std::string n = "blk-" + std::to_string(i) + "-";
+    return n + std::string(255 - n.size(), 'k');
+}
+
+// `count` long names, one per line.
+std::string longRequest(size_t count) {
+    std::string text;
+    for (size_t i = 0; i < count; ++i) text += longName(i) + "\n";
+    return text;
+}
+
+constexpr size_t kMatchMaxNames = 8192;  // README, "Control files"
+
+TEST_F(ControlTest, MatchRequestBeyondItsBoundIsE2big) {
+    const std::string pool = makePool("p");
+    ASSERT_EQ(0, writeFile(pool + "/" + longName(0), "x"));
+    ASSERT_EQ(0, writeFile(pool + "/" + longName(1), "x"));
+    const std::string full = longRequest(kMatchMaxNames);  // 2 MiB, in several FUSE writes
+    ASSERT_EQ(2u << 20, full.size());
+    const std::string answer = "2\n11" + std::string(kMatchMaxNames - 2, '0') + "\n";
+    const auto [err, got_full] = controlWrite(pool + "/.match", full);
+    EXPECT_EQ(0, err);
+    EXPECT_TRUE(answer == got_full) << got_full.size() << " bytes: " << got_full.substr(0, 32);
+    std::string short_names;
+    for (size_t i = 0; i <= kMatchMaxNames; ++i) short_names += "a\n";  // the count is the bound
+    EXPECT_EQ(E2BIG, controlWrite(pool + "/.match", short_names).first);
+    // A refused piece leaves the request as it was: the read answers the names before it. (A
+    // write(2) the kernel cut in pieces returns what the pieces before the refused one took.)
+    const int fd = open((pool + "/.match").c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    const std::string over = full + "one-more\n";
+    const ssize_t took = write(fd, over.data(), over.size());
+    if (took < 0) {
+        EXPECT_EQ(E2BIG, errno);
+    } else {
+        EXPECT_LE(static_cast<size_t>(took), full.size());
+        EXPECT_EQ(-1, write(fd, over.data() + took, over.size() - took));
+        EXPECT_EQ(E2BIG, errno);
+    }
+    std::string got(answer.size() + 16, '\0');
+    const ssize_t n = pread(fd, got.data(), got.size(), 0);
+    got.resize(n > 0 ? n : 0);
+    EXPECT_TRUE(answer == got) << got.size() << " bytes: " << got.substr(0, 32);
+    close(fd);
+}
+
+TEST_F(ControlTest, MatchRequestInSmallPiecesCostsLinearTime) {
+    // A request at the bound, written 64 bytes at a time (32768 writes, names cut anywhere).
+    // Parsing each piece once takes ~1 s here; re-parsing the whole request at every write (the
+    // old daemon) took minutes, so the loop gives up at the deadline.
+    const std::string pool = makePool("p");
+    ASSERT_EQ(0, writeFile(pool + "/" + longName(0), "x"));
+    const std::string full = longRequest(kMatchMaxNames);
+    const int fd = open((pool + "/.match").c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + std::chrono::seconds(20);
+    size_t off = 0;
+    for (; off < full.size() && std::chrono::steady_clock::now() < deadline; off += 64)
+        ASSERT_EQ(64, write(fd, full.data() + off, 64)) << "at byte " << off;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(full.size(), off) << "only " << off << " bytes written in " << seconds << " s";
+    std::string got(kMatchMaxNames + 16, '\0');
+    const ssize_t n = pread(fd, got.data(), got.size(), 0);
+    if (off == full.size()) {
+        EXPECT_EQ("1\n1" + std::string(kMatchMaxNames - 1, '0') + "\n",
+                  got.substr(0, n > 0 ? n : 0));
+    }
+    close(fd);
+}
+
+// The daemon's resident memory, in bytes.
+uint64_t residentBytes(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    return 0;
+}
+
+TEST_F(ControlTest, MatchRequestsMemoryIsBoundedAndReturnedAtClose) {
+    const std::string pool = makePool("p");
+    const std::string full = longRequest(kMatchMaxNames);
+    const uint64_t before = residentBytes(mount().pid());
+    ASSERT_GT(before, 0u);
+    // Requests at the bound held open on many descriptors, unanswered.
+    constexpr int kOpen = 40;
+    std::vector<int> fds;
+    for (int i = 0; i < kOpen; ++i) {
+        const int fd = open((pool + "/.match").c_str(), O_RDWR);
+        ASSERT_GE(fd, 0);
+        fds.push_back(fd);
+        ASSERT_EQ(static_cast<ssize_t>(full.size()), write(fd, full.data(), full.size()));
+    }
+    const uint64_t held = residentBytes(mount().pid());
+    // Each descriptor holds its request once (no copies of its names): 2 MiB, plus a margin.
+    EXPECT_LT(held, before + kOpen * (full.size() + (512u << 10)))
+        << "resident " << before << " -> " << held << " bytes";
+    for (int fd : fds) close(fd);
+    uint64_t after = 0;
+    EXPECT_TRUE(eventually([&] {
+        after = residentBytes(mount().pid());
+        return after < before + (16u << 20);
+    })) << "resident "
+        << before << " -> " << held << " -> " << after << " bytes after close";
+}
+
+TEST_F(ControlTest, RejectedValuesAreLoggedAsShortEscapedExcerpts) {
+    const std::string pool = makePool("p");
+    std::string hostile;
+    while (hostile.size() < (1u << 20)) hostile += "\x1b[31mred\x07";
+    EXPECT_EQ(EINVAL, writeFile(pool + "/.policy", hostile, O_WRONLY));
+    EXPECT_EQ(EINVAL, writeFile(pool + "/.size", "12\x1b]0;x\x07", O_WRONLY));
+    EXPECT_EQ(EINVAL, writeFile(pool + "/.evict", "\x1b[2J%", O_WRONLY));
+    EXPECT_EQ(EINVAL, controlWrite(pool + "/.match", "c0\n\x1b[1m/x\n").first);
+    ASSERT_TRUE(mount().unmount());
+    const std::string log = mount().daemonLog();
+    EXPECT_EQ(std::string::npos, log.find('\x1b'));
+    EXPECT_EQ(std::string::npos, log.find('\x07'));
+    std::istringstream lines(log);
+    size_t longest = 0;
+    for (std::string line; std::getline(lines, line);) longest = std::max(longest, line.size());
+    EXPECT_LT(longest, 1200u);
+    // What was refused is still named, escaped.
+    EXPECT_NE(std::string::npos, log.find("unknown policy \"\\x1b[31mred\\x07"))
+        << log.substr(0, 4000);
+    EXPECT_NE(std::string::npos, log.find("(1048")) << "the excerpt says how long the value was";
+    EXPECT_NE(std::string::npos, log.find("\\x1b[1m/x")) << log.substr(0, 4000);
 }
 
 TEST_F(ControlTest, ControlFilesAreNotListedButReachable) {

@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "core/snapshot_format.h"
 #include "tests/mount/mount_fixture.h"
 
 namespace kvctest {
@@ -523,6 +524,61 @@ TEST_F(SnapshotMountTest, RestoreOptionLoadsTheImageAtMount) {
     EXPECT_FALSE(started);
     EXPECT_NE(std::string::npos, broken.daemonLog().find("option restore: snapshot " + bad_image))
         << broken.daemonLog();
+    EXPECT_TRUE(broken.segments().empty());
+    broken.cleanup();
+}
+
+// An image whose chain parents loop (a -> b -> a, s -> s) cannot come from a pool: write one
+// with the format's own writer.
+std::string writeLoopingImage(const std::string& path) {
+    kvc::SnapshotHeader h;
+    h.block_size = 4096;
+    h.pool = "looped";
+    h.policy = "lru";
+    h.capacity_bytes = 64u << 20;
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    EXPECT_GE(fd, 0);
+    auto w = kvc::SnapshotWriter::start(fd, path, h);
+    EXPECT_TRUE(w.ok());
+    if (!w.ok()) return path;
+    kvc::SnapshotRecord root;
+    root.kind = kvc::SnapshotKind::Directory;
+    root.mode = 040755;
+    EXPECT_TRUE((*w)->beginRecord(root).ok() && (*w)->endRecord().ok());
+    for (auto [name, parent] : {std::pair{"a", "b"}, {"b", "a"}, {"s", "s"}, {"free", ""}}) {
+        kvc::SnapshotRecord e;
+        e.kind = kvc::SnapshotKind::Entry;
+        e.path = name;
+        e.parent = parent;
+        e.mode = 0100644;
+        e.data_len = 2;
+        EXPECT_TRUE((*w)->beginRecord(e).ok() && (*w)->appendData("kv", 2).ok() &&
+                    (*w)->endRecord().ok());
+    }
+    EXPECT_TRUE((*w)->finish().ok());
+    ::close(fd);
+    return path;
+}
+
+TEST_F(SnapshotMountTest, ImagesWhoseChainsLoopAreRefusedWhole) {
+    const std::string pool = makePool("p");
+    populate(pool);
+    const Tree before = treeOf(pool);
+    const std::string image = writeLoopingImage(file("loop.kvs"));
+    std::string out;
+    for (bool replace : {false, true}) {
+        std::vector<std::string> args = {"restore", image, pool};
+        if (replace) args.insert(args.begin() + 1, "--replace");
+        EXPECT_EQ(1, kvc(args, &out));
+        EXPECT_NE(std::string::npos, out.find("make a loop")) << out;
+        EXPECT_EQ(before, treeOf(pool)) << (replace ? "--replace" : "merge");
+    }
+    EXPECT_EQ(1, kvc({"restore", image, mnt("fresh")}, &out));
+    EXPECT_EQ(ENOENT, statErrno(mnt("fresh")));
+    // Nor does restore= mount it.
+    KvcMount broken("size=64M,restore=" + image);
+    EXPECT_FALSE(broken.start());
+    EXPECT_NE(std::string::npos, broken.daemonLog().find("make a loop")) << broken.daemonLog();
     EXPECT_TRUE(broken.segments().empty());
     broken.cleanup();
 }

@@ -2,6 +2,7 @@
 // user.* attributes (verbatim, within the documented limits), with the errno of each misuse.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -140,6 +141,52 @@ TEST_F(XattrTest, ParentLoopsAreRefused) {
     ASSERT_EQ(0, errnoOf(setxattr(b.c_str(), "user.kvcache.parent", "a", 1, 0)));
     EXPECT_EQ(EINVAL, errnoOf(setxattr(a.c_str(), "user.kvcache.parent", "b", 1, 0)));
     EXPECT_EQ("<ENODATA>", get("user.kvcache.parent", a));
+}
+
+TEST_F(XattrTest, NoRenameLinkOrExchangeCanCloseAChainLoop) {
+    // Each succeeds as POSIX says; the entry whose new name closed a loop forgets its parent, so
+    // every entry stays evictable (.evict 100 empties the pool), also after a remount.
+    auto path = [&](const std::string& name) { return pool_ + "/" + name; };
+    auto put = [&](const std::string& name, const std::string& parent) {
+        ASSERT_EQ(0, writeFile(path(name), name));
+        if (!parent.empty()) {
+            ASSERT_EQ(0, errnoOf(setxattr(path(name).c_str(), "user.kvcache.parent", parent.data(),
+                                          parent.size(), 0)));
+        }
+    };
+    ASSERT_EQ(0, errnoOf(unlink(entry_.c_str())));
+    put("a", "b");  // a -> b -> c, c absent: `mv a c` would make a -> b -> a
+    put("b", "c");
+    ASSERT_EQ(0, errnoOf(rename(path("a").c_str(), path("c").c_str())));
+    EXPECT_EQ("<ENODATA>", get("user.kvcache.parent", path("c")));
+    EXPECT_EQ("c", get("user.kvcache.parent", path("b")));
+    put("x", "y");  // x -> y, y absent: `ln x y` makes x its own parent
+    ASSERT_EQ(0, errnoOf(link(path("x").c_str(), path("y").c_str())));
+    EXPECT_EQ("<ENODATA>", get("user.kvcache.parent", path("x")));
+    put("p", "q");  // p -> q -> r: exchanging p and r puts p at r, so q -> p -> q
+    put("q", "r");
+    put("r", "");
+    ASSERT_EQ(0, errnoOf(syscall(SYS_renameat2, AT_FDCWD, path("p").c_str(), AT_FDCWD,
+                                 path("r").c_str(), RENAME_EXCHANGE)));
+    EXPECT_EQ("<ENODATA>", get("user.kvcache.parent", path("r")));
+    EXPECT_EQ("r", get("user.kvcache.parent", path("q")));
+    ASSERT_EQ(0, errnoOf(mkdir(path("d").c_str(), 0755)));  // d/m -> e/n; renaming f to e:
+    ASSERT_EQ(0, errnoOf(mkdir(path("f").c_str(), 0755)));  // f/n -> d/m becomes e/n -> d/m
+    put("d/m", "e/n");
+    put("f/n", "d/m");
+    ASSERT_EQ(0, errnoOf(rename(path("f").c_str(), path("e").c_str())));
+    EXPECT_EQ("<ENODATA>", get("user.kvcache.parent", path("e/n")));
+    EXPECT_EQ("e/n", get("user.kvcache.parent", path("d/m")));
+
+    ASSERT_TRUE(mount().remount());  // the forgotten hints stay forgotten
+    EXPECT_EQ("<ENODATA>", get("user.kvcache.parent", path("c")));
+    EXPECT_EQ("<ENODATA>", get("user.kvcache.parent", path("e/n")));
+    ASSERT_EQ(0, writeFile(path(".evict"), "100", O_WRONLY));
+    EXPECT_EQ((std::set<std::string>{"d", "e"}), listNames(pool_));  // directories stay
+    EXPECT_EQ(std::set<std::string>{}, listNames(path("d")));
+    EXPECT_EQ(std::set<std::string>{}, listNames(path("e")));
+    const auto stats = readStats(path(".stats"));
+    EXPECT_EQ(0u, statNum(stats, "entries"));
 }
 
 TEST_F(XattrTest, ReadOnlyAttributesAreEPERM) {
