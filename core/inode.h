@@ -68,6 +68,10 @@ struct Inode {
 
     std::vector<Extent> extents;
     uint64_t blocks = 0;  // sum of extent counts
+    // xxh3 of the bytes as last committed (has_data_checksum false: committed by a version
+    // that kept none). Checked at attach after a crash, and at open with -o verify_reads.
+    uint64_t data_checksum = 0;
+    bool has_data_checksum = false;
     // Blocks holding the metadata blob when it does not fit inline (core/aux_chain.h), in chain
     // order; aux_chained false for one raw extent a version-1 segment wrote.
     std::vector<Extent> aux;

@@ -126,9 +126,10 @@ struct InodeRecord {
     uint64_t blob_bytes;
     uint64_t blob_checksum;        // xxh3 of the blob
     Extent extents[kInlineExtents];
-    uint32_t aux_chained;  // 1: `aux` starts a chain of linked extents
-    uint32_t reserved_pad;
-    uint8_t reserved[kInodeHeaderBytes - 152 - kInlineExtents * sizeof(Extent)];
+    uint32_t aux_chained;       // 1: `aux` starts a chain of linked extents
+    uint32_t data_checksummed;  // 1: data_checksum holds the xxh3 of the entry's bytes
+    uint64_t data_checksum;     // of its `size` bytes, as committed
+    uint8_t reserved[kInodeHeaderBytes - 160 - kInlineExtents * sizeof(Extent)];
     uint8_t blob[kInlineBlobBytes];
 };
 static_assert(sizeof(InodeRecord) == kInodeRecordBytes);

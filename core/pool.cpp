@@ -168,6 +168,8 @@ bool Pool::persist(Inode* ino) {
     const bool chained = new_aux == ino->aux ? ino->aux_chained : true;
     rec.aux = new_aux.empty() ? Extent{} : new_aux.front();
     rec.aux_chained = !new_aux.empty() && chained ? 1 : 0;
+    rec.data_checksummed = ino->has_data_checksum ? 1 : 0;
+    rec.data_checksum = ino->data_checksum;
     rec.checksum = inodeRecordChecksum(rec);
     crashPoint("inode record");
     std::memcpy(&segment_->inodeRecord(ino->slot), &rec, sizeof rec);
@@ -204,7 +206,9 @@ std::optional<std::vector<Extent>> Pool::writeBlobChain(std::string_view bytes) 
 
 // Commits an entry: its record says File from now on. When even the metadata's blocks cannot be
 // found, it makes room as a write would and tries once more; ENOSPC leaves it uncommitted.
-Status Pool::commit(Inode* ino) {
+Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum) {
+    ino->data_checksum = checksum ? *checksum : dataChecksum(*ino);
+    ino->has_data_checksum = true;
     ino->dirty = false;
     if (persist(ino)) return {};
     const uint64_t blob =
@@ -463,6 +467,8 @@ Status PoolLoader::load(Pool& p) {
             ino->access_count = rec.access_count;
             ino->pinned = rec.pinned != 0;
             ino->pin_expires_ns = rec.pin_expires_ns;
+            ino->has_data_checksum = rec.data_checksummed != 0;
+            ino->data_checksum = rec.data_checksum;
             ino->parent = std::move(blob->parent);
             ino->xattrs = std::move(blob->xattrs);
             if (aux) {
@@ -490,6 +496,13 @@ Status PoolLoader::load(Pool& p) {
                     keep = false;
             }
             if (keep && !ino->isDir() && ino->size > ino->blocks * seg.blockSize()) keep = false;
+            // After a crash, every entry's bytes are checked against the checksum of its commit:
+            // what cannot be verified becomes a miss, never wrong bytes.
+            if (keep && !sb.clean && !ino->isDir() && ino->has_data_checksum &&
+                p.dataChecksum(*ino) != ino->data_checksum) {
+                keep = false;
+                p.counters_.checksum_failures++;
+            }
             if (!keep)
                 for (const Extent& e : claimed) p.allocator_->free(e);
         }

@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -139,6 +140,9 @@ public:
     // Entries of `dir` after `cookie` (0: from the start), at most `max`.
     Result<std::vector<DirEntry>> readdir(EntryId dir, uint64_t cookie, size_t max);
     bool isEmptyPool();
+    // Checks every committed entry's bytes against its checksum when it is opened for reading
+    // (off by default; -o verify_reads). A mismatch drops the entry: ENOENT, counted.
+    void setVerifyReads(bool on) { verify_reads_ = on; }
     // Whether any entry, named or not (unlinked, evicted), is still open or mapped somewhere:
     // its bytes live in the segment, so the pool cannot go yet.
     bool hasOpenEntries();
@@ -251,7 +255,9 @@ private:
     std::optional<std::vector<Extent>> writeBlobChain(std::string_view bytes);
     // Marks an entry complete and writes it (making room for its metadata if needed); ENOSPC
     // leaves it uncommitted.
-    Status commit(Inode* ino);
+    // `checksum`: the entry's data checksum if the caller computed it (else it is computed).
+    Status commit(Inode* ino, std::optional<uint64_t> checksum = std::nullopt);
+    uint64_t dataChecksum(const Inode& ino) const;
     void persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name);
     void clearDirent(uint64_t slot);
     void recordName(const NameIntent& n);
@@ -305,6 +311,12 @@ private:
     Result<Inode*> addDir(Inode* dir, std::string_view name, uint32_t mode, uint32_t uid,
                           uint32_t gid);
     bool evictOne(EvictReport& report);
+    // Removes every name of a committed entry and its record (eviction, a failed checksum);
+    // its blocks go at its last close.
+    void forgetEntry(Inode* ino);
+    // -o verify_reads: the entry's bytes against its checksum before an open for reading.
+    Status verifyBeforeRead(const std::shared_ptr<Inode>& ino);
+    Status openCounted(EntryId id, bool for_write, bool truncate);
     Status allocateFor(Inode* ino, uint64_t new_blocks);
     Status truncateBlocks(Inode* ino, uint64_t new_size);
     uint64_t pinnedBytes() const;
@@ -332,6 +344,7 @@ private:
     uint64_t match_serial_ = 0;  // .match requests answered (never reset, unlike counters_)
     uint64_t next_generation_ = 1;
     uint64_t max_entries_ = 0;
+    std::atomic<bool> verify_reads_{false};
     PoolCounters counters_;
     EvictReport last_eviction_;
     uint32_t demote_min_reads_ = 0;

@@ -2,8 +2,11 @@
 // plans over the segment, truncation.
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include <fmt/format.h>
 
@@ -52,6 +55,40 @@ Status pwriteAll(int fd, const char* src, size_t len, uint64_t at) {
 }  // namespace
 
 Status Pool::open(EntryId id, bool for_write, bool truncate) {
+    if (auto st = openCounted(id, for_write, truncate); !st) return st;
+    if (for_write || truncate || !verify_reads_) return {};
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino || ino->isDir()) return {};
+    if (auto st = verifyBeforeRead(ino); !st) {
+        release(id, false);
+        return st;
+    }
+    return {};
+}
+
+// The open is counted, so the blocks stay; the data lock keeps writers out while the bytes are
+// read without meta_, and meta_ is taken again only to act on the answer.
+Status Pool::verifyBeforeRead(const std::shared_ptr<Inode>& ino) {
+    std::shared_lock data(ino->data_mutex);
+    uint64_t expected = 0;
+    {
+        std::lock_guard lk(meta_);
+        if (!ino->has_data_checksum || ino->dirty || ino->nlink == 0) return {};
+        expected = ino->data_checksum;
+    }
+    const uint64_t sum = dataChecksum(*ino);
+    std::lock_guard lk(meta_);
+    if (sum == expected || ino->data_checksum != expected || ino->dirty || ino->nlink == 0)
+        return {};
+    counters_.checksum_failures++;
+    counters_.hits--;  // counted by the open: it is a miss
+    counters_.misses++;
+    forgetEntry(ino.get());
+    return makeError(ENOENT, fmt::format("pool {}: entry {} failed its checksum and was dropped",
+                                         name_, ino->id));
+}
+
+Status Pool::openCounted(EntryId id, bool for_write, bool truncate) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
     std::unique_lock<std::shared_mutex> data;
@@ -103,13 +140,23 @@ void Pool::release(EntryId id, bool for_write) {
 }
 
 Status Pool::flush(EntryId id) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return {};
+    {
+        std::lock_guard lk(meta_);
+        if (ino->write_opens != 1 || !ino->dirty) return {};
+    }
+    // The checksum is computed with writers kept out by the data lock but without meta_, so a
+    // large entry's commit does not stop the rest of the pool; meta_ is taken under the data
+    // lock (the documented order), so the bytes cannot change before the commit.
+    std::shared_lock data(ino->data_mutex);
+    const uint64_t sum = dataChecksum(*ino);
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
-    if (!ino || ino->write_opens != 1 || !ino->dirty) return {};
+    if (ino->write_opens != 1 || !ino->dirty) return {};
     // Another descriptor sharing this open (a dup, a forked child) may still write: that write
     // marks the entry dirty again and the next flush or the release commits it again.
-    Status st = commit(ino);
-    refreshCandidate(ino);
+    Status st = commit(ino.get(), sum);
+    refreshCandidate(ino.get());
     return st;
 }
 
@@ -246,6 +293,19 @@ Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
     }
     release(id, true);
     return st;
+}
+
+// xxh3 of the entry's bytes, streamed from its blocks; the caller keeps writers out (the
+// entry's data_mutex, or meta_ with no writer open).
+uint64_t Pool::dataChecksum(const Inode& ino) const {
+    XXH3_state_t* state = XXH3_createState();
+    if (!state) throw std::bad_alloc();
+    XXH3_64bits_reset(state);
+    walkExtents(*segment_, ino.extents, 0, ino.size.load(),
+                [&](char* p, uint64_t, size_t n) { XXH3_64bits_update(state, p, n); });
+    const uint64_t sum = XXH3_64bits_digest(state);
+    XXH3_freeState(state);
+    return sum;
 }
 
 // The whole entry's bytes; the caller holds meta_ and keeps writers out (an open, or a state in

@@ -180,6 +180,15 @@ bool Pool::evictOne(EvictReport& report) {
     ino->in_policy = false;
     offerDemotion(*ino);
     const uint64_t bytes = ino->size;
+    counters_.evictions++;
+    counters_.evicted_bytes += bytes;
+    report.entries++;
+    report.bytes += bytes;
+    forgetEntry(ino);
+    return true;
+}
+
+void Pool::forgetEntry(Inode* ino) {
     const std::vector<std::pair<EntryId, uint64_t>> names = ino->names;
     for (auto [dir_id, slot] : names) {
         Inode* dir = find(dir_id);
@@ -188,12 +197,7 @@ bool Pool::evictOne(EvictReport& report) {
         persist(dir);
     }
     segment_->clearInodeRecord(ino->slot);
-    counters_.evictions++;
-    counters_.evicted_bytes += bytes;
-    report.entries++;
-    report.bytes += bytes;
     maybeFree(ino);
-    return true;
 }
 
 Status Pool::makeRoom(uint64_t blocks, Inode* requester) {

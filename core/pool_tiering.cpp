@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/names.h"
 #include "core/pool.h"
+#include "core/record_codec.h"
 
 namespace kvc {
 
@@ -152,6 +153,8 @@ Status Pool::importEntry(const EntryImage& image) {
     if (image.mtime_ns) ino->mtime_ns = image.mtime_ns;
     ino->opens = ino->write_opens = 0;
     ino->dirty = false;
+    ino->data_checksum = hashBytes(image.data.data(), image.data.size());
+    ino->has_data_checksum = true;
     if (auto st = addName(*dir, name, ino); !st) {
         maybeFree(ino);
         return st;

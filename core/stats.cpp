@@ -38,6 +38,7 @@ std::string formatStats(const PoolStats& s) {
     line("blocks_hit", c.match_hits);
     line("prefix_blocks_hit", c.match_leading);
     line("prefix_hit_ratio", fmt::format("{:.4f}", prefix_ratio));
+    line("checksum_failures", c.checksum_failures);
     return out;
 }
 
@@ -66,6 +67,7 @@ PoolStats sumStats(const PoolStats& a, const PoolStats& b) {
     s.counters.match_blocks += b.counters.match_blocks;
     s.counters.match_hits += b.counters.match_hits;
     s.counters.match_leading += b.counters.match_leading;
+    s.counters.checksum_failures += b.counters.checksum_failures;
     return s;
 }
 

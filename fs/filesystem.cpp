@@ -49,6 +49,7 @@ Result<std::shared_ptr<PoolSlot>> Filesystem::addSlot(std::unique_ptr<Pool> pool
                                                       const TierSettings& tiers) {
     auto slot = std::make_shared<PoolSlot>();
     slot->name = pool->name();
+    pool->setVerifyReads(options_.verify_reads);
     slot->pool = std::move(pool);
     if (tiers.any()) {
         auto chain = TierChain::open(*slot->pool, tiers, diskTierLocation(slot->name, tiers));
@@ -128,8 +129,14 @@ bool Filesystem::attachFound(const SegmentLocation& where, const std::string& po
     if ((*pool)->name() != pool_name)
         return refuse(makeError(EINVAL, fmt::format("{} says it holds pool \"{}\"",
                                                     where.describe(), (*pool)->name())));
+    const PoolStats st = (*pool)->stats();
     log(LogLevel::Info, "pool {}: reattached {} ({} entries)", pool_name, where.describe(),
-        (*pool)->stats().entries);
+        st.entries);
+    if (st.counters.checksum_failures)
+        log(LogLevel::Warning,
+            "pool {}: {} entries failed their checksum after a crash and were "
+            "dropped",
+            pool_name, st.counters.checksum_failures);
     auto slot = addSlot(std::move(*pool), settingsFor(pool_name).tiers);
     if (!slot) return refuse(slot.error());
     return true;

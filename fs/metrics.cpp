@@ -97,7 +97,12 @@ std::string formatMetrics(const std::vector<PoolStats>& pools,
          }},
         {"kvcachefs_prefix_hit_ratio", "gauge",
          "Blocks in the leading cached run of .match requests / blocks requested.",
-         [](const PoolStats& s) { return ratio(s.counters.match_leading, s.counters.match_blocks); }},
+         [](const PoolStats& s) {
+             return ratio(s.counters.match_leading, s.counters.match_blocks);
+         }},
+        {"kvcachefs_checksum_failures_total", "counter",
+         "Entries dropped because their bytes failed their checksum.",
+         [](const PoolStats& s) { return double(s.counters.checksum_failures); }},
         {"kvcachefs_evictions_total", "counter", "Entries evicted.",
          [](const PoolStats& s) { return double(s.counters.evictions); }},
         {"kvcachefs_evicted_bytes_total", "counter", "Bytes of entries evicted.",

@@ -47,6 +47,7 @@ struct RawOptions {
     char* demote_queue = nullptr;
     int direct_io = 0;
     int write_through = 0;
+    int verify_reads = 0;
 };
 
 #define KVC_OPT(t, p) {t, offsetof(RawOptions, p), 1}
@@ -75,6 +76,7 @@ const fuse_opt kOptionTable[] = {
     KVC_OPT("demote_queue=%s", demote_queue),
     KVC_OPT("direct_io", direct_io),
     KVC_OPT("write_through", write_through),
+    KVC_OPT("verify_reads", verify_reads),
     FUSE_OPT_END,
 };
 #undef KVC_OPT
@@ -93,6 +95,8 @@ constexpr const char* kOptionHelp =
     "    config=FILE          TOML config file [/etc/kvcachefs/kvcachefs.toml if present]\n"
     "    timeout=SECONDS      kernel cache time for names and attributes [3600]\n"
     "    direct_io            entries bypass the page cache (no second copy; no shared mmap)\n"
+    "    verify_reads         check an entry's checksum at every open for reading (a mismatch is\n"
+    "                         a miss: the entry is dropped and counted)\n"
     "    restore=FILE         load a snapshot into its pool before serving (merge) [none]\n"
     "  lower tiers of new pools (entries evicted go down; misses are looked up below):\n"
     "    disk_dir=PATH        directory of the disk tier's segment files [none: no disk tier]\n"
@@ -300,6 +304,7 @@ Result<DaemonOptions> parseDaemonOptions(fuse_args& args) {
         o.timeout_s = v;
     }
     o.page_cache = !raw.direct_io;
+    o.verify_reads = raw.verify_reads != 0;
     // Absolute: mount(8) may start us anywhere, and the daemon later changes directory.
     if (raw.restore) o.restore_path = std::filesystem::absolute(raw.restore).string();
     // Declared pools inherit -o overrides only where the file said nothing: the config loader

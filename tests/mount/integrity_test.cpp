@@ -4,6 +4,7 @@
 // planted in /dev/shm, `.size` near 2^64, pool names with ".tmp", rmdir of a pool whose removed
 // entry is still open) and checks what a user would see.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -237,6 +238,61 @@ TEST_F(IntegrityTest, LargeMetadataInAFragmentedPoolIsCommittedAndKept) {
     got.resize(static_cast<size_t>(n));
     EXPECT_EQ(value, got);
     EXPECT_EQ(pattern(4096, 1), readFile(tagged).value_or("<gone>"));
+}
+
+// Flips a byte in the middle of `needle` inside a pool's segment file; false if not found.
+bool corruptSegment(const std::string& segment, const std::string& needle) {
+    std::string bytes = readFile(segment).value_or("");
+    const size_t at = bytes.find(needle);
+    if (at == std::string::npos) return false;
+    const off_t pos = static_cast<off_t>(at + needle.size() / 2);
+    const char flipped = static_cast<char>(~bytes[static_cast<size_t>(pos)]);
+    const int fd = ::open(segment.c_str(), O_WRONLY);
+    if (fd < 0) return false;
+    const bool ok = pwrite(fd, &flipped, 1, pos) == 1;
+    ::close(fd);
+    return ok;
+}
+
+// Data checksums: after kill -9, an entry whose bytes changed in the segment is dropped at the
+// remount (a miss, counted in .stats), the others are served byte-identical.
+TEST_F(IntegrityTest, AfterACrashADamagedEntryIsAMissNeverWrongBytes) {
+    const std::string pool = makePool("sum");
+    const std::string good = pattern(20000, 31), bad = pattern(20000, 32);
+    ASSERT_EQ(0, writeFile(pool + "/good", good));
+    ASSERT_EQ(0, writeFile(pool + "/bad", bad));
+    mount().signal(SIGKILL);
+    ASSERT_TRUE(mount().waitExit(10000, nullptr));
+    ASSERT_TRUE(corruptSegment(mount().segmentPath("sum"), bad.substr(8192, 256)));
+    std::string out;
+    runProgram({"fusermount3", "-u", "-z", mnt()}, &out);
+    ASSERT_TRUE(mount().start());
+    EXPECT_EQ(std::set<std::string>({"good"}), listNames(pool));
+    EXPECT_EQ(good, readFile(pool + "/good").value_or("<gone>"));
+    EXPECT_EQ(ENOENT, statErrno(pool + "/bad"));
+    EXPECT_EQ(1u, statNum(readStats(pool + "/.stats"), "checksum_failures"));
+    EXPECT_NE(mount().daemonLog().find("failed their checksum"), std::string::npos);
+}
+
+// -o verify_reads: damage found at an open for reading is a miss (ENOENT), never the bytes.
+class VerifyReadsTest : public MountTest {
+  protected:
+    std::string options() const override { return "size=64M,verify_reads"; }
+};
+
+TEST_F(VerifyReadsTest, ADamagedEntryIsDroppedAtItsNextOpen) {
+    const std::string pool = makePool("v");
+    const std::string bytes = pattern(30000, 41);
+    ASSERT_EQ(0, writeFile(pool + "/e", bytes));
+    ASSERT_EQ(0, writeFile(pool + "/other", "other"));
+    EXPECT_EQ(bytes, readFile(pool + "/e").value_or("<gone>"));
+    ASSERT_TRUE(corruptSegment(mount().segmentPath("v"), bytes.substr(12000, 256)));
+    int err = 0;
+    EXPECT_FALSE(readFile(pool + "/e", &err).has_value());
+    EXPECT_EQ(ENOENT, err);
+    EXPECT_EQ(ENOENT, statErrno(pool + "/e"));
+    EXPECT_EQ("other", readFile(pool + "/other").value_or("<gone>"));
+    EXPECT_EQ(1u, statNum(readStats(pool + "/.stats"), "checksum_failures"));
 }
 
 }  // namespace
