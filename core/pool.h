@@ -177,6 +177,8 @@ public:
     Result<ReadPlan> planRead(EntryId id, uint64_t offset, size_t len);
     // Convenience for callers that want bytes in a buffer.
     Result<size_t> read(EntryId id, uint64_t offset, void* out, size_t len);
+    // Commits what was written so far when the caller is the only writer (as flush), and
+    // pushes a disk-tier segment's pages out.
     Status fsync(EntryId id);
 
     // --- extended attributes (user.kvcache.* and other user.*) ----------------------------

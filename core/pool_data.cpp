@@ -350,6 +350,10 @@ Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len) {
 Status Pool::fsync(EntryId id) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, "no such entry");
+    // What was written so far is committed, as at a close by the only writer: a crash after
+    // fsync returns keeps it (a later write makes the entry uncommitted again until the next
+    // fsync or close).
+    if (auto st = flush(id); !st) return st;
     // Shared memory needs no flush. A disk-tier segment is a file: push its pages out.
     if (!segment_->location().dir.empty()) {
         std::shared_lock lk(ino->data_mutex);

@@ -88,7 +88,10 @@ public:
             change.atime_ns = e.atime_ns;
             change.mtime_ns = e.mtime_ns;
             if (auto s = pool_.setattr(id, change); !s) return fail(e.path, "setattr", s.error());
-            // Still open for writing: nothing can evict it between the rename and the release.
+            // Committed before its name replaces another: a crash after the rename must find
+            // the new version whole. Still open for writing: nothing can evict it between the
+            // rename and the release.
+            if (auto s = pool_.fsync(id); !s) return fail(e.path, "commit", s.error());
             if (auto s = pool_.rename(*dir, tmp, *dir, baseName(e.path), 0); !s)
                 return fail(e.path, "rename", s.error());
             renamed = true;

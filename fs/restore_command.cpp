@@ -142,7 +142,10 @@ public:
             if (fchmod(fd, e.mode & 07777) != 0) return sysError("chmod", path);
             const timespec times[2] = {toTimespec(e.atime_ns), toTimespec(e.mtime_ns)};
             if (futimens(fd, times) != 0) return sysError("utimens", path);
-            // Renamed while still open for writing, so the pool cannot evict it in between.
+            // Committed (fsync) before its name replaces another, so that a daemon killed after
+            // the rename finds the new version whole; renamed while still open for writing, so
+            // the pool cannot evict it in between.
+            if (fsync(fd) != 0) return sysError("fsync", path);
             if (::rename(tmp.c_str(), path.c_str()) != 0) return sysError("rename", path);
             renamed = true;
             return {};

@@ -6,7 +6,9 @@
 // remove it, gone; the operation's own entries are the old or the new version (an entry being
 // written at the crash may be dropped whole, as documented); the allocator and the records agree
 // (Pool::verify: no block leaked, shared or owned while free).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <functional>
 #include <map>
@@ -16,6 +18,8 @@
 #include "core/crash_points.h"
 #include "core/entry_image.h"
 #include "core/pool.h"
+#include "core/pool_restore.h"
+#include "core/snapshot_format.h"
 #include "pool_fixture.h"
 
 namespace kvc {
@@ -52,6 +56,35 @@ Outcome outcome(std::set<std::string> may_vanish,
 
 std::string bytes(char c, size_t blocks) {
     return test::pattern(c, blocks * kBlock - 100);
+}
+
+// A snapshot image (pool directory, then `entries` as path -> bytes) written to `path`.
+void writeImage(const std::string& path, const std::map<std::string, std::string>& entries) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    SnapshotHeader h;
+    h.block_size = kBlock;
+    h.pool = "testpool";
+    h.policy = "lru";
+    h.capacity_bytes = 64 * kBlock;
+    auto w = SnapshotWriter::start(fd, path, h);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    SnapshotRecord root;
+    root.kind = SnapshotKind::Directory;
+    root.mode = 040755;
+    ASSERT_TRUE((*w)->beginRecord(root).ok());
+    ASSERT_TRUE((*w)->endRecord().ok());
+    for (const auto& [name, data] : entries) {
+        SnapshotRecord rec;
+        rec.path = name;
+        rec.mode = 0100644;
+        rec.data_len = data.size();
+        ASSERT_TRUE((*w)->beginRecord(rec).ok());
+        ASSERT_TRUE((*w)->appendData(data.data(), data.size()).ok());
+        ASSERT_TRUE((*w)->endRecord().ok());
+    }
+    ASSERT_TRUE((*w)->finish().ok());
+    ::close(fd);
 }
 
 class CrashTest : public PoolFixture {
@@ -211,6 +244,18 @@ TEST_F(CrashTest, EveryCrashPointLeavesTheOldOrTheNewVersion) {
             ASSERT_TRUE(p.importEntry(image).ok());
         },
         outcome({"imported"}, {{"imported", {fresh}}}, false)));
+    const std::string image = "/tmp/kvc-crash-test-" + std::to_string(getpid()) + ".kvs";
+    const std::string restored_a = bytes('A', 2), restored_r = bytes('R', 3);
+    writeImage(image, {{"a", restored_a}, {"r1", restored_r}});
+    ops.push_back(makeOp(
+        "restore an image over entries (merge)",
+        [&](Pool& p) {
+            auto reader = SnapshotReader::open(image);
+            ASSERT_TRUE(reader.ok()) << reader.error().message;
+            auto report = restoreIntoPool(p, **reader);
+            ASSERT_TRUE(report.ok()) << report.error().message;
+        },
+        outcome({"r1"}, {{"a", {restored_a}}, {"r1", {restored_r}}}, false)));
     int total = 0;
     for (const Op& op : ops) {
         const int points = enumerate(op);
@@ -219,6 +264,7 @@ TEST_F(CrashTest, EveryCrashPointLeavesTheOldOrTheNewVersion) {
         total += points;
     }
     std::printf("[ crash    ] %d crash points enumerated\n", total);
+    ::unlink(image.c_str());
 }
 
 }  // namespace

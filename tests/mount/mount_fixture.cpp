@@ -391,6 +391,7 @@ void KvcMount::cleanup() {
     reap(3000);
     const std::string work_dir = mountpoint_.substr(0, mountpoint_.rfind('/'));
     for (const std::string& n : segments()) unlink(("/dev/shm/" + n).c_str());
+    unlink(("/dev/shm/" + prefix_ + "." + prefix_ + "..lock").c_str());  // the instance lock
     rmdir(mountpoint_.c_str());
     unlink(log_path_.c_str());
     unlink(config_path_.c_str());
