@@ -102,6 +102,15 @@ Status checkRemoteTimeout(uint64_t ms) {
     return {};
 }
 
+Status checkRemoteTtl(uint64_t seconds) {
+    if (seconds > kMaxRemoteTtlSeconds) {
+        return makeError(EINVAL, fmt::format("{} is out of range: at most {} seconds (ten years; "
+                                             "0 means no expiry)",
+                                             seconds, kMaxRemoteTtlSeconds));
+    }
+    return {};
+}
+
 Status checkRemoteLayout(std::string_view layout) {
     if (layout.size() > kMaxRemoteLayoutBytes) {
         return makeError(
@@ -391,6 +400,7 @@ Status SchemaReader::readTierSetting(std::string_view key, const toml::node& nod
     } else if (key == "remote_ttl_s") {
         auto v = readCount(node, path);
         if (!v) return v.error();
+        if (auto ok = check(checkRemoteTtl(*v)); !ok) return ok;
         tiers.remote_ttl_s = *v;
     } else if (key == "remote_layout") {
         auto v = readString(node, path);
@@ -703,8 +713,10 @@ Status validateRemoteNamespace(std::string_view name) {
     if (name.size() > kMaxRemoteNamespaceBytes) {
         return fail(fmt::format("longer than {} bytes", kMaxRemoteNamespaceBytes));
     }
-    if (!std::all_of(name.begin(), name.end(), [](char c) { return isNameChar(c) || c == ':'; })) {
-        return fail("only letters, digits, '_', '.', '-' and ':' are allowed");
+    if (!std::all_of(name.begin(), name.end(), isNameChar)) {
+        return fail(
+            "only letters, digits, '_', '.' and '-' are allowed (':' separates the "
+            "namespace from the pool in every key)");
     }
     return {};
 }
@@ -736,6 +748,7 @@ Status setTierOption(TierSettings& tiers, std::string_view key, std::string_view
     } else if (key == "remote_ttl_s") {
         auto v = parseWholeNumber(value);
         if (!v) return v.error();
+        if (auto ok = checkRemoteTtl(*v); !ok) return ok;
         tiers.remote_ttl_s = *v;
     } else if (key == "remote_layout") {
         if (auto ok = checkRemoteLayout(value); !ok) return ok;

@@ -49,6 +49,9 @@ struct TierSettings {
 // Bounds of the tier keys, the same for the config file and the mount options.
 inline constexpr size_t kMaxRemoteNamespaceBytes = 64;
 inline constexpr uint32_t kMaxRemoteTimeoutMs = 60000;
+// Ten years: any longer expiry is as good as none (0), and Redis refuses a SET whose expiry in
+// milliseconds does not fit its clock arithmetic.
+inline constexpr uint64_t kMaxRemoteTtlSeconds = 10ull * 365 * 24 * 3600;
 inline constexpr size_t kMaxRemoteLayoutBytes = 128;
 inline constexpr uint64_t kMinDemoteQueueBytes = 64 * 1024;
 
@@ -58,8 +61,9 @@ inline constexpr uint64_t kMinDemoteQueueBytes = 64 * 1024;
 // come back as written. EINVAL naming the bad item, or "no address" for an empty list.
 Result<std::vector<std::string>> parseSeedList(std::string_view text);
 
-// A remote namespace: 1 to kMaxRemoteNamespaceBytes of letters, digits, '_', '.', '-' and ':'
-// (it starts every key in the cluster). EINVAL naming the input otherwise.
+// A remote namespace: 1 to kMaxRemoteNamespaceBytes of letters, digits, '_', '.' and '-' (it
+// starts every key in the cluster, "NAMESPACE:POOL:PATH"; a ':' in it would let two namespaces
+// name the same key). EINVAL naming the input otherwise.
 Status validateRemoteNamespace(std::string_view name);
 
 // Sets one tier key from its text form, as a mount option gives it: disk_dir, disk_size,

@@ -399,7 +399,7 @@ disk_dir = "/var/lib/kvcachefs/tier"
 disk_size = "100G"
 disk_policy = "SIEVE"
 remote = ["10.0.0.1:7000", "redis-2.example:7001"]
-remote_namespace = "kvc:prod-1"
+remote_namespace = "kvc.prod-1"
 remote_timeout_ms = 1000
 remote_ttl_s = 86400
 remote_layout = "llama-3.1-8b/fp16/16"
@@ -409,9 +409,17 @@ demote_queue = "256M"
 
 [pools.bare]
 )");
-    const TierSettings want{"/var/lib/kvcachefs/tier", 100 * GiB, "sieve",
-                            {"10.0.0.1:7000", "redis-2.example:7001"}, "kvc:prod-1", 1000, 86400,
-                            "llama-3.1-8b/fp16/16", true, 2, 256 * MiB};
+    const TierSettings want{"/var/lib/kvcachefs/tier",
+                            100 * GiB,
+                            "sieve",
+                            {"10.0.0.1:7000", "redis-2.example:7001"},
+                            "kvc.prod-1",
+                            1000,
+                            86400,
+                            "llama-3.1-8b/fp16/16",
+                            true,
+                            2,
+                            256 * MiB};
     for (const TierSettings* t : {&c.defaults.tiers, &c.pools.at(0).settings.tiers}) {
         EXPECT_TRUE(t->any());
         expectTiers(*t, want);
@@ -508,7 +516,13 @@ TEST(Config, TierKeysBadValues) {
         {"[defaults]\nremote_namespace = \"\"\n", 2, {"defaults.remote_namespace:", "empty"}},
         {"[defaults]\nremote_namespace = \"a/b\"\n",
          2,
-         {"defaults.remote_namespace:", "\"a/b\"", "':'"}},
+         {"defaults.remote_namespace:", "\"a/b\"", "'-'"}},
+        {"[defaults]\nremote_namespace = \"prod:qwen\"\n",
+         2,
+         {"defaults.remote_namespace:", "\"prod:qwen\"", "':' separates"}},
+        {"[defaults]\nremote_ttl_s = 315360001\n",
+         2,
+         {"defaults.remote_ttl_s:", "315360001", "at most 315360000 seconds"}},
         {"[defaults]\nremote_namespace = \"" + std::string(65, 'n') + "\"\n",
          2,
          {"defaults.remote_namespace:", "64 bytes"}},
@@ -651,11 +665,11 @@ TEST(SeedList, Invalid) {
 }
 
 TEST(RemoteNamespace, Validate) {
-    for (std::string_view name : {"kvcachefs", "a", "prod:llama-3.1_8B"}) {
+    for (std::string_view name : {"kvcachefs", "a", "prod.llama-3.1_8B"}) {
         EXPECT_TRUE(validateRemoteNamespace(name).ok()) << name;
     }
     EXPECT_TRUE(validateRemoteNamespace(std::string(64, 'n')).ok());
-    for (std::string_view name : {"", "a b", "a/b", "a{b}", "é"}) {
+    for (std::string_view name : {"", "a b", "a/b", "a{b}", "é", "prod:llama"}) {
         Status s = validateRemoteNamespace(name);
         ASSERT_FALSE(s.ok()) << name;
         EXPECT_EQ(s.code(), EINVAL);
@@ -671,7 +685,7 @@ TEST(TierOption, SetsEachKey) {
     const std::pair<std::string_view, std::string_view> options[] = {
         {"disk_dir", "/srv/tier"},       {"disk_size", "4G"},
         {"disk_policy", "LFU"},          {"remote", "10.0.0.1:7000+10.0.0.2:7000"},
-        {"remote_namespace", "prod:kv"}, {"remote_timeout_ms", "60000"},
+        {"remote_namespace", "prod.kv"}, {"remote_timeout_ms", "60000"},
         {"remote_ttl_s", "3600"},        {"remote_layout", "qwen2.5-7b"},
         {"demote_min_reads", "3"},       {"demote_queue", "1M"},
     };
@@ -683,7 +697,7 @@ TEST(TierOption, SetsEachKey) {
     EXPECT_EQ(t.disk_size, 4 * GiB);
     EXPECT_EQ(t.disk_policy, "lfu");
     EXPECT_EQ(t.remote_seeds, (std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7000"}));
-    EXPECT_EQ(t.remote_namespace, "prod:kv");
+    EXPECT_EQ(t.remote_namespace, "prod.kv");
     EXPECT_EQ(t.remote_timeout_ms, 60000u);
     EXPECT_EQ(t.remote_ttl_s, 3600u);
     EXPECT_EQ(t.remote_layout, "qwen2.5-7b");
@@ -708,6 +722,8 @@ TEST(TierOption, RejectsBadValuesAndKeepsTheOldOne) {
         {"remote", "", "no address"},
         {"remote", "a:1+b", "invalid address \"b\""},
         {"remote_namespace", "a b", "invalid remote namespace \"a b\""},
+        {"remote_namespace", "a:b", "':' separates the namespace"},
+        {"remote_ttl_s", "18446744073709551", "at most 315360000 seconds"},
         {"remote_timeout_ms", "0", "out of range"},
         {"remote_timeout_ms", "60001", "out of range"},
         {"remote_timeout_ms", "-1", "\"-1\" is not a whole number"},
@@ -921,7 +937,7 @@ TEST(Config, ExampleFileExamplesAreValid) {
     EXPECT_EQ(qwen.disk_size, 100 * GiB);
     EXPECT_EQ(qwen.disk_policy, "lfu");
     EXPECT_EQ(qwen.remote_seeds, (std::vector<std::string>{"10.0.0.1:7000", "10.0.0.2:7000"}));
-    EXPECT_EQ(qwen.remote_namespace, "prod:qwen");
+    EXPECT_EQ(qwen.remote_namespace, "prod.qwen");
     EXPECT_EQ(qwen.remote_timeout_ms, 100u);
     EXPECT_EQ(qwen.remote_ttl_s, 86400u);
     EXPECT_EQ(qwen.remote_layout, "qwen2.5-7b/bf16/16");
