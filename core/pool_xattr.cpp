@@ -176,19 +176,23 @@ Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     return it->second;
 }
 
+// Only what setxattr takes back, and only when it differs from the default, so that `cp -a`,
+// `mv` across pools and `rsync -X` copy an entry's metadata without an EPERM per read-only
+// attribute (those stay readable by name). A pin is one attribute: pin_ttl when it has a time
+// limit, else pinned (copying both would let `pinned` cancel the limit).
 Result<std::vector<std::string>> Pool::listxattr(EntryId id) {
     std::lock_guard lk(meta_);
+    expirePins();  // else an expired pin_ttl is listed and then reads ENODATA
     Inode* ino = find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     std::vector<std::string> out;
     if (!ino->isDir() && id != kPoolRootId) {
-        for (const char* k :
-             {"priority", "pinned", "access_count", "created", "last_access", "committed"})
-            out.push_back(std::string(kKv) + k);
-        if (ino->pinned && ino->pin_expires_ns) out.push_back(std::string(kKv) + "pin_ttl");
-        if (!ino->parent.empty()) out.push_back(std::string(kKv) + "parent");
-        if (ino->layer >= 0) out.push_back(std::string(kKv) + "layer");
-        if (ino->seq_len >= 0) out.push_back(std::string(kKv) + "seq_len");
+        auto add = [&](const char* k) { out.push_back(std::string(kKv) + k); };
+        if (ino->priority != 0) add("priority");
+        if (ino->pinned) add(ino->pin_expires_ns ? "pin_ttl" : "pinned");
+        if (!ino->parent.empty()) add("parent");
+        if (ino->layer >= 0) add("layer");
+        if (ino->seq_len >= 0) add("seq_len");
     }
     for (const auto& [k, v] : ino->xattrs) out.push_back(k);
     return out;

@@ -542,6 +542,9 @@ std::map<std::string, std::string> userXattrs(Pool& pool, EntryId id) {
     auto names = pool.listxattr(id);
     EXPECT_TRUE(names.ok());
     if (!names.ok()) return out;
+    // Defaults and read-only attributes are not listed: read them by name.
+    for (const char* n : {"user.kvcache.priority", "user.kvcache.pinned", "user.kvcache.committed"})
+        names->push_back(n);
     for (const auto& n : *names) {
         auto v = pool.getxattr(id, n);
         if (v.ok()) out[n] = *v;
