@@ -258,6 +258,13 @@ TEST_F(PoolBasics, WriteErrors) {
     EXPECT_EQ(*zero, 0u);
     EXPECT_EQ(sizeOf(id), 0u);
     p().release(id, true);
+    // Closed, or open for reading only, it is a policy candidate: a write would change an entry
+    // that may be evicted under it (found by fuzz_pool: "a candidate but not evictable").
+    EXPECT_EQ(p().write(id, 0, "x", 1).code(), EBADF);
+    ASSERT_TRUE(p().open(id, false, false).ok());
+    EXPECT_EQ(p().write(id, 0, "x", 1).code(), EBADF);
+    p().release(id, false);
+    EXPECT_EQ(sizeOf(id), 0u);
     p().verify();
 }
 
