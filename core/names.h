@@ -15,4 +15,15 @@ Status validateEntryPath(std::string_view path, std::string_view what);
 // A chain parent path (user.kvcache.parent), checked as above.
 Status validateParentPath(std::string_view path);
 
+// The names a pool's own directory keeps for its control files (.stats, .policy, .evict, .size,
+// .match; the FUSE adapter serves them): no entry or directory is made under them there.
+bool isPoolControlName(std::string_view name);
+// A name for a new entry or directory, or a rename's or link's new name, in a directory
+// (`pool_top`: the pool's own directory): validateEntryName, and EEXIST for a control file's
+// name at the top.
+Status validateNewName(std::string_view name, bool pool_top);
+// A pool-relative path where something may be made: validateEntryPath, and its first name is
+// no control file's.
+Status validatePoolPath(std::string_view path, std::string_view what);
+
 }  // namespace kvc

@@ -251,7 +251,8 @@ NameIntent nameIntent(uint64_t slot, EntryId dir, EntryId inode, std::string_vie
     n.dir_id = dir;
     n.inode_id = inode;
     n.name_len = static_cast<uint32_t>(name.size());
-    std::memcpy(n.name, name.data(), name.size());
+    // A cleared slot has no name, and an empty view may have no data (memcpy from null is UB).
+    if (!name.empty()) std::memcpy(n.name, name.data(), name.size());
     return n;
 }
 

@@ -156,7 +156,8 @@ public:
     // ENOSPC when not even the entry's metadata found room: it stays uncommitted.
     Status flush(EntryId id);
     // Copies `len` bytes at `offset`; allocates (evicting by policy) as needed. Returns bytes
-    // written (all of them, or an error: ENOSPC when nothing can be evicted).
+    // written (all of them, or an error: ENOSPC when nothing can be evicted). The caller holds
+    // the entry open for writing (create, or open with for_write): EBADF otherwise.
     Result<size_t> write(EntryId id, uint64_t offset, const void* data, size_t len);
     // fallocate(2) mode 0: the entry grows to at least offset + len bytes (zeros), with every
     // block up to there allocated and backed, so that writes below it cannot fail for space; an

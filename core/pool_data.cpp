@@ -244,6 +244,9 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
     std::unique_lock data_lock(ino->data_mutex);
     {
         std::lock_guard lk(meta_);
+        // Without a writer the entry may be a policy candidate, evicted under this write.
+        if (ino->write_opens == 0)
+            return makeError(EBADF, fmt::format("entry {} is not open for writing", id));
         if (end > allocator_->blockCount() * uint64_t(blockSize()))
             return makeError(EFBIG, fmt::format("pool {}: an entry cannot be larger than the pool",
                                                 name_));

@@ -23,6 +23,27 @@ Status validateEntryName(std::string_view name) {
     return {};
 }
 
+bool isPoolControlName(std::string_view name) {
+    for (std::string_view c : {".stats", ".policy", ".evict", ".size", ".match"})
+        if (name == c) return true;
+    return false;
+}
+
+Status validateNewName(std::string_view name, bool pool_top) {
+    if (auto st = validateEntryName(name); !st) return st;
+    if (pool_top && isPoolControlName(name))
+        return makeError(EEXIST, fmt::format("{} is a control file of the pool", name));
+    return {};
+}
+
+Status validatePoolPath(std::string_view path, std::string_view what) {
+    if (auto st = validateEntryPath(path, what); !st) return st;
+    const std::string_view top = path.substr(0, path.find('/'));
+    if (isPoolControlName(top))
+        return makeError(EEXIST, fmt::format("{}: {} is a control file of the pool", what, top));
+    return {};
+}
+
 Result<Inode*> Pool::findDir(EntryId dir) {
     Inode* d = find(dir);
     if (!d) return makeError(ENOENT, fmt::format("no directory {} in pool {}", dir, name_));
@@ -208,7 +229,7 @@ Result<EntryAttr> Pool::mkdir(EntryId dir_id, std::string_view name, uint32_t mo
     std::lock_guard lk(meta_);
     auto dir = findDir(dir_id);
     if (!dir) return dir.error();
-    if (auto st = validateEntryName(name); !st) return st.error();
+    if (auto st = validateNewName(name, dir_id == kPoolRootId); !st) return st.error();
     if ((*dir)->by_name.contains(name))
         return makeError(EEXIST, fmt::format("\"{}\" exists", name));
     auto ino = addDir(*dir, name, mode, uid, gid);
@@ -240,7 +261,7 @@ Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t m
         std::lock_guard lk(meta_);
         auto dir = findDir(dir_id);
         if (!dir) return dir.error();
-        if (auto st = validateEntryName(name); !st) return st.error();
+        if (auto st = validateNewName(name, dir_id == kPoolRootId); !st) return st.error();
         if (auto child = childOf(*dir, name); child) {
             if (exclusive) return makeError(EEXIST, fmt::format("\"{}\" exists", name));
             if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory",
@@ -328,7 +349,7 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     auto new_dir = findDir(new_dir_id);
     if (!new_dir) return new_dir.error();
     if (auto st = validateEntryName(name); !st) return st;
-    if (auto st = validateEntryName(new_name); !st) return st;
+    if (auto st = validateNewName(new_name, new_dir_id == kPoolRootId); !st) return st;
     auto src = childOf(*dir, name);
     if (!src) return src.error();
     auto dst = childOf(*new_dir, new_name);
@@ -475,7 +496,7 @@ Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view ne
     if (ino->nlink == 0) return makeError(ENOENT, "entry was removed");
     auto dir = findDir(new_dir_id);
     if (!dir) return dir.error();
-    if (auto st = validateEntryName(new_name); !st) return st.error();
+    if (auto st = validateNewName(new_name, new_dir_id == kPoolRootId); !st) return st.error();
     if ((*dir)->by_name.contains(new_name))
         return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
     if (auto st = addName(*dir, new_name, ino); !st) return st.error();

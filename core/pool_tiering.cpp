@@ -105,7 +105,7 @@ Status Pool::importEntry(const EntryImage& image) {
     const std::string name = slash == std::string::npos ? image.path : image.path.substr(slash + 1);
     const std::string dirs = slash == std::string::npos ? "" : image.path.substr(0, slash);
     // The whole path is checked before any directory is made: a bad path changes nothing.
-    if (auto st = validateEntryPath(image.path, "entry path"); !st) return st;
+    if (auto st = validatePoolPath(image.path, "entry path"); !st) return st;
     if (!image.parent.empty())
         if (auto st = validateParentPath(image.parent); !st) return st;
     // A nameless inode, open for writing (so no policy candidate), filled, then named: until it

@@ -11,36 +11,12 @@
 #include "core/names.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
-#include "core/xattr_limits.h"
+#include "core/xattr_rules.h"
 
 namespace kvc {
 namespace {
 
 constexpr std::string_view kKv = "user.kvcache.";
-
-enum class KvAttr { None, Priority, Pinned, PinTtl, Parent, Layer, SeqLen, AccessCount, Created,
-                    LastAccess, Committed, Unknown };
-
-KvAttr kvAttr(std::string_view name) {
-    if (name.substr(0, kKv.size()) != kKv) return KvAttr::None;
-    const std::string_view k = name.substr(kKv.size());
-    if (k == "priority") return KvAttr::Priority;
-    if (k == "pinned") return KvAttr::Pinned;
-    if (k == "pin_ttl") return KvAttr::PinTtl;
-    if (k == "parent") return KvAttr::Parent;
-    if (k == "layer") return KvAttr::Layer;
-    if (k == "seq_len") return KvAttr::SeqLen;
-    if (k == "access_count") return KvAttr::AccessCount;
-    if (k == "created") return KvAttr::Created;
-    if (k == "last_access") return KvAttr::LastAccess;
-    if (k == "committed") return KvAttr::Committed;
-    return KvAttr::Unknown;
-}
-
-bool readOnly(KvAttr a) {
-    return a == KvAttr::AccessCount || a == KvAttr::Created || a == KvAttr::LastAccess ||
-           a == KvAttr::Committed;
-}
 
 std::string_view trim(std::string_view v) {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n')) v.remove_prefix(1);
@@ -85,6 +61,83 @@ Status validateParentPath(std::string_view path) {
     return validateEntryPath(path, "user.kvcache.parent");
 }
 
+KvAttr kvAttr(std::string_view name) {
+    if (name.substr(0, kKv.size()) != kKv) return KvAttr::None;
+    const std::string_view k = name.substr(kKv.size());
+    if (k == "priority") return KvAttr::Priority;
+    if (k == "pinned") return KvAttr::Pinned;
+    if (k == "pin_ttl") return KvAttr::PinTtl;
+    if (k == "parent") return KvAttr::Parent;
+    if (k == "layer") return KvAttr::Layer;
+    if (k == "seq_len") return KvAttr::SeqLen;
+    if (k == "access_count") return KvAttr::AccessCount;
+    if (k == "created") return KvAttr::Created;
+    if (k == "last_access") return KvAttr::LastAccess;
+    if (k == "committed") return KvAttr::Committed;
+    return KvAttr::Unknown;
+}
+
+bool isReadOnly(KvAttr a) {
+    return a == KvAttr::AccessCount || a == KvAttr::Created || a == KvAttr::LastAccess ||
+           a == KvAttr::Committed;
+}
+
+Result<ParsedXattr> parseXattr(std::string_view name, std::string_view value, bool directory) {
+    if (name.substr(0, 5) != "user.")
+        return makeError(
+            EOPNOTSUPP, fmt::format("only user.* attributes are supported, not {}", excerpt(name)));
+    if (name.size() > kMaxXattrNameBytes)
+        return makeError(ERANGE,
+                         fmt::format("attribute name longer than {} bytes", kMaxXattrNameBytes));
+    ParsedXattr out;
+    out.attr = kvAttr(name);
+    auto number = [&](auto parsed) -> Result<ParsedXattr> {
+        if (!parsed) return parsed.error();
+        out.number = *parsed;
+        return out;
+    };
+    switch (out.attr) {
+        case KvAttr::None:
+            if (value.size() > kMaxXattrValueBytes)
+                return makeError(E2BIG, fmt::format("value of {} bytes is larger than {}",
+                                                    value.size(), kMaxXattrValueBytes));
+            return out;
+        case KvAttr::Unknown:
+            return makeError(EINVAL, fmt::format("unknown attribute {} (see the README for the "
+                                                 "user.kvcache.* names)",
+                                                 excerpt(name)));
+        default:
+            break;
+    }
+    if (directory)
+        return makeError(EPERM, "user.kvcache.* attributes apply to entries, not directories");
+    if (isReadOnly(out.attr)) return makeError(EPERM, fmt::format("{} is read-only", name));
+    switch (out.attr) {
+        case KvAttr::Priority:
+            return number(parseInt<int32_t>(name, value, INT32_MIN, INT32_MAX));
+        case KvAttr::Pinned:
+            return number(parseInt<int64_t>(name, value, 0, 1));
+        case KvAttr::PinTtl:
+            return number(parseInt<int64_t>(name, value, 0, kMaxPinTtlSeconds));
+        case KvAttr::Layer:
+        case KvAttr::SeqLen:
+            return number(parseInt<int64_t>(name, value, 0, INT64_MAX));
+        case KvAttr::Parent:
+            out.text = std::string(trim(value));
+            if (auto st = validateParentPath(out.text); !st) return st.error();
+            return out;
+        default:
+            return out;
+    }
+}
+
+Status checkXattrTotals(size_t count, size_t bytes) {
+    if (bytes > kMaxXattrBytesPerEntry || count > kMaxXattrsPerEntry)
+        return makeError(ENOSPC, fmt::format("attributes would pass {} bytes or {} names",
+                                             kMaxXattrBytesPerEntry, kMaxXattrsPerEntry));
+    return {};
+}
+
 Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     std::lock_guard lk(meta_);
     expirePins();  // else "pinned" reads 1 after its TTL until something else expires it
@@ -123,58 +176,48 @@ Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     return it->second;
 }
 
+// Only what setxattr takes back, and only when it differs from the default, so that `cp -a`,
+// `mv` across pools and `rsync -X` copy an entry's metadata without an EPERM per read-only
+// attribute (those stay readable by name). A pin is one attribute: pin_ttl when it has a time
+// limit, else pinned (copying both would let `pinned` cancel the limit).
 Result<std::vector<std::string>> Pool::listxattr(EntryId id) {
     std::lock_guard lk(meta_);
+    expirePins();  // else an expired pin_ttl is listed and then reads ENODATA
     Inode* ino = find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     std::vector<std::string> out;
     if (!ino->isDir() && id != kPoolRootId) {
-        for (const char* k :
-             {"priority", "pinned", "access_count", "created", "last_access", "committed"})
-            out.push_back(std::string(kKv) + k);
-        if (ino->pinned && ino->pin_expires_ns) out.push_back(std::string(kKv) + "pin_ttl");
-        if (!ino->parent.empty()) out.push_back(std::string(kKv) + "parent");
-        if (ino->layer >= 0) out.push_back(std::string(kKv) + "layer");
-        if (ino->seq_len >= 0) out.push_back(std::string(kKv) + "seq_len");
+        auto add = [&](const char* k) { out.push_back(std::string(kKv) + k); };
+        if (ino->priority != 0) add("priority");
+        if (ino->pinned) add(ino->pin_expires_ns ? "pin_ttl" : "pinned");
+        if (!ino->parent.empty()) add("parent");
+        if (ino->layer >= 0) add("layer");
+        if (ino->seq_len >= 0) add("seq_len");
     }
     for (const auto& [k, v] : ino->xattrs) out.push_back(k);
     return out;
 }
 
 Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value, int flags) {
-    if (name.substr(0, 5) != "user.")
-        return makeError(EOPNOTSUPP, fmt::format("only user.* attributes are supported, not {}",
-                                                 name));
-    if (name.size() > kMaxXattrNameBytes)
-        return makeError(ERANGE, fmt::format("attribute name longer than {} bytes",
-                                             kMaxXattrNameBytes));
     std::lock_guard lk(meta_);
     Inode* ino = find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     if (id == kPoolRootId)
         return makeError(EPERM, "attributes of a pool directory are not stored");
-    const KvAttr a = kvAttr(name);
-    if (a == KvAttr::Unknown)
-        return makeError(EINVAL, fmt::format("unknown attribute {} (see the README for the "
-                                             "user.kvcache.* names)", name));
+    auto parsed = parseXattr(name, value, ino->isDir());
+    if (!parsed) return parsed.error();
+    const KvAttr a = parsed->attr;
     if (a != KvAttr::None) {
-        if (ino->isDir())
-            return makeError(EPERM, "user.kvcache.* attributes apply to entries, not directories");
-        if (readOnly(a)) return makeError(EPERM, fmt::format("{} is read-only", name));
         switch (a) {
             case KvAttr::Priority: {
-                auto v = parseInt<int32_t>(name, value, INT32_MIN, INT32_MAX);
-                if (!v) return v.error();
-                ino->priority = *v;
-                if (ino->in_policy) policy_->setPriority(id, *v);
+                const auto v = static_cast<int32_t>(parsed->number);
+                ino->priority = v;
+                if (ino->in_policy) policy_->setPriority(id, v);
                 break;
             }
             case KvAttr::Pinned:
             case KvAttr::PinTtl: {
-                auto v = a == KvAttr::Pinned ? parseInt<int64_t>(name, value, 0, 1)
-                                             : parseInt<int64_t>(name, value, 0, 100LL * 365 * 86400);
-                if (!v) return v.error();
-                const bool pin = *v != 0;
+                const bool pin = parsed->number != 0;
                 if (pin && !ino->pinned && pin_budget_ &&
                     pinnedBytes() + ino->blocks * blockSize() > pin_budget_)
                     return makeError(EDQUOT, fmt::format("pool {}: pinning {} bytes would pass the "
@@ -185,15 +228,14 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
                 ino->pinned = pin;
                 ino->pin_expires_ns = 0;
                 if (pin && a == KvAttr::PinTtl) {
-                    ino->pin_expires_ns = nowNs() + *v * 1000000000LL;
+                    ino->pin_expires_ns = nowNs() + parsed->number * 1000000000LL;
                     pin_expiry_.emplace(ino->pin_expires_ns, id);
                 }
                 refreshCandidate(ino);
                 break;
             }
             case KvAttr::Parent: {
-                const std::string path(trim(value));
-                if (auto st = validateParentPath(path); !st) return st;
+                const std::string& path = parsed->text;
                 // Refuse a chain that would loop back to this entry: it could never be evicted.
                 ChainLoopFinder<Inode*> finder;
                 if (chainLoop(ino, path, finder))
@@ -208,21 +250,15 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
                 break;
             }
             case KvAttr::Layer:
-            case KvAttr::SeqLen: {
-                auto v = parseInt<int64_t>(name, value, 0, INT64_MAX);
-                if (!v) return v.error();
-                (a == KvAttr::Layer ? ino->layer : ino->seq_len) = *v;
+            case KvAttr::SeqLen:
+                (a == KvAttr::Layer ? ino->layer : ino->seq_len) = parsed->number;
                 break;
-            }
             default: break;
         }
         ino->ctime_ns = nowNs();
         persist(ino);
         return {};
     }
-    if (value.size() > kMaxXattrValueBytes)
-        return makeError(E2BIG, fmt::format("value of {} bytes is larger than {}", value.size(),
-                                            kMaxXattrValueBytes));
     const std::string key(name);
     auto it = ino->xattrs.find(key);
     if ((flags & kXattrCreate) && it != ino->xattrs.end())
@@ -232,10 +268,8 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
     size_t total = 0;
     for (const auto& [k, v] : ino->xattrs)
         if (k != key) total += k.size() + v.size();
-    if (total + key.size() + value.size() > kMaxXattrBytesPerEntry ||
-        (it == ino->xattrs.end() && ino->xattrs.size() >= kMaxXattrsPerEntry))
-        return makeError(ENOSPC, fmt::format("entry's attributes would pass {} bytes or {} names",
-                                             kMaxXattrBytesPerEntry, kMaxXattrsPerEntry));
+    const size_t count = ino->xattrs.size() + (it == ino->xattrs.end() ? 1 : 0);
+    if (auto st = checkXattrTotals(count, total + key.size() + value.size()); !st) return st;
     // A blob that no longer fits in the record needs blocks of its own: make room first.
     const size_t blob = encodeBlob(InodeBlob{ino->parent, ino->xattrs, {}}).size() + key.size() +
                         value.size() + 16 * ino->extents.size() + 16;

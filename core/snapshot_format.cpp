@@ -19,8 +19,10 @@
 #include "core/chain.h"
 #include "core/config.h"
 #include "core/excerpt.h"
+#include "core/names.h"
 #include "core/size.h"
-#include "core/xattr_limits.h"
+#include "core/snapshot_restore.h"
+#include "core/xattr_rules.h"
 
 namespace kvc {
 namespace {
@@ -153,8 +155,6 @@ std::string validateRecord(const SnapshotRecord& r) {
     if (r.pin_ttl_s >= 0 && !r.pinned) return "pin_ttl on an entry that is not pinned";
     if (!r.parent.empty())
         if (auto e = checkPath(r.parent, "user.kvcache.parent"); !e.empty()) return e;
-    if (r.xattrs.size() > kMaxXattrsPerEntry)
-        return fmt::format("{} attributes, more than {}", r.xattrs.size(), kMaxXattrsPerEntry);
     size_t total = 0;
     for (size_t i = 0; i < r.xattrs.size(); ++i) {
         const auto& [k, v] = r.xattrs[i];
@@ -167,8 +167,27 @@ std::string validateRecord(const SnapshotRecord& r) {
         if (i > 0 && !(r.xattrs[i - 1].first < k)) return "attributes not in ascending order";
         total += k.size() + v.size();
     }
-    if (total > kMaxXattrBytesPerEntry)
-        return fmt::format("attributes of {} bytes, more than {}", total, kMaxXattrBytesPerEntry);
+    if (auto st = checkXattrTotals(r.xattrs.size(), total); !st) return st.error().message;
+    return {};
+}
+
+// What a restore would make of a record, checked by the pool's own rules (core/names.h,
+// core/xattr_rules.h), so that an image a pool would refuse in part is refused whole: names a
+// pool keeps for its control files, and every attribute a restore sets (core/snapshot_restore.h)
+// with the value it would set. Links only add a name. Empty when a pool would take it all.
+std::string checkRestorable(const SnapshotRecord& r) {
+    if (r.path.empty()) return {};
+    if (auto st = validatePoolPath(r.path, "path"); !st) return st.error().message;
+    if (r.kind == SnapshotKind::Link) return {};
+    const bool dir = r.kind == SnapshotKind::Directory;
+    for (const auto& [k, v] : dir ? r.xattrs : entryAttributes(r)) {
+        auto parsed = parseXattr(k, v, dir);
+        if (!parsed)
+            return fmt::format("a pool refuses {} {}: {}", k, excerpt(v), parsed.error().message);
+        // Chains are checked on the parent as a pool stores it.
+        if (parsed->attr == KvAttr::Parent && parsed->text != v)
+            return fmt::format("user.kvcache.parent {} is not as a pool stores it", excerpt(v));
+    }
     return {};
 }
 
@@ -842,6 +861,8 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
             return damaged(fmt::format("record {} ({:?}): {}", number, rec.path, e));
         if (auto e = tree.check(rec); !e.empty())
             return damaged(fmt::format("record {}: {}", number, e));
+        if (auto e = checkRestorable(rec); !e.empty())
+            return damaged(fmt::format("record {} ({:?}): {}", number, rec.path, e));
         tree.add(rec);
         image.update(sum.data(), sum.size());
         checksums_.push_back(checksum);

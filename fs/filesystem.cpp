@@ -224,12 +224,6 @@ void Filesystem::detachAll() {
     }
 }
 
-namespace {
-
-timespec toTimespec(int64_t ns) { return timespec{ns / 1000000000, ns % 1000000000}; }
-
-}  // namespace
-
 struct stat Filesystem::rootAttr() const {
     struct stat st {};
     st.st_ino = FUSE_ROOT_ID;
@@ -238,7 +232,7 @@ struct stat Filesystem::rootAttr() const {
     st.st_uid = getuid();
     st.st_gid = getgid();
     st.st_blksize = 4096;
-    st.st_atim = st.st_mtim = st.st_ctim = toTimespec(root_mtime_ns_);
+    st.st_atim = st.st_mtim = st.st_ctim = timespecOf(root_mtime_ns_);
     return st;
 }
 
@@ -251,12 +245,12 @@ struct stat Filesystem::controlAttr(uint32_t pool, const ControlFile& file) {
     if (pool == 0) {
         st.st_uid = getuid();
         st.st_gid = getgid();
-        st.st_mtim = toTimespec(root_mtime_ns_);
+        st.st_mtim = timespecOf(root_mtime_ns_);
     } else if (auto slot = poolByIndex(pool)) {
         if (auto a = slot->pool->getattr(kPoolRootId); a) {
             st.st_uid = a->uid;
             st.st_gid = a->gid;
-            st.st_mtim = toTimespec(a->mtime_ns);
+            st.st_mtim = timespecOf(a->mtime_ns);
         }
     }
     st.st_atim = st.st_ctim = st.st_mtim;
@@ -273,9 +267,9 @@ struct stat Filesystem::toStat(uint32_t pool, const EntryAttr& a) const {
     st.st_size = static_cast<off_t>(a.size);
     st.st_blocks = static_cast<blkcnt_t>(a.blocks512);
     st.st_blksize = static_cast<blksize_t>(a.blksize);
-    st.st_atim = toTimespec(a.atime_ns);
-    st.st_mtim = toTimespec(a.mtime_ns);
-    st.st_ctim = toTimespec(a.ctime_ns);
+    st.st_atim = timespecOf(a.atime_ns);
+    st.st_mtim = timespecOf(a.mtime_ns);
+    st.st_ctim = timespecOf(a.ctime_ns);
     return st;
 }
 

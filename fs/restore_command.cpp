@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "core/clock.h"
 #include "core/snapshot_format.h"
 #include "core/snapshot_restore.h"
 #include "fs/progress.h"
@@ -35,8 +36,6 @@ Error sysError(std::string_view what, std::string_view path) {
     const int e = errno;
     return makeError(e, fmt::format("{}: {}: {}", path, what, std::strerror(e)));
 }
-
-timespec toTimespec(int64_t ns) { return timespec{ns / 1000000000, ns % 1000000000}; }
 
 // Names in a directory, without "." and "..", with their types (DT_UNKNOWN is resolved).
 Result<std::vector<std::pair<std::string, bool>>> listDir(const std::string& path) {
@@ -140,7 +139,7 @@ public:
             }
             if (auto s = setOwner(fd, e, path); !s) return s;
             if (fchmod(fd, e.mode & 07777) != 0) return sysError("chmod", path);
-            const timespec times[2] = {toTimespec(e.atime_ns), toTimespec(e.mtime_ns)};
+            const timespec times[2] = {timespecOf(e.atime_ns), timespecOf(e.mtime_ns)};
             if (futimens(fd, times) != 0) return sysError("utimens", path);
             // Committed (fsync) before its name replaces another, so that a daemon killed after
             // the rename finds the new version whole; renamed while still open for writing, so
@@ -184,7 +183,7 @@ public:
         if (as_root_ && lchown(path.c_str(), d.uid, d.gid) != 0) return sysError("chown", path);
         if (::chmod(path.c_str(), d.mode & 07777) != 0) return sysError("chmod", path);
         if (d.path.empty()) return {};
-        const timespec times[2] = {toTimespec(d.atime_ns), toTimespec(d.mtime_ns)};
+        const timespec times[2] = {timespecOf(d.atime_ns), timespecOf(d.mtime_ns)};
         if (utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
             return sysError("utimens", path);
         return {};

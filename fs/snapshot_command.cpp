@@ -132,8 +132,11 @@ std::optional<int64_t> parseTimeNs(std::string_view text) {
 // Every extended attribute of an open file but those in `skip`: name -> value. One call
 // per name when values fit the buffer (each call is a round trip to the daemon); the size is
 // asked only for larger ones.
+// Every listed attribute but `skip`, and `also`, which listxattr leaves out (the read-only
+// user.kvcache.* ones) and are read by name.
 Result<std::map<std::string, std::string>> readXattrs(
-    int fd, const std::string& path, std::initializer_list<std::string_view> skip = {}) {
+    int fd, const std::string& path, std::initializer_list<std::string_view> skip = {},
+    std::initializer_list<std::string_view> also = {}) {
     thread_local std::vector<char> buf(65536);
     std::map<std::string, std::string> out;
     std::string names;
@@ -148,6 +151,7 @@ Result<std::map<std::string, std::string>> readXattrs(
         if (len < 0) return sysError("listxattr", path);
         buf.resize(static_cast<size_t>(len) + 1);
     }
+    for (std::string_view name : also) names.append(name).push_back('\0');
     for (size_t at = 0; at < names.size();) {
         const std::string name = names.c_str() + at;
         at += name.size() + 1;
@@ -375,7 +379,8 @@ private:
         rec.ctime_ns = ns(sx.stx_ctime);
         rec.data_len = sx.stx_size;
         // committed is checked around the read; last_access was taken before our own open.
-        auto x = readXattrs(fd, path, {"user.kvcache.committed", "user.kvcache.last_access"});
+        auto x = readXattrs(fd, path, {"user.kvcache.committed", "user.kvcache.last_access"},
+                            {"user.kvcache.access_count", "user.kvcache.created"});
         if (!x) return x.error();
         auto bad = [&](const std::string& k, const std::string& v) {
             return makeError(EIO, fmt::format("{}: unexpected value {:?} of {}", path, v, k));
@@ -407,6 +412,8 @@ private:
         }
         // Our own open counted as an access; the image keeps the count the users made.
         if (rec.access_count > 0) rec.access_count--;
+        // A pin with a time limit is listed as pin_ttl alone (pinned is then not listed).
+        if (x->count("user.kvcache.pin_ttl")) rec.pinned = true;
         if (!rec.pinned) rec.pin_ttl_s = -1;
         return {};
     }

@@ -5,8 +5,9 @@
  * For each entry: its size, inode, link count and blocks (stat), an FNV-1a 64-bit checksum and
  * the first bytes of its data read through a read-only MAP_SHARED mapping (the data is read
  * where the mount's page cache holds it: no read(2), no copy), then every extended attribute
- * (listxattr + getxattr), which shows the kvcache metadata (user.kvcache.parent, priority,
- * pinned, access_count, ...) and whatever the writer stored (user.dtype, user.shape, ...).
+ * (listxattr + getxattr), which shows the kvcache metadata that is set (user.kvcache.parent,
+ * priority, ...) and whatever the writer stored (user.dtype, user.shape, ...), and the read-only
+ * kvcache attributes, which are not listed (so that cp -a does not copy them) but read by name.
  *
  * Only POSIX and Linux calls; nothing kvcachefs-specific is linked. Exit status 0 if every
  * entry was mapped and its attributes read, 1 otherwise.
@@ -38,6 +39,39 @@ static int printable(const char *v, ssize_t n) {
     return 1;
 }
 
+/* Prints one attribute's value; 0, or -1 when it cannot be read. */
+static int print_xattr(const char *path, const char *n) {
+    ssize_t vlen = getxattr(path, n, NULL, 0);
+    char *v = vlen < 0 ? NULL : malloc((size_t)vlen + 1);
+    if (vlen >= 0 && !v) return -1;
+    if (v) vlen = getxattr(path, n, v, (size_t)vlen);
+    if (vlen < 0) {
+        /* An attribute may go away between the two calls (e.g. a pin TTL). */
+        printf("  %s: (%s)\n", n, strerror(errno));
+        free(v);
+        return 0;
+    }
+    if (printable(v, vlen)) {
+        v[vlen] = '\0';
+        printf("  %s = \"%s\"\n", n, v);
+    } else {
+        printf("  %s = 0x", n);
+        for (ssize_t i = 0; i < vlen; i++) printf("%02x", (unsigned char)v[i]);
+        printf(" (%zd bytes)\n", vlen);
+    }
+    free(v);
+    return 0;
+}
+
+/* The read-only kvcache attributes, not listed by listxattr but readable by name. */
+static void print_read_only(const char *path) {
+    static const char *names[] = {"user.kvcache.access_count", "user.kvcache.created",
+                                  "user.kvcache.last_access", "user.kvcache.committed"};
+    printf("read-only:\n");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (getxattr(path, names[i], NULL, 0) >= 0) print_xattr(path, names[i]);
+}
+
 /* Lists every attribute of `path` with its value. Returns 0, or -1 with errno set. */
 static int print_xattrs(const char *path) {
     /* Ask for the size first, then fetch; retry if attributes were added in between (ERANGE). */
@@ -46,6 +80,7 @@ static int print_xattrs(const char *path) {
         if (len < 0) return -1;
         if (len == 0) {
             printf("xattrs: none\n");
+            print_read_only(path);
             return 0;
         }
         char *names = malloc((size_t)len);
@@ -61,32 +96,13 @@ static int print_xattrs(const char *path) {
         int count = 0;
         for (char *n = names; n < names + got; n += strlen(n) + 1) count++;
         printf("xattrs: %d\n", count);
-        for (char *n = names; n < names + got; n += strlen(n) + 1) {
-            ssize_t vlen = getxattr(path, n, NULL, 0);
-            if (vlen < 0) {
-                /* A read-only attribute may go away between the two calls (e.g. a pin TTL). */
-                printf("  %s: (%s)\n", n, strerror(errno));
-                continue;
-            }
-            char *v = malloc((size_t)vlen + 1);
-            if (!v) {
+        for (char *n = names; n < names + got; n += strlen(n) + 1)
+            if (print_xattr(path, n) != 0) {
                 free(names);
                 return -1;
             }
-            vlen = getxattr(path, n, v, (size_t)vlen);
-            if (vlen < 0) {
-                printf("  %s: (%s)\n", n, strerror(errno));
-            } else if (printable(v, vlen)) {
-                v[vlen] = '\0';
-                printf("  %s = \"%s\"\n", n, v);
-            } else {
-                printf("  %s = 0x", n);
-                for (ssize_t i = 0; i < vlen; i++) printf("%02x", (unsigned char)v[i]);
-                printf(" (%zd bytes)\n", vlen);
-            }
-            free(v);
-        }
         free(names);
+        print_read_only(path);
         return 0;
     }
 }

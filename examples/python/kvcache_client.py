@@ -26,6 +26,8 @@ import threading
 __all__ = ["KVCacheClient", "parse_stats", "parse_metrics"]
 
 XATTR_PREFIX = "user.kvcache."
+# Read-only attributes: readable by name, not listed (so that `cp -a` does not copy them).
+READ_ONLY = ("access_count", "created", "last_access", "committed")
 
 
 def parse_stats(text):
@@ -216,9 +218,17 @@ class KVCacheClient:
     # --- metadata and control files --------------------------------------------------------
 
     def xattrs(self, name):
-        """Every user.* attribute of an entry, as {name: str}."""
+        """Every user.* attribute of an entry, as {name: str}: those listxattr lists (what is set
+        and settable) and the read-only user.kvcache.* ones, which are read by name."""
         p = self.path(name)
-        return {k: os.getxattr(p, k).decode(errors="replace") for k in os.listxattr(p)}
+        out = {}
+        for k in os.listxattr(p) + [XATTR_PREFIX + r for r in READ_ONLY]:
+            try:
+                out[k] = os.getxattr(p, k).decode(errors="replace")
+            except OSError as e:
+                if e.errno != errno.ENODATA:  # a pin TTL that ran out meanwhile
+                    raise
+        return out
 
     def set_xattr(self, name, key, value):
         key = key if "." in key else XATTR_PREFIX + key

@@ -19,6 +19,7 @@
 
 #include "core/pool_restore.h"
 #include "core/snapshot_format.h"
+#include "core/xattr_rules.h"
 #include "pool_fixture.h"
 
 namespace kvc {
@@ -541,6 +542,9 @@ std::map<std::string, std::string> userXattrs(Pool& pool, EntryId id) {
     auto names = pool.listxattr(id);
     EXPECT_TRUE(names.ok());
     if (!names.ok()) return out;
+    // Defaults and read-only attributes are not listed: read them by name.
+    for (const char* n : {"user.kvcache.priority", "user.kvcache.pinned", "user.kvcache.committed"})
+        names->push_back(n);
     for (const auto& n : *names) {
         auto v = pool.getxattr(id, n);
         if (v.ok()) out[n] = *v;
@@ -749,6 +753,94 @@ TEST_F(SnapshotTest, ImagesWhoseChainsLoopAreRefusedAndChangeNothing) {
     EXPECT_EQ((std::set<std::string>{"a", "b", "c", "d", "e"}), nameSet(*pool, kPoolRootId));
     auto parent = pool->getxattr(idOf(*pool, kPoolRootId, "a"), "user.kvcache.parent");
     EXPECT_EQ("b", parent.ok() ? *parent : parent.error().message);
+}
+
+// Everything a restore would be refused by the pool (a control file's name at the top, an
+// attribute value setxattr refuses) is refused by the verifier, so nothing of such an image is
+// restored: each bad record comes after a good one that a half-done restore would leave behind.
+// So is a parent the pool would store otherwise ("s\n" is stored as "s": a loop the chain check
+// of the image cannot see, which the restore's rename then silently breaks).
+TEST_F(SnapshotTest, ImagesAPoolWouldRefuseInPartAreRefusedWhole) {
+    auto pool = makePool(64);
+    ASSERT_TRUE(pool);
+    putEntry(*pool, kPoolRootId, "e", "entry");
+    const auto before = nameSet(*pool, kPoolRootId);
+    auto good = entryItem("good", "kv");
+    auto pinnedFor = [](int64_t seconds) {
+        Item it = entryItem("pinned", "kv");
+        it.rec.pinned = true;
+        it.rec.pin_ttl_s = seconds;
+        return it;
+    };
+    auto withParent = [](std::string path, std::string parent) {
+        Item it = entryItem(std::move(path), "kv");
+        it.rec.parent = std::move(parent);
+        return it;
+    };
+    Item link;
+    link.rec = good.rec;
+    link.rec.kind = SnapshotKind::Link;
+    link.rec.path = ".match";
+    link.rec.link_target = "good";
+    link.rec.data_len = 0;
+    const std::vector<std::pair<std::string, std::vector<Item>>> refused = {
+        {"control file", {{dirRecord(""), ""}, good, entryItem(".policy", "lru")}},
+        {"control file", {{dirRecord(""), ""}, good, {dirRecord(".stats"), ""}}},
+        {"control file", {{dirRecord(""), ""}, good, link}},
+        {"user.kvcache.pin_ttl", {{dirRecord(""), ""}, good, pinnedFor(kMaxPinTtlSeconds + 1)}},
+        {"user.kvcache.parent", {{dirRecord(""), ""}, good, withParent("s", "s\n")}},
+    };
+    for (const auto& [want, items] : refused) {
+        auto r = SnapshotReader::open(writeImage(items));
+        EXPECT_FALSE(r.ok()) << want;
+        if (r.ok()) {
+            // What the restore then does: part of the image, or a name no one can reach.
+            auto rep = restoreIntoPool(*pool, **r, {});
+            ADD_FAILURE() << want << ": restore " << (rep.ok() ? "ok" : rep.error().message)
+                          << "; pool now holds " << nameSet(*pool, kPoolRootId).size();
+            continue;
+        }
+        EXPECT_EQ(EBADMSG, r.code());
+        EXPECT_NE(std::string::npos, r.error().message.find(want)) << r.error().message;
+        EXPECT_EQ(before, nameSet(*pool, kPoolRootId));
+    }
+    // Control files' names below the top, and the longest pin, are fine.
+    auto r = SnapshotReader::open(writeImage({{dirRecord(""), ""},
+                                              {dirRecord("d"), ""},
+                                              entryItem("d/.policy", "x"),
+                                              pinnedFor(kMaxPinTtlSeconds)}));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    auto rep = restoreIntoPool(*pool, **r, {});
+    ASSERT_TRUE(rep.ok()) << rep.error().message;
+    EXPECT_EQ((std::set<std::string>{"d", "e", "pinned"}), nameSet(*pool, kPoolRootId));
+    EXPECT_NO_THROW(pool->verify());
+}
+
+// The pool keeps its control files' names at the top whatever the front end: no entry,
+// directory, link or rename takes them there (they would be unreachable through a mount).
+TEST_F(SnapshotTest, ControlFileNamesAreRefusedAtThePoolsTop) {
+    auto pool = makePool(64);
+    ASSERT_TRUE(pool);
+    const EntryId e = putEntry(*pool, kPoolRootId, "e", "entry");
+    for (const char* name : {".stats", ".policy", ".evict", ".size", ".match"}) {
+        EXPECT_EQ(EEXIST, pool->create(kPoolRootId, name, 0644, 0, 0, true, false).code()) << name;
+        EXPECT_EQ(EEXIST, pool->mkdir(kPoolRootId, name, 0755, 0, 0).code()) << name;
+        EXPECT_EQ(EEXIST, pool->link(e, kPoolRootId, name).code()) << name;
+        EXPECT_EQ(EEXIST, pool->rename(kPoolRootId, "e", kPoolRootId, name, 0).code()) << name;
+        EntryImage img;
+        img.path = std::string(name) + "/x";
+        img.mode = 0100644;
+        EXPECT_EQ(EEXIST, pool->importEntry(img).code()) << name;
+    }
+    EXPECT_EQ((std::set<std::string>{"e"}), nameSet(*pool, kPoolRootId));
+    auto d = pool->mkdir(kPoolRootId, "d", 0755, 0, 0);
+    ASSERT_TRUE(d.ok());
+    pool->forget(d->id, 1);
+    auto made = pool->create(d->id, ".policy", 0644, 0, 0, true, false);
+    ASSERT_TRUE(made.ok()) << "only the top is reserved";
+    pool->release(made->id, true);
+    pool->forget(made->id, 1);
+    EXPECT_NO_THROW(pool->verify());
 }
 
 TEST_F(SnapshotTest, SmallerPoolEvictsByPolicyAndWarns) {

@@ -528,12 +528,24 @@ TEST_F(SnapshotMountTest, RestoreOptionLoadsTheImageAtMount) {
     broken.cleanup();
 }
 
-// An image whose chain parents loop (a -> b -> a, s -> s) cannot come from a pool: write one
-// with the format's own writer.
-std::string writeLoopingImage(const std::string& path) {
+// An entry record of an image written by hand: two bytes "kv".
+kvc::SnapshotRecord entryRecord(std::string path, std::string parent = "") {
+    kvc::SnapshotRecord e;
+    e.kind = kvc::SnapshotKind::Entry;
+    e.path = std::move(path);
+    e.parent = std::move(parent);
+    e.mode = 0100644;
+    e.data_len = 2;
+    return e;
+}
+
+// An image of pool `pool` holding `records` after the pool's directory, written with the
+// format's own writer: images no pool could have produced.
+std::string writeImageOf(const std::string& path, const std::string& pool,
+                         const std::vector<kvc::SnapshotRecord>& records) {
     kvc::SnapshotHeader h;
     h.block_size = 4096;
-    h.pool = "looped";
+    h.pool = pool;
     h.policy = "lru";
     h.capacity_bytes = 64u << 20;
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -545,19 +557,24 @@ std::string writeLoopingImage(const std::string& path) {
     root.kind = kvc::SnapshotKind::Directory;
     root.mode = 040755;
     EXPECT_TRUE((*w)->beginRecord(root).ok() && (*w)->endRecord().ok());
-    for (auto [name, parent] : {std::pair{"a", "b"}, {"b", "a"}, {"s", "s"}, {"free", ""}}) {
-        kvc::SnapshotRecord e;
-        e.kind = kvc::SnapshotKind::Entry;
-        e.path = name;
-        e.parent = parent;
-        e.mode = 0100644;
-        e.data_len = 2;
-        EXPECT_TRUE((*w)->beginRecord(e).ok() && (*w)->appendData("kv", 2).ok() &&
-                    (*w)->endRecord().ok());
+    for (const kvc::SnapshotRecord& r : records) {
+        auto st = (*w)->beginRecord(r);
+        EXPECT_TRUE(st.ok()) << r.path << ": " << (st.ok() ? "" : st.error().message);
+        if (r.data_len) {
+            EXPECT_TRUE((*w)->appendData("kv", 2).ok());
+        }
+        EXPECT_TRUE((*w)->endRecord().ok()) << r.path;
     }
     EXPECT_TRUE((*w)->finish().ok());
     ::close(fd);
     return path;
+}
+
+// An image whose chain parents loop (a -> b -> a, s -> s) cannot come from a pool.
+std::string writeLoopingImage(const std::string& path) {
+    return writeImageOf(
+        path, "looped",
+        {entryRecord("a", "b"), entryRecord("b", "a"), entryRecord("s", "s"), entryRecord("free")});
 }
 
 TEST_F(SnapshotMountTest, ImagesWhoseChainsLoopAreRefusedWhole) {
@@ -581,6 +598,63 @@ TEST_F(SnapshotMountTest, ImagesWhoseChainsLoopAreRefusedWhole) {
     EXPECT_NE(std::string::npos, broken.daemonLog().find("make a loop")) << broken.daemonLog();
     EXPECT_TRUE(broken.segments().empty());
     broken.cleanup();
+}
+
+// An image that a pool would refuse in part (a control file's name at the top, a pin longer than
+// a pool takes) is refused whole by both ways of restoring, before anything changes: the good
+// entry before the bad one is not restored either.
+TEST_F(SnapshotMountTest, ImagesAPoolWouldRefuseInPartAreRefusedWhole) {
+    const std::string pool = makePool("p");
+    populate(pool);
+    const Tree before = treeOf(pool);
+    kvc::SnapshotRecord long_pin = entryRecord("pinned");
+    long_pin.pinned = true;
+    long_pin.pin_ttl_s = 200LL * 365 * 86400;
+    const std::vector<std::pair<std::string, kvc::SnapshotRecord>> cases = {
+        {"control file", entryRecord(".policy")},
+        {"user.kvcache.pin_ttl", long_pin},
+    };
+    int n = 0;
+    for (const auto& [want, bad] : cases) {
+        const std::string image = writeImageOf(file("bad" + std::to_string(n++) + ".kvs"), "p",
+                                               {entryRecord("good"), bad});
+        std::string out;
+        for (bool replace : {false, true}) {
+            std::vector<std::string> args = {"restore", image, pool};
+            if (replace) args.insert(args.begin() + 1, "--replace");
+            EXPECT_EQ(1, kvc(args, &out)) << out;
+            EXPECT_NE(std::string::npos, out.find(want)) << out;
+            EXPECT_EQ(before, treeOf(pool)) << want << (replace ? " --replace" : " merge");
+        }
+        EXPECT_EQ(1, kvc({"restore", image, mnt("fresh")}, &out)) << out;
+        EXPECT_EQ(ENOENT, statErrno(mnt("fresh"))) << want;
+        KvcMount broken("size=64M,restore=" + image);
+        EXPECT_FALSE(broken.start()) << want;
+        EXPECT_NE(std::string::npos, broken.daemonLog().find(want)) << broken.daemonLog();
+        EXPECT_TRUE(broken.segments().empty());
+        broken.cleanup();
+    }
+}
+
+// Times before 1970 with a fraction of a second (touch -d '1969-12-31 23:59:58.5') read back
+// as set, and a snapshot of them restores (utimensat refuses a negative tv_nsec).
+TEST_F(SnapshotMountTest, TimesBefore1970RoundTrip) {
+    const std::string pool = makePool("old");
+    const std::string entry = pool + "/e";
+    ASSERT_EQ(0, writeFile(entry, "kv"));
+    const timespec old[2] = {{-3, 250000000}, {-2, 500000000}};
+    ASSERT_EQ(0, errnoOf(utimensat(AT_FDCWD, entry.c_str(), old, 0)));
+    struct stat st {};
+    ASSERT_EQ(0, stat(entry.c_str(), &st));
+    EXPECT_EQ(-2, st.st_mtim.tv_sec);
+    EXPECT_EQ(500000000, st.st_mtim.tv_nsec);
+    const std::string image = file("old.kvs");
+    std::string out;
+    ASSERT_EQ(0, kvc({"snapshot", pool, image}, &out)) << out;
+    ASSERT_EQ(0, kvc({"restore", "--replace", image, pool}, &out)) << out;
+    ASSERT_EQ(0, stat(entry.c_str(), &st));
+    EXPECT_EQ(-2, st.st_mtim.tv_sec);
+    EXPECT_EQ(500000000, st.st_mtim.tv_nsec);
 }
 
 }  // namespace
