@@ -122,6 +122,9 @@ Status Pool::openCounted(EntryId id, bool for_write, bool truncate) {
 }
 
 void Pool::release(EntryId id, bool for_write) {
+    // The last writer's commit hashes the entry outside meta_ (flush does it), so a truncate,
+    // an fallocate or a close that came without FLUSH does not stop the pool for that long.
+    if (for_write) (void)flush(id);
     std::lock_guard lk(meta_);
     Inode* ino = find(id);
     if (!ino || ino->opens == 0) return;

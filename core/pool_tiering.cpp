@@ -137,6 +137,7 @@ Status Pool::importEntry(const EntryImage& image) {
             discard();
             return wrote.error();
         }
+    const uint64_t checksum = hashBytes(image.data.data(), image.data.size());  // before meta_
     std::lock_guard lk(meta_);
     Inode* ino = find(id);
     auto dir = makeDirs(dirs, image);  // again: the directory may have gone meanwhile
@@ -153,7 +154,7 @@ Status Pool::importEntry(const EntryImage& image) {
     if (image.mtime_ns) ino->mtime_ns = image.mtime_ns;
     ino->opens = ino->write_opens = 0;
     ino->dirty = false;
-    ino->data_checksum = hashBytes(image.data.data(), image.data.size());
+    ino->data_checksum = checksum;
     ino->has_data_checksum = true;
     if (auto st = addName(*dir, name, ino); !st) {
         maybeFree(ino);
