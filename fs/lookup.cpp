@@ -133,6 +133,8 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
             c.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
         auto a = slot->pool->setattr(ref.local, c);
         if (!a) return replyError(req, a.error(), "setattr");
+        // A truncate changed the bytes: lower copies of the entry are older versions now.
+        if (c.size && slot->tiers) slot->tiers->written(ref.local);
         struct stat st = fsOf(req).toStat(ref.pool, *a);
         fuse_reply_attr(req, &st, fsOf(req).timeout());
     });

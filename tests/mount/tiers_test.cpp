@@ -281,6 +281,20 @@ TEST_F(RemoteTiersTest, NoOlderCopyComesBackAfterAnOverwriteOrARename) {
     EXPECT_EQ("0", below("y"));
     EXPECT_EQ(ENOENT, statErrno(m.path("y")));
     EXPECT_EQ(content(3), readFile(m.path("w")).value_or("<missing>"));
+
+    // Truncated by path (setattr, no open): the cluster's longer copy goes too (issue 19, 3).
+    ASSERT_EQ(0, writeFile(m.path("t"), content(4)));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    ASSERT_EQ("1", below("t"));
+    EXPECT_EQ(content(4), readFile(m.path("t")).value_or("<missing>"));  // promoted
+    ASSERT_EQ(0, errnoOf(::truncate(m.path("t").c_str(), 100)));
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ("0", below("t"));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    const auto after = readFile(m.path("t"));
+    EXPECT_TRUE(!after || *after == content(4).substr(0, 100)) << "an older copy came back";
 }
 
 TEST_F(RemoteTiersTest, ADeadMasterGivesMissesNotErrorsOrHangs) {
