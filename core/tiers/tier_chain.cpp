@@ -96,19 +96,21 @@ bool TierChain::enqueue(Target target, EntryImage&& image) {
     return true;
 }
 
-// An entry evicted a moment ago may still wait in the queue: it is served from there.
-bool TierChain::takeQueued(const std::string& path, EntryImage& out) {
+// An entry evicted a moment ago may still wait in the queue: it is served from there. The
+// newest item for the path decides: an erase queued after it means the entry was removed, and
+// the lower tiers' copies (not yet erased) must not be looked at.
+TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out) {
     std::lock_guard lk(queue_mutex_);
     for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
         if (it->image.path != path) continue;
-        if (it->erase) return false;  // removed by a client after it was queued
+        if (it->erase) return Queued::Erased;  // removed by a client after it was queued
         queue_bytes_ -= it->image.footprint();
         out = std::move(it->image);
         queue_.erase(std::next(it).base());
         if (queue_.empty() && !busy_) idle_cv_.notify_all();
-        return true;
+        return Queued::Copy;
     }
-    return false;
+    return Queued::No;
 }
 
 void TierChain::workerLoop() {
@@ -202,7 +204,9 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
     EntryImage img;
     TierCounters* from = nullptr;
     bool queued = false;
-    if (takeQueued(*path, img)) {
+    const Queued q = takeQueued(*path, img);
+    if (q == Queued::Erased) return false;  // removed: a miss, whatever the tiers still hold
+    if (q == Queued::Copy) {
         queued = true;
         queue_hits_++;
     } else if (disk_) {

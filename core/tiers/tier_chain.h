@@ -76,7 +76,9 @@ private:
     TierChain(Pool& top, const TierSettings& settings);
     bool enqueue(Target target, EntryImage&& image);
     void enqueueErase(Target target, const std::string& path);
-    bool takeQueued(const std::string& path, EntryImage& out);
+    enum class Queued { No, Copy, Erased };
+    // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing.
+    Queued takeQueued(const std::string& path, EntryImage& out);
     void workerLoop();
     void store(Item& item);
     bool fetchRemote(const std::string& path, EntryImage& out);

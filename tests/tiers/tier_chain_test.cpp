@@ -61,6 +61,28 @@ TEST_F(TierChainTest, EvictedEntriesComeBackFromTheDiskTier) {
     (*chain)->diskPool()->verify();
 }
 
+// Issue 19, item 9: an entry removed while its erase still waits in the queue is a miss; the
+// lookup used to go on to the lower tier, find the copy not yet erased and bring it back.
+TEST_F(TierChainTest, ARemovedEntryIsAMissWhileItsEraseIsQueued) {
+    auto pool = makePool(8);
+    auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
+    ASSERT_TRUE(chain.ok()) << chain.error().message;
+    for (int i = 0; i < 12; ++i)
+        putEntry(*pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
+    ASSERT_TRUE((*chain)->drain(5000));
+    ASSERT_EQ((*chain)->stats().disk.entries, 8u);
+    for (int i = 0; i < 8; ++i) {
+        const std::string name = "e" + std::to_string(i);
+        (*chain)->removed(name);  // as an rm does; the disk copy goes when the erase is stored
+        EXPECT_FALSE((*chain)->promote(kPoolRootId, name)) << name << " came back";
+    }
+    ASSERT_TRUE((*chain)->drain(5000));
+    for (int i = 0; i < 8; ++i)
+        EXPECT_FALSE((*chain)->promote(kPoolRootId, "e" + std::to_string(i)));
+    EXPECT_EQ((*chain)->stats().disk.entries, 0u);
+    EXPECT_EQ(pool->stats().entries, 4u);
+}
+
 TEST_F(TierChainTest, AnImageLargerThanTheQueueBoundIsDroppedAndCounted) {
     auto pool = makePool(8);
     TierSettings t = diskTier(64);
