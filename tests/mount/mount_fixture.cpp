@@ -488,10 +488,16 @@ int statErrno(const std::string& path) {
 std::pair<int, std::string> controlWrite(const std::string& path, std::string_view data) {
     const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) return {errno, {}};
-    if (write(fd, data.data(), data.size()) < 0) {
-        const int e = errno;
-        close(fd);
-        return {e, {}};
+    // As a program would: a write(2) may take less than all (the kernel cuts a large write at
+    // page boundaries of the caller's buffer), and the rest goes in another.
+    for (size_t done = 0; done < data.size();) {
+        const ssize_t n = write(fd, data.data() + done, data.size() - done);
+        if (n < 0) {
+            const int e = errno;
+            close(fd);
+            return {e, {}};
+        }
+        done += static_cast<size_t>(n);
     }
     char buf[65536];
     const ssize_t n = pread(fd, buf, sizeof buf, 0);
