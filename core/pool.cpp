@@ -101,11 +101,20 @@ void Pool::persistRoot() {
     });
 }
 
+InodeBlob Pool::blobOf(const Inode& ino) {
+    InodeBlob blob;
+    blob.parent = ino.parent;
+    blob.xattrs = ino.xattrs;
+    if (ino.extents.size() > kInlineExtents)
+        blob.extra_extents.assign(ino.extents.begin() + kInlineExtents, ino.extents.end());
+    return blob;
+}
+
 // Writes an inode's record. A record is built aside and copied in whole with its checksum, so a
 // crash in the middle leaves a record that fails its checksum and is dropped at attach. A blob
 // too large for the record is written to a new chain first, then the record switches to it,
 // then the old chain is freed.
-bool Pool::persist(Inode* ino) {
+bool Pool::persist(Inode* ino, Changed what) {
     if (ino->id == kPoolRootId) {
         persistRoot();
         return true;
@@ -129,16 +138,9 @@ bool Pool::persist(Inode* ino) {
     rec.pin_expires_ns = ino->pin_expires_ns;
     rec.pinned = ino->pinned ? 1 : 0;
     rec.extent_count = static_cast<uint32_t>(ino->extents.size());
-    InodeBlob blob;
-    blob.parent = ino->parent;
-    blob.xattrs = ino->xattrs;
-    for (size_t i = 0; i < ino->extents.size(); ++i) {
-        if (i < kInlineExtents)
-            rec.extents[i] = ino->extents[i];
-        else
-            blob.extra_extents.push_back(ino->extents[i]);
-    }
-    const std::string bytes = encodeBlob(blob);
+    for (size_t i = 0; i < std::min<size_t>(ino->extents.size(), kInlineExtents); ++i)
+        rec.extents[i] = ino->extents[i];
+    const std::string bytes = encodeBlob(blobOf(*ino));
     rec.blob_bytes = bytes.size();
     rec.blob_checksum = hashBytes(bytes.data(), bytes.size());
     std::vector<Extent> new_aux;
@@ -155,13 +157,13 @@ bool Pool::persist(Inode* ino) {
         stored = chain.has_value();
     }
     if (!stored) {
-        // No free block for the blob. A directory keeps its last record; an entry becomes
+        // No free block for the blob. The last record still names the entry's blocks after a
+        // change of metadata alone: it stays. After a change of blocks, the entry becomes
         // uncommitted (its record says Dirty, `committed` reads 0, a restart drops it): never
-        // a commit the pool cannot keep.
-        if (ino->isDir()) return false;
+        // a commit the pool cannot keep. A directory has no blocks and keeps its last record.
+        if (ino->isDir() || what == Changed::Metadata) return false;
         ino->dirty = true;
         new_aux = ino->aux;
-        if (bytes.size() > kInlineBlobBytes && new_aux.empty()) rec.blob_bytes = 0;
     }
     rec.state = ino->isDir() ? RecordState::Directory
                              : (ino->dirty ? RecordState::Dirty : RecordState::File);
@@ -182,6 +184,13 @@ bool Pool::persist(Inode* ino) {
         ino->aux_chained = true;
     }
     return stored;
+}
+
+Status Pool::roomForBlob(const InodeBlob& blob, Inode* ino) {
+    const std::string bytes = encodeBlob(blob);
+    if (bytes.size() <= kInlineBlobBytes) return {};
+    if (!ino->aux.empty() && auxChainHolds(*segment_, ino->aux, ino->aux_chained, bytes)) return {};
+    return makeRoom(auxChainBlocks(bytes.size(), blockSize()), ino);
 }
 
 // A new chain holding `bytes`, in blocks that are free now (nullopt when there are not enough).
@@ -210,12 +219,11 @@ Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum) {
     ino->data_checksum = checksum ? *checksum : dataChecksum(*ino);
     ino->has_data_checksum = true;
     ino->dirty = false;
-    if (persist(ino)) return {};
-    const uint64_t blob =
-        encodeBlob(InodeBlob{ino->parent, ino->xattrs, {}}).size() + 16 * ino->extents.size() + 64;
+    if (persist(ino, Changed::Blocks)) return {};
+    const uint64_t blob = encodeBlob(blobOf(*ino)).size();
     if (makeRoom(auxChainBlocks(blob, blockSize()), ino)) {
         ino->dirty = false;
-        if (persist(ino)) return {};
+        if (persist(ino, Changed::Blocks)) return {};
     }
     return makeError(ENOSPC, fmt::format("pool {}: no room for the metadata of entry {}; it "
                                          "stays uncommitted",

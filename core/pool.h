@@ -39,6 +39,8 @@
 
 namespace kvc {
 
+struct InodeBlob;
+
 struct EntryAttr {
     EntryId id = 0;
     uint64_t generation = 0;
@@ -252,9 +254,20 @@ private:
     void removeEntryName(Inode* dir, std::string_view name, Inode* ino, bool notify);
     void maybeFree(Inode* ino);
     void eraseInode(Inode* ino);  // drops a removed inode for good, giving its slot back
-    // Writes the inode's record; false when its metadata found no free block (an entry is then
-    // uncommitted: dirty, its record says so).
-    bool persist(Inode* ino);
+    // Writes the inode's record. What changed since the last one decides what happens when the
+    // blob (xattrs, chain parent, extents past the record) needs blocks and none are free:
+    // after a change of metadata alone the last record stays, still naming the entry's blocks
+    // (the caller undoes the change, or accepts a record older than memory); after a change of
+    // the entry's blocks no record may name the old ones, so the entry becomes uncommitted
+    // (dirty, its record says so). Returns false when the record was not brought up to date.
+    enum class Changed { Metadata, Blocks };
+    bool persist(Inode* ino, Changed what = Changed::Metadata);
+    // What an inode keeps outside the fixed fields of its record (written inline or in a chain).
+    static InodeBlob blobOf(const Inode& ino);
+    // Makes room (evicting others, never `ino`) for the chain `blob` needs, when it is to be
+    // the entry's blob and does not fit in the record: ENOSPC when eviction cannot. Called
+    // before a change of attributes, so that a refused change changes nothing.
+    Status roomForBlob(const InodeBlob& blob, Inode* ino);
     std::optional<std::vector<Extent>> writeBlobChain(std::string_view bytes);
     // Marks an entry complete and writes it (making room for its metadata if needed); ENOSPC
     // leaves it uncommitted.

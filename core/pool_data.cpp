@@ -204,7 +204,7 @@ Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
     const uint64_t old_size = ino->size;
     if (!ino->dirty) {
         ino->dirty = true;
-        persist(ino);
+        persist(ino, Changed::Blocks);
     }
     if (new_size < old_size) {
         const uint64_t keep = blocksFor(new_size);
@@ -255,7 +255,7 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
                                                 name_));
         if (!ino->dirty) {
             ino->dirty = true;
-            persist(ino.get());
+            persist(ino.get(), Changed::Blocks);
         }
         const uint64_t need = blocksFor(end);
         if (need > ino->blocks)

@@ -401,7 +401,7 @@ Status Pool::resize(uint64_t bytes) {
                 for (const Extent& e : ino->aux) fence.push_back(e);
                 ino->aux.clear();
             }
-            persist(ino.get());
+            persist(ino.get(), Changed::Blocks);
             for (const Extent& e : vacated) segment_->releaseBlocks(e);
             notify(Invalidation{0, {}, ino->id});
         }

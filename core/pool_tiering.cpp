@@ -153,17 +153,18 @@ Status Pool::importEntry(const EntryImage& image) {
     ino->parent = image.parent;
     if (image.mtime_ns) ino->mtime_ns = image.mtime_ns;
     ino->opens = ino->write_opens = 0;
-    ino->dirty = false;
-    ino->data_checksum = checksum;
-    ino->has_data_checksum = true;
     if (auto st = addName(*dir, name, ino); !st) {
         maybeFree(ino);
         return st;
     }
     addChainRef(ino);
     settleChains();
-    persist(ino);
     persist(*dir);
+    // Committed like a written entry; without room for its metadata it is no entry at all.
+    if (auto st = commit(ino, checksum); !st) {
+        removeEntryName(*dir, name, ino, false);
+        return st;
+    }
     refreshCandidate(ino);
     return {};
 }

@@ -2,6 +2,7 @@
 // other user.* attributes, stored verbatim within the limits in core/xattr_limits.h.
 #include <charconv>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -242,12 +243,27 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
                     return makeError(EINVAL, fmt::format("user.kvcache.parent: {} would make "
                                                          "a loop in the chain",
                                                          excerpt(path)));
+                InodeBlob next = blobOf(*ino);
+                next.parent = path;
+                if (auto st = roomForBlob(next, ino); !st) return st;
+                const std::string before = ino->parent;
+                const int64_t ctime_before = ino->ctime_ns;
                 // A nameless entry (unlinked, still open) gave its reference back when its
                 // last name went: it holds none to drop, and takes none.
-                if (ino->nlink > 0) dropChainRef(ino);
-                ino->parent = path;
-                addChainRef(ino);
-                break;
+                auto setParent = [&](const std::string& to) {
+                    if (ino->nlink > 0) dropChainRef(ino);
+                    ino->parent = to;
+                    addChainRef(ino);
+                };
+                setParent(path);
+                ino->ctime_ns = nowNs();
+                if (!persist(ino)) {
+                    setParent(before);
+                    ino->ctime_ns = ctime_before;
+                    return makeError(ENOSPC,
+                                     fmt::format("pool {}: no room to store {}", name_, name));
+                }
+                return {};
             }
             case KvAttr::Layer:
             case KvAttr::SeqLen:
@@ -271,26 +287,22 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
     const size_t count = ino->xattrs.size() + (it == ino->xattrs.end() ? 1 : 0);
     if (auto st = checkXattrTotals(count, total + key.size() + value.size()); !st) return st;
     // A blob that no longer fits in the record needs blocks of its own: make room first.
-    const size_t blob = encodeBlob(InodeBlob{ino->parent, ino->xattrs, {}}).size() + key.size() +
-                        value.size() + 16 * ino->extents.size() + 16;
-    if (blob > kInlineBlobBytes)
-        if (auto st = makeRoom(auxChainBlocks(blob, blockSize()) + ino->auxBlocks(), ino); !st)
-            return st;
+    InodeBlob next = blobOf(*ino);
+    next.xattrs[key] = std::string(value);
+    if (auto st = roomForBlob(next, ino); !st) return st;
     std::optional<std::string> before;
     if (it != ino->xattrs.end()) before = it->second;
-    const bool was_dirty = ino->dirty;
+    const int64_t ctime_before = ino->ctime_ns;
     ino->xattrs[key] = std::string(value);
     ino->ctime_ns = nowNs();
     if (!persist(ino)) {
-        // Not stored: the attribute and the entry's commit are as they were (the old blob is
-        // still in place, so this record needs no new block).
+        // Not stored: the attribute and the entry's record are as they were.
         if (before)
             ino->xattrs[key] = *before;
         else
             ino->xattrs.erase(key);
-        ino->dirty = was_dirty;
-        persist(ino);
-        return makeError(ENOSPC, fmt::format("no room to store {}", name));
+        ino->ctime_ns = ctime_before;
+        return makeError(ENOSPC, fmt::format("pool {}: no room to store {}", name_, name));
     }
     return {};
 }
@@ -300,7 +312,18 @@ Status Pool::removexattr(EntryId id, std::string_view name) {
     Inode* ino = find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     const KvAttr a = kvAttr(name);
-    if (a != KvAttr::None && !ino->isDir() && id != kPoolRootId) {
+    const bool kv = a != KvAttr::None && !ino->isDir() && id != kPoolRootId;
+    const std::string key(name);
+    if (!kv || a == KvAttr::Parent) {
+        // The blob shrinks, but one still too large for the record goes to a new chain first.
+        InodeBlob next = blobOf(*ino);
+        if (kv ? std::exchange(next.parent, {}).empty() : next.xattrs.erase(key) == 0)
+            return makeError(ENODATA, fmt::format("{} is not set", name));
+        if (auto st = roomForBlob(next, ino); !st) return st;
+    }
+    const int64_t ctime_before = ino->ctime_ns;
+    std::optional<std::string> removed;  // what a removal of the blob's part takes away
+    if (kv) {
         switch (a) {
             case KvAttr::Priority:
                 ino->priority = 0;
@@ -315,20 +338,32 @@ Status Pool::removexattr(EntryId id, std::string_view name) {
                 refreshCandidate(ino);
                 break;
             case KvAttr::Parent:
-                if (ino->parent.empty()) return makeError(ENODATA, "no parent set");
                 if (ino->nlink > 0) dropChainRef(ino);  // see setxattr
-                ino->parent.clear();
+                removed = std::exchange(ino->parent, {});
                 break;
             case KvAttr::Layer: ino->layer = -1; break;
             case KvAttr::SeqLen: ino->seq_len = -1; break;
             case KvAttr::Unknown: return makeError(ENODATA, fmt::format("{} is not set", name));
             default: return makeError(EPERM, fmt::format("{} is read-only", name));
         }
-    } else if (ino->xattrs.erase(std::string(name)) == 0) {
-        return makeError(ENODATA, fmt::format("{} is not set", name));
+    } else {
+        auto it = ino->xattrs.find(key);
+        removed = std::move(it->second);
+        ino->xattrs.erase(it);
     }
     ino->ctime_ns = nowNs();
-    persist(ino);
+    if (!persist(ino) && removed) {
+        // Room was made, yet the chain could not be backed: the attribute stays, as recorded.
+        if (kv) {
+            ino->parent = std::move(*removed);
+            addChainRef(ino);
+        } else {
+            ino->xattrs[key] = std::move(*removed);
+        }
+        ino->ctime_ns = ctime_before;
+        return makeError(ENOSPC,
+                         fmt::format("pool {}: no room to store the removal of {}", name_, name));
+    }
     return {};
 }
 
