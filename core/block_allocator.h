@@ -20,7 +20,7 @@
 namespace kvc {
 
 class BlockAllocator {
-public:
+  public:
     explicit BlockAllocator(uint64_t block_count);
 
     // Allocates `count` blocks, appending the extents to `out`. When `hint` starts a free extent,
@@ -45,7 +45,7 @@ public:
     // Throws std::logic_error naming the broken invariant.
     void verify() const;
 
-private:
+  private:
     void insertFree(uint64_t start, uint64_t count);
     void eraseFree(std::map<uint64_t, uint64_t>::iterator it);
     void takeFrom(std::map<uint64_t, uint64_t>::iterator it, uint64_t count,
@@ -53,7 +53,7 @@ private:
 
     uint64_t block_count_;
     uint64_t free_blocks_ = 0;
-    std::map<uint64_t, uint64_t> by_start_;         // start -> count
+    std::map<uint64_t, uint64_t> by_start_;            // start -> count
     std::set<std::pair<uint64_t, uint64_t>> by_size_;  // (count, start)
 };
 

@@ -24,8 +24,9 @@ Result<EvictRequest> parseEvictRequest(std::string_view text) {
     const std::string_view v = trimRequest(text);
     EvictRequest r;
     // A bare number or a trailing '%' is a percentage; anything with a unit is a size.
-    const bool percent = (!v.empty() && v.back() == '%') ||
-                         (!v.empty() && v.find_first_not_of("0123456789.") == std::string_view::npos);
+    const bool percent =
+        (!v.empty() && v.back() == '%') ||
+        (!v.empty() && v.find_first_not_of("0123456789.") == std::string_view::npos);
     if (percent) {
         auto p = parsePercent(v);
         if (!p) return p.error();

@@ -53,7 +53,7 @@ using NameIndex = std::unordered_map<std::string, NameSlot, NameHash, std::equal
 struct Inode {
     EntryId id = 0;
     uint64_t generation = 0;
-    uint64_t slot = 0;  // inode record slot (unused for the pool root)
+    uint64_t slot = 0;     // inode record slot (unused for the pool root)
     bool removed = false;  // lost its last name; counted in Pool::removed_inodes_
 
     std::atomic<uint32_t> mode{0};
@@ -95,14 +95,14 @@ struct Inode {
     std::map<std::string, std::string> xattrs;  // other user.* attributes, verbatim
 
     // Run-time state, not persisted.
-    uint64_t lookups = 0;         // references the front end holds (FUSE lookup count)
+    uint64_t lookups = 0;  // references the front end holds (FUSE lookup count)
     uint32_t opens = 0;
     uint32_t write_opens = 0;
     uint32_t chain_children = 0;  // cached entries naming this one as their parent
     bool had_children = false;    // chain_children was non-zero at some point
     bool dirty = false;           // record says Dirty: changed since the last commit
     bool in_policy = false;
-    uint64_t matched_in = 0;      // the .match request that last reported it cached (0: none)
+    uint64_t matched_in = 0;  // the .match request that last reported it cached (0: none)
 
     // Where this inode's names are: (directory, dirent slot). A directory has exactly one.
     std::vector<std::pair<EntryId, uint64_t>> names;

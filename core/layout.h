@@ -57,22 +57,22 @@ struct Superblock {
     char magic[8];
     uint32_t version;
     uint32_t block_size;
-    uint64_t block_count;          // blocks the data region can hold (the mapping's extent)
-    uint64_t capacity_blocks;      // blocks the pool may use (<= block_count after a shrink)
+    uint64_t block_count;      // blocks the data region can hold (the mapping's extent)
+    uint64_t capacity_blocks;  // blocks the pool may use (<= block_count after a shrink)
     uint64_t inode_slots;
     uint64_t dirent_slots;
     uint64_t inode_table_offset;
     uint64_t dirent_table_offset;
     uint64_t data_offset;
-    uint64_t pin_budget_bytes;     // 0: no limit beyond capacity
+    uint64_t pin_budget_bytes;  // 0: no limit beyond capacity
     int64_t created_ns;
-    uint32_t root_mode;            // the pool directory's own attributes
+    uint32_t root_mode;  // the pool directory's own attributes
     uint32_t root_uid;
     uint32_t root_gid;
-    uint32_t clean;                // 1 after a clean detach, 0 while attached
+    uint32_t clean;  // 1 after a clean detach, 0 while attached
     int64_t root_mtime_ns;
-    uint64_t generation_base;      // raised at every attach so inode generations never repeat
-    uint64_t inode_high;           // slots below this may be in use: attach scans only these
+    uint64_t generation_base;  // raised at every attach so inode generations never repeat
+    uint64_t inode_high;       // slots below this may be in use: attach scans only these
     uint64_t dirent_high;
     char policy[32];
     char pool_name[256];
@@ -90,8 +90,8 @@ static_assert(offsetof(Superblock, seq) == 424);
 
 enum class RecordState : uint32_t {
     Free = 0,
-    File = 1,       // a committed entry: complete, survives a crash
-    Dirty = 2,      // open for writing or being changed: dropped at attach after a crash
+    File = 1,   // a committed entry: complete, survives a crash
+    Dirty = 2,  // open for writing or being changed: dropped at attach after a crash
     Directory = 3,
 };
 
@@ -106,7 +106,7 @@ inline constexpr size_t kInlineBlobBytes = kInodeRecordBytes - kInodeHeaderBytes
 struct InodeRecord {
     RecordState state;
     uint32_t generation;
-    uint64_t checksum;             // xxh3 of the record with this field zeroed
+    uint64_t checksum;  // xxh3 of the record with this field zeroed
     uint32_t mode;
     uint32_t uid;
     uint32_t gid;
@@ -119,12 +119,12 @@ struct InodeRecord {
     int64_t layer;
     int64_t seq_len;
     uint64_t access_count;
-    int64_t pin_expires_ns;        // 0: pinned without expiry (when pinned)
+    int64_t pin_expires_ns;  // 0: pinned without expiry (when pinned)
     uint32_t pinned;
-    uint32_t extent_count;         // total extents; the first kInlineExtents are inline
-    Extent aux;                    // blocks holding the blob when it does not fit inline
+    uint32_t extent_count;  // total extents; the first kInlineExtents are inline
+    Extent aux;             // blocks holding the blob when it does not fit inline
     uint64_t blob_bytes;
-    uint64_t blob_checksum;        // xxh3 of the blob
+    uint64_t blob_checksum;  // xxh3 of the blob
     Extent extents[kInlineExtents];
     uint32_t aux_chained;       // 1: `aux` starts a chain of linked extents
     uint32_t data_checksummed;  // 1: data_checksum holds the xxh3 of the entry's bytes
@@ -138,11 +138,11 @@ static_assert(offsetof(InodeRecord, blob) == kInodeHeaderBytes);
 inline constexpr size_t kDirentRecordBytes = 320;
 
 struct DirentRecord {
-    uint32_t state;                // 0 free, 1 used
+    uint32_t state;  // 0 free, 1 used
     uint32_t name_len;
-    uint64_t checksum;             // xxh3 of the record with this field zeroed
-    uint64_t dir_id;               // pool-local id of the directory holding the name
-    uint64_t inode_id;             // pool-local id of the inode it names
+    uint64_t checksum;  // xxh3 of the record with this field zeroed
+    uint64_t dir_id;    // pool-local id of the directory holding the name
+    uint64_t inode_id;  // pool-local id of the inode it names
     char name[kMaxNameBytes + 1];
     uint8_t reserved[kDirentRecordBytes - 32 - (kMaxNameBytes + 1)];
 };

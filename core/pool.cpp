@@ -45,11 +45,12 @@ Result<uint64_t> Pool::takeInodeSlot() {
         return s;
     }
     if (sb.inode_high >= sb.inode_slots)
-        return makeError(ENOSPC, fmt::format("pool {} holds its maximum of {} entries", name_,
-                                             max_entries_));
+        return makeError(
+            ENOSPC, fmt::format("pool {} holds its maximum of {} entries", name_, max_entries_));
     if (auto st = segment_->backInodeRecord(sb.inode_high); !st)
         return makeError(st.code(), fmt::format("pool {}: the host cannot back another entry "
-                                                "({})", name_, st.error().message));
+                                                "({})",
+                                                name_, st.error().message));
     // The high-water mark is raised (and stored) before the record is written, so attach
     // always scans every slot that may hold one.
     const uint64_t slot = sb.inode_high;
@@ -68,7 +69,8 @@ Result<uint64_t> Pool::takeDirentSlot() {
         return makeError(ENOSPC, fmt::format("pool {} has no room for another name", name_));
     if (auto st = segment_->backDirentRecord(sb.dirent_high); !st)
         return makeError(st.code(), fmt::format("pool {}: the host cannot back another name "
-                                                "({})", name_, st.error().message));
+                                                "({})",
+                                                name_, st.error().message));
     const uint64_t slot = sb.dirent_high;
     segment_->updateSuper([](Superblock& s) { s.dirent_high++; });
     return slot;
@@ -406,8 +408,8 @@ Result<std::unique_ptr<Pool>> Pool::attach(const SegmentLocation& where) {
     const Superblock& sb = p->segment_->super();
     p->policy_ = makePolicy(sb.policy);
     if (!p->policy_)
-        return makeError(EINVAL, fmt::format("{} names an unknown policy \"{}\"", where.describe(),
-                                             sb.policy));
+        return makeError(
+            EINVAL, fmt::format("{} names an unknown policy \"{}\"", where.describe(), sb.policy));
     // Before initCommon, which starts the generations from it.
     p->segment_->updateSuper([](Superblock& s) { s.generation_base++; });
     PoolLoader::initCommon(*p);
@@ -485,8 +487,8 @@ Status PoolLoader::load(Pool& p) {
                 ino->aux_chained = rec.aux_chained != 0;
             }
             for (uint32_t i = 0; i < rec.extent_count; ++i)
-                ino->extents.push_back(i < kInlineExtents ? rec.extents[i]
-                                                          : blob->extra_extents[i - kInlineExtents]);
+                ino->extents.push_back(
+                    i < kInlineExtents ? rec.extents[i] : blob->extra_extents[i - kInlineExtents]);
             // Every block must be inside the pool and claimed once.
             std::vector<Extent> claimed;
             for (const Extent& e : ino->extents) {
@@ -651,7 +653,9 @@ void Pool::detach() {
     segment_->updateSuper([](Superblock& sb) { sb.clean = 1; });
 }
 
-Status Pool::destroySegment() { return Segment::remove(segment_->location()); }
+Status Pool::destroySegment() {
+    return Segment::remove(segment_->location());
+}
 
 bool Pool::isEmptyPool() {
     std::lock_guard lk(meta_);

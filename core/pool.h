@@ -87,12 +87,12 @@ struct EvictReport {
 };
 
 struct MatchResult {
-    size_t leading = 0;         // how many leading names are cached
-    std::vector<bool> cached;   // per name
+    size_t leading = 0;        // how many leading names are cached
+    std::vector<bool> cached;  // per name
 };
 
 struct PoolCreateOptions {
-    std::string name;        // the pool's directory name
+    std::string name;  // the pool's directory name
     SegmentLocation where;
     PoolSettings settings;
     uint32_t mode = 0755;
@@ -101,7 +101,7 @@ struct PoolCreateOptions {
 };
 
 class Pool {
-public:
+  public:
     ~Pool();
     Pool(const Pool&) = delete;
     Pool& operator=(const Pool&) = delete;
@@ -235,7 +235,7 @@ public:
     // Checks every invariant (allocator, policy, index); throws std::logic_error.
     void verify();
 
-private:
+  private:
     Pool() = default;
     friend struct PoolLoader;
     struct Lock;

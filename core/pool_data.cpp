@@ -165,10 +165,10 @@ Status Pool::flush(EntryId id) {
 
 Status Pool::allocateFor(Inode* ino, uint64_t count) {
     if (count == 0) return {};
-    if (ino->pinned && pin_budget_ &&
-        pinnedBytes() + count * blockSize() > pin_budget_)
+    if (ino->pinned && pin_budget_ && pinnedBytes() + count * blockSize() > pin_budget_)
         return makeError(EDQUOT, fmt::format("pool {}: growing a pinned entry past the pin "
-                                             "budget of {} bytes", name_, pin_budget_));
+                                             "budget of {} bytes",
+                                             name_, pin_budget_));
     if (auto st = makeRoom(count, ino); !st) return st;
     std::vector<Extent> got;
     const uint64_t hint =
@@ -251,8 +251,8 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
         if (ino->write_opens == 0)
             return makeError(EBADF, fmt::format("entry {} is not open for writing", id));
         if (end > allocator_->blockCount() * uint64_t(blockSize()))
-            return makeError(EFBIG, fmt::format("pool {}: an entry cannot be larger than the pool",
-                                                name_));
+            return makeError(
+                EFBIG, fmt::format("pool {}: an entry cannot be larger than the pool", name_));
         if (!ino->dirty) {
             ino->dirty = true;
             persist(ino.get(), Changed::Blocks);
@@ -292,8 +292,8 @@ Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
         std::unique_lock data_lock(ino->data_mutex);
         std::lock_guard lk(meta_);
         if (end > allocator_->blockCount() * uint64_t(blockSize()))
-            st = makeError(EFBIG, fmt::format("pool {}: an entry cannot be larger than the pool",
-                                              name_));
+            st = makeError(EFBIG,
+                           fmt::format("pool {}: an entry cannot be larger than the pool", name_));
         else if (end > ino->size)  // blocks always cover the size, backed when allocated
             st = truncateBlocks(ino.get(), end);
     }

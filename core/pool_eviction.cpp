@@ -203,8 +203,8 @@ void Pool::forgetEntry(Inode* ino) {
 Status Pool::makeRoom(uint64_t blocks, Inode* requester) {
     expirePins();
     if (blocks > allocator_->blockCount())
-        return makeError(ENOSPC, fmt::format("pool {}: {} blocks requested, the pool has {}",
-                                             name_, blocks, allocator_->blockCount()));
+        return makeError(ENOSPC, fmt::format("pool {}: {} blocks requested, the pool has {}", name_,
+                                             blocks, allocator_->blockCount()));
     if (allocator_->freeBlocks() >= blocks) return {};
     // The requester is usually open for writing and so no candidate, but not always (a large
     // xattr on a closed entry): keep it out of the policy while evicting, or it could evict
@@ -327,7 +327,8 @@ Status Pool::resize(uint64_t bytes) {
     }
     if (allocator_->usedBlocks() > want)
         return makeError(ENOSPC, fmt::format("pool {}: could not evict enough to shrink to {} "
-                                             "bytes", name_, bytes));
+                                             "bytes",
+                                             name_, bytes));
     // Fence off the part that goes, then move the entries that still live there.
     std::vector<Extent> fence;
     if (allocator_->freeBlocks() > 0) {
@@ -359,8 +360,8 @@ Status Pool::resize(uint64_t bytes) {
         }
         std::vector<Extent> moved;
         std::vector<Extent> vacated;  // punched only once the record points at the copies
-        size_t di = 0;        // destination extent being filled
-        uint64_t filled = 0;  // blocks of dst[di] already used
+        size_t di = 0;                // destination extent being filled
+        uint64_t filled = 0;          // blocks of dst[di] already used
         for (const Extent& e : ino->extents) {
             if (e.start + e.count <= want) {
                 moved.push_back(e);

@@ -200,8 +200,8 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
             std::unique_lock data(ino->data_mutex);
             std::lock_guard lk(meta_);
             if (*change.size > allocator_->blockCount() * uint64_t(blockSize()))
-                st = makeError(EFBIG, fmt::format("size {} is larger than pool {}", *change.size,
-                                                  name_));
+                st = makeError(EFBIG,
+                               fmt::format("size {} is larger than pool {}", *change.size, name_));
             else
                 st = truncateBlocks(ino.get(), *change.size);  // its errno: ENOSPC, EDQUOT
         }
@@ -264,8 +264,8 @@ Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t m
         if (auto st = validateNewName(name, dir_id == kPoolRootId); !st) return st.error();
         if (auto child = childOf(*dir, name); child) {
             if (exclusive) return makeError(EEXIST, fmt::format("\"{}\" exists", name));
-            if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory",
-                                                                        name));
+            if ((*child)->isDir())
+                return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
             existing = (*child)->id;
             (*child)->lookups++;
         } else {
@@ -369,8 +369,10 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
         }
         return false;
     };
-    if (s->isDir() && inside(s, *new_dir)) return makeError(EINVAL, "cannot move a directory "
-                                                                     "into itself");
+    if (s->isDir() && inside(s, *new_dir))
+        return makeError(EINVAL,
+                         "cannot move a directory "
+                         "into itself");
     if ((flags & kRenameExchange) && d->isDir() && inside(d, *dir))
         return makeError(EINVAL, "cannot move a directory into itself");
     if (d && !(flags & kRenameExchange)) {
@@ -513,9 +515,8 @@ Result<std::vector<DirEntry>> Pool::readdir(EntryId dir_id, uint64_t cookie, siz
     auto dir = findDir(dir_id);
     if (!dir) return dir.error();
     std::vector<DirEntry> out;
-    for (auto it = (*dir)->by_slot.lower_bound(cookie); it != (*dir)->by_slot.end() &&
-                                                         out.size() < max;
-         ++it) {
+    for (auto it = (*dir)->by_slot.lower_bound(cookie);
+         it != (*dir)->by_slot.end() && out.size() < max; ++it) {
         Inode* t = find(it->second.inode);
         out.push_back(DirEntry{it->second.name, t->id, t->mode, it->first + 1});
     }

@@ -18,7 +18,7 @@ namespace {
 constexpr size_t kCopyBytes = 1 << 20;
 
 class PoolTarget : public RestoreTarget {
-public:
+  public:
     PoolTarget(Pool& pool, bool created_pool) : pool_(pool), created_pool_(created_pool) {
         dirs_.emplace("", kPoolRootId);
     }
@@ -111,8 +111,7 @@ public:
         auto target = entries_.find(l.link_target);
         auto now = target == entries_.end() ? Result<EntryAttr>(makeError(ENOENT, "not restored"))
                                             : pool_.getattr(target->second.first);
-        if (now && now->generation != target->second.second)
-            now = makeError(ENOENT, "evicted");
+        if (now && now->generation != target->second.second) now = makeError(ENOENT, "evicted");
         const std::string tmp = tempName();
         auto linked = now ? pool_.link(now->id, *dir, tmp) : Result<EntryAttr>(now.error());
         if (!linked) {
@@ -157,7 +156,7 @@ public:
         return {};
     }
 
-private:
+  private:
     Error fail(std::string_view path, std::string_view what, const Error& e) const {
         return makeError(e.code, fmt::format("{}: {}: {}", describe(path), what, e.message));
     }
@@ -229,7 +228,7 @@ private:
 
     Pool& pool_;
     bool created_pool_;
-    std::unordered_map<std::string, EntryId> dirs_;     // restored or found directories
+    std::unordered_map<std::string, EntryId> dirs_;  // restored or found directories
     // Restored entries (id, generation), for links.
     std::unordered_map<std::string, std::pair<EntryId, uint64_t>> entries_;
     std::vector<char> buffer_;

@@ -172,8 +172,8 @@ Status Pool::importEntry(const EntryImage& image) {
 Status Pool::removePath(std::string_view path) {
     std::lock_guard lk(meta_);
     const size_t slash = path.rfind('/');
-    Inode* dir = slash == std::string_view::npos ? find(kPoolRootId)
-                                                 : resolvePath(path.substr(0, slash));
+    Inode* dir =
+        slash == std::string_view::npos ? find(kPoolRootId) : resolvePath(path.substr(0, slash));
     const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     if (!dir || !dir->isDir()) return makeError(ENOENT, fmt::format("no entry {}", path));
     auto child = childOf(dir, name);

@@ -20,8 +20,10 @@ namespace {
 constexpr std::string_view kKv = "user.kvcache.";
 
 std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' || v.back() == '\0'))
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n'))
+        v.remove_prefix(1);
+    while (!v.empty() &&
+           (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' || v.back() == '\0'))
         v.remove_suffix(1);
     return v;
 }
@@ -45,8 +47,8 @@ std::string formatTime(int64_t ns) {
 
 Status validateEntryPath(std::string_view path, std::string_view what) {
     if (path.empty() || path.size() > kMaxParentPathBytes)
-        return makeError(EINVAL, fmt::format("{}: empty or longer than {} bytes", what,
-                                             kMaxParentPathBytes));
+        return makeError(
+            EINVAL, fmt::format("{}: empty or longer than {} bytes", what, kMaxParentPathBytes));
     while (!path.empty()) {
         const size_t slash = path.find('/');
         if (auto st = validateEntryName(path.substr(0, slash)); !st)
@@ -147,8 +149,10 @@ Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     const KvAttr a = kvAttr(name);
     if (a != KvAttr::None && a != KvAttr::Unknown && !ino->isDir()) {
         switch (a) {
-            case KvAttr::Priority: return std::to_string(ino->priority);
-            case KvAttr::Pinned: return std::string(ino->pinned ? "1" : "0");
+            case KvAttr::Priority:
+                return std::to_string(ino->priority);
+            case KvAttr::Pinned:
+                return std::string(ino->pinned ? "1" : "0");
             case KvAttr::PinTtl: {
                 if (!ino->pinned || !ino->pin_expires_ns) break;
                 const int64_t left = ino->pin_expires_ns - nowNs();
@@ -163,12 +167,17 @@ Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
             case KvAttr::SeqLen:
                 if (ino->seq_len < 0) break;
                 return std::to_string(ino->seq_len);
-            case KvAttr::AccessCount: return std::to_string(ino->access_count);
-            case KvAttr::Created: return formatTime(ino->btime_ns);
-            case KvAttr::LastAccess: return formatTime(ino->atime_ns);
+            case KvAttr::AccessCount:
+                return std::to_string(ino->access_count);
+            case KvAttr::Created:
+                return formatTime(ino->btime_ns);
+            case KvAttr::LastAccess:
+                return formatTime(ino->atime_ns);
             // 1 once the last writer closed it (what survives a crash), 0 while being written.
-            case KvAttr::Committed: return std::string(ino->dirty ? "0" : "1");
-            default: break;
+            case KvAttr::Committed:
+                return std::string(ino->dirty ? "0" : "1");
+            default:
+                break;
         }
         return makeError(ENODATA, fmt::format("{} is not set", name));
     }
@@ -203,8 +212,7 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
     std::lock_guard lk(meta_);
     Inode* ino = find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
-    if (id == kPoolRootId)
-        return makeError(EPERM, "attributes of a pool directory are not stored");
+    if (id == kPoolRootId) return makeError(EPERM, "attributes of a pool directory are not stored");
     auto parsed = parseXattr(name, value, ino->isDir());
     if (!parsed) return parsed.error();
     const KvAttr a = parsed->attr;
@@ -221,9 +229,10 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
                 const bool pin = parsed->number != 0;
                 if (pin && !ino->pinned && pin_budget_ &&
                     pinnedBytes() + ino->blocks * blockSize() > pin_budget_)
-                    return makeError(EDQUOT, fmt::format("pool {}: pinning {} bytes would pass the "
-                                                         "pin budget of {} bytes", name_,
-                                                         ino->blocks * blockSize(), pin_budget_));
+                    return makeError(EDQUOT,
+                                     fmt::format("pool {}: pinning {} bytes would pass the "
+                                                 "pin budget of {} bytes",
+                                                 name_, ino->blocks * blockSize(), pin_budget_));
                 if (ino->pinned && ino->pin_expires_ns)
                     pin_expiry_.erase({ino->pin_expires_ns, id});
                 ino->pinned = pin;
@@ -269,7 +278,8 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
             case KvAttr::SeqLen:
                 (a == KvAttr::Layer ? ino->layer : ino->seq_len) = parsed->number;
                 break;
-            default: break;
+            default:
+                break;
         }
         ino->ctime_ns = nowNs();
         persist(ino);
@@ -341,10 +351,16 @@ Status Pool::removexattr(EntryId id, std::string_view name) {
                 if (ino->nlink > 0) dropChainRef(ino);  // see setxattr
                 removed = std::exchange(ino->parent, {});
                 break;
-            case KvAttr::Layer: ino->layer = -1; break;
-            case KvAttr::SeqLen: ino->seq_len = -1; break;
-            case KvAttr::Unknown: return makeError(ENODATA, fmt::format("{} is not set", name));
-            default: return makeError(EPERM, fmt::format("{} is read-only", name));
+            case KvAttr::Layer:
+                ino->layer = -1;
+                break;
+            case KvAttr::SeqLen:
+                ino->seq_len = -1;
+                break;
+            case KvAttr::Unknown:
+                return makeError(ENODATA, fmt::format("{} is not set", name));
+            default:
+                return makeError(EPERM, fmt::format("{} is read-only", name));
         }
     } else {
         auto it = ino->xattrs.find(key);

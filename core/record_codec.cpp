@@ -14,7 +14,7 @@ void put(std::string& out, T v) {
 }
 
 class Reader {
-public:
+  public:
     explicit Reader(std::string_view b) : b_(b) {}
     template <class T>
     bool get(T& v) {
@@ -31,7 +31,7 @@ public:
     }
     bool done() const { return b_.empty(); }
 
-private:
+  private:
     std::string_view b_;
 };
 
@@ -79,7 +79,9 @@ std::optional<InodeBlob> decodeBlob(std::string_view bytes) {
     return blob;
 }
 
-uint64_t hashBytes(const void* data, size_t len) { return XXH3_64bits(data, len); }
+uint64_t hashBytes(const void* data, size_t len) {
+    return XXH3_64bits(data, len);
+}
 
 uint64_t inodeRecordChecksum(const InodeRecord& rec) {
     InodeRecord copy;

@@ -17,8 +17,8 @@ struct Error {
 
 template <class T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  public:
+    Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
     Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
     bool ok() const { return v_.index() == 0; }
@@ -35,14 +35,14 @@ public:
     const Error& error() const { return std::get<1>(v_); }
     int code() const { return ok() ? 0 : error().code; }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
 // Result<void>: success or an error.
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
 
@@ -51,13 +51,15 @@ public:
     const Error& error() const { return error_; }
     int code() const { return ok_ ? 0 : error_.code; }
 
-private:
+  private:
     Error error_;
     bool ok_ = true;
 };
 
 using Status = Result<void>;
 
-inline Error makeError(int code, std::string message) { return Error{code, std::move(message)}; }
+inline Error makeError(int code, std::string message) {
+    return Error{code, std::move(message)};
+}
 
 }  // namespace kvc

@@ -70,7 +70,9 @@ uint64_t reservationFor(uint64_t bytes) {
     return alignUp(std::max(*four, *more), 2ull << 20);
 }
 
-std::string errnoText(int err) { return std::strerror(err); }
+std::string errnoText(int err) {
+    return std::strerror(err);
+}
 
 Status validateName(const SegmentLocation& where) {
     if (where.name.empty() || where.name.size() > 250 ||
@@ -197,7 +199,8 @@ Result<std::unique_ptr<Segment>> Segment::create(const SegmentLocation& where,
     if (auto st = validateName(where); !st) return st.error();
     if (g.block_size < 4096 || g.block_size > (2u << 20) || (g.block_size & (g.block_size - 1)))
         return makeError(EINVAL, fmt::format("invalid block size {}: a power of two from 4 KiB "
-                                             "to 2 MiB", g.block_size));
+                                             "to 2 MiB",
+                                             g.block_size));
     if (g.block_count == 0 || g.inode_slots == 0 || g.dirent_slots == 0)
         return makeError(EINVAL, "a pool needs at least one block and one entry slot");
     const auto o = offsetsFor(g);
@@ -208,7 +211,8 @@ Result<std::unique_ptr<Segment>> Segment::create(const SegmentLocation& where,
     int fd = openBacking(where, O_RDWR | O_CREAT | O_EXCL);
     if (fd < 0) {
         int err = errno;
-        return makeError(err, fmt::format("cannot create {}: {}", where.describe(), errnoText(err)));
+        return makeError(err,
+                         fmt::format("cannot create {}: {}", where.describe(), errnoText(err)));
     }
     if (ftruncate(fd, static_cast<off_t>(o->total)) != 0) {
         int err = errno;
@@ -323,7 +327,8 @@ Status Segment::remove(const SegmentLocation& where) {
                                : ::unlink((where.dir + "/" + where.name).c_str());
     if (rc != 0) {
         int err = errno;
-        return makeError(err, fmt::format("cannot remove {}: {}", where.describe(), errnoText(err)));
+        return makeError(err,
+                         fmt::format("cannot remove {}: {}", where.describe(), errnoText(err)));
     }
     return {};
 }
@@ -356,9 +361,9 @@ Status Segment::backRange(uint64_t offset, uint64_t bytes, std::string_view what
     if (fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(bytes)) != 0) {
         int err = errno;
         if (err == EOPNOTSUPP) return {};  // the filesystem cannot reserve; accept the risk
-        return makeError(err == EFBIG ? ENOSPC : err,
-                         fmt::format("cannot back {} of {}: {}", what, where_.describe(),
-                                     errnoText(err)));
+        return makeError(
+            err == EFBIG ? ENOSPC : err,
+            fmt::format("cannot back {} of {}: {}", what, where_.describe(), errnoText(err)));
     }
     return {};
 }
@@ -394,7 +399,8 @@ Status Segment::grow(uint64_t block_count) {
     const auto new_bytes = checkedMulAdd(block_count, block_size_, data_offset_);
     if (!new_bytes || *new_bytes > reserved_bytes_)
         return makeError(EFBIG, fmt::format("{} can grow in place to at most {} bytes until the "
-                                            "next mount", where_.describe(), reserved_bytes_));
+                                            "next mount",
+                                            where_.describe(), reserved_bytes_));
     if (ftruncate(fd_, static_cast<off_t>(*new_bytes)) != 0) {
         int err = errno;
         return makeError(err, fmt::format("cannot grow {}: {}", where_.describe(), errnoText(err)));
@@ -404,8 +410,8 @@ Status Segment::grow(uint64_t block_count) {
         int err = errno;
         // Back to the size the superblock describes, so that nothing changed.
         (void)ftruncate(fd_, static_cast<off_t>(mapped_bytes_));
-        return makeError(err, fmt::format("cannot map the grown {}: {}", where_.describe(),
-                                          errnoText(err)));
+        return makeError(
+            err, fmt::format("cannot map the grown {}: {}", where_.describe(), errnoText(err)));
     }
     mapped_bytes_ = *new_bytes;
     block_count_ = block_count;
@@ -426,8 +432,8 @@ Status Segment::shrink(uint64_t block_count) {
     if (ftruncate(fd_, static_cast<off_t>(new_bytes)) != 0) {
         // The blocks past the cut are free and stay mapped: only memory is not given back.
         int err = errno;
-        return makeError(err, fmt::format("cannot shrink {}: {}", where_.describe(),
-                                          errnoText(err)));
+        return makeError(err,
+                         fmt::format("cannot shrink {}: {}", where_.describe(), errnoText(err)));
     }
     // Keep the tail reserved but inaccessible, so a later grow maps it again.
     mmap(base_ + new_bytes, mapped_bytes_ - new_bytes, PROT_NONE,

@@ -39,7 +39,7 @@ struct SegmentLocation {
 };
 
 class Segment {
-public:
+  public:
     ~Segment();
     Segment(const Segment&) = delete;
     Segment& operator=(const Segment&) = delete;
@@ -95,7 +95,7 @@ public:
     // Bytes of memory (or disk) the backing object really uses.
     uint64_t residentBytes() const;
 
-private:
+  private:
     Segment() = default;
     static Result<std::unique_ptr<Segment>> mapFd(const SegmentLocation& where, int fd,
                                                   uint64_t bytes);

@@ -43,7 +43,7 @@ constexpr std::string_view kKvPrefix = "user.kvcache.";
 // --- little-endian encoding ------------------------------------------------------------------
 
 class Encoder {
-public:
+  public:
     void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
     void u16(uint16_t v) { le(v, 2); }
     void u32(uint32_t v) { le(v, 4); }
@@ -53,7 +53,7 @@ public:
     void bytes(std::string_view b) { out_.append(b); }
     std::string& str() { return out_; }
 
-private:
+  private:
     void le(uint64_t v, int n) {
         for (int i = 0; i < n; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
     }
@@ -62,7 +62,7 @@ private:
 
 // Reads fields from a byte string; every read is bounds-checked and a failed one sticks.
 class Decoder {
-public:
+  public:
     explicit Decoder(std::string_view in) : in_(in) {}
     uint8_t u8() { return static_cast<uint8_t>(le(1)); }
     uint16_t u16() { return static_cast<uint16_t>(le(2)); }
@@ -82,7 +82,7 @@ public:
     bool ok() const { return ok_; }
     bool done() const { return ok_ && in_.empty(); }
 
-private:
+  private:
     uint64_t le(size_t n) {
         std::string_view b = bytes(n);
         uint64_t v = 0;
@@ -133,9 +133,8 @@ std::string validateRecord(const SnapshotRecord& r) {
         if (type != 0040000) return fmt::format("directory with mode {:o}", r.mode);
         if (!r.path.empty())
             if (auto e = checkPath(r.path, "path"); !e.empty()) return e;
-        if (r.data_len || !r.link_target.empty() || !r.parent.empty() || r.pinned ||
-            r.priority || r.pin_ttl_s != -1 || r.layer != -1 || r.seq_len != -1 ||
-            r.access_count)
+        if (r.data_len || !r.link_target.empty() || !r.parent.empty() || r.pinned || r.priority ||
+            r.pin_ttl_s != -1 || r.layer != -1 || r.seq_len != -1 || r.access_count)
             return "directory with entry data or entry attributes";
         if (r.path.empty() && !r.xattrs.empty()) return "pool directory with attributes";
     } else if (r.kind == SnapshotKind::Entry || r.kind == SnapshotKind::Link) {
@@ -298,7 +297,9 @@ std::string checkHeader(const SnapshotHeader& h) {
     return {};
 }
 
-std::string errnoText(int e) { return std::strerror(e); }
+std::string errnoText(int e) {
+    return std::strerror(e);
+}
 
 }  // namespace
 
@@ -320,11 +321,13 @@ struct Hasher {
 // The tree must be restorable in one pass: the pool's directory first, every record's
 // directory before it, unique paths, and links naming an earlier entry.
 class TreeCheck {
-public:
+  public:
     std::string check(const SnapshotRecord& r) const {
         const bool is_root = r.kind == SnapshotKind::Directory && r.path.empty();
-        if (seen_.empty()) return is_root ? std::string() : "the first record is not the pool's "
-                                                            "directory";
+        if (seen_.empty())
+            return is_root ? std::string()
+                           : "the first record is not the pool's "
+                             "directory";
         if (is_root) return "a second record for the pool's directory";
         if (seen_.count(r.path)) return fmt::format("path {:?} appears twice", r.path);
         auto dir = seen_.find(parentDir(r.path));
@@ -369,7 +372,7 @@ public:
         return {};
     }
 
-private:
+  private:
     std::unordered_map<std::string, SnapshotKind> seen_;
     std::unordered_map<std::string, std::string> parents_;  // entry path -> its parent's path
     std::unordered_map<std::string, std::string> links_;    // link path -> entry path
@@ -396,8 +399,8 @@ Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::start(int fd, std::strin
         return makeError(EINVAL, fmt::format("snapshot {}: {}", name, e));
     if (header.version != kSnapshotFormatVersion)
         return makeError(EINVAL, fmt::format("snapshot {}: this build writes format version {}, "
-                                              "not {}", name, kSnapshotFormatVersion,
-                                              header.version));
+                                             "not {}",
+                                             name, kSnapshotFormatVersion, header.version));
     std::unique_ptr<SnapshotWriter> w(new SnapshotWriter);
     w->fd_ = fd;
     w->name_ = std::move(name);
@@ -412,8 +415,7 @@ Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::start(int fd, std::strin
     Encoder e;
     e.bytes(std::string_view(kHeaderMagic, 8));
     e.u32(kSnapshotFormatVersion);
-    e.u32(static_cast<uint32_t>(kHeaderFixedBytes + header.pool.size() + header.policy.size() +
-                                8));
+    e.u32(static_cast<uint32_t>(kHeaderFixedBytes + header.pool.size() + header.policy.size() + 8));
     e.u32(header.block_size);
     e.u32(header.flags);
     e.i64(header.created_ns);
@@ -477,17 +479,17 @@ Status SnapshotWriter::flush() {
 
 Status SnapshotWriter::beginRecord(const SnapshotRecord& rec) {
     if (in_record_)
-        return makeError(EINVAL, fmt::format("snapshot {}: record {:?} begun inside another",
-                                             name_, rec.path));
+        return makeError(
+            EINVAL, fmt::format("snapshot {}: record {:?} begun inside another", name_, rec.path));
     auto invalid = [&](const std::string& why) {
-        return makeError(EINVAL, fmt::format("snapshot {}: cannot store {:?}: {}", name_,
-                                             rec.path, why));
+        return makeError(EINVAL,
+                         fmt::format("snapshot {}: cannot store {:?}: {}", name_, rec.path, why));
     };
     if (auto e = validateRecord(rec); !e.empty()) return invalid(e);
     if (auto e = tree_->check(rec); !e.empty()) return invalid(e);
     const std::string meta = encodeMeta(rec);
-    const std::string head = encodeRecordHead(rec.kind, static_cast<uint32_t>(meta.size()),
-                                              rec.data_len);
+    const std::string head =
+        encodeRecordHead(rec.kind, static_cast<uint32_t>(meta.size()), rec.data_len);
     record_start_ = logical_;
     record_hash_->reset();
     record_hash_->update(head.data(), head.size());
@@ -504,8 +506,8 @@ Status SnapshotWriter::beginRecord(const SnapshotRecord& rec) {
 Status SnapshotWriter::appendData(const void* data, size_t len) {
     if (!in_record_ || len > data_left_)
         return makeError(EINVAL, fmt::format("snapshot {}: {:?}: more data than the {} bytes "
-                                             "declared", name_, pending_.path,
-                                             pending_.data_len));
+                                             "declared",
+                                             name_, pending_.path, pending_.data_len));
     record_hash_->update(data, len);
     data_left_ -= len;
     return put(data, len);
@@ -536,7 +538,8 @@ Status SnapshotWriter::abandonRecord() {
         failed_ = true;
         if (!seekable_)
             return makeError(ESPIPE, fmt::format("snapshot {}: cannot drop {:?} from an output "
-                                                 "that is not a file", name_, pending_.path));
+                                                 "that is not a file",
+                                                 name_, pending_.path));
         buffer_.clear();  // all of it belongs to the record
         const off_t at = static_cast<off_t>(base_ + static_cast<int64_t>(record_start_));
         if (ftruncate(fd_, at) != 0) return ioError("ftruncate");
@@ -550,11 +553,11 @@ Status SnapshotWriter::abandonRecord() {
 
 Status SnapshotWriter::finish() {
     if (in_record_)
-        return makeError(EINVAL, fmt::format("snapshot {}: {:?} was not finished", name_,
-                                             pending_.path));
+        return makeError(EINVAL,
+                         fmt::format("snapshot {}: {:?} was not finished", name_, pending_.path));
     if (records_ == 0)
-        return makeError(EINVAL, fmt::format("snapshot {}: no record for the pool's directory",
-                                             name_));
+        return makeError(EINVAL,
+                         fmt::format("snapshot {}: no record for the pool's directory", name_));
     Encoder e;
     e.bytes(std::string_view(kTrailerMagic, 8));
     e.u64(records_);
@@ -573,7 +576,7 @@ namespace {
 // Sequential reads through a buffer, with the position known, over a descriptor whose size was
 // taken once: a read past that size means the file shrank under us.
 class SeqReader {
-public:
+  public:
     // The buffer is no larger than the file: small images are common in tests and tools.
     SeqReader(int fd, uint64_t file_size)
         : fd_(fd), buf_(static_cast<size_t>(std::min<uint64_t>(kIoBufferBytes, file_size + 1))) {}
@@ -636,7 +639,7 @@ public:
         return true;
     }
 
-private:
+  private:
     int fd_;
     std::vector<char> buf_;
     uint64_t start_ = 0;  // file offset of buf_[0]
@@ -646,9 +649,12 @@ private:
 
 std::string_view kindName(SnapshotKind k) {
     switch (k) {
-        case SnapshotKind::Directory: return "directory";
-        case SnapshotKind::Entry: return "entry";
-        case SnapshotKind::Link: return "link";
+        case SnapshotKind::Directory:
+            return "directory";
+        case SnapshotKind::Entry:
+            return "entry";
+        case SnapshotKind::Link:
+            return "link";
     }
     return "record";
 }
@@ -659,7 +665,7 @@ struct SnapshotReader::Cursor {
     Cursor(int fd, uint64_t size) : in(fd, size) {}
     SeqReader in;
     Hasher hash;
-    size_t next = 0;         // index of the record next() returns
+    size_t next = 0;  // index of the record next() returns
     bool in_record = false;
     uint64_t data_left = 0;
     uint64_t record_end = 0;  // offset of the record's checksum
@@ -712,8 +718,8 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
     auto readExact = [&](std::string& out, size_t n) -> Status {
         auto got = in.read(out, n);
         if (!got) return damaged(fmt::format("read error: {}", got.error().message));
-        if (!*got) return damaged(fmt::format("the file shrank to {} bytes while being read",
-                                              in.pos()));
+        if (!*got)
+            return damaged(fmt::format("the file shrank to {} bytes while being read", in.pos()));
         return {};
     };
 
@@ -745,8 +751,8 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
     if (XXH3_64bits(head.data(), header_len_ - 8) != loadLe64(head.data() + header_len_ - 8))
         return damaged("the header fails its checksum");
     if (version != kSnapshotFormatVersion)
-        return damaged(fmt::format("format version {}, this build reads {}", version,
-                                   kSnapshotFormatVersion));
+        return damaged(
+            fmt::format("format version {}, this build reads {}", version, kSnapshotFormatVersion));
     {
         Decoder d(std::string_view(head).substr(16, header_len_ - 24));
         header_.version = version;
@@ -793,11 +799,12 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
         // What a record claims is told as claimed: its lengths may be the damaged part.
         auto overrun = [&](std::string claim) {
             if (trailer_at_end)
-                return damaged(fmt::format("record {} at byte {} claims {}, but only {} bytes "
-                                           "remain before the trailer", number, at, claim,
-                                           remaining - kTrailerBytes));
-            return truncatedAt(fmt::format("record {} at byte {} needs {}, {} bytes remain",
-                                           number, at, claim, remaining));
+                return damaged(
+                    fmt::format("record {} at byte {} claims {}, but only {} bytes "
+                                "remain before the trailer",
+                                number, at, claim, remaining - kTrailerBytes));
+            return truncatedAt(fmt::format("record {} at byte {} needs {}, {} bytes remain", number,
+                                           at, claim, remaining));
         };
         if (remaining >= 8) {
             std::string peek(8, '\0');
@@ -805,8 +812,8 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
                 std::memcmp(peek.data(), kTrailerMagic, 8) == 0)
                 break;
         }
-        if (remaining == 0) return truncatedAt(fmt::format("no trailer after record {}",
-                                                           number - 1));
+        if (remaining == 0)
+            return truncatedAt(fmt::format("no trailer after record {}", number - 1));
         if (remaining < kRecordHeadBytes)
             return overrun(fmt::format("a {}-byte header", kRecordHeadBytes));
         std::string rh;
@@ -815,14 +822,13 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
             return damaged(fmt::format("record {} at byte {}: bad record magic", number, at));
         Decoder d(std::string_view(rh).substr(4));
         const uint8_t kind = d.u8();
-        const uint32_t reserved = uint32_t{d.u8()} | uint32_t{d.u8()} << 8 |
-                                  uint32_t{d.u8()} << 16;
+        const uint32_t reserved = uint32_t{d.u8()} | uint32_t{d.u8()} << 8 | uint32_t{d.u8()} << 16;
         const uint32_t meta_len = d.u32();
         const uint32_t reserved2 = d.u32();
         const uint64_t data_len = d.u64();
         if (kind < 1 || kind > 3 || reserved || reserved2)
-            return damaged(fmt::format("record {} at byte {}: bad record header (kind {})",
-                                       number, at, kind));
+            return damaged(
+                fmt::format("record {} at byte {}: bad record header (kind {})", number, at, kind));
         if (meta_len > kSnapshotMaxMetaBytes)
             return damaged(fmt::format("record {} at byte {}: meta of {} bytes is larger than {}",
                                        number, at, meta_len, kSnapshotMaxMetaBytes));
@@ -830,8 +836,7 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
         const uint64_t after_head = remaining - kRecordHeadBytes;
         if (meta_len > after_head || data_len > after_head - meta_len ||
             8 > after_head - meta_len - data_len)
-            return overrun(fmt::format("{} bytes of metadata and {} of data", meta_len,
-                                       data_len));
+            return overrun(fmt::format("{} bytes of metadata and {} of data", meta_len, data_len));
         hash.reset();
         hash.update(rh.data(), rh.size());
         if (auto st = readExact(meta, meta_len); !st) return st;
@@ -875,7 +880,9 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
                 summary_.data_bytes += data_len;
                 summary_.largest_entry = std::max(summary_.largest_entry, data_len);
                 break;
-            case SnapshotKind::Link: summary_.links++; break;
+            case SnapshotKind::Link:
+                summary_.links++;
+                break;
         }
         index_.push_back(SnapshotIndexItem{rec.kind, std::move(rec.path), data_len, at});
     }
@@ -883,8 +890,8 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
     const uint64_t at = in.pos();
     if (size_ - at < kTrailerBytes) return truncatedAt("inside the trailer");
     if (size_ - at > kTrailerBytes)
-        return damaged(fmt::format("{} bytes follow the trailer at byte {}",
-                                   size_ - at - kTrailerBytes, at));
+        return damaged(
+            fmt::format("{} bytes follow the trailer at byte {}", size_ - at - kTrailerBytes, at));
     std::string t;
     if (auto st = readExact(t, kTrailerBytes); !st) return st;
     if (XXH3_64bits(t.data(), 32) != loadLe64(t.data() + 32))
@@ -892,14 +899,15 @@ Status SnapshotReader::verify(const SnapshotProgress& progress) {
     const uint64_t count = loadLe64(t.data() + 8);
     const uint64_t total = loadLe64(t.data() + 16);
     if (count != index_.size())
-        return damaged(fmt::format("the trailer counts {} records, the file has {}", count,
-                                   index_.size()));
+        return damaged(
+            fmt::format("the trailer counts {} records, the file has {}", count, index_.size()));
     if (total != size_)
-        return damaged(fmt::format("the trailer says the image is {} bytes, the file has {}",
-                                   total, size_));
+        return damaged(
+            fmt::format("the trailer says the image is {} bytes, the file has {}", total, size_));
     if (loadLe64(t.data() + 24) != image.digest())
-        return damaged("the image checksum does not match its records (records missing, "
-                       "reordered or replaced)");
+        return damaged(
+            "the image checksum does not match its records (records missing, "
+            "reordered or replaced)");
     if (index_.empty() || index_.front().kind != SnapshotKind::Directory)
         return damaged("no record for the pool's directory");
     if (auto e = tree.checkChains(); !e.empty()) return damaged(e);
@@ -921,8 +929,10 @@ Result<bool> SnapshotReader::next(SnapshotRecord& rec) {
     const size_t i = c.next++;
     const uint64_t at = index_[i].offset;
     const auto changed = [&](std::string_view what) {
-        return damaged(fmt::format("record {} at byte {} changed since it was verified ({}); "
-                                   "was the file modified?", i + 1, at, what));
+        return damaged(
+            fmt::format("record {} at byte {} changed since it was verified ({}); "
+                        "was the file modified?",
+                        i + 1, at, what));
     };
     c.in.seek(at);
     std::string rh, meta;
@@ -975,19 +985,23 @@ Status SnapshotReader::checkRecord() {
     Cursor& c = *cursor_;
     const size_t i = c.next - 1;
     if (!c.in_record || c.data_left != 0)
-        return makeError(EINVAL, fmt::format("snapshot {}: record {} was not read to its end",
-                                             name_, i + 1));
+        return makeError(
+            EINVAL, fmt::format("snapshot {}: record {} was not read to its end", name_, i + 1));
     std::string sum;
     c.in.seek(c.record_end);
     auto got = c.in.read(sum, 8);
     if (!got || !*got || loadLe64(sum.data()) != c.hash.digest() ||
         c.hash.digest() != checksums_[i])
-        return damaged(fmt::format("record {} ({:?}) changed since it was verified; was the file "
-                                   "modified?", i + 1, index_[i].path));
+        return damaged(
+            fmt::format("record {} ({:?}) changed since it was verified; was the file "
+                        "modified?",
+                        i + 1, index_[i].path));
     c.in_record = false;
     return {};
 }
 
-std::string_view snapshotKindName(SnapshotKind kind) { return kindName(kind); }
+std::string_view snapshotKindName(SnapshotKind kind) {
+    return kindName(kind);
+}
 
 }  // namespace kvc

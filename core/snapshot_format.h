@@ -81,7 +81,7 @@ struct SnapshotHeader {
 
 struct SnapshotRecord {
     SnapshotKind kind = SnapshotKind::Entry;
-    std::string path;  // pool-relative, '/'-separated, no leading '/'; "" is the pool directory
+    std::string path;   // pool-relative, '/'-separated, no leading '/'; "" is the pool directory
     uint32_t mode = 0;  // with the file type bits
     uint32_t uid = 0;
     uint32_t gid = 0;
@@ -92,9 +92,10 @@ struct SnapshotRecord {
     // user.kvcache.* (entries only; directories keep the defaults).
     int32_t priority = 0;
     bool pinned = false;
-    int64_t pin_ttl_s = -1;  // seconds of pin left when read; -1: pinned without a limit, or unpinned
-    int64_t layer = -1;      // -1: not set
-    int64_t seq_len = -1;    // -1: not set
+    int64_t pin_ttl_s =
+        -1;                // seconds of pin left when read; -1: pinned without a limit, or unpinned
+    int64_t layer = -1;    // -1: not set
+    int64_t seq_len = -1;  // -1: not set
     uint64_t access_count = 0;  // for information: read-only in a pool
     std::string parent;         // chain parent's path, empty if none
     std::string link_target;    // Link records only
@@ -116,7 +117,7 @@ struct SnapshotSummary {
     uint64_t directories = 0;  // not counting the pool's own directory
     uint64_t entries = 0;
     uint64_t links = 0;
-    uint64_t data_bytes = 0;   // sum of entries' sizes
+    uint64_t data_bytes = 0;  // sum of entries' sizes
     uint64_t largest_entry = 0;
     uint64_t file_bytes = 0;
 };
@@ -135,7 +136,7 @@ using SnapshotProgress = std::function<void(uint64_t done)>;
 // Writes an image to a file descriptor it does not own. Records are buffered; a record may be
 // abandoned (the entry changed while it was read) if the descriptor is seekable.
 class SnapshotWriter {
-public:
+  public:
     ~SnapshotWriter();
     SnapshotWriter(const SnapshotWriter&) = delete;
     SnapshotWriter& operator=(const SnapshotWriter&) = delete;
@@ -157,7 +158,7 @@ public:
     uint64_t recordCount() const { return records_; }
     uint64_t bytesWritten() const { return logical_; }
 
-private:
+  private:
     SnapshotWriter() = default;
     Status put(const void* data, size_t len);
     Status flush();
@@ -165,9 +166,9 @@ private:
 
     int fd_ = -1;
     std::string name_;
-    int64_t base_ = 0;        // descriptor offset where the image starts
-    uint64_t logical_ = 0;    // bytes of the image so far, buffered or not
-    uint64_t flushed_ = 0;    // bytes already handed to write(2)
+    int64_t base_ = 0;      // descriptor offset where the image starts
+    uint64_t logical_ = 0;  // bytes of the image so far, buffered or not
+    uint64_t flushed_ = 0;  // bytes already handed to write(2)
     std::vector<char> buffer_;
     uint64_t records_ = 0;
     std::unique_ptr<snapshot_detail::Hasher> record_hash_;
@@ -183,7 +184,7 @@ private:
 
 // Reads an image: open() verifies all of it; then next()/readData() hand the records out.
 class SnapshotReader {
-public:
+  public:
     ~SnapshotReader();
     SnapshotReader(const SnapshotReader&) = delete;
     SnapshotReader& operator=(const SnapshotReader&) = delete;
@@ -211,7 +212,7 @@ public:
     // Back to the first record.
     void rewind();
 
-private:
+  private:
     SnapshotReader() = default;
     Status verify(const SnapshotProgress& progress);
     Error damaged(std::string what) const;

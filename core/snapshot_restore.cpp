@@ -9,7 +9,7 @@ namespace {
 
 // Hands an entry's bytes from the image to a target, counting progress.
 class ImageEntrySource : public EntrySource {
-public:
+  public:
     ImageEntrySource(SnapshotReader& image, const RestoreOptions& options, uint64_t& bytes)
         : image_(image), options_(options), bytes_(bytes) {}
 
@@ -25,7 +25,7 @@ public:
     }
     Status finish() override { return image_.checkRecord(); }
 
-private:
+  private:
     SnapshotReader& image_;
     const RestoreOptions& options_;
     uint64_t& bytes_;
@@ -74,9 +74,9 @@ Result<RestoreReport> restoreImage(SnapshotReader& image, RestoreTarget& target,
     auto block_size = target.blockSize();
     if (!block_size) return block_size.error();
     if (*block_size != h.block_size)
-        return makeError(EINVAL, fmt::format("snapshot {}: block size {}, pool has {} ({})",
-                                             image.name(), h.block_size, *block_size,
-                                             target.describe("")));
+        return makeError(EINVAL,
+                         fmt::format("snapshot {}: block size {}, pool has {} ({})", image.name(),
+                                     h.block_size, *block_size, target.describe("")));
     auto capacity = target.capacityBytes();
     if (!capacity) return capacity.error();
     if (sum.largest_entry > *capacity) {
@@ -106,9 +106,11 @@ Result<RestoreReport> restoreImage(SnapshotReader& image, RestoreTarget& target,
         }
     }
     if (sum.data_bytes > *capacity)
-        target.warn(fmt::format("the image holds {} bytes of entries and {} has a capacity of {} "
-                                "bytes: the pool's policy evicts entries as the restore needs "
-                                "room", sum.data_bytes, target.describe(""), *capacity));
+        target.warn(
+            fmt::format("the image holds {} bytes of entries and {} has a capacity of {} "
+                        "bytes: the pool's policy evicts entries as the restore needs "
+                        "room",
+                        sum.data_bytes, target.describe(""), *capacity));
 
     if (options.replace) {
         auto removed = target.removeAll();

@@ -45,9 +45,9 @@ struct RestoreReport {
     uint64_t directories = 0;  // created or merged, not counting the pool's own
     uint64_t entries = 0;
     uint64_t links = 0;
-    uint64_t bytes = 0;        // entry bytes written
-    uint64_t replaced = 0;     // merge: existing entries an image entry replaced
-    uint64_t removed = 0;      // replace: entries removed first
+    uint64_t bytes = 0;     // entry bytes written
+    uint64_t replaced = 0;  // merge: existing entries an image entry replaced
+    uint64_t removed = 0;   // replace: entries removed first
     std::vector<std::string> warnings;
 };
 
@@ -55,7 +55,7 @@ enum class PathKind { Directory, Entry };
 
 // An entry's bytes, read from the image.
 class EntrySource {
-public:
+  public:
     virtual ~EntrySource() = default;
     // Up to `len` bytes; 0 at the end.
     virtual Result<size_t> read(void* out, size_t len) = 0;
@@ -66,7 +66,7 @@ public:
 
 // The operations a restore needs from a pool. Paths are pool-relative ("" is the pool itself).
 class RestoreTarget {
-public:
+  public:
     virtual ~RestoreTarget() = default;
     // How messages name a path ("/kvcache/llama/a/b", "pool llama: a/b").
     virtual std::string describe(std::string_view path) const = 0;
@@ -90,7 +90,7 @@ public:
     void warn(std::string message) { warnings_.push_back(std::move(message)); }
     std::vector<std::string> takeWarnings() { return std::move(warnings_); }
 
-private:
+  private:
     std::vector<std::string> warnings_;
 };
 

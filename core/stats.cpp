@@ -9,8 +9,8 @@ std::string formatStats(const PoolStats& s) {
     const PoolCounters& c = s.counters;
     const uint64_t asked = c.hits + c.misses;
     const double hit_ratio = asked ? double(c.hits) / double(asked) : 0.0;
-    const double prefix_ratio = c.match_blocks ? double(c.match_leading) / double(c.match_blocks)
-                                               : 0.0;
+    const double prefix_ratio =
+        c.match_blocks ? double(c.match_leading) / double(c.match_blocks) : 0.0;
     std::string out;
     auto line = [&](std::string_view k, auto v) { out += fmt::format("{} {}\n", k, v); };
     if (!s.name.empty()) line("pool", s.name);

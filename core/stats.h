@@ -8,14 +8,14 @@ namespace kvc {
 
 // Counters kept since the pool was attached.
 struct PoolCounters {
-    uint64_t hits = 0;              // opens for reading and .match names found
-    uint64_t misses = 0;            // lookups and .match names not found
+    uint64_t hits = 0;    // opens for reading and .match names found
+    uint64_t misses = 0;  // lookups and .match names not found
     uint64_t evictions = 0;
     uint64_t evicted_bytes = 0;
-    uint64_t match_requests = 0;    // .match calls
-    uint64_t match_blocks = 0;      // names asked in .match
-    uint64_t match_hits = 0;        // names found cached in .match
-    uint64_t match_leading = 0;     // names in the leading cached run of .match
+    uint64_t match_requests = 0;     // .match calls
+    uint64_t match_blocks = 0;       // names asked in .match
+    uint64_t match_hits = 0;         // names found cached in .match
+    uint64_t match_leading = 0;      // names in the leading cached run of .match
     uint64_t checksum_failures = 0;  // entries dropped: their bytes failed their checksum
 };
 

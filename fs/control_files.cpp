@@ -69,11 +69,16 @@ Result<std::string> Filesystem::controlContent(uint32_t pool, const ControlFile&
         case ControlKind::Stats:
             return formatStats(p.stats()) +
                    (slot->tiers ? formatTierStats(slot->tiers->stats()) : std::string());
-        case ControlKind::Policy: return p.policyName() + "\n";
-        case ControlKind::Evict: return evictReport(p.lastEviction());
-        case ControlKind::Size: return fmt::format("{}\n", p.capacityBytes());
-        case ControlKind::Match: return std::string();
-        default: return std::string();
+        case ControlKind::Policy:
+            return p.policyName() + "\n";
+        case ControlKind::Evict:
+            return evictReport(p.lastEviction());
+        case ControlKind::Size:
+            return fmt::format("{}\n", p.capacityBytes());
+        case ControlKind::Match:
+            return std::string();
+        default:
+            return std::string();
     }
 }
 
@@ -105,7 +110,8 @@ Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& f
             log(LogLevel::Info, "pool {}: capacity is now {}", slot->name, p.capacityBytes());
             return fmt::format("{}\n", p.capacityBytes());
         }
-        default: return makeError(EACCES, "read-only control file");
+        default:
+            return makeError(EACCES, "read-only control file");
     }
 }
 

@@ -19,8 +19,8 @@ enum class ControlKind { RootStats, RootMetrics, Stats, Policy, Evict, Size, Mat
 struct ControlFile {
     std::string_view name;
     ControlKind kind;
-    EntryId local;   // pool-local id (2..15)
-    uint32_t mode;   // permission bits; the owner is the pool's (root's for the root level)
+    EntryId local;  // pool-local id (2..15)
+    uint32_t mode;  // permission bits; the owner is the pool's (root's for the root level)
     bool root_level;
 };
 
@@ -33,7 +33,7 @@ const ControlFile* controlByLocal(bool root_level, EntryId local);
 struct ControlHandle {
     const ControlFile* file = nullptr;
     std::string content;
-    bool rebase = false;   // the next read starts the content afresh at its own offset
+    bool rebase = false;  // the next read starts the content afresh at its own offset
     uint64_t base = 0;
     // `.match`: the request written since the last read (a buffered writer flushes a long one in
     // pieces), each piece checked as it arrives, answered whole by the next read.

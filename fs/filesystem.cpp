@@ -22,7 +22,9 @@ Filesystem::Filesystem(DaemonOptions options) : options_(std::move(options)) {
     root_mtime_ns_ = nowNs();
 }
 
-Filesystem::~Filesystem() { stopNotifier(); }
+Filesystem::~Filesystem() {
+    stopNotifier();
+}
 
 SegmentLocation Filesystem::locationFor(const std::string& pool, const PoolSettings& s) const {
     SegmentLocation where;
@@ -33,8 +35,7 @@ SegmentLocation Filesystem::locationFor(const std::string& pool, const PoolSetti
 
 // Disk-tier segments are named "<prefix>-tier.<instance>.<pool>", so that the scan for pools
 // ("<prefix>.<instance>.") never takes one for a pool.
-SegmentLocation Filesystem::diskTierLocation(const std::string& pool,
-                                             const TierSettings& t) const {
+SegmentLocation Filesystem::diskTierLocation(const std::string& pool, const TierSettings& t) const {
     return SegmentLocation{options_.config.shm_prefix + "-tier." + options_.instance + "." + pool,
                            t.disk_dir};
 }
@@ -160,7 +161,8 @@ Result<std::shared_ptr<PoolSlot>> Filesystem::createPool(const std::string& name
     o.gid = gid;
     if (o.where.name.size() > 250)
         return makeError(ENAMETOOLONG, fmt::format("pool name \"{}\" is too long for a segment "
-                                                   "name", name));
+                                                   "name",
+                                                   name));
     auto pool = Pool::create(o);
     if (!pool) return pool.error();
     auto slot = addSlot(std::move(*pool), settings.tiers);
@@ -299,9 +301,8 @@ void Filesystem::drainNotifications() {
     const uint64_t target = notify_queued_;
     // Bounded, so a kernel that blocks a notification (a directory lock held by a request no
     // free thread can serve) delays this caller instead of hanging it.
-    if (!notify_done_cv_.wait_for(lk, std::chrono::seconds(5), [&] {
-            return notify_stop_ || notify_done_ >= target;
-        }))
+    if (!notify_done_cv_.wait_for(lk, std::chrono::seconds(5),
+                                  [&] { return notify_stop_ || notify_done_ >= target; }))
         log(LogLevel::Warning, "kernel invalidations still pending after 5 s");
 }
 

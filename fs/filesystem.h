@@ -37,7 +37,7 @@ struct PoolSlot {
 };
 
 class Filesystem {
-public:
+  public:
     explicit Filesystem(DaemonOptions options);
     ~Filesystem();
 
@@ -90,7 +90,7 @@ public:
     // `.match`'s answer to a parsed request: the leading cached count, then a 0/1 per name.
     Result<std::string> matchAnswer(uint32_t pool, const std::vector<std::string_view>& names);
 
-private:
+  private:
     SegmentLocation locationFor(const std::string& pool, const PoolSettings& s) const;
     SegmentLocation diskTierLocation(const std::string& pool, const TierSettings& t) const;
     // Registers a pool, with its lower tiers when `tiers` has any.

@@ -24,7 +24,9 @@ void logInit(bool use_syslog, LogLevel level) {
     if (use_syslog) openlog("kvcachefs", LOG_PID, LOG_DAEMON);
 }
 
-bool logEnabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(); }
+bool logEnabled(LogLevel level) {
+    return static_cast<int>(level) <= g_level.load();
+}
 
 void logWrite(LogLevel level, std::string_view raw) {
     static constexpr const char* kNames[] = {"error", "warning", "info", "debug"};
@@ -39,8 +41,8 @@ void logWrite(LogLevel level, std::string_view raw) {
     if (g_syslog) {
         syslog(kPriorities[i], "%.*s", static_cast<int>(message.size()), message.data());
     } else {
-        std::string line = std::string("kvcachefs[") + std::to_string(getpid()) + "] " +
-                           kNames[i] + ": " + std::string(message) + "\n";
+        std::string line = std::string("kvcachefs[") + std::to_string(getpid()) + "] " + kNames[i] +
+                           ": " + std::string(message) + "\n";
         fputs(line.c_str(), stderr);
     }
 }

@@ -86,8 +86,8 @@ int main(int argc, char* argv[]) {
         }
     }
 
-    SessionGuard session{fuse_session_new(&a.args, &kvc::fs::lowlevelOps(),
-                                          sizeof(fuse_lowlevel_ops), fs.get())};
+    SessionGuard session{
+        fuse_session_new(&a.args, &kvc::fs::lowlevelOps(), sizeof(fuse_lowlevel_ops), fs.get())};
     if (!session.se) return 1;  // libfuse printed which option it did not know
     SignalGuard signals;
     if (fuse_set_signal_handlers(session.se) != 0) return 1;
@@ -118,6 +118,8 @@ int main(int argc, char* argv[]) {
     // The loop returns 0 after an unmount, the (positive) number of the signal that stopped
     // it (SIGTERM, SIGINT, SIGHUP: a clean stop too), or -errno.
     log(LogLevel::Info, "unmounting {} ({})", o.mountpoint,
-        rc == 0 ? "clean" : rc > 0 ? fmt::format("signal {}", rc) : "loop error");
+        rc == 0  ? "clean"
+        : rc > 0 ? fmt::format("signal {}", rc)
+                 : "loop error");
     return rc >= 0 ? 0 : 1;
 }

@@ -15,8 +15,9 @@ struct Metric {
     std::function<double(const PoolStats&)> value;
 };
 
-double ratio(uint64_t a, uint64_t b) { return b ? double(a) / double(b) : 0.0; }
-
+double ratio(uint64_t a, uint64_t b) {
+    return b ? double(a) / double(b) : 0.0;
+}
 
 // Per pool and tier: kvcachefs_tier_*{pool="...",tier="disk"|"remote"}.
 std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats>>& tiers) {
@@ -27,15 +28,16 @@ std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats
         uint64_t TierSnapshot::*field;
     };
     const TierMetric metrics[] = {
-        {"kvcachefs_tier_entries", "gauge", "Entries in the tier (disk only).", &TierSnapshot::entries},
+        {"kvcachefs_tier_entries", "gauge", "Entries in the tier (disk only).",
+         &TierSnapshot::entries},
         {"kvcachefs_tier_used_bytes", "gauge", "Bytes used in the tier (disk only).",
          &TierSnapshot::used_bytes},
-        {"kvcachefs_tier_hits_total", "counter", "Promotions asked of the tier that found the entry.",
-         &TierSnapshot::hits},
+        {"kvcachefs_tier_hits_total", "counter",
+         "Promotions asked of the tier that found the entry.", &TierSnapshot::hits},
         {"kvcachefs_tier_misses_total", "counter", "Promotions asked of the tier that did not.",
          &TierSnapshot::misses},
-        {"kvcachefs_tier_errors_total", "counter", "Failed tier operations (node down or slow, full).",
-         &TierSnapshot::errors},
+        {"kvcachefs_tier_errors_total", "counter",
+         "Failed tier operations (node down or slow, full).", &TierSnapshot::errors},
         {"kvcachefs_tier_corrupt_total", "counter", "Values that failed their checks (deleted).",
          &TierSnapshot::corrupt},
         {"kvcachefs_tier_promotions_total", "counter", "Entries copied up from the tier.",
@@ -62,15 +64,17 @@ std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats
                                    t.remote.*m.field);
         }
     }
-    out += "# HELP kvcachefs_tier_queue_bytes Demotions waiting, in bytes.\n"
-           "# TYPE kvcachefs_tier_queue_bytes gauge\n";
+    out +=
+        "# HELP kvcachefs_tier_queue_bytes Demotions waiting, in bytes.\n"
+        "# TYPE kvcachefs_tier_queue_bytes gauge\n";
     for (const auto& [pool, t] : tiers)
         out += fmt::format("kvcachefs_tier_queue_bytes{{pool=\"{}\"}} {}\n", pool, t.queue_bytes);
-    out += "# HELP kvcachefs_tier_queue_entries Demotions and removals waiting or being stored.\n"
-           "# TYPE kvcachefs_tier_queue_entries gauge\n";
+    out +=
+        "# HELP kvcachefs_tier_queue_entries Demotions and removals waiting or being stored.\n"
+        "# TYPE kvcachefs_tier_queue_entries gauge\n";
     for (const auto& [pool, t] : tiers)
-        out += fmt::format("kvcachefs_tier_queue_entries{{pool=\"{}\"}} {}\n", pool,
-                           t.queue_entries);
+        out +=
+            fmt::format("kvcachefs_tier_queue_entries{{pool=\"{}\"}} {}\n", pool, t.queue_entries);
     return out;
 }
 

@@ -52,9 +52,10 @@ Status restoreAtMount(Filesystem& fs, const std::string& file) {
         log(LogLevel::Warning, "pool {}: restore from {}: {}", h.pool, file, w);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    log(LogLevel::Info, "pool {}: restored {} entries, {} directories, {} bytes from {} in "
-        "{:.2f} s ({} replaced)", h.pool, report->entries, report->directories, report->bytes,
-        file, secs, report->replaced);
+    log(LogLevel::Info,
+        "pool {}: restored {} entries, {} directories, {} bytes from {} in "
+        "{:.2f} s ({} replaced)",
+        h.pool, report->entries, report->directories, report->bytes, file, secs, report->replaced);
     return {};
 }
 

@@ -31,11 +31,9 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
             if (findControl(true, name) || fs.poolByName(name))
                 return (void)fuse_reply_err(req, EEXIST);
             // A name declared in the config file (removed, then made again) gets its settings.
-            auto slot = fs.createPool(name, fs.settingsFor(name), mode & 07777, ctx->uid,
-                                      ctx->gid);
+            auto slot = fs.createPool(name, fs.settingsFor(name), mode & 07777, ctx->uid, ctx->gid);
             if (!slot) {
-                log(LogLevel::Warning, "mkdir of pool {} refused: {}", name,
-                    slot.error().message);
+                log(LogLevel::Warning, "mkdir of pool {} refused: {}", name, slot.error().message);
                 return replyError(req, slot.error(), "mkdir");
             }
             log(LogLevel::Info, "pool {}: created by uid {}", name, ctx->uid);

@@ -15,7 +15,9 @@ bool isControl(fuse_ino_t ino) {
     return ino != FUSE_ROOT_ID && ref.local > kPoolRootId && ref.local < kFirstEntryId;
 }
 
-bool forWrite(const fuse_file_info* fi) { return (fi->flags & O_ACCMODE) != O_RDONLY; }
+bool forWrite(const fuse_file_info* fi) {
+    return (fi->flags & O_ACCMODE) != O_RDONLY;
+}
 
 void setEntryCaching(fuse_req_t req, fuse_file_info* fi) {
     if (fsOf(req).options().page_cache)

@@ -54,7 +54,9 @@ void opInit(void* userdata, fuse_conn_info* conn) {
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }
 
-void opDestroy(void* userdata) { static_cast<Filesystem*>(userdata)->detachAll(); }
+void opDestroy(void* userdata) {
+    static_cast<Filesystem*>(userdata)->detachAll();
+}
 
 fuse_lowlevel_ops makeOps() {
     fuse_lowlevel_ops ops{};

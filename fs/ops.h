@@ -21,8 +21,7 @@ void opLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 void opSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name);
 void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
 // open.cpp
-void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
-              fuse_file_info* fi);
+void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
 void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
 void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
 void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);

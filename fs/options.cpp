@@ -50,7 +50,8 @@ struct RawOptions {
     int verify_reads = 0;
 };
 
-#define KVC_OPT(t, p) {t, offsetof(RawOptions, p), 1}
+#define KVC_OPT(t, p) \
+    { t, offsetof(RawOptions, p), 1 }
 const fuse_opt kOptionTable[] = {
     KVC_OPT("size=%s", size),
     KVC_OPT("policy=%s", policy),
@@ -119,8 +120,10 @@ std::string policyList() {
 }
 
 std::string instanceError(std::string_view v) {
-    return fmt::format("invalid instance name \"{}\": use letters, digits, '_' and '-' (at most "
-                       "64)", v);
+    return fmt::format(
+        "invalid instance name \"{}\": use letters, digits, '_' and '-' (at most "
+        "64)",
+        v);
 }
 
 bool validInstance(std::string_view v) {
@@ -153,10 +156,14 @@ std::string takeSource(fuse_args& args) {
 }
 
 void freeRaw(RawOptions& r) {
-    for (char* p : {r.size, r.policy, r.block_size, r.config, r.instance, r.tier, r.dir,
-                    r.pin_budget, r.max_entries, r.shm_prefix, r.timeout, r.restore, r.disk_dir,
-                    r.disk_size, r.disk_policy, r.remote, r.remote_namespace, r.remote_timeout_ms,
-                    r.remote_ttl_s, r.remote_layout, r.demote_min_reads, r.demote_queue})
+    for (char* p : {r.size,         r.policy,           r.block_size,
+                    r.config,       r.instance,         r.tier,
+                    r.dir,          r.pin_budget,       r.max_entries,
+                    r.shm_prefix,   r.timeout,          r.restore,
+                    r.disk_dir,     r.disk_size,        r.disk_policy,
+                    r.remote,       r.remote_namespace, r.remote_timeout_ms,
+                    r.remote_ttl_s, r.remote_layout,    r.demote_min_reads,
+                    r.demote_queue})
         free(p);
 }
 
@@ -236,7 +243,8 @@ Result<DaemonOptions> parseDaemonOptions(fuse_args& args) {
         auto p = makePolicy(raw.policy);
         if (!p)
             return makeError(EINVAL, fmt::format("option policy: unknown policy \"{}\" (one of: "
-                                                 "{})", raw.policy, policyList()));
+                                                 "{})",
+                                                 raw.policy, policyList()));
         d.policy = std::string(p->name());
     }
     if (raw.tier) {
@@ -261,8 +269,8 @@ Result<DaemonOptions> parseDaemonOptions(fuse_args& args) {
         errno = 0;
         const unsigned long long v = std::strtoull(raw.max_entries, &end, 10);
         if (errno || !end || *end || raw.max_entries[0] == '-' || raw.max_entries[0] == 0)
-            return makeError(EINVAL, fmt::format("option max_entries: \"{}\" is not a number",
-                                                 raw.max_entries));
+            return makeError(
+                EINVAL, fmt::format("option max_entries: \"{}\" is not a number", raw.max_entries));
         d.max_entries = v;
     }
     // The tier options, each checked as the config file checks the key of the same name.
@@ -300,7 +308,8 @@ Result<DaemonOptions> parseDaemonOptions(fuse_args& args) {
         const double v = std::strtod(raw.timeout, &end);
         if (!end || *end || !(v >= 0 && v <= 86400 * 365))
             return makeError(EINVAL, fmt::format("option timeout: \"{}\" is not a number of "
-                                                 "seconds", raw.timeout));
+                                                 "seconds",
+                                                 raw.timeout));
         o.timeout_s = v;
     }
     o.page_cache = !raw.direct_io;

@@ -20,14 +20,14 @@ struct DaemonOptions {
     std::string source = "kvcachefs";
     std::string mountpoint;
     std::string instance = "default";
-    std::string config_path;   // empty: kDefaultConfigPath if it exists
-    Config config;             // defaults and declared pools, after -o overrides
+    std::string config_path;  // empty: kDefaultConfigPath if it exists
+    Config config;            // defaults and declared pools, after -o overrides
     bool foreground = false;
     bool debug = false;
     bool singlethread = false;
-    bool page_cache = true;    // false: -o direct_io, entries bypass the page cache
+    bool page_cache = true;     // false: -o direct_io, entries bypass the page cache
     bool verify_reads = false;  // -o verify_reads: check an entry's checksum at every read open
-    double timeout_s = 3600;   // entry and attribute timeout given to the kernel
+    double timeout_s = 3600;    // entry and attribute timeout given to the kernel
     unsigned max_threads = 16;
     std::string restore_path;  // restore=FILE: a snapshot loaded into its pool before serving
     bool show_help = false;

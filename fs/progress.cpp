@@ -11,7 +11,9 @@ namespace kvc::fs {
 
 ProgressMeter::ProgressMeter() : tty_(isatty(STDERR_FILENO) == 1) {}
 
-ProgressMeter::~ProgressMeter() { clear(); }
+ProgressMeter::~ProgressMeter() {
+    clear();
+}
 
 void ProgressMeter::phase(std::string label, uint64_t total) {
     label_ = std::move(label);

@@ -10,7 +10,7 @@
 namespace kvc::fs {
 
 class ProgressMeter {
-public:
+  public:
     ProgressMeter();
     ~ProgressMeter();
     ProgressMeter(const ProgressMeter&) = delete;
@@ -23,7 +23,7 @@ public:
     void clear();
     bool onTerminal() const { return tty_; }
 
-private:
+  private:
     void draw(uint64_t done);
 
     bool tty_ = false;

@@ -38,8 +38,7 @@ void readControl(fuse_req_t req, uint32_t pool, ControlHandle* h, size_t size, o
             }
         }
         const uint64_t pos = static_cast<uint64_t>(off) >= h->base ? off - h->base : UINT64_MAX;
-        if (pos < h->content.size())
-            reply = h->content.substr(static_cast<size_t>(pos), size);
+        if (pos < h->content.size()) reply = h->content.substr(static_cast<size_t>(pos), size);
     }
     fuse_reply_buf(req, reply.data(), reply.size());
 }
@@ -50,8 +49,7 @@ void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     guarded(req, "read", [&] {
         const NodeRef ref = splitIno(ino);
         if (ref.local > kPoolRootId && ref.local < kFirstEntryId)
-            return readControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), size,
-                               off);
+            return readControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), size, off);
         auto slot = poolOf(req, ino);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);
         Pool& pool = *slot->pool;

@@ -15,7 +15,9 @@ namespace {
 std::string unescapeMountinfo(const std::string& field) {
     std::string out;
     for (size_t i = 0; i < field.size(); ++i) {
-        auto octal = [&](size_t k) { return k < field.size() && field[k] >= '0' && field[k] <= '7'; };
+        auto octal = [&](size_t k) {
+            return k < field.size() && field[k] >= '0' && field[k] <= '7';
+        };
         if (field[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
             out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
                                      (field[i + 3] - '0'));

@@ -34,13 +34,14 @@ void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
             struct stat st {};
             st.st_ino = child;
             st.st_mode = mode;
-            const size_t len = fuse_add_direntry(req, buf.data() + used, size - used, name, &st,
-                                                 next);
+            const size_t len =
+                fuse_add_direntry(req, buf.data() + used, size - used, name, &st, next);
             if (len > size - used) return false;
             used += len;
             return true;
         };
-        if (off < 1 && !add(".", ino, S_IFDIR, 1)) return (void)fuse_reply_buf(req, buf.data(), used);
+        if (off < 1 && !add(".", ino, S_IFDIR, 1))
+            return (void)fuse_reply_buf(req, buf.data(), used);
         if (off < 2 && !add("..", FUSE_ROOT_ID, S_IFDIR, 2))
             return (void)fuse_reply_buf(req, buf.data(), used);
         if (ino == FUSE_ROOT_ID) {
@@ -66,8 +67,12 @@ void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     });
 }
 
-void opReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void opReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+}
 
-void opFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); }
+void opFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+}
 
 }  // namespace kvc::fs

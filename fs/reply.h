@@ -18,7 +18,8 @@ inline Filesystem& fsOf(fuse_req_t req) {
 }
 
 inline void replyError(fuse_req_t req, const Error& e, const char* op) {
-    log(LogLevel::Debug, "{}: {} ({})", op, e.message, strerrorname_np(e.code) ? strerrorname_np(e.code) : "?");
+    log(LogLevel::Debug, "{}: {} ({})", op, e.message,
+        strerrorname_np(e.code) ? strerrorname_np(e.code) : "?");
     fuse_reply_err(req, e.code);
 }
 

@@ -64,10 +64,13 @@ Result<std::vector<std::pair<std::string, bool>>> listDir(const std::string& pat
 }
 
 class MountTarget : public RestoreTarget {
-public:
+  public:
     MountTarget(std::string pool_dir, bool created_pool, TemporaryPath& temp)
-        : pool_dir_(std::move(pool_dir)), created_pool_(created_pool), temp_(temp),
-          as_root_(geteuid() == 0), buffer_(kWriteBytes) {}
+        : pool_dir_(std::move(pool_dir)),
+          created_pool_(created_pool),
+          temp_(temp),
+          as_root_(geteuid() == 0),
+          buffer_(kWriteBytes) {}
 
     std::string describe(std::string_view path) const override { return full(path); }
 
@@ -189,7 +192,7 @@ public:
         return {};
     }
 
-private:
+  private:
     std::string full(std::string_view rel) const {
         return rel.empty() ? pool_dir_ : pool_dir_ + "/" + std::string(rel);
     }
@@ -208,8 +211,10 @@ private:
         }
         if (!owner_warned_ && (e.uid != getuid() || e.gid != getgid())) {
             owner_warned_ = true;
-            warn(fmt::format("owners are not restored (only root can give files away): entries "
-                             "belong to uid {} gid {}", getuid(), getgid()));
+            warn(
+                fmt::format("owners are not restored (only root can give files away): entries "
+                            "belong to uid {} gid {}",
+                            getuid(), getgid()));
         }
         return {};
     }

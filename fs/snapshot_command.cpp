@@ -182,7 +182,9 @@ struct Version {
     }
 };
 
-int64_t ns(const statx_timestamp& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
+int64_t ns(const statx_timestamp& t) {
+    return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+}
 
 Result<Version> versionAt(int dirfd, const char* path, int flags, struct statx& sx,
                           const std::string& name) {
@@ -206,7 +208,7 @@ struct Counts {
 };
 
 class Snapshotter {
-public:
+  public:
     Snapshotter(std::string pool_dir, SnapshotWriter& writer, ProgressMeter& meter)
         : pool_dir_(std::move(pool_dir)), writer_(writer), meter_(meter), buffer_(kReadBytes) {}
 
@@ -277,8 +279,8 @@ public:
                 Candidate c{child, 0, static_cast<uint64_t>(cs.st_size)};
                 // Asked of the daemon: the kernel's cached atime may be old.
                 char value[64];
-                const ssize_t n = lgetxattr(full(child).c_str(), "user.kvcache.last_access",
-                                            value, sizeof value - 1);
+                const ssize_t n = lgetxattr(full(child).c_str(), "user.kvcache.last_access", value,
+                                            sizeof value - 1);
                 if (n > 0) c.last_access_ns = parseTimeNs(std::string_view(value, n)).value_or(0);
                 entries.push_back(std::move(c));
             }
@@ -366,7 +368,7 @@ public:
 
     Counts& counts() { return counts_; }
 
-private:
+  private:
     // Attributes and kvcache metadata of an open entry.
     Status describeEntry(int fd, const std::string& path, const struct statx& sx,
                          SnapshotRecord& rec) {
@@ -399,14 +401,22 @@ private:
                 return {};
             };
             Status st;
-            if (key == "priority") st = integer(rec.priority);
-            else if (key == "pinned") rec.pinned = v == "1";
-            else if (key == "pin_ttl") st = integer(rec.pin_ttl_s);
-            else if (key == "parent") rec.parent = v;
-            else if (key == "layer") st = integer(rec.layer);
-            else if (key == "seq_len") st = integer(rec.seq_len);
-            else if (key == "access_count") st = integer(rec.access_count);
-            else if (key == "created") rec.btime_ns = parseTimeNs(v).value_or(0);
+            if (key == "priority")
+                st = integer(rec.priority);
+            else if (key == "pinned")
+                rec.pinned = v == "1";
+            else if (key == "pin_ttl")
+                st = integer(rec.pin_ttl_s);
+            else if (key == "parent")
+                rec.parent = v;
+            else if (key == "layer")
+                st = integer(rec.layer);
+            else if (key == "seq_len")
+                st = integer(rec.seq_len);
+            else if (key == "access_count")
+                st = integer(rec.access_count);
+            else if (key == "created")
+                rec.btime_ns = parseTimeNs(v).value_or(0);
             // Names a newer daemon may add are not in this format version.
             if (!st) return st;
         }
@@ -472,14 +482,16 @@ int runSnapshot(std::string pool_dir, const std::string& file) {
     const std::string out_dir = dirOf(file);
     Fd dir(::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir.fd < 0) return fail("snapshot", sysError("open", out_dir).message);
-    struct stat dst {}, pst {};
+    struct stat dst {
+    }, pst{};
     if (fstat(dir.fd, &dst) != 0 || ::stat(pool_dir.c_str(), &pst) != 0)
         return fail("snapshot", sysError("stat", out_dir).message);
     if (dst.st_dev == pst.st_dev)
         return fail("snapshot", fmt::format("{} is on the kvcachefs mount: write the snapshot to "
-                                            "another filesystem", file));
-    const std::string base = file.substr(file.rfind('/') == std::string::npos
-                                             ? 0 : file.rfind('/') + 1);
+                                            "another filesystem",
+                                            file));
+    const std::string base =
+        file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
     if (base.empty()) return fail("snapshot", fmt::format("{} names a directory", file));
     const std::string tmp = fmt::format("{}/.{}.tmp.{}", out_dir, base, getpid());
     TemporaryPath guard;
@@ -600,11 +612,13 @@ void TemporaryPath::set(const std::string& path) {
     g_has_temp = 1;
 }
 
-void TemporaryPath::release() { g_has_temp = 0; }
+void TemporaryPath::release() {
+    g_has_temp = 0;
+}
 
 bool isSnapshotCommand(int argc, char** argv) {
-    return argc >= 2 && (std::strcmp(argv[1], "snapshot") == 0 ||
-                         std::strcmp(argv[1], "restore") == 0);
+    return argc >= 2 &&
+           (std::strcmp(argv[1], "snapshot") == 0 || std::strcmp(argv[1], "restore") == 0);
 }
 
 int runSnapshotCommand(int argc, char** argv) {

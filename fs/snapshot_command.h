@@ -48,7 +48,7 @@ bool isMountRoot(const std::string& dir);
 // A temporary path removed if the command is interrupted (SIGINT, SIGTERM, SIGHUP) while it
 // exists, so an interrupted command leaves no half-written file or entry behind. One at a time.
 class TemporaryPath {
-public:
+  public:
     TemporaryPath();
     ~TemporaryPath();
     TemporaryPath(const TemporaryPath&) = delete;

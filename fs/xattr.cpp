@@ -30,8 +30,8 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
     guarded(req, "setxattr", [&] {
         auto slot = attributable(req, ino);
         if (!slot) return (void)fuse_reply_err(req, EPERM);
-        auto st = slot->pool->setxattr(splitIno(ino).local, name, std::string_view(value, size),
-                                       flags);
+        auto st =
+            slot->pool->setxattr(splitIno(ino).local, name, std::string_view(value, size), flags);
         if (!st) return replyError(req, st.error(), "setxattr");
         fuse_reply_err(req, 0);
     });

@@ -35,7 +35,7 @@ struct AccessInfo {
 };
 
 class EvictionPolicy {
-public:
+  public:
     virtual ~EvictionPolicy() = default;
 
     virtual std::string_view name() const = 0;

@@ -60,13 +60,13 @@ constexpr uint64_t kDecayCachefuls = 32;   // ended intervals count half after t
 
 struct Record {
     uint64_t hash = 0;
-    uint64_t last_ref = 0;   // the policy's clock at the latest reference
-    int64_t written_ns = 0;  // the contents last inserted: an insert of other contents is a write
-    uint64_t parent = 0;     // the parent's name hash (0: none)
-    uint32_t count = 0;      // references seen (saturating)
-    uint32_t depth = 1;      // 1 + the parent's depth
-    uint32_t length = 1;     // the longest chain through it: the largest depth below it seen
-    uint32_t candidates = 0; // candidates of this name (more than one: same name, other dirs)
+    uint64_t last_ref = 0;    // the policy's clock at the latest reference
+    int64_t written_ns = 0;   // the contents last inserted: an insert of other contents is a write
+    uint64_t parent = 0;      // the parent's name hash (0: none)
+    uint32_t count = 0;       // references seen (saturating)
+    uint32_t depth = 1;       // 1 + the parent's depth
+    uint32_t length = 1;      // the longest chain through it: the largest depth below it seen
+    uint32_t candidates = 0;  // candidates of this name (more than one: same name, other dirs)
     bool had_child = false;
     // The latest reference is still in the history, its interval awaiting its outcome (a reuse,
     // or being forgotten unreused).
@@ -74,10 +74,16 @@ struct Record {
 };
 
 // Chain length in powers of four, from where depth's classes stop: 1-15, 16-63, 64+.
-size_t lengthClass(uint32_t n) { return n < 16 ? 0 : n < 64 ? 1 : 2; }
+size_t lengthClass(uint32_t n) {
+    return n < 16 ? 0 : n < 64 ? 1 : 2;
+}
 
 size_t classOf(const Record& r) {
-    const size_t times = r.count <= 1 ? 0 : r.count == 2 ? 1 : r.count <= 4 ? 2 : r.count <= 8 ? 3 : 4;
+    const size_t times = r.count <= 1   ? 0
+                         : r.count == 2 ? 1
+                         : r.count <= 4 ? 2
+                         : r.count <= 8 ? 3
+                                        : 4;
     const size_t depth = r.depth < 4 ? 0 : r.depth < 16 ? 1 : 2;
     const size_t tail = r.had_child ? 0 : 1;
     return ((times * 2 + tail) * kDepthClasses + depth) * kLengthClasses + lengthClass(r.length);
@@ -113,9 +119,7 @@ class KvAdaptPolicy final : public EvictionPolicy {
         candidates_.emplace(id, cand);
     }
 
-    void observeHit(uint64_t key_hash, uint64_t /*now*/) override {
-        reference(key_hash, 0);
-    }
+    void observeHit(uint64_t key_hash, uint64_t /*now*/) override { reference(key_hash, 0); }
 
     void access(EntryId id, uint64_t /*now*/) override {
         auto found = candidates_.find(id);
@@ -157,7 +161,9 @@ class KvAdaptPolicy final : public EvictionPolicy {
     size_t size() const override { return candidates_.size(); }
 
     void verify() const override {
-        auto fail = [](const char* what) { throw std::logic_error(std::string("kvadapt: ") + what); };
+        auto fail = [](const char* what) {
+            throw std::logic_error(std::string("kvadapt: ") + what);
+        };
         size_t total = 0;
         for (const auto& q : queues_) {
             q.verify("kvadapt");
@@ -169,7 +175,8 @@ class KvAdaptPolicy final : public EvictionPolicy {
             if (!queues_[c.queue].contains(id)) fail("a candidate is missing from its queue");
             if (!c.rec->candidates) fail("a candidate's record does not count it");
             auto r = records_.find(c.rec->hash);
-            if (r == records_.end() || &r->second != c.rec) fail("a candidate's record is not indexed");
+            if (r == records_.end() || &r->second != c.rec)
+                fail("a candidate's record is not indexed");
         }
         for (const auto& [at, rec] : history_)
             if (!records_.contains(rec->hash)) fail("the history points at a forgotten record");
@@ -202,7 +209,8 @@ class KvAdaptPolicy final : public EvictionPolicy {
         for (Record* up = &p->second; up && lengthClass(up->length) < lengthClass(r.length);) {
             up->length = r.length;
             auto next = up->parent ? records_.find(up->parent) : records_.end();
-            up = next == records_.end() || next->second.depth >= up->depth ? nullptr : &next->second;
+            up =
+                next == records_.end() || next->second.depth >= up->depth ? nullptr : &next->second;
         }
     }
 
@@ -286,8 +294,8 @@ class KvAdaptPolicy final : public EvictionPolicy {
 
     std::array<OrderedCandidates<uint64_t>, kQueues> queues_;
     std::unordered_map<EntryId, Candidate> candidates_;
-    std::unordered_map<uint64_t, Record> records_;          // by name hash
-    std::deque<std::pair<uint64_t, Record*>> history_;      // references, oldest first
+    std::unordered_map<uint64_t, Record> records_;      // by name hash
+    std::deque<std::pair<uint64_t, Record*>> history_;  // references, oldest first
     RetentionLearner learner_{kClasses};
     uint64_t capacity_ = 0;  // the largest pool entry (or candidate) count seen
     uint64_t clock_ = 0;     // references seen

@@ -16,9 +16,14 @@ struct PolicyEntry {
 // In the order --help lists them: the classics first, then the scan-resistant FIFO variants,
 // then those made for KV-cache prefix chains.
 constexpr PolicyEntry kPolicies[] = {
-    {"lru", makeLruPolicy},           {"lfu", makeLfuPolicy},     {"fifo", makeFifoPolicy},
-    {"priority", makePriorityPolicy}, {"sieve", makeSievePolicy}, {"s3fifo", makeS3FifoPolicy},
-    {"lru+admit", makeLruAdmitPolicy}, {"kvadapt", makeKvAdaptPolicy},
+    {"lru", makeLruPolicy},
+    {"lfu", makeLfuPolicy},
+    {"fifo", makeFifoPolicy},
+    {"priority", makePriorityPolicy},
+    {"sieve", makeSievePolicy},
+    {"s3fifo", makeS3FifoPolicy},
+    {"lru+admit", makeLruAdmitPolicy},
+    {"kvadapt", makeKvAdaptPolicy},
 };
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {

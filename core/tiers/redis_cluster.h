@@ -42,12 +42,11 @@ uint16_t crc16(std::string_view data);
 uint16_t keySlot(std::string_view key);
 
 struct ClusterOptions {
-    std::vector<std::string> seeds;                    // "host:port", as parseSeedList (config.h) returns them
+    std::vector<std::string> seeds;  // "host:port", as parseSeedList (config.h) returns them
     std::chrono::milliseconds timeout{250};            // connect and per-command timeout
     std::chrono::milliseconds breaker_cooldown{2000};  // a node that failed is skipped this long
     std::chrono::milliseconds refresh_interval{1000};  // CLUSTER SLOTS at most this often
 };
-
 
 // Counted since construction. `requests` and `errors` count calls of get/set/del; the others count
 // events inside them (a call can retry once after a redirection or a failover).

@@ -91,8 +91,8 @@ DecodedValue decodeRemoteValue(std::string_view value, uint64_t fingerprint,
         return d;
     }
     if (h.version != kRemoteVersion) {
-        d.problem = fmt::format("format version {}, this build reads {}", h.version,
-                                kRemoteVersion);
+        d.problem =
+            fmt::format("format version {}, this build reads {}", h.version, kRemoteVersion);
         return d;
     }
     if (value.size() != sizeof h + h.parent_bytes + h.path_bytes + h.payload_bytes) {

@@ -25,8 +25,8 @@ Result<std::unique_ptr<TierChain>> TierChain::open(Pool& top, const TierSettings
             o.name = top.name();
             o.where = disk_segment;
             o.settings.size = settings.disk_size;
-            o.settings.policy = settings.disk_policy.empty() ? top.policyName()
-                                                             : settings.disk_policy;
+            o.settings.policy =
+                settings.disk_policy.empty() ? top.policyName() : settings.disk_policy;
             o.settings.block_size = top.blockSize();
             o.settings.tier = Tier::Disk;
             o.settings.dir = settings.disk_dir;
@@ -49,9 +49,8 @@ Result<std::unique_ptr<TierChain>> TierChain::open(Pool& top, const TierSettings
         return self->enqueue(first, std::move(img));
     });
     if (chain->disk_ && chain->remote_)
-        chain->disk_->setDemotionSink(0, [self](EntryImage&& img) {
-            return self->enqueue(Target::Remote, std::move(img));
-        });
+        chain->disk_->setDemotionSink(
+            0, [self](EntryImage&& img) { return self->enqueue(Target::Remote, std::move(img)); });
     chain->worker_ = std::thread([self] { self->workerLoop(); });
     return chain;
 }

@@ -29,7 +29,7 @@ namespace kvc {
 class RedisCluster;
 
 class TierChain {
-public:
+  public:
     // `disk_segment` names the disk tier's segment file (used when settings.disk_dir is set): it
     // is reattached when it exists, so a restarted daemon keeps its disk tier.
     static Result<std::unique_ptr<TierChain>> open(Pool& top, const TierSettings& settings,
@@ -65,7 +65,7 @@ public:
     TierStats stats();
     Pool* diskPool() { return disk_.get(); }
 
-private:
+  private:
     enum class Target { Disk, Remote };
     struct Item {
         Target target;
@@ -82,7 +82,9 @@ private:
     void workerLoop();
     void store(Item& item);
     bool fetchRemote(const std::string& path, EntryImage& out);
-    TierCounters& countersOf(Target t) { return t == Target::Disk ? disk_counters_ : remote_counters_; }
+    TierCounters& countersOf(Target t) {
+        return t == Target::Disk ? disk_counters_ : remote_counters_;
+    }
 
     Pool& top_;
     TierSettings settings_;

@@ -38,8 +38,8 @@ struct TierStats {
     uint64_t queue_entries = 0;  // demotions (and removals) waiting or being stored
     uint64_t queue_bytes = 0;
     uint64_t queue_limit_bytes = 0;
-    uint64_t queue_hits = 0;     // promotions served from the queue itself
-    uint64_t remote_nodes = 0;   // masters the remote tier knows
+    uint64_t queue_hits = 0;    // promotions served from the queue itself
+    uint64_t remote_nodes = 0;  // masters the remote tier knows
 };
 
 // `tier.<name>.<field> value` lines (nothing when the pool has no lower tier).

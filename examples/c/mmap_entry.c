@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 /* FNV-1a, 64 bit: a checksum anyone can recompute (examples/tests compare it from Python). */
-static uint64_t fnv1a64(const unsigned char *p, size_t n) {
+static uint64_t fnv1a64(const unsigned char* p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < n; i++) {
         h ^= p[i];
@@ -33,16 +33,16 @@ static uint64_t fnv1a64(const unsigned char *p, size_t n) {
     return h;
 }
 
-static int printable(const char *v, ssize_t n) {
+static int printable(const char* v, ssize_t n) {
     for (ssize_t i = 0; i < n; i++)
         if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e) return 0;
     return 1;
 }
 
 /* Prints one attribute's value; 0, or -1 when it cannot be read. */
-static int print_xattr(const char *path, const char *n) {
+static int print_xattr(const char* path, const char* n) {
     ssize_t vlen = getxattr(path, n, NULL, 0);
-    char *v = vlen < 0 ? NULL : malloc((size_t)vlen + 1);
+    char* v = vlen < 0 ? NULL : malloc((size_t)vlen + 1);
     if (vlen >= 0 && !v) return -1;
     if (v) vlen = getxattr(path, n, v, (size_t)vlen);
     if (vlen < 0) {
@@ -64,8 +64,8 @@ static int print_xattr(const char *path, const char *n) {
 }
 
 /* The read-only kvcache attributes, not listed by listxattr but readable by name. */
-static void print_read_only(const char *path) {
-    static const char *names[] = {"user.kvcache.access_count", "user.kvcache.created",
+static void print_read_only(const char* path) {
+    static const char* names[] = {"user.kvcache.access_count", "user.kvcache.created",
                                   "user.kvcache.last_access", "user.kvcache.committed"};
     printf("read-only:\n");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -73,7 +73,7 @@ static void print_read_only(const char *path) {
 }
 
 /* Lists every attribute of `path` with its value. Returns 0, or -1 with errno set. */
-static int print_xattrs(const char *path) {
+static int print_xattrs(const char* path) {
     /* Ask for the size first, then fetch; retry if attributes were added in between (ERANGE). */
     for (;;) {
         ssize_t len = listxattr(path, NULL, 0);
@@ -83,7 +83,7 @@ static int print_xattrs(const char *path) {
             print_read_only(path);
             return 0;
         }
-        char *names = malloc((size_t)len);
+        char* names = malloc((size_t)len);
         if (!names) return -1;
         ssize_t got = listxattr(path, names, (size_t)len);
         if (got < 0) {
@@ -94,9 +94,9 @@ static int print_xattrs(const char *path) {
             return -1;
         }
         int count = 0;
-        for (char *n = names; n < names + got; n += strlen(n) + 1) count++;
+        for (char* n = names; n < names + got; n += strlen(n) + 1) count++;
         printf("xattrs: %d\n", count);
-        for (char *n = names; n < names + got; n += strlen(n) + 1)
+        for (char* n = names; n < names + got; n += strlen(n) + 1)
             if (print_xattr(path, n) != 0) {
                 free(names);
                 return -1;
@@ -107,7 +107,7 @@ static int print_xattrs(const char *path) {
     }
 }
 
-static int show(const char *path) {
+static int show(const char* path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fprintf(stderr, "mmap_entry: %s: %s\n", path, strerror(errno));
@@ -127,7 +127,7 @@ static int show(const char *path) {
     if (st.st_size > 0) {
         const size_t size = (size_t)st.st_size;
         /* MAP_SHARED, read-only: the pages are the mount's page cache of the entry. */
-        unsigned char *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        unsigned char* p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) {
             fprintf(stderr, "mmap_entry: mmap %s: %s\n", path, strerror(errno));
             close(fd);
@@ -155,10 +155,11 @@ static int show(const char *path) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        fprintf(stderr, "usage: %s ENTRY [ENTRY...]\n"
-                        "maps each kvcachefs entry, prints its checksum and extended attributes\n",
+        fprintf(stderr,
+                "usage: %s ENTRY [ENTRY...]\n"
+                "maps each kvcachefs entry, prints its checksum and extended attributes\n",
                 argv[0]);
         return argc < 2 ? 2 : 0;
     }

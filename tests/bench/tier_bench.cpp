@@ -34,7 +34,9 @@ struct Args {
     int reps = 3;
 };
 
-std::string entryName(int i) { return "blk-" + std::to_string(i); }
+std::string entryName(int i) {
+    return "blk-" + std::to_string(i);
+}
 
 // Seconds to read every entry (open, read whole, close), or a negative value on a mismatch. The
 // bytes are checked after the clock stops.
@@ -88,9 +90,12 @@ int main(int argc, char** argv) {
     Args a;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i];
-        if (k == "--entries") a.entries = std::atoi(argv[i + 1]);
-        else if (k == "--entry-kib") a.entry_bytes = std::strtoull(argv[i + 1], nullptr, 10) * 1024;
-        else if (k == "--reps") a.reps = std::atoi(argv[i + 1]);
+        if (k == "--entries")
+            a.entries = std::atoi(argv[i + 1]);
+        else if (k == "--entry-kib")
+            a.entry_bytes = std::strtoull(argv[i + 1], nullptr, 10) * 1024;
+        else if (k == "--reps")
+            a.reps = std::atoi(argv[i + 1]);
         else {
             std::fprintf(stderr, "usage: %s [--entries N] [--entry-kib K] [--reps R]\n", argv[0]);
             return 2;

@@ -139,11 +139,11 @@ TEST(BlockAllocator, BadFreesThrowAndChangeNothing) {
     Extents out;
     ASSERT_TRUE(a.allocate(16, out));
     a.free({4, 4});
-    EXPECT_THROW(a.free({4, 4}), std::logic_error);   // double free
-    EXPECT_THROW(a.free({2, 4}), std::logic_error);   // overlaps the free hole's start
-    EXPECT_THROW(a.free({6, 4}), std::logic_error);   // overlaps the free hole's end
-    EXPECT_THROW(a.free({14, 4}), std::logic_error);  // runs into the free tail
-    EXPECT_THROW(a.free({30, 4}), std::logic_error);  // beyond the pool
+    EXPECT_THROW(a.free({4, 4}), std::logic_error);               // double free
+    EXPECT_THROW(a.free({2, 4}), std::logic_error);               // overlaps the free hole's start
+    EXPECT_THROW(a.free({6, 4}), std::logic_error);               // overlaps the free hole's end
+    EXPECT_THROW(a.free({14, 4}), std::logic_error);              // runs into the free tail
+    EXPECT_THROW(a.free({30, 4}), std::logic_error);              // beyond the pool
     EXPECT_THROW(a.free({UINT64_MAX - 1, 4}), std::logic_error);  // wraps around
     EXPECT_EQ(a.freeBlocks(), 20u);
     EXPECT_NO_THROW(a.verify());

@@ -456,13 +456,30 @@ demote_queue = 65536
 [pools.other]
 )");
     ASSERT_EQ(c.pools.size(), 2u);
-    expectTiers(c.pools[0].settings.tiers,
-                {"/srv/llama", GiB, "s3fifo", {"10.0.0.5:7000", "10.0.0.6:7000"}, "llama", 50, 0,
-                 "b", false, 0, 64 * KiB});
+    expectTiers(c.pools[0].settings.tiers, {"/srv/llama",
+                                            GiB,
+                                            "s3fifo",
+                                            {"10.0.0.5:7000", "10.0.0.6:7000"},
+                                            "llama",
+                                            50,
+                                            0,
+                                            "b",
+                                            false,
+                                            0,
+                                            64 * KiB});
 
     // The pool's overrides do not leak into the defaults or another pool.
-    const TierSettings defaults{"/var/lib/kvcachefs/tier", 100 * GiB, "lru", {"10.0.0.1:7000"},
-                                "shared", 1000, 60, "a", true, 2, 256 * MiB};
+    const TierSettings defaults{"/var/lib/kvcachefs/tier",
+                                100 * GiB,
+                                "lru",
+                                {"10.0.0.1:7000"},
+                                "shared",
+                                1000,
+                                60,
+                                "a",
+                                true,
+                                2,
+                                256 * MiB};
     for (const TierSettings* other : {&c.defaults.tiers, &c.pools[1].settings.tiers})
         expectTiers(*other, defaults);
 }

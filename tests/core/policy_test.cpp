@@ -418,14 +418,14 @@ TEST(LruAdmitPolicy, FirstSeenEntriesLeaveBeforeAdmittedOnes) {
     auto p = makePolicy("lru+admit");
     p->insert(1, history(1, 2, 0, 1, 101));  // hit before: admitted
     insertInOrder(*p, {2, 3, 4});            // first seen: probation
-    p->access(3, 5);                          // a hit admits it, as most recent
+    p->access(3, 5);                         // a hit admits it, as most recent
     EXPECT_EQ(drain(*p), (Ids{2, 4, 1, 3}));
 }
 
 TEST(LruAdmitPolicy, SecondRequestAfterEvictionIsAdmitted) {
     auto p = makePolicy("lru+admit");
     insertInOrder(*p, {1, 2});
-    EXPECT_EQ(p->pickVictim(), 1u);         // hash 1001 becomes a ghost
+    EXPECT_EQ(p->pickVictim(), 1u);           // hash 1001 becomes a ghost
     p->insert(3, history(3, 0, 0, 3, 1001));  // the same name written again: admitted
     p->insert(4, history(4, 0, 0, 4, 5000));  // a new name: probation
     p->verify();
@@ -509,7 +509,7 @@ TEST(KvAdaptPolicy, LearnsThatChainTailsAreNotReused) {
         p->remove(id);  // it got a child: no longer a candidate
         const EntryId head_id = id++;
         p->insert(id, written(tail, ns++, head));
-        EXPECT_EQ(p->pickVictim(), id++);  // the tail is evicted
+        EXPECT_EQ(p->pickVictim(), id++);              // the tail is evicted
         p->insert(head_id, written(head, ns - 2, 0));  // back as a leaf, same contents
         interior.push_back(head);
         if (interior.size() > 6) {  // reused 6 chains later, then never again

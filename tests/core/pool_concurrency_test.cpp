@@ -62,7 +62,7 @@ bool isOneOf(int code, std::initializer_list<int> allowed) {
 }
 
 class Concurrency : public test::PoolFixture {
-protected:
+  protected:
     void fail(const std::string& what) {
         failures_++;
         std::lock_guard lk(mu_);
@@ -218,7 +218,9 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
                     expectOk(p.resize(blocks * kBlock).code(), {EBUSY, ENOSPC}, "resize");
                     break;
                 }
-                default: (void)p.lastEviction(); break;
+                default:
+                    (void)p.lastEviction();
+                    break;
             }
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
@@ -236,16 +238,19 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
             const DirEntry* e = entries.empty() ? nullptr : &entries[rng() % entries.size()];
             switch (rng() % 11) {
                 case 0:
-                    if (e) expectOk(p.rename(dir, e->name, other, r, 0).code(),
-                                    {ENOENT, ENOTDIR}, "rename");
+                    if (e)
+                        expectOk(p.rename(dir, e->name, other, r, 0).code(), {ENOENT, ENOTDIR},
+                                 "rename");
                     break;
                 case 1:
-                    if (e) expectOk(p.rename(dir, e->name, other, r, Pool::kRenameNoReplace).code(),
-                                    {ENOENT, ENOTDIR, EEXIST}, "rename noreplace");
+                    if (e)
+                        expectOk(p.rename(dir, e->name, other, r, Pool::kRenameNoReplace).code(),
+                                 {ENOENT, ENOTDIR, EEXIST}, "rename noreplace");
                     break;
                 case 2:
-                    if (e) expectOk(p.rename(dir, e->name, other, r, Pool::kRenameExchange).code(),
-                                    {ENOENT, ENOTDIR}, "rename exchange");
+                    if (e)
+                        expectOk(p.rename(dir, e->name, other, r, Pool::kRenameExchange).code(),
+                                 {ENOENT, ENOTDIR}, "rename exchange");
                     break;
                 case 3:
                     if (e) {
@@ -284,15 +289,15 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
                     break;
                 }
                 case 8:
-                    if (e) expectOk(p.setxattr(e->id, "user.kvcache.pinned", rng() % 3 ? "0" : "1",
-                                               0).code(),
-                                    {ENOENT}, "pin");
+                    if (e)
+                        expectOk(p.setxattr(e->id, "user.kvcache.pinned", rng() % 3 ? "0" : "1", 0)
+                                     .code(),
+                                 {ENOENT}, "pin");
                     break;
                 case 9:
                     if (e && entries.size() > 1) {
                         const DirEntry& parent = entries[rng() % entries.size()];
-                        const std::string path =
-                            dir == kPoolRootId ? parent.name : std::string();
+                        const std::string path = dir == kPoolRootId ? parent.name : std::string();
                         if (!path.empty())
                             expectOk(p.setxattr(e->id, "user.kvcache.parent", path, 0).code(),
                                      {ENOENT, EINVAL}, "parent");
@@ -304,9 +309,9 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
                                             std::to_string(int(rng() % 21) - 10), 0)
                                      .code(),
                                  {ENOENT}, "priority");
-                        expectOk(p.setxattr(e->id, "user.tag", pattern(rng(), rng() % 2000), 0)
-                                     .code(),
-                                 {ENOENT, ENOSPC}, "user xattr");
+                        expectOk(
+                            p.setxattr(e->id, "user.tag", pattern(rng(), rng() % 2000), 0).code(),
+                            {ENOENT, ENOSPC}, "user xattr");
                     }
                     break;
             }

@@ -21,19 +21,21 @@ namespace kvc {
 namespace {
 
 using test::getEntry;
-using test::sameBytes;
 using test::idOf;
 using test::kBlock;
 using test::nameSet;
 using test::pattern;
 using test::putEntry;
+using test::sameBytes;
 
 using Names = std::set<std::string>;
 
-std::string blk(int i) { return "blk-" + std::to_string(i); }
+std::string blk(int i) {
+    return "blk-" + std::to_string(i);
+}
 
 class Eviction : public test::PoolFixture {
-protected:
+  protected:
     void TearDown() override {
         pool_.reset();
         PoolFixture::TearDown();
@@ -79,8 +81,8 @@ TEST_F(Eviction, FullPoolEvictsLeastRecentlyUsedForANewWrite) {
     const std::string fresh = pattern(999, 16 * kBlock);
     const EntryId id = putEntry(p(), kPoolRootId, "fresh", fresh);
     ASSERT_NE(id, 0u);
-    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{"fresh", blk(0), blk(3), blk(4), blk(5), blk(6),
-                                                blk(7)}));
+    EXPECT_EQ(nameSet(p(), kPoolRootId),
+              (Names{"fresh", blk(0), blk(3), blk(4), blk(5), blk(6), blk(7)}));
     EXPECT_TRUE(sameBytes(getEntry(p(), id), fresh));
     for (int i : {0, 3, 4, 5, 6, 7}) expectIntact(i, 8);
     auto s = p().stats();
@@ -107,8 +109,8 @@ TEST_F(Eviction, AWriteLargerThanTheFreeSpaceEvictsEnoughAndNoMore) {
     // Reading the survivors made "big" the least recently used: it alone makes room now.
     const EntryId all = putEntry(p(), kPoolRootId, "all", pattern(6, 24 * kBlock));
     ASSERT_NE(all, 0u);
-    EXPECT_EQ(nameSet(p(), kPoolRootId), (Names{"all", blk(2), blk(3), blk(4), blk(5), blk(6),
-                                                blk(7)}));
+    EXPECT_EQ(nameSet(p(), kPoolRootId),
+              (Names{"all", blk(2), blk(3), blk(4), blk(5), blk(6), blk(7)}));
     EXPECT_EQ(p().stats().counters.evictions, 3u);
     p().verify();
 }
@@ -170,7 +172,7 @@ TEST_F(Eviction, EntriesOpenForWritingAreNeverEvicted) {
 TEST_F(Eviction, AnEntryOpenForReadingIsEvictedButStaysReadableUntilClosed) {
     fill(64, 8, 8);
     ASSERT_TRUE(p().open(ids_[0], false, false).ok());  // also makes blk-0 the most recent
-    for (int i = 1; i < 8; ++i) access(i);               // ... until these are newer
+    for (int i = 1; i < 8; ++i) access(i);              // ... until these are newer
     auto report = p().evictPercent(100.0 / 8);
     ASSERT_TRUE(report.ok());
     EXPECT_EQ(report->entries, 1u);
@@ -310,8 +312,7 @@ std::string testName(const ::testing::TestParamInfo<std::string>& info) {
     return name;
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryPolicy, ChainEviction, ::testing::ValuesIn(policyNames()),
-                         testName);
+INSTANTIATE_TEST_SUITE_P(EveryPolicy, ChainEviction, ::testing::ValuesIn(policyNames()), testName);
 
 TEST_F(Eviction, UnlinkingAChildFreesItsParent) {
     fill(64, 2, 1);

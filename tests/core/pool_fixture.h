@@ -79,7 +79,7 @@ inline void removeStaleTestSegments() {
 }
 
 class PoolFixture : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { removeStaleTestSegments(); }
     void TearDown() override {
         for (const SegmentLocation& where : segments_)
@@ -95,7 +95,7 @@ protected:
     static PoolSettings settings(uint64_t blocks, std::string policy = "lru",
                                  uint64_t pin_budget = 0, uint64_t max_entries = 0) {
         return PoolSettings{blocks * kBlock, std::move(policy), kBlock, Tier::Cpu, "",
-                            pin_budget, max_entries, {}};
+                            pin_budget,      max_entries,       {}};
     }
 
     // A new pool of `blocks` blocks of 4 KiB; fails the test if it cannot be made.
@@ -133,7 +133,8 @@ inline std::string getEntry(Pool& pool, EntryId id) {
     auto attr = pool.getattr(id);
     EXPECT_TRUE(attr.ok());
     if (!attr.ok()) return "<getattr failed>";
-    if (auto st = pool.open(id, false, false); !st) return "<open failed: " + st.error().message + ">";
+    if (auto st = pool.open(id, false, false); !st)
+        return "<open failed: " + st.error().message + ">";
     std::string out(attr->size, '\0');
     auto n = pool.read(id, 0, out.data(), out.size());
     pool.release(id, false);

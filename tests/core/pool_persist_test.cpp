@@ -19,12 +19,12 @@ namespace kvc {
 namespace {
 
 using test::getEntry;
-using test::sameBytes;
 using test::idOf;
 using test::kBlock;
 using test::nameSet;
 using test::pattern;
 using test::putEntry;
+using test::sameBytes;
 
 using Names = std::set<std::string>;
 
@@ -59,8 +59,8 @@ void walk(Pool& pool, EntryId dir, const std::string& prefix, std::map<std::stri
             const std::string path = prefix + d.name;
             auto attr = pool.getattr(d.id);
             ASSERT_TRUE(attr.ok());
-            Seen s{attr->mode, attr->uid, attr->gid, attr->nlink, attr->size, attr->blocks512,
-                   attr->mtime_ns, attr->ctime_ns, {}, {}};
+            Seen s{attr->mode,      attr->uid,      attr->gid,      attr->nlink, attr->size,
+                   attr->blocks512, attr->mtime_ns, attr->ctime_ns, {},          {}};
             auto names = pool.listxattr(d.id);
             ASSERT_TRUE(names.ok());
             for (const std::string& n : *names) {
@@ -99,7 +99,7 @@ void expectSameEntries(const std::map<std::string, Seen>& before,
 }
 
 class Persistence : public test::PoolFixture {
-protected:
+  protected:
     void TearDown() override {
         pool_.reset();
         PoolFixture::TearDown();
@@ -276,9 +276,9 @@ TEST_F(Persistence, ChainsSurviveAndStillEvictLeavesFirst) {
     (void)a;
     crashAndReattach();
     p().verify();
-    for (const auto& [left_root, left_m] : {std::pair{Names{"m"}, Names{"a", "b"}},
-                                           std::pair{Names{"m"}, Names{"a"}},
-                                           std::pair{Names{"m"}, Names{}}}) {
+    for (const auto& [left_root, left_m] :
+         {std::pair{Names{"m"}, Names{"a", "b"}}, std::pair{Names{"m"}, Names{"a"}},
+          std::pair{Names{"m"}, Names{}}}) {
         auto r = p().evictPercent(1);
         ASSERT_TRUE(r.ok());
         EXPECT_EQ(r->entries, 1u);
@@ -370,8 +370,8 @@ TEST_F(Persistence, LargeAttributesStayCommittedInAFullPool) {
     const std::string big = pattern(4, 10000);  // kept in blocks of its own
     ASSERT_TRUE(p().setxattr(x, "user.big", big, 0).ok());
     for (int i = 0; i < 6; ++i) {
-        const EntryId y = putEntry(p(), kPoolRootId, "y" + std::to_string(i),
-                                   pattern(i, 10 * kBlock));
+        const EntryId y =
+            putEntry(p(), kPoolRootId, "y" + std::to_string(i), pattern(i, 10 * kBlock));
         ASSERT_TRUE(p().setxattr(y, "user.kvcache.pinned", "1", 0).ok());
     }
     ASSERT_EQ(p().stats().free_bytes, 0u);
@@ -472,7 +472,8 @@ TEST_F(Persistence, ResizedPoolReattachesAtItsNewSize) {
     create(64);
     std::vector<EntryId> ids;
     for (int i = 0; i < 5; ++i)  // blk-i at blocks [4i, 4i+4)
-        ids.push_back(putEntry(p(), kPoolRootId, "blk-" + std::to_string(i), pattern(i, 4 * kBlock)));
+        ids.push_back(
+            putEntry(p(), kPoolRootId, "blk-" + std::to_string(i), pattern(i, 4 * kBlock)));
     const std::string big = pattern(7, 10000);
     ASSERT_TRUE(p().setxattr(ids[1], "user.big", big, 0).ok());  // blocks [20, 23)
     ASSERT_TRUE(p().unlink(kPoolRootId, "blk-0").ok());

@@ -19,16 +19,16 @@ namespace kvc {
 namespace {
 
 using test::getEntry;
-using test::sameBytes;
 using test::idOf;
 using test::kBlock;
 using test::listNames;
 using test::nameSet;
 using test::pattern;
 using test::putEntry;
+using test::sameBytes;
 
 class PoolBasics : public test::PoolFixture {
-protected:
+  protected:
     void SetUp() override {
         PoolFixture::SetUp();
         pool_ = makePool(256);  // 1 MiB
@@ -589,8 +589,8 @@ TEST_F(PoolBasics, KvcacheAttributesAreParsedAndValidated) {
     EXPECT_EQ(set("user.kvcache.seq_len", "many"), EINVAL);
     EXPECT_EQ(get("user.kvcache.seq_len"), "4096");
 
-    for (const char* ro : {"user.kvcache.access_count", "user.kvcache.created",
-                           "user.kvcache.last_access"}) {
+    for (const char* ro :
+         {"user.kvcache.access_count", "user.kvcache.created", "user.kvcache.last_access"}) {
         EXPECT_EQ(set(ro, "1"), EPERM) << ro;
         EXPECT_EQ(p().removexattr(id, ro).code(), EPERM) << ro;
         EXPECT_NE(get(ro).find_first_of("0123456789"), std::string::npos) << ro;
@@ -752,16 +752,15 @@ TEST_F(PoolBasics, CreateRefusesBadSettings) {
     EXPECT_EQ(make(PoolSettings{1 << 20, "lru", 0, Tier::Cpu, "", 0, 0, {}}), EINVAL);
     EXPECT_EQ(make(PoolSettings{1 << 20, "lru", 1000, Tier::Cpu, "", 0, 0, {}}), EINVAL);
     // The same segment twice.
-    EXPECT_EQ(Pool::create(PoolCreateOptions{"dup", p().location(), settings(16)}).code(),
-              EEXIST);
+    EXPECT_EQ(Pool::create(PoolCreateOptions{"dup", p().location(), settings(16)}).code(), EEXIST);
 }
 
 TEST_F(PoolBasics, MaxEntriesLimitsCreation) {
     auto small = makePool(16, "lru", 0, 4);
     ASSERT_NE(small, nullptr);
     for (int i = 0; i < 4; ++i)
-        EXPECT_TRUE(small->create(kPoolRootId, "e" + std::to_string(i), 0644, 0, 0, true, false)
-                        .ok());
+        EXPECT_TRUE(
+            small->create(kPoolRootId, "e" + std::to_string(i), 0644, 0, 0, true, false).ok());
     EXPECT_EQ(small->create(kPoolRootId, "e4", 0644, 0, 0, true, false).code(), ENOSPC);
     EXPECT_EQ(small->mkdir(kPoolRootId, "d", 0755, 0, 0).code(), ENOSPC);
     EXPECT_EQ(small->stats().max_entries, 4u);

@@ -110,7 +110,8 @@ TEST_F(PoolTieringTest, ImportSurvivesReattach) {
 TEST_F(PoolTieringTest, FailedImportChangesNothing) {
     auto pool = makePool(4);
     putEntry(*pool, kPoolRootId, "keep", "k");
-    ASSERT_TRUE(pool->setxattr(idOf(*pool, kPoolRootId, "keep"), "user.kvcache.pinned", "1", 0).ok());
+    ASSERT_TRUE(
+        pool->setxattr(idOf(*pool, kPoolRootId, "keep"), "user.kvcache.pinned", "1", 0).ok());
     EntryImage big;
     big.path = "big";
     big.data = pattern(5, 5 * kBlock);  // larger than the pool

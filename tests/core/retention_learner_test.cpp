@@ -11,7 +11,9 @@ namespace {
 
 using Bins = RetentionLearner::Bins;
 
-std::vector<Bins> noneOpen(size_t classes) { return std::vector<Bins>(classes, Bins{}); }
+std::vector<Bins> noneOpen(size_t classes) {
+    return std::vector<Bins>(classes, Bins{});
+}
 
 TEST(RetentionLearner, BinsAreLogarithmicFourPerOctave) {
     EXPECT_EQ(RetentionLearner::binOf(0), 0);

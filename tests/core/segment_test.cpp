@@ -46,7 +46,9 @@ uint64_t processRssBytes() {
     return 0;
 }
 
-std::string shmPath(const SegmentLocation& where) { return "/dev/shm/" + where.name; }
+std::string shmPath(const SegmentLocation& where) {
+    return "/dev/shm/" + where.name;
+}
 
 uint64_t backingBytes(const SegmentLocation& where) {
     struct stat st {};
@@ -138,8 +140,7 @@ TEST_F(SegmentTest, CreateTwiceIsEexist) {
     auto second = Segment::create(where, smallGeometry());
     ASSERT_FALSE(second.ok());
     EXPECT_EQ(second.code(), EEXIST);
-    EXPECT_NE(second.error().message.find(where.name), std::string::npos)
-        << second.error().message;
+    EXPECT_NE(second.error().message.find(where.name), std::string::npos) << second.error().message;
     // The first one is untouched.
     EXPECT_TRUE(Segment::attach(where).ok());
 }

@@ -115,7 +115,7 @@ std::vector<Item> sampleItems() {
 }
 
 class SnapshotTest : public test::PoolFixture {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/kvcsnaptest.XXXXXX";
         ASSERT_NE(nullptr, mkdtemp(tmpl));
@@ -405,8 +405,18 @@ TEST_F(SnapshotTest, EveryTruncationIsRefusedAndSaysWhere) {
     const std::string good = slurp(writeImage(smallItems()));
     const std::string path = newFile();
     std::mt19937_64 rng(1128);
-    std::vector<size_t> lengths = {0, 1, 7, 8, 15, 16, 17, good.size() - 1, good.size() - 8,
-                                   good.size() - 39, good.size() - 40, good.size() - 41};
+    std::vector<size_t> lengths = {0,
+                                   1,
+                                   7,
+                                   8,
+                                   15,
+                                   16,
+                                   17,
+                                   good.size() - 1,
+                                   good.size() - 8,
+                                   good.size() - 39,
+                                   good.size() - 40,
+                                   good.size() - 41};
     for (int i = 0; i < 400; ++i) lengths.push_back(rng() % good.size());
     for (size_t len : lengths) {
         spill(path, good.substr(0, len));
@@ -440,7 +450,8 @@ TEST_F(SnapshotTest, ChecksumFailureNamesTheRecord) {
 std::string withVersion(std::string bytes, uint32_t version) {
     for (int i = 0; i < 4; ++i) bytes[8 + i] = static_cast<char>((version >> (8 * i)) & 0xff);
     uint32_t len = 0;
-    for (int i = 0; i < 4; ++i) len |= uint32_t{static_cast<unsigned char>(bytes[12 + i])} << (8 * i);
+    for (int i = 0; i < 4; ++i)
+        len |= uint32_t{static_cast<unsigned char>(bytes[12 + i])} << (8 * i);
     const uint64_t sum = XXH3_64bits(bytes.data(), len - 8);
     for (int i = 0; i < 8; ++i) bytes[len - 8 + i] = static_cast<char>((sum >> (8 * i)) & 0xff);
     return bytes;
@@ -641,8 +652,7 @@ TEST_F(SnapshotTest, MergeReplacesSameNamesAndKeepsTheRest) {
     ASSERT_TRUE(pool);
     putEntry(*pool, kPoolRootId, "a", "old bytes of a");
     putEntry(*pool, kPoolRootId, "keep", "kept");
-    std::vector<Item> items = {{dirRecord(""), ""}, entryItem("a", "new a"),
-                               entryItem("b", "b")};
+    std::vector<Item> items = {{dirRecord(""), ""}, entryItem("a", "new a"), entryItem("b", "b")};
     auto r = SnapshotReader::open(writeImage(items));
     ASSERT_TRUE(r.ok());
     auto rep = restoreIntoPool(*pool, **r);

@@ -25,8 +25,8 @@ kvc::Pool& pool() {
         (void)kvc::Segment::remove(o.where);  // nameless from the start: nothing left behind
         auto pool = std::move(*made);
         for (int i = 0; i < 8; ++i) {
-            auto a = pool->create(kvc::kPoolRootId, "e" + std::to_string(i), 0644, 0, 0, false,
-                                  false);
+            auto a =
+                pool->create(kvc::kPoolRootId, "e" + std::to_string(i), 0644, 0, 0, false, false);
             if (!a) std::abort();
             (void)pool->write(a->id, 0, "kv", 2);
             pool->release(a->id, true);
@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::abort();
     if (ok)
         if (auto names = whole.names()) (void)p.match(kvc::kPoolRootId, *names);
-    if (auto r = kvc::parseEvictRequest(text); r && !r->by_percent) (void)p.evictUntilFree(r->bytes);
+    if (auto r = kvc::parseEvictRequest(text); r && !r->by_percent)
+        (void)p.evictUntilFree(r->bytes);
     (void)p.setPolicy(kvc::trimRequest(text));
     if (auto s = kvc::parseSize(kvc::trimRequest(text)); s && *s <= (8u << 20)) (void)p.resize(*s);
     p.verify();

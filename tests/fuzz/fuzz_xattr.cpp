@@ -44,8 +44,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // First byte: where the name ends; the rest is the value.
     const size_t cut = 1 + data[0] % (size - 1);
     std::string name(reinterpret_cast<const char*>(data + 1), cut - 1);
-    if (data[0] & 0x80) name = "user.kvcache." + name;
-    else if (data[0] & 0x40) name = "user." + name;
+    if (data[0] & 0x80)
+        name = "user.kvcache." + name;
+    else if (data[0] & 0x40)
+        name = "user." + name;
     const std::string_view value(reinterpret_cast<const char*>(data + cut), size - cut);
     Fixture& f = fixture();
     if (f.pool->setxattr(f.id, name, value, 0)) {

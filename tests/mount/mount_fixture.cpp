@@ -6,8 +6,8 @@
 #include "tests/mount/mount_fixture.h"
 
 #include <dirent.h>
-#include <grp.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>

@@ -508,10 +508,13 @@ std::pair<std::vector<Outcome>, std::vector<Outcome>> runStepsAs(uid_t uid, gid_
                                                                  const std::vector<Step>& steps,
                                                                  const std::string& tmpfs_dir,
                                                                  const std::string& pool_dir) {
-    const std::string buf = runAsUser(uid, gid, {}, [&](std::string& out) {
-        putOutcomes(out, runSteps(steps, tmpfs_dir));
-        putOutcomes(out, runSteps(steps, pool_dir));
-    }, 60000);
+    const std::string buf = runAsUser(
+        uid, gid, {},
+        [&](std::string& out) {
+            putOutcomes(out, runSteps(steps, tmpfs_dir));
+            putOutcomes(out, runSteps(steps, pool_dir));
+        },
+        60000);
     std::string_view rest = buf;
     auto on_tmpfs = takeOutcomes(rest, steps.size());
     auto on_pool = takeOutcomes(rest, steps.size());

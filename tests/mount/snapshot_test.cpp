@@ -9,10 +9,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <dirent.h>
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <dirent.h>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -121,7 +121,7 @@ int setX(const std::string& path, const std::string& name, const std::string& va
 }
 
 class SnapshotMountTest : public MountTest {
-protected:
+  protected:
     void SetUp() override {
         MountTest::SetUp();
         if (HasFatalFailure() || IsSkipped()) return;
@@ -178,7 +178,8 @@ protected:
         ASSERT_EQ(0, setX(pool + "/layers/0/kv", "user.kvcache.pin_ttl", "3600"));
         ASSERT_EQ(0, setX(pool + "/layers/0/kv", "user.blob", std::string(3000, 'b')));
         ASSERT_EQ(0, setX(pool + "/layers", "user.note", "directory attribute"));
-        ASSERT_EQ(0, errnoOf(::link((pool + "/blk-00a1").c_str(), (pool + "/layers/alias").c_str())));
+        ASSERT_EQ(0,
+                  errnoOf(::link((pool + "/blk-00a1").c_str(), (pool + "/layers/alias").c_str())));
         ASSERT_EQ(0, errnoOf(::chown((pool + "/private").c_str(), 1234, 5678)));
         ASSERT_EQ(0, errnoOf(::chmod((pool + "/private").c_str(), 0600)));
         const timespec old[2] = {{1600000000, 5}, {1600000001, 123456789}};
@@ -445,8 +446,8 @@ TEST_F(SnapshotMountTest, SnapshotWhileAWriterRunsRestoresOnlyCompletedVersions)
         if (last > patch_log.size()) return ::testing::AssertionFailure() << "patch " << last;
         for (uint64_t n = 1; n <= last; ++n) want[patch_log[n - 1]] = n;
         if (seen != want)
-            return ::testing::AssertionFailure() << "holds patch " << last
-                                                 << " but not every patch before it";
+            return ::testing::AssertionFailure()
+                   << "holds patch " << last << " but not every patch before it";
         return ::testing::AssertionSuccess();
     };
     std::thread w1(writer, 1), w2(writer, 2), w3(patcher);

@@ -24,7 +24,9 @@ std::string name(int i) {
     snprintf(b, sizeof b, "blk-%03d", i);
     return b;
 }
-std::string content(int i) { return pattern(kEntry, 1000 + static_cast<uint32_t>(i)); }
+std::string content(int i) {
+    return pattern(kEntry, 1000 + static_cast<uint32_t>(i));
+}
 
 // A temporary directory for disk-tier segment files, removed with everything in it.
 class TempDir {
@@ -353,8 +355,7 @@ TEST_F(FailoverTiersTest, AfterAFailoverTheDeadMastersKeysAreServedAgain) {
     ASSERT_GE(cluster_->waitForFailover(victim), 0) << cluster_->logs();
     // The client refreshes its slot table and finds the promoted replica (its breaker and
     // refresh interval may take a few seconds).
-    for (int i : on_victim)
-        EXPECT_TRUE(eventually([&] { return sameAs(m, i); }, 10000)) << name(i);
+    for (int i : on_victim) EXPECT_TRUE(eventually([&] { return sameAs(m, i); }, 10000)) << name(i);
 }
 
 }  // namespace

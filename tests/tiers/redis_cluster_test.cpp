@@ -2,8 +2,8 @@
 // and the server's CLUSTER KEYSLOT, round trips spread over every master, binary and large values,
 // TTLs, MOVED and ASK during a slot migration, a dead and a stalled master (bounded errors, then
 // breaker skips), failover to a replica, and concurrent callers.
-#include "core/config.h"
 #include "core/tiers/redis_cluster.h"
+#include "core/config.h"
 
 #include <gtest/gtest.h>
 

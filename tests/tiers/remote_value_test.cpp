@@ -74,7 +74,8 @@ TEST(RemoteValueTest, KeysHashWholeAndSpreadOverSlots) {
     // A brace pair in a name would be a hash tag if the key did not start with an empty one.
     EXPECT_NE(keySlot(remoteKey("ns", "p", "{x}1")), keySlot(remoteKey("ns", "p", "{x}2")));
     std::set<uint16_t> slots;
-    for (int i = 0; i < 1000; ++i) slots.insert(keySlot(remoteKey("ns", "p", "blk-" + std::to_string(i))));
+    for (int i = 0; i < 1000; ++i)
+        slots.insert(keySlot(remoteKey("ns", "p", "blk-" + std::to_string(i))));
     EXPECT_GT(slots.size(), 950u);
 }
 

@@ -12,7 +12,7 @@ namespace kvc::test {
 namespace {
 
 class TierChainTest : public PoolFixture {
-protected:
+  protected:
     void SetUp() override {
         PoolFixture::SetUp();
         char tmpl[] = "/tmp/kvc-chain-XXXXXX";
@@ -39,7 +39,8 @@ TEST_F(TierChainTest, EvictedEntriesComeBackFromTheDiskTier) {
     auto pool = makePool(8);
     auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
     ASSERT_TRUE(chain.ok()) << chain.error().message;
-    for (int i = 0; i < 12; ++i) putEntry(*pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
+    for (int i = 0; i < 12; ++i)
+        putEntry(*pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
     ASSERT_TRUE((*chain)->drain(5000));
     TierStats s = (*chain)->stats();
     EXPECT_EQ(s.disk.demotions, 8u);
@@ -89,9 +90,9 @@ TEST_F(TierChainTest, AnImageLargerThanTheQueueBoundIsDroppedAndCounted) {
     t.demote_queue_bytes = 16 * 1024;
     auto chain = TierChain::open(*pool, t, diskSegment());
     ASSERT_TRUE(chain.ok());
-    putEntry(*pool, kPoolRootId, "small", pattern(1, 2 * kBlock));   // 8 KiB + 4 KiB: queues
-    putEntry(*pool, kPoolRootId, "big", pattern(2, 6 * kBlock));     // 24 KiB + 4 KiB: does not
-    putEntry(*pool, kPoolRootId, "next", pattern(3, 8 * kBlock));    // evicts both
+    putEntry(*pool, kPoolRootId, "small", pattern(1, 2 * kBlock));  // 8 KiB + 4 KiB: queues
+    putEntry(*pool, kPoolRootId, "big", pattern(2, 6 * kBlock));    // 24 KiB + 4 KiB: does not
+    putEntry(*pool, kPoolRootId, "next", pattern(3, 8 * kBlock));   // evicts both
     ASSERT_TRUE((*chain)->drain(5000));
     const TierStats s = (*chain)->stats();
     EXPECT_EQ(s.disk.demotions, 1u);
@@ -108,9 +109,11 @@ TEST_F(TierChainTest, AnUnreachableClusterIsAMissWithinTheTimeout) {
     auto chain = TierChain::open(*pool, t, SegmentLocation{});
     ASSERT_TRUE(chain.ok());
     const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < 20; ++i) EXPECT_FALSE((*chain)->promote(kPoolRootId, "x" + std::to_string(i)));
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - t0).count();
+    for (int i = 0; i < 20; ++i)
+        EXPECT_FALSE((*chain)->promote(kPoolRootId, "x" + std::to_string(i)));
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     EXPECT_LT(ms, 2000) << "a dead node is skipped after its first failure, not waited for";
     for (int i = 0; i < 20; ++i) putEntry(*pool, kPoolRootId, "e" + std::to_string(i), "data");
     ASSERT_TRUE((*chain)->drain(5000));

@@ -58,7 +58,9 @@ struct Floor {
     bool direct_io = false;
 };
 
-Floor& floorOf(fuse_req_t req) { return *static_cast<Floor*>(fuse_req_userdata(req)); }
+Floor& floorOf(fuse_req_t req) {
+    return *static_cast<Floor*>(fuse_req_userdata(req));
+}
 
 timespec now() {
     timespec t{};
@@ -67,7 +69,7 @@ timespec now() {
 }
 
 struct stat statOf(fuse_ino_t ino, const Node& n) {
-    struct stat st{};
+    struct stat st {};
     st.st_ino = ino;
     st.st_mode = n.mode;
     st.st_nlink = S_ISDIR(n.mode) ? 2 : 1;
@@ -105,8 +107,8 @@ void opInit(void* userdata, fuse_conn_info* conn) {
     conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
     conn->max_write = kMaxIo;
     conn->max_readahead = kvc::fs::kReadaheadKiB << 10;
-    const auto why = kvc::fs::raiseReadahead(static_cast<Floor*>(userdata)->mountpoint,
-                                             kvc::fs::kReadaheadKiB);
+    const auto why =
+        kvc::fs::raiseReadahead(static_cast<Floor*>(userdata)->mountpoint, kvc::fs::kReadaheadKiB);
     if (!why.empty()) std::fprintf(stderr, "fuse_floor: read-ahead not raised: %s\n", why.c_str());
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }
@@ -176,13 +178,12 @@ void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
         if (it == f.nodes.end()) return (void)fuse_reply_err(req, ENOENT);
         file_size = it->second.size;
     }
-    const size_t n = off >= file_size ? 0 : std::min<size_t>({size, kMaxIo,
-                                                              size_t(file_size - off)});
+    const size_t n =
+        off >= file_size ? 0 : std::min<size_t>({size, kMaxIo, size_t(file_size - off)});
     fuse_reply_buf(req, f.zeros.data(), n);
 }
 
-void opWrite(fuse_req_t req, fuse_ino_t ino, const char*, size_t size, off_t off,
-             fuse_file_info*) {
+void opWrite(fuse_req_t req, fuse_ino_t ino, const char*, size_t size, off_t off, fuse_file_info*) {
     Floor& f = floorOf(req);
     std::lock_guard lk(f.lock);
     auto it = f.nodes.find(ino);
@@ -214,16 +215,22 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     fuse_reply_err(req, 0);
 }
 
-void opForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+void opForget(fuse_req_t req, fuse_ino_t, uint64_t) {
+    fuse_reply_none(req);
+}
 
-void opOk(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void opOk(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+}
 
 void opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (ino != FUSE_ROOT_ID) return (void)fuse_reply_err(req, ENOTDIR);
     fuse_reply_open(req, fi);
 }
 
-void opFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); }
+void opFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+}
 
 void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
     Floor& f = floorOf(req);
@@ -234,11 +241,11 @@ void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     off_t i = 0;
     for (const auto& [name, child] : f.names) {
         if (i++ < off) continue;
-        struct stat st{};
+        struct stat st {};
         st.st_ino = child;
         st.st_mode = f.nodes.at(child).mode;
-        const size_t len = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(),
-                                             &st, i);
+        const size_t len =
+            fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st, i);
         if (len > size - used) break;
         used += len;
     }
@@ -246,7 +253,7 @@ void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
 }
 
 void opStatfs(fuse_req_t req, fuse_ino_t) {
-    struct statvfs s{};
+    struct statvfs s {};
     s.f_bsize = s.f_frsize = 4096;
     s.f_blocks = s.f_bfree = s.f_bavail = 64ull << 20;  // 256 GiB
     s.f_files = s.f_ffree = 1u << 30;

@@ -80,27 +80,37 @@ Args parseArgs(int argc, char** argv) {
     for (int i = 2; i + 1 < argc; i += 2) {
         const std::string k = argv[i];
         const char* v = argv[i + 1];
-        if (k == "--dir") a.dir = v;
-        else if (k == "--prefix") a.prefix = v;
-        else if (k == "--count") a.count = std::strtoull(v, nullptr, 10);
-        else if (k == "--size") a.size = std::strtoull(v, nullptr, 10);
-        else if (k == "--threads") a.threads = static_cast<unsigned>(std::strtoul(v, nullptr, 10));
-        else if (k == "--samples") a.samples = std::strtoull(v, nullptr, 10);
-        else if (k == "--requests") a.requests = std::strtoull(v, nullptr, 10);
-        else if (k == "--chain") a.chain = std::strtoull(v, nullptr, 10);
-        else if (k == "--round") a.round = std::strtoull(v, nullptr, 10);
-        else usage();
+        if (k == "--dir")
+            a.dir = v;
+        else if (k == "--prefix")
+            a.prefix = v;
+        else if (k == "--count")
+            a.count = std::strtoull(v, nullptr, 10);
+        else if (k == "--size")
+            a.size = std::strtoull(v, nullptr, 10);
+        else if (k == "--threads")
+            a.threads = static_cast<unsigned>(std::strtoul(v, nullptr, 10));
+        else if (k == "--samples")
+            a.samples = std::strtoull(v, nullptr, 10);
+        else if (k == "--requests")
+            a.requests = std::strtoull(v, nullptr, 10);
+        else if (k == "--chain")
+            a.chain = std::strtoull(v, nullptr, 10);
+        else if (k == "--round")
+            a.round = std::strtoull(v, nullptr, 10);
+        else
+            usage();
     }
     if (argc % 2 != 0 || a.dir.empty() || a.count == 0 || a.threads == 0) usage();
     return a;
 }
 
 void report(const char* op, const Args& a, uint64_t n, unsigned threads, double seconds) {
-    std::printf("{\"op\":\"%s\",\"n\":%llu,\"threads\":%u,\"size\":%llu,\"seconds\":%.6f,"
-                "\"ops_per_s\":%.1f,\"us_per_op\":%.3f}\n",
-                op, static_cast<unsigned long long>(n), threads,
-                static_cast<unsigned long long>(a.size), seconds, n / seconds,
-                seconds * 1e6 * threads / n);
+    std::printf(
+        "{\"op\":\"%s\",\"n\":%llu,\"threads\":%u,\"size\":%llu,\"seconds\":%.6f,"
+        "\"ops_per_s\":%.1f,\"us_per_op\":%.3f}\n",
+        op, static_cast<unsigned long long>(n), threads, static_cast<unsigned long long>(a.size),
+        seconds, n / seconds, seconds * 1e6 * threads / n);
     std::fflush(stdout);
 }
 
@@ -148,7 +158,8 @@ void statEntry(const std::string& path) {
 
 // Runs body(thread, index) for every index in [0, n) split in contiguous ranges over `threads`
 // threads that start together; returns the wall time from the start to the last one's end.
-double runParallel(uint64_t n, unsigned threads, const std::function<void(unsigned, uint64_t)>& body) {
+double runParallel(uint64_t n, unsigned threads,
+                   const std::function<void(unsigned, uint64_t)>& body) {
     std::barrier start(static_cast<std::ptrdiff_t>(threads) + 1);
     std::vector<std::thread> pool;
     for (unsigned t = 0; t < threads; ++t) {
@@ -175,17 +186,19 @@ void cmdSmall(const Args& a) {
     const std::vector<char> data = pattern(a.size);
     const std::string pre = a.prefix.empty() ? "s" : a.prefix;
     auto name = [&](uint64_t i) { return entryName(a.dir, pre, i); };
-    report("create", a, a.count, a.threads,
-           runParallel(a.count, a.threads, [&](unsigned, uint64_t i) { createEntry(name(i), data); }));
+    report(
+        "create", a, a.count, a.threads,
+        runParallel(a.count, a.threads, [&](unsigned, uint64_t i) { createEntry(name(i), data); }));
     report("stat_first", a, a.count, a.threads,
            runParallel(a.count, a.threads, [&](unsigned, uint64_t i) { statEntry(name(i)); }));
     report("stat", a, a.count, a.threads,
            runParallel(a.count, a.threads, [&](unsigned, uint64_t i) { statEntry(name(i)); }));
     std::vector<std::vector<char>> bufs(a.threads, std::vector<char>(a.size));
-    report("read", a, a.count, a.threads, runParallel(a.count, a.threads, [&](unsigned t, uint64_t i) {
-               readEntry(name(i), bufs[t]);
-           }));
-    report("unlink", a, a.count, a.threads, runParallel(a.count, a.threads, [&](unsigned, uint64_t i) {
+    report("read", a, a.count, a.threads,
+           runParallel(a.count, a.threads,
+                       [&](unsigned t, uint64_t i) { readEntry(name(i), bufs[t]); }));
+    report("unlink", a, a.count, a.threads,
+           runParallel(a.count, a.threads, [&](unsigned, uint64_t i) {
                if (::unlink(name(i).c_str()) != 0) die("unlink " + name(i));
            }));
 }
@@ -193,9 +206,9 @@ void cmdSmall(const Args& a) {
 void cmdPopulate(const Args& a) {
     const std::vector<char> data = pattern(a.size);
     const std::string pre = a.prefix.empty() ? "e" : a.prefix;
-    report("populate", a, a.count, a.threads, runParallel(a.count, a.threads, [&](unsigned, uint64_t i) {
-               createEntry(entryName(a.dir, pre, i), data);
-           }));
+    report("populate", a, a.count, a.threads,
+           runParallel(a.count, a.threads,
+                       [&](unsigned, uint64_t i) { createEntry(entryName(a.dir, pre, i), data); }));
 }
 
 void cmdCreate(const Args& a) {
@@ -228,9 +241,8 @@ void cmdLookup(const Args& a) {
     names.reserve(a.samples);
     for (uint64_t r = a.samples * a.round; r < idx.size(); ++r)
         names.push_back(entryName(a.dir, "e", idx[r]));
-    report("lookup", a, names.size(), 1, runParallel(names.size(), 1, [&](unsigned, uint64_t i) {
-               statEntry(names[i]);
-           }));
+    report("lookup", a, names.size(), 1,
+           runParallel(names.size(), 1, [&](unsigned, uint64_t i) { statEntry(names[i]); }));
 }
 
 void cmdMatch(const Args& a) {
@@ -253,18 +265,19 @@ void cmdMatch(const Args& a) {
     }
     const std::string want = std::to_string(a.chain) + "\n";
     char answer[65536];
-    report("match", a, a.requests, 1, runParallel(a.requests, 1, [&](unsigned, uint64_t r) {
-               const std::string& q = requests[r];
-               if (::pwrite(fd, q.data(), q.size(), 0) != static_cast<ssize_t>(q.size()))
-                   die("write " + path);
-               const ssize_t n = ::pread(fd, answer, sizeof answer - 1, 0);
-               if (n < 0) die("read " + path);
-               if (std::string_view(answer, static_cast<size_t>(n)).substr(0, want.size()) != want) {
-                   errno = EPROTO;
-                   die(".match answered \"" + std::string(answer, static_cast<size_t>(n)) +
-                       "\" for a chain of " + std::to_string(a.chain) + " cached entries");
-               }
-           }));
+    report(
+        "match", a, a.requests, 1, runParallel(a.requests, 1, [&](unsigned, uint64_t r) {
+            const std::string& q = requests[r];
+            if (::pwrite(fd, q.data(), q.size(), 0) != static_cast<ssize_t>(q.size()))
+                die("write " + path);
+            const ssize_t n = ::pread(fd, answer, sizeof answer - 1, 0);
+            if (n < 0) die("read " + path);
+            if (std::string_view(answer, static_cast<size_t>(n)).substr(0, want.size()) != want) {
+                errno = EPROTO;
+                die(".match answered \"" + std::string(answer, static_cast<size_t>(n)) +
+                    "\" for a chain of " + std::to_string(a.chain) + " cached entries");
+            }
+        }));
     ::close(fd);
 }
 
@@ -298,11 +311,17 @@ int cmdCachestat(int argc, char** argv) {
 int main(int argc, char** argv) {
     if (argc >= 2 && std::strcmp(argv[1], "cachestat") == 0) return cmdCachestat(argc, argv);
     const Args a = parseArgs(argc, argv);
-    if (a.command == "small") cmdSmall(a);
-    else if (a.command == "populate") cmdPopulate(a);
-    else if (a.command == "create") cmdCreate(a);
-    else if (a.command == "lookup") cmdLookup(a);
-    else if (a.command == "match") cmdMatch(a);
-    else usage();
+    if (a.command == "small")
+        cmdSmall(a);
+    else if (a.command == "populate")
+        cmdPopulate(a);
+    else if (a.command == "create")
+        cmdCreate(a);
+    else if (a.command == "lookup")
+        cmdLookup(a);
+    else if (a.command == "match")
+        cmdMatch(a);
+    else
+        usage();
     return 0;
 }
