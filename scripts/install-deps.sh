@@ -8,7 +8,7 @@ packages=(
   libfuse3-dev fuse3
   libfmt-dev libtomlplusplus-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
+  clang clang-format-14 libclang-rt-14-dev
   attr util-linux procps psmisc
   python3-numpy python3-torch
   fio bc time
