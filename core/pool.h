@@ -7,6 +7,9 @@
 //
 // Lock order (take left before right, never the reverse):
 //   Inode::data_mutex  ->  Pool::meta_  ->  Pool::sink_mutex_
+//                                       ->  TierChain::queue_mutex_
+// (the demotion sink and LowerTiers::obsolete run under meta_ and only queue; the tier worker
+// holds no queue lock while it calls into a pool).
 // Namespace operations, eviction, stat and persistence take only meta_. The write path holds
 // the inode's data_mutex and takes meta_ briefly to allocate (evicting other entries, whose
 // data_mutex it never takes: an entry is freed only when nothing holds it open).
@@ -40,6 +43,7 @@
 namespace kvc {
 
 struct InodeBlob;
+class LowerTiers;
 
 struct EntryAttr {
     EntryId id = 0;
@@ -201,8 +205,10 @@ class Pool {
     Status resize(uint64_t bytes);
     // Counts hits and misses; `dir` is where the names live. `below` (optional, one flag per
     // name) marks names a lower tier holds: they count as cached too.
-    Result<MatchResult> match(EntryId dir, const std::vector<std::string_view>& names,
-                              const std::vector<bool>* below = nullptr);
+    // With lower tiers, names missing from the pool are promoted in order, up to the first that
+    // no tier has; a promoted name counts as cached (even if a later promotion pushed it down
+    // again: it is in some tier). Names after that first miss are reported as the pool has them.
+    Result<MatchResult> match(EntryId dir, const std::vector<std::string_view>& names);
     PoolStats stats();
 
     // Called (under the pool's lock: it must only queue) for every name or page the pool
@@ -210,6 +216,11 @@ class Pool {
     void setInvalidationSink(std::function<void(const Invalidation&)> sink);
 
     // --- tiers (pool_tiering.cpp) -----------------------------------------------------------
+    // The tiers below this pool (nullptr: none); not owned, cleared by its owner before it goes.
+    // The pool tells them every change of a name's version and asks them on a miss
+    // (core/lower_tiers.h): lookup and match promote, unlink and rename make lower copies
+    // obsolete, a writer's release, a truncate and a truncating open publish or erase.
+    void setLowerTiers(LowerTiers* tiers);
     // Entries the policy evicts, read at least `min_reads` times, are handed to `sink` as images
     // (under the pool's lock: it must only queue, and returns false when it dropped the image).
     // Entries removed by unlink, rmdir or a pool's removal are not: they were deleted, not
@@ -262,6 +273,16 @@ class Pool {
     // (dirty, its record says so). Returns false when the record was not brought up to date.
     enum class Changed { Metadata, Blocks };
     bool persist(Inode* ino, Changed what = Changed::Metadata);
+    // lookup and rename without their tier steps (which come after the pool's lock is given
+    // back). `to_path`: the path a rename put an entry at (empty: nothing moved).
+    Result<EntryAttr> lookupHere(EntryId dir, std::string_view name);
+    // A committed entry's image; `path` (if not empty) must still name it under the data lock.
+    Result<EntryImage> exportInode(const std::shared_ptr<Inode>& ino, std::string_view path);
+    void releaseHere(EntryId id, bool for_write);
+    Status renameHere(EntryId dir, std::string_view name, EntryId new_dir,
+                      std::string_view new_name, unsigned flags, std::string& to_path);
+    Result<MatchResult> countMatch(EntryId dir, const std::vector<std::string_view>& names,
+                                   const std::vector<bool>& below);
     // What an inode keeps outside the fixed fields of its record (written inline or in a chain).
     static InodeBlob blobOf(const Inode& ino);
     // Makes room (evicting others, never `ino`) for the chain `blob` needs, when it is to be
@@ -365,6 +386,7 @@ class Pool {
     EvictReport last_eviction_;
     uint32_t demote_min_reads_ = 0;
     std::function<bool(EntryImage&&)> demotion_sink_;
+    std::atomic<LowerTiers*> tiers_{nullptr};
 
     std::mutex sink_mutex_;
     std::function<void(const Invalidation&)> sink_;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/lower_tiers.h"
 #include "core/pool.h"
 
 namespace kvc {
@@ -56,6 +57,9 @@ Status pwriteAll(int fd, const char* src, size_t len, uint64_t at) {
 
 Status Pool::open(EntryId id, bool for_write, bool truncate) {
     if (auto st = openCounted(id, for_write, truncate); !st) return st;
+    // Emptied by a reader (O_RDONLY | O_TRUNC): committed now, and no writer's release follows.
+    if (truncate && !for_write)
+        if (LowerTiers* tiers = tiers_.load()) tiers->written(id);
     if (for_write || truncate || !verify_reads_) return {};
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino || ino->isDir()) return {};
@@ -125,6 +129,13 @@ void Pool::release(EntryId id, bool for_write) {
     // The last writer's commit hashes the entry outside meta_ (flush does it), so a truncate,
     // an fallocate or a close that came without FLUSH does not stop the pool for that long.
     if (for_write) (void)flush(id);
+    releaseHere(id, for_write);
+    // A new version (or the same bytes rewritten): the lower copies of its name are older.
+    if (for_write)
+        if (LowerTiers* tiers = tiers_.load()) tiers->written(id);
+}
+
+void Pool::releaseHere(EntryId id, bool for_write) {
     std::lock_guard lk(meta_);
     Inode* ino = find(id);
     if (!ino || ino->opens == 0) return;

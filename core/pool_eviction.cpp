@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/excerpt.h"
+#include "core/lower_tiers.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
 
@@ -421,8 +422,24 @@ Inode* Pool::cachedChild(Inode* dir, std::string_view name) {
     return ino && !ino->isDir() && !ino->dirty ? ino : nullptr;
 }
 
-Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string_view>& names,
-                                const std::vector<bool>* below) {
+Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string_view>& names) {
+    std::vector<bool> below;
+    if (LowerTiers* tiers = tiers_.load()) {
+        auto cached = cachedNames(dir_id, names);
+        if (!cached) return cached.error();
+        below = std::move(*cached);
+        for (size_t i = 0; i < names.size(); ++i) {
+            if (below[i]) continue;
+            if (!tiers->promote(dir_id, names[i])) break;
+            below[i] = true;
+        }
+    }
+    return countMatch(dir_id, names, below);
+}
+
+// `below`: one flag per name (or none) for names a lower tier holds: they count as cached too.
+Result<MatchResult> Pool::countMatch(EntryId dir_id, const std::vector<std::string_view>& names,
+                                     const std::vector<bool>& below) {
     std::lock_guard lk(meta_);
     auto dir = findDir(dir_id);
     if (!dir) return dir.error();
@@ -433,7 +450,7 @@ Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string_vi
     for (size_t i = 0; i < names.size(); ++i) {
         Inode* ino = cachedChild(*dir, names[i]);
         const bool here = ino != nullptr;
-        const bool cached = here || (below && i < below->size() && (*below)[i]);
+        const bool cached = here || (i < below.size() && below[i]);
         r.cached.push_back(cached);
         hits += cached;
         if (cached && leading) {

@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/excerpt.h"
+#include "core/lower_tiers.h"
 #include "core/names.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
@@ -161,6 +162,15 @@ void Pool::eraseInode(Inode* ino) {
 }
 
 Result<EntryAttr> Pool::lookup(EntryId dir_id, std::string_view name) {
+    auto a = lookupHere(dir_id, name);
+    // Not in shared memory: a lower tier may have it, copied up whole before the name is given.
+    if (!a && a.code() == ENOENT)
+        if (LowerTiers* tiers = tiers_.load(); tiers && tiers->promote(dir_id, name))
+            a = lookupHere(dir_id, name);
+    return a;
+}
+
+Result<EntryAttr> Pool::lookupHere(EntryId dir_id, std::string_view name) {
     std::lock_guard lk(meta_);
     auto dir = findDir(dir_id);
     if (!dir) return dir.error();
@@ -300,6 +310,7 @@ Status Pool::unlink(EntryId dir_id, std::string_view name) {
     if (!child) return child.error();
     if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
     removeEntryName(*dir, name, *child, false);
+    if (LowerTiers* tiers = tiers_.load()) tiers->obsolete(chainKey(dir_id, name));
     return {};
 }
 
@@ -339,6 +350,14 @@ Status Pool::rmdir(EntryId dir_id, std::string_view name) {
 
 Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
                     std::string_view new_name, unsigned flags) {
+    std::string to_path;
+    if (auto st = renameHere(dir_id, name, new_dir_id, new_name, flags, to_path); !st) return st;
+    if (LowerTiers* tiers = tiers_.load(); tiers && !to_path.empty()) tiers->renamed(to_path);
+    return {};
+}
+
+Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_id,
+                        std::string_view new_name, unsigned flags, std::string& to_path) {
     if ((flags & kRenameNoReplace) && (flags & kRenameExchange))
         return makeError(EINVAL, "RENAME_NOREPLACE and RENAME_EXCHANGE together");
     if (flags & ~(kRenameNoReplace | kRenameExchange))
@@ -469,6 +488,11 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     // The moved inodes' ctime changed too: without this a restart brings back the old one.
     persist(s);
     if (flags & kRenameExchange) persist(d);
+    // Both names now hold something the lower tiers' copies are older than.
+    if (LowerTiers* tiers = tiers_.load()) {
+        tiers->obsolete(chainKey(dir_id, name));
+        tiers->obsolete(to_path = chainKey(new_dir_id, new_name));
+    }
     return {};
 }
 

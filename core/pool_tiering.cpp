@@ -3,11 +3,16 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/lower_tiers.h"
 #include "core/names.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
 
 namespace kvc {
+
+void Pool::setLowerTiers(LowerTiers* tiers) {
+    tiers_.store(tiers);
+}
 
 void Pool::setDemotionSink(uint32_t min_reads, std::function<bool(EntryImage&&)> sink) {
     std::lock_guard lk(meta_);
@@ -53,28 +58,37 @@ Result<std::string> Pool::entryPath(EntryId id) {
     return pathOf(*ino);
 }
 
+// The inode is held by pointer, not by id: an id is reused as soon as its entry goes, and the
+// path must still name this very inode once the data lock is taken, or the image would carry
+// another entry's bytes under the path asked for.
 Result<EntryImage> Pool::exportEntry(std::string_view path) {
-    EntryId id = 0;
+    std::shared_ptr<Inode> ino;
     {
         std::lock_guard lk(meta_);
-        Inode* ino = resolvePath(path);
-        if (!ino || ino == find(kPoolRootId))
+        Inode* found = resolvePath(path);
+        if (!found || found == find(kPoolRootId))
             return makeError(ENOENT, fmt::format("no entry {} in pool {}", path, name_));
-        id = ino->id;
+        ino = inodes_.at(found->id);
     }
-    return exportEntry(id);
+    return exportInode(ino, path);
 }
 
 Result<EntryImage> Pool::exportEntry(EntryId id) {
-    std::shared_ptr<Inode> ino = sharedInode(id);
-    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    return exportInode(sharedInode(id), {});
+}
+
+Result<EntryImage> Pool::exportInode(const std::shared_ptr<Inode>& ino, std::string_view path) {
+    if (!ino) return makeError(ENOENT, fmt::format("no such entry in pool {}", name_));
     if (ino->isDir()) return makeError(EISDIR, "is a directory");
     // The data lock keeps writers out; meta_ keeps eviction from freeing the blocks meanwhile.
     std::shared_lock data(ino->data_mutex);
     std::lock_guard lk(meta_);
     if (ino->nlink == 0 || ino->dirty || ino->names.empty())
-        return makeError(ENOENT, fmt::format("entry {} in pool {} is not committed", id, name_));
-    EntryImage img = imageOf(*ino, pathOf(*ino));
+        return makeError(ENOENT,
+                         fmt::format("entry {} in pool {} is not committed", ino->id, name_));
+    if (!path.empty() && resolvePath(path) != ino.get())
+        return makeError(ENOENT, fmt::format("{} in pool {} changed meanwhile", path, name_));
+    EntryImage img = imageOf(*ino, path.empty() ? pathOf(*ino) : std::string(path));
     copyBytes(*ino, img.data);
     return img;
 }

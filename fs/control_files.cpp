@@ -119,8 +119,7 @@ Result<std::string> Filesystem::matchAnswer(uint32_t pool,
                                             const std::vector<std::string_view>& names) {
     auto slot = poolByIndex(pool);
     if (!slot) return makeError(ENOENT, "the pool is gone");
-    auto r = slot->tiers ? slot->tiers->match(kPoolRootId, names)
-                         : slot->pool->match(kPoolRootId, names);
+    auto r = slot->pool->match(kPoolRootId, names);
     if (!r) return r.error();
     std::string out = fmt::format("{}\n", r->leading);
     for (size_t i = 0; i < r->cached.size(); ++i) out += r->cached[i] ? '1' : '0';

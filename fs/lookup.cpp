@@ -39,10 +39,7 @@ void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
                 return replyEntry(req, fs.controlAttr(ref.pool, *c), 0, controlAttrTimeout(fs, *c));
         if (ref.local < kFirstEntryId && ref.local != kPoolRootId)
             return (void)fuse_reply_err(req, ENOTDIR);
-        auto a = slot->pool->lookup(ref.local, name);
-        // Not in shared memory: a lower tier may have it, copied up before the name is given.
-        if (!a && a.code() == ENOENT && slot->tiers && slot->tiers->promote(ref.local, name))
-            a = slot->pool->lookup(ref.local, name);
+        auto a = slot->pool->lookup(ref.local, name);  // a lower tier's copy comes up first
         if (!a) return replyError(req, a.error(), "lookup");
         replyPoolEntry(req, ref.pool, *a);
     });
@@ -132,9 +129,7 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
         else if (to_set & FUSE_SET_ATTR_MTIME)
             c.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
         auto a = slot->pool->setattr(ref.local, c);
-        if (!a) return replyError(req, a.error(), "setattr");
-        // A truncate changed the bytes: lower copies of the entry are older versions now.
-        if (c.size && slot->tiers) slot->tiers->written(ref.local);
+        if (!a) return replyError(req, a.error(), "setattr");  // a truncate told the tiers
         struct stat st = fsOf(req).toStat(ref.pool, *a);
         fuse_reply_attr(req, &st, fsOf(req).timeout());
     });

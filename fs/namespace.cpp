@@ -81,10 +81,8 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
         if (isControlName(parent, name)) return (void)fuse_reply_err(req, EPERM);
         auto slot = poolOf(req, parent);
         if (!slot || isVirtual(parent)) return (void)fuse_reply_err(req, ENOENT);
-        auto path = slot->pool->entryPath(splitIno(parent).local, name);
         auto st = slot->pool->unlink(splitIno(parent).local, name);
         if (!st) return replyError(req, st.error(), "unlink");
-        if (slot->tiers && path) slot->tiers->removed(*path);
         fuse_reply_err(req, 0);
     });
 }
@@ -106,11 +104,8 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
             return (void)fuse_reply_err(req, EPERM);
         auto slot = poolOf(req, parent);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);
-        auto from = slot->pool->entryPath(a.local, name);
-        auto to = slot->pool->entryPath(b.local, newname);
         auto st = slot->pool->rename(a.local, name, b.local, newname, core_flags);
         if (!st) return replyError(req, st.error(), "rename");
-        if (slot->tiers && from && to) slot->tiers->renamed(*from, *to);
         fuse_reply_err(req, 0);
     });
 }

@@ -134,10 +134,7 @@ void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             delete reinterpret_cast<ControlHandle*>(fi->fh);
             return (void)fuse_reply_err(req, 0);
         }
-        if (auto slot = poolOf(req, ino)) {
-            slot->pool->release(splitIno(ino).local, fi->fh == 1);
-            if (slot->tiers && fi->fh == 1) slot->tiers->written(splitIno(ino).local);
-        }
+        if (auto slot = poolOf(req, ino)) slot->pool->release(splitIno(ino).local, fi->fh == 1);
         fuse_reply_err(req, 0);
     });
 }

@@ -52,10 +52,12 @@ Result<std::unique_ptr<TierChain>> TierChain::open(Pool& top, const TierSettings
         chain->disk_->setDemotionSink(
             0, [self](EntryImage&& img) { return self->enqueue(Target::Remote, std::move(img)); });
     chain->worker_ = std::thread([self] { self->workerLoop(); });
+    top.setLowerTiers(self);
     return chain;
 }
 
 TierChain::~TierChain() {
+    top_.setLowerTiers(nullptr);
     top_.setDemotionSink(0, {});
     stop();
     if (disk_) disk_->detach();
@@ -77,6 +79,7 @@ void TierChain::stop() {
 }
 
 void TierChain::destroy() {
+    top_.setLowerTiers(nullptr);
     top_.setDemotionSink(0, {});
     stop();
     if (disk_) (void)disk_->destroySegment();
@@ -222,7 +225,11 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
         from = &remote_counters_;
     }
     if (!queued && !from) return false;
-    img.path = *path;
+    if (img.path != *path) {
+        // Another entry's copy: never installed under this name.
+        if (from) from->errors++;
+        return false;
+    }
     const Status st = top_.importEntry(img);
     if (!st && st.code() != EEXIST) {
         // The pool could not take it (full of pinned or open entries): it stays below.
@@ -236,20 +243,6 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
         from->bytes_up += img.data.size();
     }
     return true;
-}
-
-Result<MatchResult> TierChain::match(EntryId dir, const std::vector<std::string_view>& names) {
-    auto cached = top_.cachedNames(dir, names);
-    if (!cached) return cached.error();
-    // A name in the pool at the start, or promoted, counts even if later promotions pushed it
-    // down meanwhile (a chain longer than the pool): it is in some tier.
-    std::vector<bool> below = *cached;
-    for (size_t i = 0; i < names.size(); ++i) {
-        if ((*cached)[i]) continue;
-        if (!promote(dir, names[i])) break;
-        below[i] = true;
-    }
-    return top_.match(dir, names, &below);
 }
 
 void TierChain::written(EntryId id) {
@@ -273,18 +266,16 @@ void TierChain::enqueueErase(Target target, const std::string& path) {
     queue_cv_.notify_one();
 }
 
-void TierChain::removed(const std::string& path) {
+void TierChain::obsolete(const std::string& path) {
     EntryImage gone;
     (void)takeQueued(path, gone);  // a copy on its way down is dropped here
     if (disk_) enqueueErase(Target::Disk, path);
     if (remote_) enqueueErase(Target::Remote, path);
 }
 
-void TierChain::renamed(const std::string& from, const std::string& to) {
-    removed(from);
-    removed(to);
+void TierChain::renamed(const std::string& path) {
     if (settings_.write_through && remote_)
-        if (auto img = top_.exportEntry(to)) enqueue(Target::Remote, std::move(*img));
+        if (auto img = top_.exportEntry(path)) enqueue(Target::Remote, std::move(*img));
 }
 
 bool TierChain::drain(uint64_t timeout_ms) {

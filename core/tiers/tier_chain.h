@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/lower_tiers.h"
 #include "core/pool.h"
 #include "core/tiers/tier_stats.h"
 
@@ -28,32 +29,32 @@ namespace kvc {
 
 class RedisCluster;
 
-class TierChain {
+// While it lives, the chain is the pool's LowerTiers: the pool calls it on every miss and every
+// change of a name's version (core/lower_tiers.h), whoever the pool's front end is.
+class TierChain final : public LowerTiers {
   public:
     // `disk_segment` names the disk tier's segment file (used when settings.disk_dir is set): it
     // is reattached when it exists, so a restarted daemon keeps its disk tier.
     static Result<std::unique_ptr<TierChain>> open(Pool& top, const TierSettings& settings,
                                                    const SegmentLocation& disk_segment);
-    ~TierChain();
+    ~TierChain() override;
     TierChain(const TierChain&) = delete;
     TierChain& operator=(const TierChain&) = delete;
 
+    // --- LowerTiers ---
     // Looks for `name` of `dir` below the pool and copies it up. True when the pool has the name
     // afterwards (also when a concurrent request put it there).
-    bool promote(EntryId dir, std::string_view name);
-    // `.match` over all tiers: names missing from the pool are promoted in order, up to the first
-    // that no tier has; the answer and the pool's counters count a promoted name as cached.
-    // Names after that first miss are reported as the pool has them (no remote round trip).
-    Result<MatchResult> match(EntryId dir, const std::vector<std::string_view>& names);
+    bool promote(EntryId dir, std::string_view name) override;
     // A writer closed entry `id`. With write_through it is published to the remote tier; without,
     // the remote copy of its name (an older version) is deleted, so that a later miss cannot
     // bring the old bytes back.
-    void written(EntryId id);
-    // A client removed the entry at `path`: lower copies go too, or a lookup would bring it back.
-    void removed(const std::string& path);
-    // A client renamed `from` to `to`: the lower copies of both names are older than what the
-    // pool has now and go; with write_through the entry is published under its new name.
-    void renamed(const std::string& from, const std::string& to);
+    void written(EntryId id) override;
+    // The lower copies of `path` go (removed, renamed away or over): a copy still queued is
+    // dropped and erases are queued, past the queue's bound, for the disk and remote tiers.
+    void obsolete(const std::string& path) override;
+    // With write_through, the entry a rename put at `path` is published under it.
+    void renamed(const std::string& path) override;
+
     // Blocks until every queued demotion has been stored or dropped (tests, unmount). Bounded by
     // `timeout_ms`; false if the queue did not empty in time.
     bool drain(uint64_t timeout_ms);

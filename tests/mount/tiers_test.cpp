@@ -299,6 +299,48 @@ TEST_F(RemoteTiersTest, NoOlderCopyComesBackAfterAnOverwriteOrARename) {
     EXPECT_TRUE(!after || *after == content(4).substr(0, 100)) << "an older copy came back";
 }
 
+// restore= writes through the pool's API, not the mount: the pool itself tells its tiers, so a
+// restored name leaves no older copy below (issue 18, one home for tier consistency; issue 19,
+// case 10). Before, the disk tier kept v1 and the cluster too, and both came back after eviction.
+TEST_F(RemoteTiersTest, RestoreAtMountLeavesNoOlderCopyInAnyLowerTier) {
+    TempDir dir;
+    const std::string image = dir.path() + "/p.kvs";
+    const std::string v1 = content(1).substr(0, 1000), v2 = content(2);
+    {
+        KvcMount src("size=1M,block_size=4K");
+        ASSERT_TRUE(src.start());
+        ASSERT_EQ(0, errnoOf(::mkdir(src.path("p").c_str(), 0755)));
+        ASSERT_EQ(0, writeFile(src.path("p/x"), v2));
+        std::string out;
+        ASSERT_EQ(0, runProgram({KVCACHEFS_BIN, "snapshot", src.path("p"), image}, &out)) << out;
+        src.cleanup();
+    }
+    TierMount m("size=1M,block_size=4K,write_through,disk_dir=" + dir.path() +
+                ",disk_size=16M,restore=" + image + remote("rst"));
+    ASSERT_TRUE(m.mount.start());  // p comes from the image
+    const std::string key = "{}rst:p:x";
+    const int node = nodeOf("rst", "x");
+    ASSERT_GE(node, 0);
+    auto remoteBytes = [&] { return atoll(cluster_->cli(node, {"STRLEN", key}).c_str()); };
+    // v1 replaces it here and goes down: the cluster (write_through) and the disk tier hold v1.
+    ASSERT_EQ(0, writeFile(m.path("x"), v1));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    ASSERT_EQ(1u, m.stat("tier.disk.entries"));
+    ASSERT_GT(remoteBytes(), 0);
+    ASSERT_LT(remoteBytes(), 60000) << "the cluster holds v1";
+
+    ASSERT_TRUE(m.mount.remount());  // restore= again: x is v2 in shared memory
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ(0u, m.stat("tier.disk.entries")) << "the disk tier still holds v1";
+    EXPECT_GT(remoteBytes(), 60000) << "the cluster holds v1 (or nothing)";
+    EXPECT_EQ(v2, readFile(m.path("x")).value_or("<missing>"));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ(v2, readFile(m.path("x")).value_or("<missing>"));
+    m.mount.cleanup();
+}
+
 TEST_F(RemoteTiersTest, ADeadMasterGivesMissesNotErrorsOrHangs) {
     TierMount m("size=256K,block_size=4K,remote_timeout_ms=200" + remote("dead"));
     ASSERT_TRUE(m.start());

@@ -50,7 +50,7 @@ TEST_F(TierChainTest, EvictedEntriesComeBackFromTheDiskTier) {
     EXPECT_FALSE((*chain)->promote(kPoolRootId, "nowhere"));
     ASSERT_TRUE((*chain)->promote(kPoolRootId, "e0"));
     EXPECT_TRUE(sameBytes(getEntry(*pool, idOf(*pool, kPoolRootId, "e0")), pattern(0, 2 * kBlock)));
-    auto m = (*chain)->match(kPoolRootId, {"e1", "e2", "e11", "x", "e3"});
+    auto m = pool->match(kPoolRootId, {"e1", "e2", "e11", "x", "e3"});
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->leading, 3u);
     EXPECT_EQ(m->cached, (std::vector<bool>{true, true, true, false, false}));
@@ -74,7 +74,7 @@ TEST_F(TierChainTest, ARemovedEntryIsAMissWhileItsEraseIsQueued) {
     ASSERT_EQ((*chain)->stats().disk.entries, 8u);
     for (int i = 0; i < 8; ++i) {
         const std::string name = "e" + std::to_string(i);
-        (*chain)->removed(name);  // as an rm does; the disk copy goes when the erase is stored
+        (*chain)->obsolete(name);  // as an rm does; the disk copy goes when the erase is stored
         EXPECT_FALSE((*chain)->promote(kPoolRootId, name)) << name << " came back";
     }
     ASSERT_TRUE((*chain)->drain(5000));

@@ -1,0 +1,41 @@
+// LowerTiers: what a pool tells the tiers below its shared memory (a disk tier, a remote tier)
+// and asks of them. The pool fires these itself, from the operations that change a name's
+// version, so that no front end (the FUSE adapter, a restore, a later data path) can forget a
+// step: a lower copy older than what the pool holds must never come back.
+//
+// TierChain (core/tiers/tier_chain.h) implements it and registers itself with
+// Pool::setLowerTiers while it lives.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/inode.h"
+
+namespace kvc {
+
+class LowerTiers {
+  public:
+    virtual ~LowerTiers() = default;
+
+    // --- called under the pool's lock, in the same step as the change: they must only queue ---
+    // (taking LowerTiers' own locks after Pool::meta_, never the reverse). A lookup that misses
+    // after the change finds the erase queued and stops there.
+
+    // The lower copies of `path` are older than the pool now (removed, renamed away, replaced
+    // by a rename): they go.
+    virtual void obsolete(const std::string& path) = 0;
+
+    // --- called without the pool's lock: they may read the pool ---
+
+    // A name the pool lacks: copy it up from below. True when the pool has it afterwards.
+    virtual bool promote(EntryId dir, std::string_view name) = 0;
+    // A writer released entry `id` (its new version is committed), or a truncating open
+    // emptied it: the lower copies of its name are older.
+    virtual void written(EntryId id) = 0;
+    // A rename put an entry at `path` (its old copies went through obsolete()).
+    virtual void renamed(const std::string& path) = 0;
+};
+
+}  // namespace kvc

@@ -1,0 +1,115 @@
+// The pool tells its lower tiers (core/lower_tiers.h) every change of a name's version and asks
+// them on every miss, whoever calls it: a recording LowerTiers checks each operation's calls.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/lower_tiers.h"
+#include "tests/core/pool_fixture.h"
+
+namespace kvc::test {
+namespace {
+
+class Recorder final : public LowerTiers {
+  public:
+    explicit Recorder(Pool& pool) : pool_(pool) {}
+    void obsolete(const std::string& path) override { calls.push_back("obsolete " + path); }
+    bool promote(EntryId, std::string_view name) override {
+        calls.push_back("promote " + std::string(name));
+        // "below" is a name this tier has: it comes up as a complete entry.
+        if (name != "below") return false;
+        EntryImage img;
+        img.path = "below";
+        img.mode = 0100644;
+        img.data = "from below";
+        return pool_.importEntry(img).ok();
+    }
+    void written(EntryId id) override {
+        auto path = pool_.entryPath(id);
+        calls.push_back("written " + (path.ok() ? *path : std::string("?")));
+    }
+    void renamed(const std::string& path) override { calls.push_back("renamed " + path); }
+    std::vector<std::string> take() { return std::exchange(calls, {}); }
+    std::vector<std::string> calls;
+
+  private:
+    Pool& pool_;
+};
+
+using Calls = std::vector<std::string>;
+
+class LowerTiersTest : public PoolFixture {
+  protected:
+    void SetUp() override {
+        PoolFixture::SetUp();
+        pool_ = makePool(64);
+        ASSERT_NE(pool_, nullptr);
+        tiers_ = std::make_unique<Recorder>(*pool_);
+        pool_->setLowerTiers(tiers_.get());
+    }
+    void TearDown() override {
+        pool_->setLowerTiers(nullptr);
+        pool_.reset();
+        PoolFixture::TearDown();
+    }
+    Pool& p() { return *pool_; }
+    std::unique_ptr<Pool> pool_;
+    std::unique_ptr<Recorder> tiers_;
+};
+
+TEST_F(LowerTiersTest, EveryNewVersionAndEveryRemovedNameIsTold) {
+    const EntryId a = putEntry(p(), kPoolRootId, "a", "one");
+    EXPECT_EQ(tiers_->take(), (Calls{"written a"}));
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    const EntryId d = idOf(p(), kPoolRootId, "d");
+    ASSERT_TRUE(p().rename(kPoolRootId, "a", d, "b", 0).ok());
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete a", "obsolete d/b", "renamed d/b"}));
+    putEntry(p(), kPoolRootId, "c", "three");
+    tiers_->take();
+    ASSERT_TRUE(p().rename(kPoolRootId, "c", d, "b", Pool::kRenameExchange).ok());
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete c", "obsolete d/b", "renamed d/b"}));
+
+    AttrChange cut;
+    cut.size = 1;
+    ASSERT_TRUE(p().setattr(a, cut).ok());  // truncate by path: a new version
+    EXPECT_EQ(tiers_->take(), (Calls{"written c"}));
+    AttrChange chmod;
+    chmod.mode = 0600;
+    ASSERT_TRUE(p().setattr(a, chmod).ok());  // the same bytes: nothing to tell
+    EXPECT_EQ(tiers_->take(), Calls{});
+    ASSERT_TRUE(p().open(a, false, true).ok());  // O_RDONLY | O_TRUNC empties it
+    p().release(a, false);
+    EXPECT_EQ(tiers_->take(), (Calls{"written c"}));
+
+    ASSERT_TRUE(p().unlink(kPoolRootId, "c").ok());
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete c"}));
+    EXPECT_EQ(p().unlink(kPoolRootId, "c").code(), ENOENT);
+    EXPECT_EQ(tiers_->take(), Calls{}) << "a failed operation tells nothing";
+    p().verify();
+}
+
+TEST_F(LowerTiersTest, MissesAskTheTiersLookupAndMatchAlike) {
+    putEntry(p(), kPoolRootId, "here", "x");
+    tiers_->take();
+    auto a = p().lookup(kPoolRootId, "below");
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(getEntry(p(), a->id), "from below");
+    p().forget(a->id, 1);
+    EXPECT_EQ(p().lookup(kPoolRootId, "nowhere").code(), ENOENT);
+    EXPECT_EQ(tiers_->take(), (Calls{"promote below", "promote nowhere"}));
+
+    ASSERT_TRUE(p().unlink(kPoolRootId, "below").ok());
+    tiers_->take();
+    // The leading run is promoted in order up to the first name no tier has; later names are
+    // answered from the pool alone.
+    auto m = p().match(kPoolRootId, {"here", "below", "nowhere", "here", "later"});
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->leading, 2u);
+    EXPECT_EQ(m->cached, (std::vector<bool>{true, true, false, true, false}));
+    EXPECT_EQ(tiers_->take(), (Calls{"promote below", "promote nowhere"}));
+}
+
+}  // namespace
+}  // namespace kvc::test
