@@ -6,10 +6,11 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/snapshot_command.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
+#include "fs/mount_restore.h"
 #include "fs/options.h"
-#include "fs/snapshot_command.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // `kvcachefs snapshot POOLDIR FILE`: writes a consistent image of a mounted pool, through the
-// mount, with the caller's rights (see fs/snapshot_command.h), plus the command dispatch and the
+// mount, with the caller's rights (see cli/snapshot_command.h), plus the command dispatch and the
 // helpers both commands share.
 //
 // Consistency: the tree is walked first; then every entry is read with a check around it. An
@@ -13,7 +13,7 @@
 // Entries are read, and stored, least recently used first (by user.kvcache.last_access), so the
 // reads this command makes leave the policy's order as it was, and a restore, which writes in
 // image order, brings that order back.
-#include "fs/snapshot_command.h"
+#include "cli/snapshot_command.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -35,9 +35,9 @@
 
 #include <fmt/format.h>
 
+#include "cli/progress.h"
 #include "core/clock.h"
 #include "core/snapshot_format.h"
-#include "fs/progress.h"
 
 namespace kvc::fs {
 namespace {

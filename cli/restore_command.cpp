@@ -21,11 +21,11 @@
 
 #include <fmt/format.h>
 
+#include "cli/progress.h"
+#include "cli/snapshot_command.h"
 #include "core/clock.h"
 #include "core/snapshot_format.h"
 #include "core/snapshot_restore.h"
-#include "fs/progress.h"
-#include "fs/snapshot_command.h"
 
 namespace kvc::fs {
 namespace {

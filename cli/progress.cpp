@@ -1,5 +1,5 @@
-// The progress line of the snapshot and restore commands (see fs/progress.h).
-#include "fs/progress.h"
+// The progress line of the snapshot and restore commands (see cli/progress.h).
+#include "cli/progress.h"
 
 #include <unistd.h>
 

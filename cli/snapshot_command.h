@@ -7,7 +7,7 @@
 // (opendir, read, getxattr, write, setxattr, rename), never inside the daemon: the daemon never
 // opens a path a client names (docs/SNAPSHOT_FORMAT.md, DESIGN decision 9). The snapshot is in
 // snapshot_command.cpp, the restore in restore_command.cpp; the restore= mount option, which
-// runs inside the daemon before it serves, is in mount_restore.cpp.
+// runs inside the daemon before it serves, is in fs/mount_restore.cpp.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +17,6 @@
 
 namespace kvc::fs {
 
-class Filesystem;
-
 // True when argv[1] is a command ("snapshot", "restore") rather than the start of a mount.
 bool isSnapshotCommand(int argc, char** argv);
 // Runs the command; returns the process's exit status (0, or 1 with a message on stderr).
@@ -26,10 +24,6 @@ int runSnapshotCommand(int argc, char** argv);
 
 // restore_command.cpp
 int runRestore(const std::string& file, const std::string& pool_dir, bool replace);
-
-// mount_restore.cpp: loads a snapshot into the pool it names (created with the mount's
-// defaults, and the image's block size and policy, if absent) before the daemon serves.
-Status restoreAtMount(Filesystem& fs, const std::string& file);
 
 // --- shared by the commands -------------------------------------------------------------
 
