@@ -1,6 +1,5 @@
 // `kvcachefs snapshot POOLDIR FILE`: writes a consistent image of a mounted pool, through the
-// mount, with the caller's rights (see cli/snapshot_command.h), plus the command dispatch and the
-// helpers both commands share.
+// mount, with the caller's rights (see cli/commands.h).
 //
 // Consistency: the tree is walked first; then every entry is read with a check around it. An
 // entry whose user.kvcache.committed is "0" (a writer has it open and has written since its last
@@ -15,16 +14,12 @@
 // image order, brings that order back.
 #include "cli/snapshot_command.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -35,82 +30,18 @@
 
 #include <fmt/format.h>
 
+#include "cli/command_util.h"
 #include "cli/progress.h"
 #include "core/clock.h"
 #include "core/snapshot_format.h"
 
-namespace kvc::fs {
+namespace kvc::cli {
 namespace {
 
 constexpr size_t kReadBytes = 128 << 10;  // cp's size: measured faster than 1 MiB reads here
 constexpr std::string_view kKvPrefix = "user.kvcache.";
 // Entries a running or interrupted restore is writing (core/snapshot_restore.h).
 constexpr std::string_view kRestoreTempPrefix = ".kvcrestore.";
-
-// --- interrupted commands ----------------------------------------------------------------
-
-volatile sig_atomic_t g_has_temp = 0;
-char g_temp_path[PATH_MAX + 1];
-
-extern "C" void removeTempAndDie(int sig) {
-    if (g_has_temp) unlink(g_temp_path);  // async-signal-safe
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-// --- small system-call helpers -----------------------------------------------------------
-
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f) : fd(f) {}
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-};
-
-Error sysError(std::string_view what, std::string_view path) {
-    const int e = errno;
-    return makeError(e, fmt::format("{}: {}: {}", path, what, std::strerror(e)));
-}
-
-Result<std::string> readWhole(const std::string& path) {
-    Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (f.fd < 0) return sysError("open", path);
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        const ssize_t n = ::read(f.fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return sysError("read", path);
-        if (n == 0) break;
-        out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-}
-
-std::map<std::string, std::string> keyValues(const std::string& text) {
-    std::map<std::string, std::string> out;
-    size_t start = 0;
-    while (start < text.size()) {
-        size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        const std::string line = text.substr(start, end - start);
-        const size_t sp = line.find(' ');
-        if (sp != std::string::npos) out[line.substr(0, sp)] = line.substr(sp + 1);
-        start = end + 1;
-    }
-    return out;
-}
-
-template <class T>
-std::optional<T> parseNumber(std::string_view text) {
-    T v{};
-    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
-    return v;
-}
 
 // "1700000000.000000123" (user.kvcache.created and .last_access) in nanoseconds.
 std::optional<int64_t> parseTimeNs(std::string_view text) {
@@ -244,23 +175,10 @@ class Snapshotter {
         }
         dirs.push_back(std::move(d));
 
+        auto listed = listDir(dfd.fd, path);
+        if (!listed) return listed.error();
         std::vector<std::string> names;
-        {
-            DIR* dir = fdopendir(::dup(dfd.fd));
-            if (!dir) return sysError("opendir", path);
-            errno = 0;
-            while (dirent* e = readdir(dir)) {
-                if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-                    names.emplace_back(e->d_name);
-                errno = 0;
-            }
-            const int e = errno;
-            closedir(dir);
-            if (e) {
-                errno = e;
-                return sysError("readdir", path);
-            }
-        }
+        for (DirName& n : *listed) names.push_back(std::move(n.name));
         std::sort(names.begin(), names.end());
         for (const std::string& name : names) {
             const std::string child = rel.empty() ? name : rel + "/" + name;
@@ -452,12 +370,6 @@ class Snapshotter {
     uint64_t done_ = 0;
 };
 
-std::string dirOf(const std::string& file) {
-    const size_t slash = file.rfind('/');
-    if (slash == std::string::npos) return ".";
-    return slash == 0 ? "/" : file.substr(0, slash);
-}
-
 std::string listSome(const std::vector<std::string>& names) {
     std::string out;
     for (size_t i = 0; i < names.size() && i < 5; ++i) out += (i ? ", " : "") + names[i];
@@ -465,11 +377,7 @@ std::string listSome(const std::vector<std::string>& names) {
     return out;
 }
 
-int fail(const std::string& command, const std::string& message, ProgressMeter* meter = nullptr) {
-    if (meter) meter->clear();
-    std::fprintf(stderr, "kvcachefs %s: %s\n", command.c_str(), message.c_str());
-    return 1;
-}
+}  // namespace
 
 int runSnapshot(std::string pool_dir, const std::string& file) {
     const auto start = std::chrono::steady_clock::now();
@@ -550,98 +458,4 @@ int runSnapshot(std::string pool_dir, const std::string& file) {
     return 0;
 }
 
-int usage() {
-    std::fprintf(stderr,
-                 "usage: kvcachefs snapshot POOLDIR FILE\n"
-                 "       kvcachefs restore [--replace] FILE POOLDIR\n");
-    return 2;
-}
-
-}  // namespace
-
-// --- shared helpers ------------------------------------------------------------------------
-
-std::string withoutTrailingSlash(std::string path) {
-    while (path.size() > 1 && path.back() == '/') path.pop_back();
-    return path;
-}
-
-Result<PoolInfo> readPoolInfo(const std::string& pool_dir) {
-    auto text = readWhole(pool_dir + "/.stats");
-    if (!text)
-        return makeError(text.code(), fmt::format("{} is not a kvcachefs pool (no .stats: {})",
-                                                  pool_dir, std::strerror(text.code())));
-    const auto kv = keyValues(*text);
-    PoolInfo info;
-    auto get = [&](const char* key) -> std::string {
-        auto it = kv.find(key);
-        return it == kv.end() ? std::string() : it->second;
-    };
-    info.name = get("pool");
-    info.policy = get("policy");
-    info.block_size = parseNumber<uint32_t>(get("block_size")).value_or(0);
-    info.capacity_bytes = parseNumber<uint64_t>(get("capacity_bytes")).value_or(0);
-    if (info.name.empty() || !info.block_size)
-        return makeError(EINVAL, fmt::format("{} is not a kvcachefs pool directory (its .stats "
-                                             "names no pool; is it the mount's root?)",
-                                             pool_dir));
-    return info;
-}
-
-bool isMountRoot(const std::string& dir) {
-    auto text = readWhole(dir + "/.stats");
-    return text && keyValues(*text).count("pools") > 0;
-}
-
-TemporaryPath::TemporaryPath() {
-    struct sigaction sa {};
-    sa.sa_handler = removeTempAndDie;
-    sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
-}
-
-TemporaryPath::~TemporaryPath() {
-    if (g_has_temp) unlink(g_temp_path);
-    g_has_temp = 0;
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
-}
-
-void TemporaryPath::set(const std::string& path) {
-    g_has_temp = 0;
-    std::snprintf(g_temp_path, sizeof g_temp_path, "%s", path.c_str());
-    g_has_temp = 1;
-}
-
-void TemporaryPath::release() {
-    g_has_temp = 0;
-}
-
-bool isSnapshotCommand(int argc, char** argv) {
-    return argc >= 2 &&
-           (std::strcmp(argv[1], "snapshot") == 0 || std::strcmp(argv[1], "restore") == 0);
-}
-
-int runSnapshotCommand(int argc, char** argv) {
-    const std::string command = argv[1];
-    std::vector<std::string> args;
-    bool replace = false;
-    for (int i = 2; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--replace" && command == "restore") {
-            replace = true;
-        } else if (a == "-h" || a == "--help") {
-            usage();
-            return 0;
-        } else if (a.size() > 1 && a[0] == '-' && a != "--") {
-            std::fprintf(stderr, "kvcachefs %s: unknown option %s\n", command.c_str(), a.c_str());
-            return usage();
-        } else if (a != "--") {
-            args.push_back(a);
-        }
-    }
-    if (args.size() != 2) return usage();
-    if (command == "snapshot") return runSnapshot(args[0], args[1]);
-    return runRestore(args[0], args[1], replace);
-}
-
-}  // namespace kvc::fs
+}  // namespace kvc::cli
