@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "cli/progress.h"
+#include "core/fd_io.h"
 
 namespace kvc::cli {
 namespace {
@@ -36,14 +37,7 @@ Result<std::string> readWhole(const std::string& path) {
     Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (f.fd < 0) return sysError("open", path);
     std::string out;
-    char buf[8192];
-    for (;;) {
-        const ssize_t n = ::read(f.fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return sysError("read", path);
-        if (n == 0) break;
-        out.append(buf, static_cast<size_t>(n));
-    }
+    if (!readAll(f.fd, out)) return sysError("read", path);
     return out;
 }
 

@@ -24,6 +24,7 @@
 #include "cli/progress.h"
 #include "cli/restore_command.h"
 #include "core/clock.h"
+#include "core/fd_io.h"
 #include "core/snapshot_format.h"
 #include "core/snapshot_restore.h"
 
@@ -91,12 +92,7 @@ class MountTarget : public RestoreTarget {
                 auto n = data.read(buffer_.data(), buffer_.size());
                 if (!n) return n.error();
                 if (*n == 0) break;
-                for (size_t off = 0; off < *n;) {
-                    const ssize_t w = ::write(fd, buffer_.data() + off, *n - off);
-                    if (w < 0 && errno == EINTR) continue;
-                    if (w < 0) return sysError("write", path);
-                    off += static_cast<size_t>(w);
-                }
+                if (!writeAll(fd, buffer_.data(), *n)) return sysError("write", path);
             }
             // Only bytes that still match the image's checksum become visible.
             if (auto f = data.finish(); !f) return f;
