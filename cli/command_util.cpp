@@ -16,6 +16,7 @@
 
 #include "cli/progress.h"
 #include "core/fd_io.h"
+#include "core/parse_number.h"
 
 namespace kvc::cli {
 namespace {

@@ -5,9 +5,7 @@
 
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,15 +29,6 @@ struct Fd {
 
 // An error with the current errno: "PATH: WHAT: strerror".
 Error sysError(std::string_view what, std::string_view path);
-
-// A whole string as a number: "12" -> 12; "", "12x", "-1" (for unsigned T) -> nullopt.
-template <class T>
-std::optional<T> parseNumber(std::string_view text) {
-    T v{};
-    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
-    return v;
-}
 
 // The directory part of a path: "a/b" -> "a", "/a" -> "/", "a" -> ".".
 std::string dirOf(const std::string& path);
