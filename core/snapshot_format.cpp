@@ -19,6 +19,7 @@
 #include "core/chain.h"
 #include "core/config.h"
 #include "core/excerpt.h"
+#include "core/fd_io.h"
 #include "core/names.h"
 #include "core/size.h"
 #include "core/snapshot_restore.h"
@@ -438,17 +439,9 @@ Status SnapshotWriter::put(const void* data, size_t len) {
         if (auto st = flush(); !st) return st;
     if (len >= kDirectWriteBytes) {
         // Large pieces (an entry's bytes) go straight to the file.
-        const char* p = static_cast<const char*>(data);
-        size_t left = len;
-        while (left > 0) {
-            const ssize_t n = ::write(fd_, p, left);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                failed_ = true;
-                return ioError("write");
-            }
-            p += n;
-            left -= static_cast<size_t>(n);
+        if (!writeAll(fd_, data, len)) {
+            failed_ = true;
+            return ioError("write");
         }
         flushed_ += len;
     } else {
@@ -460,17 +453,9 @@ Status SnapshotWriter::put(const void* data, size_t len) {
 }
 
 Status SnapshotWriter::flush() {
-    const char* p = buffer_.data();
-    size_t left = buffer_.size();
-    while (left > 0) {
-        const ssize_t n = ::write(fd_, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            failed_ = true;
-            return ioError("write");
-        }
-        p += n;
-        left -= static_cast<size_t>(n);
+    if (!writeAll(fd_, buffer_.data(), buffer_.size())) {
+        failed_ = true;
+        return ioError("write");
     }
     flushed_ += buffer_.size();
     buffer_.clear();

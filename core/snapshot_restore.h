@@ -1,7 +1,7 @@
 // Restoring a verified snapshot image into a pool, independent of how the pool is reached.
 //
 // restoreImage() holds the semantics, so that the `restore` command (through a mounted pool,
-// with the caller's rights: fs/restore_command.cpp) and the `restore=` mount option (through the
+// with the caller's rights: cli/restore_command.cpp) and the `restore=` mount option (through the
 // Pool API inside the daemon: core/pool_restore.h) behave alike:
 //   - Nothing changes until the image was verified whole (SnapshotReader::open), its block size
 //     equals the pool's, no entry is larger than the pool, and (merge) no path is a directory on

@@ -6,10 +6,11 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/commands.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
+#include "fs/mount_restore.h"
 #include "fs/options.h"
-#include "fs/snapshot_command.h"
 
 namespace {
 
@@ -53,7 +54,7 @@ struct NotifierGuard {
 
 int main(int argc, char* argv[]) {
     // `kvcachefs snapshot ...` and `kvcachefs restore ...` are commands, not mounts.
-    if (kvc::fs::isSnapshotCommand(argc, argv)) return kvc::fs::runSnapshotCommand(argc, argv);
+    if (kvc::cli::isCommand(argc, argv)) return kvc::cli::runCommand(argc, argv);
     ArgsGuard a{FUSE_ARGS_INIT(argc, argv)};
     auto parsed = kvc::fs::parseDaemonOptions(a.args);
     if (!parsed) {

@@ -18,7 +18,7 @@
 #include "core/snapshot_format.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
-#include "fs/snapshot_command.h"
+#include "fs/mount_restore.h"
 
 namespace kvc::fs {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-namespace kvc::fs {
+namespace kvc::cli {
 
 class ProgressMeter {
   public:
@@ -39,4 +39,4 @@ std::string humanBytes(uint64_t bytes);
 // Decimal megabytes per second, as disk tools report them: "382.6 MB/s".
 std::string humanRate(uint64_t bytes, double seconds);
 
-}  // namespace kvc::fs
+}  // namespace kvc::cli

@@ -8,7 +8,6 @@
 // image's mode and, as root, owner of the pool directory at the end), and removed again if the
 // restore fails before anything was written into it.
 // Owners are restored when the caller is root; otherwise entries belong to the caller.
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -21,47 +20,18 @@
 
 #include <fmt/format.h>
 
+#include "cli/command_util.h"
+#include "cli/progress.h"
+#include "cli/restore_command.h"
 #include "core/clock.h"
+#include "core/fd_io.h"
 #include "core/snapshot_format.h"
 #include "core/snapshot_restore.h"
-#include "fs/progress.h"
-#include "fs/snapshot_command.h"
 
-namespace kvc::fs {
+namespace kvc::cli {
 namespace {
 
 constexpr size_t kWriteBytes = 1 << 20;
-
-Error sysError(std::string_view what, std::string_view path) {
-    const int e = errno;
-    return makeError(e, fmt::format("{}: {}: {}", path, what, std::strerror(e)));
-}
-
-// Names in a directory, without "." and "..", with their types (DT_UNKNOWN is resolved).
-Result<std::vector<std::pair<std::string, bool>>> listDir(const std::string& path) {
-    DIR* d = opendir(path.c_str());
-    if (!d) return sysError("opendir", path);
-    std::vector<std::pair<std::string, bool>> out;
-    errno = 0;
-    while (dirent* e = readdir(d)) {
-        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-        bool is_dir = e->d_type == DT_DIR;
-        if (e->d_type == DT_UNKNOWN) {
-            struct stat st {};
-            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-                is_dir = S_ISDIR(st.st_mode);
-        }
-        out.emplace_back(e->d_name, is_dir);
-        errno = 0;
-    }
-    const int e = errno;
-    closedir(d);
-    if (e) {
-        errno = e;
-        return sysError("readdir", path);
-    }
-    return out;
-}
 
 class MountTarget : public RestoreTarget {
   public:
@@ -122,12 +92,7 @@ class MountTarget : public RestoreTarget {
                 auto n = data.read(buffer_.data(), buffer_.size());
                 if (!n) return n.error();
                 if (*n == 0) break;
-                for (size_t off = 0; off < *n;) {
-                    const ssize_t w = ::write(fd, buffer_.data() + off, *n - off);
-                    if (w < 0 && errno == EINTR) continue;
-                    if (w < 0) return sysError("write", path);
-                    off += static_cast<size_t>(w);
-                }
+                if (!writeAll(fd, buffer_.data(), *n)) return sysError("write", path);
             }
             // Only bytes that still match the image's checksum become visible.
             if (auto f = data.finish(); !f) return f;
@@ -259,18 +224,6 @@ class MountTarget : public RestoreTarget {
     uint64_t counter_ = 0;
 };
 
-std::string dirOf(const std::string& path) {
-    const size_t slash = path.rfind('/');
-    if (slash == std::string::npos) return ".";
-    return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-int fail(ProgressMeter& meter, const std::string& message) {
-    meter.clear();
-    std::fprintf(stderr, "kvcachefs restore: %s\n", message.c_str());
-    return 1;
-}
-
 }  // namespace
 
 int runRestore(const std::string& file, const std::string& pool_dir_arg, bool replace) {
@@ -283,7 +236,7 @@ int runRestore(const std::string& file, const std::string& pool_dir_arg, bool re
     meter.phase(fmt::format("verify {}", file),
                 ::stat(file.c_str(), &fst) == 0 ? static_cast<uint64_t>(fst.st_size) : 0);
     auto image = SnapshotReader::open(file, [&](uint64_t done) { meter.update(done); });
-    if (!image) return fail(meter, image.error().message);
+    if (!image) return fail("restore", image.error().message, &meter);
     const SnapshotHeader& h = (*image)->header();
 
     bool created = false;
@@ -291,14 +244,17 @@ int runRestore(const std::string& file, const std::string& pool_dir_arg, bool re
     struct stat pst {};
     if (::stat(pool_dir.c_str(), &pst) != 0) {
         const int e = errno;
-        if (e != ENOENT) return fail(meter, fmt::format("{}: {}", pool_dir, std::strerror(e)));
+        if (e != ENOENT)
+            return fail("restore", fmt::format("{}: {}", pool_dir, std::strerror(e)), &meter);
         if (!isMountRoot(dirOf(pool_dir)))
-            return fail(meter, fmt::format("{}: no such pool, and {} is not a kvcachefs mount",
-                                           pool_dir, dirOf(pool_dir)));
+            return fail("restore",
+                        fmt::format("{}: no such pool, and {} is not a kvcachefs mount", pool_dir,
+                                    dirOf(pool_dir)),
+                        &meter);
         // A new pool, writable by us until the restore gives it the image's mode, with the
         // image's policy from the start, so evictions during the restore follow it.
         if (::mkdir(pool_dir.c_str(), 0700) != 0)
-            return fail(meter, sysError("mkdir", pool_dir).message);
+            return fail("restore", sysError("mkdir", pool_dir).message, &meter);
         created = true;
         const std::string policy_file = pool_dir + "/.policy";
         const std::string line = h.policy + "\n";
@@ -308,7 +264,7 @@ int runRestore(const std::string& file, const std::string& pool_dir_arg, bool re
                                            std::strerror(errno)));
         if (fd >= 0) ::close(fd);
     } else if (auto info = readPoolInfo(pool_dir); !info) {
-        return fail(meter, info.error().message);
+        return fail("restore", info.error().message, &meter);
     }
 
     TemporaryPath temp;
@@ -321,7 +277,7 @@ int runRestore(const std::string& file, const std::string& pool_dir_arg, bool re
     if (!report) {
         // A pool made for this restore goes again if nothing was written into it.
         if (created) ::rmdir(pool_dir.c_str());
-        return fail(meter, report.error().message);
+        return fail("restore", report.error().message, &meter);
     }
     meter.clear();
     warnings.insert(warnings.end(), report->warnings.begin(), report->warnings.end());
@@ -343,4 +299,4 @@ int runRestore(const std::string& file, const std::string& pool_dir_arg, bool re
     return 0;
 }
 
-}  // namespace kvc::fs
+}  // namespace kvc::cli

@@ -1,5 +1,5 @@
-// The progress line of the snapshot and restore commands (see fs/progress.h).
-#include "fs/progress.h"
+// The progress line of the snapshot and restore commands (see cli/progress.h).
+#include "cli/progress.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-namespace kvc::fs {
+namespace kvc::cli {
 
 ProgressMeter::ProgressMeter() : tty_(isatty(STDERR_FILENO) == 1) {}
 
@@ -73,4 +73,4 @@ std::string humanRate(uint64_t bytes, double seconds) {
     return fmt::format("{:.1f} MB/s", double(bytes) / seconds / 1e6);
 }
 
-}  // namespace kvc::fs
+}  // namespace kvc::cli
