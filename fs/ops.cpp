@@ -42,7 +42,7 @@ void opInit(void* userdata, fuse_conn_info* conn) {
     // The writeback cache made large writes barely faster and small-entry operations slower
     // here, and would make the kernel, not the pool, the owner of sizes and times.
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-    // The daemon is the only writer and invalidates what it changes itself (decision 14), so
+    // The daemon is the only writer and invalidates what it changes itself (DECISIONS.md, D7), so
     // the kernel need not drop an entry's cached pages whenever its mtime moves: with this on,
     // every write emptied the entry's page cache and the next read went to the daemon.
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;

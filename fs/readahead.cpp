@@ -2,7 +2,8 @@
 // 1 MiB, sequential reads and the page faults of a mapped entry become 1 MiB requests instead
 // of 128 KiB ones (4 KiB ones for a mapping advised MADV_SEQUENTIAL): cold mmap reads ran 10x
 // faster (docs/PERFORMANCE.md). The window lives in sysfs under the mount's device number,
-// which /proc/self/mountinfo gives without touching the mountpoint (decision 12). Needs root.
+// which /proc/self/mountinfo gives without touching the mountpoint (docs/DECISIONS.md, D6).
+// Needs root.
 #include "fs/readahead.h"
 
 #include <fstream>
