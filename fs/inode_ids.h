@@ -29,5 +29,12 @@ inline uint64_t makeIno(uint32_t pool, EntryId local) {
 inline NodeRef splitIno(uint64_t ino) {
     return NodeRef{static_cast<uint32_t>(ino >> kPoolShift), ino & kLocalMask};
 }
+// A control file of the root or of a pool (locals 2..15; the root itself is local 1 of pool 0).
+inline bool isControlNode(const NodeRef& ref) {
+    return ref.local > kPoolRootId && ref.local < kFirstEntryId;
+}
+inline bool isControlInode(uint64_t ino) {
+    return isControlNode(splitIno(ino));
+}
 
 }  // namespace kvc::fs

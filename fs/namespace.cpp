@@ -10,11 +10,6 @@
 namespace kvc::fs {
 namespace {
 
-bool isVirtual(fuse_ino_t ino) {
-    const NodeRef ref = splitIno(ino);
-    return ref.local > kPoolRootId && ref.local < kFirstEntryId;
-}
-
 // A control file's name in a pool directory cannot be taken by an entry.
 bool isControlName(fuse_ino_t parent, const char* name) {
     const NodeRef ref = splitIno(parent);
@@ -40,7 +35,7 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
             auto a = (*slot)->pool->getattr(kPoolRootId);
             return replyPoolEntry(req, (*slot)->index, *a);
         }
-        if (isVirtual(parent)) return (void)fuse_reply_err(req, ENOTDIR);
+        if (isControlInode(parent)) return (void)fuse_reply_err(req, ENOTDIR);
         if (isControlName(parent, name)) return (void)fuse_reply_err(req, EEXIST);
         auto slot = poolOf(req, parent);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);
@@ -65,7 +60,7 @@ void opRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
         }
         if (isControlName(parent, name)) return (void)fuse_reply_err(req, ENOTDIR);
         auto slot = poolOf(req, parent);
-        if (!slot || isVirtual(parent)) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot || isControlInode(parent)) return (void)fuse_reply_err(req, ENOENT);
         auto st = slot->pool->rmdir(splitIno(parent).local, name);
         if (!st) return replyError(req, st.error(), "rmdir");
         fuse_reply_err(req, 0);
@@ -80,7 +75,7 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
         }
         if (isControlName(parent, name)) return (void)fuse_reply_err(req, EPERM);
         auto slot = poolOf(req, parent);
-        if (!slot || isVirtual(parent)) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot || isControlInode(parent)) return (void)fuse_reply_err(req, ENOENT);
         auto st = slot->pool->unlink(splitIno(parent).local, name);
         if (!st) return replyError(req, st.error(), "unlink");
         fuse_reply_err(req, 0);
@@ -113,7 +108,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 void opLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
     guarded(req, "link", [&] {
         const NodeRef src = splitIno(ino), dst = splitIno(newparent);
-        if (isVirtual(ino) || src.local == kPoolRootId || ino == FUSE_ROOT_ID)
+        if (isControlInode(ino) || src.local == kPoolRootId || ino == FUSE_ROOT_ID)
             return (void)fuse_reply_err(req, EPERM);
         if (newparent == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
         if (src.pool != dst.pool) return (void)fuse_reply_err(req, EXDEV);
@@ -135,7 +130,7 @@ void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
         if (!S_ISREG(mode) || parent == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
         if (isControlName(parent, name)) return (void)fuse_reply_err(req, EEXIST);
         auto slot = poolOf(req, parent);
-        if (!slot || isVirtual(parent)) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot || isControlInode(parent)) return (void)fuse_reply_err(req, ENOENT);
         const NodeRef ref = splitIno(parent);
         const fuse_ctx* ctx = fuse_req_ctx(req);
         auto dir = slot->pool->getattr(ref.local);

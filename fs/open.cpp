@@ -10,10 +10,10 @@
 namespace kvc::fs {
 namespace {
 
-bool isControl(fuse_ino_t ino) {
-    const NodeRef ref = splitIno(ino);
-    return ino != FUSE_ROOT_ID && ref.local > kPoolRootId && ref.local < kFirstEntryId;
-}
+// What fi->fh holds for an entry (a control file's holds its ControlHandle): whether this open
+// counts as a writer, so that its release does too.
+constexpr uint64_t kReadHandle = 0;
+constexpr uint64_t kWriteHandle = 1;
 
 bool forWrite(const fuse_file_info* fi) {
     return (fi->flags & O_ACCMODE) != O_RDONLY;
@@ -58,7 +58,7 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         if (ref.local == kPoolRootId && findControl(false, name))
             return (void)fuse_reply_err(req, EEXIST);
         auto slot = poolOf(req, parent);
-        if (!slot || isControl(parent)) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot || isControlInode(parent)) return (void)fuse_reply_err(req, ENOENT);
         const fuse_ctx* ctx = fuse_req_ctx(req);
         auto dir = slot->pool->getattr(ref.local);
         if (!dir) return replyError(req, dir.error(), "create");
@@ -69,7 +69,7 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         if (!a) return replyError(req, a.error(), "create");
         // create always opens for writing in the core; a read-only create is rare (O_CREAT|
         // O_RDONLY) and is released as a writer, so remember that in fh.
-        fi->fh = 1;
+        fi->fh = kWriteHandle;
         setEntryCaching(req, fi);
         fuse_entry_param e{};
         e.ino = makeIno(ref.pool, a->id);
@@ -87,7 +87,7 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "open", [&] {
         const NodeRef ref = splitIno(ino);
-        if (isControl(ino)) {
+        if (isControlInode(ino)) {
             const ControlFile* c = controlByLocal(ref.pool == 0, ref.local);
             if (!c) return (void)fuse_reply_err(req, ENOENT);
             auto content = fsOf(req).controlContent(ref.pool, *c);
@@ -110,7 +110,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         auto st = slot->pool->open(ref.local, forWrite(fi), fi->flags & O_TRUNC);
         if (!st) return replyError(req, st.error(), "open");
         if (fi->flags & O_TRUNC) clearSetIdOnTruncate(req, *slot->pool, ref.local);
-        fi->fh = forWrite(fi) ? 1 : 0;
+        fi->fh = forWrite(fi) ? kWriteHandle : kReadHandle;
         setEntryCaching(req, fi);
         if (fuse_reply_open(req, fi) != 0) slot->pool->release(ref.local, forWrite(fi));
     });
@@ -120,7 +120,7 @@ void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "flush", [&] {
         // Writes are in the segment as soon as they are answered; what close(2) adds is the
         // commit of an entry whose last writer this is (Pool::flush).
-        if (!isControl(ino) && fi->fh == 1)
+        if (!isControlInode(ino) && fi->fh == kWriteHandle)
             if (auto slot = poolOf(req, ino))
                 if (auto st = slot->pool->flush(splitIno(ino).local); !st)
                     return replyError(req, st.error(), "flush");  // close(2) says ENOSPC
@@ -130,18 +130,19 @@ void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "release", [&] {
-        if (isControl(ino)) {
+        if (isControlInode(ino)) {
             delete reinterpret_cast<ControlHandle*>(fi->fh);
             return (void)fuse_reply_err(req, 0);
         }
-        if (auto slot = poolOf(req, ino)) slot->pool->release(splitIno(ino).local, fi->fh == 1);
+        if (auto slot = poolOf(req, ino))
+            slot->pool->release(splitIno(ino).local, fi->fh == kWriteHandle);
         fuse_reply_err(req, 0);
     });
 }
 
 void opFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
     guarded(req, "fsync", [&] {
-        if (isControl(ino)) return (void)fuse_reply_err(req, 0);
+        if (isControlInode(ino)) return (void)fuse_reply_err(req, 0);
         auto slot = poolOf(req, ino);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);
         auto st = slot->pool->fsync(splitIno(ino).local);

@@ -12,8 +12,7 @@ namespace kvc::fs {
 void opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", [&] {
         const NodeRef ref = splitIno(ino);
-        if (ino != FUSE_ROOT_ID && ref.local > kPoolRootId && ref.local < kFirstEntryId)
-            return (void)fuse_reply_err(req, ENOTDIR);
+        if (isControlNode(ref)) return (void)fuse_reply_err(req, ENOTDIR);
         if (ino != FUSE_ROOT_ID) {
             auto slot = poolOf(req, ino);
             if (!slot) return (void)fuse_reply_err(req, ENOENT);

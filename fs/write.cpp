@@ -13,7 +13,7 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
              fuse_file_info* fi) {
     guarded(req, "write", [&] {
         const NodeRef ref = splitIno(ino);
-        if (ref.local > kPoolRootId && ref.local < kFirstEntryId) {
+        if isControlNode (ref) {
             auto* h = reinterpret_cast<ControlHandle*>(fi->fh);
             std::lock_guard lk(h->lock);
             const std::string_view piece(buf, size);
@@ -58,8 +58,7 @@ void opFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
         const NodeRef ref = splitIno(ino);
         // An entry's blocks always cover its size and nothing else, so there is nothing to keep
         // beyond it (FALLOC_FL_KEEP_SIZE) and no hole to punch or range to zero in place.
-        if (mode != 0 || (ref.local > kPoolRootId && ref.local < kFirstEntryId))
-            return (void)fuse_reply_err(req, EOPNOTSUPP);
+        if (mode != 0 || isControlNode(ref)) return (void)fuse_reply_err(req, EOPNOTSUPP);
         auto slot = poolOf(req, ino);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);
         auto st = slot->pool->allocate(ref.local, static_cast<uint64_t>(offset),

@@ -12,8 +12,7 @@ namespace {
 // The pool of a node that can carry attributes, or nullptr (the root, control files).
 std::shared_ptr<PoolSlot> attributable(fuse_req_t req, fuse_ino_t ino) {
     const NodeRef ref = splitIno(ino);
-    if (ino == FUSE_ROOT_ID || (ref.local > kPoolRootId && ref.local < kFirstEntryId))
-        return nullptr;
+    if (ino == FUSE_ROOT_ID || isControlNode(ref)) return nullptr;
     return poolOf(req, ino);
 }
 
