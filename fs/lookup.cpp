@@ -74,7 +74,7 @@ static Result<struct stat> statOf(fuse_req_t req, fuse_ino_t ino) {
     Filesystem& fs = fsOf(req);
     if (ino == FUSE_ROOT_ID) return fs.rootAttr();
     const NodeRef ref = splitIno(ino);
-    if isControlNode (ref) {
+    if (isControlNode(ref)) {
         const ControlFile* c = controlByLocal(ref.pool == 0, ref.local);
         if (!c || (ref.pool && !fs.poolByIndex(ref.pool))) return makeError(ENOENT, "no such file");
         return fs.controlAttr(ref.pool, *c);
@@ -101,7 +101,7 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     guarded(req, "setattr", [&] {
         const NodeRef ref = splitIno(ino);
         if (ino == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
-        if isControlNode (ref) {
+        if (isControlNode(ref)) {
             // `echo x > .evict` truncates before writing: truncation of a control file is
             // accepted and does nothing; other changes are refused.
             if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |

@@ -48,7 +48,7 @@ void readControl(fuse_req_t req, uint32_t pool, ControlHandle* h, size_t size, o
 void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
     guarded(req, "read", [&] {
         const NodeRef ref = splitIno(ino);
-        if isControlNode (ref)
+        if (isControlNode(ref))
             return readControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), size, off);
         auto slot = poolOf(req, ino);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);

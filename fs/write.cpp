@@ -13,7 +13,7 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
              fuse_file_info* fi) {
     guarded(req, "write", [&] {
         const NodeRef ref = splitIno(ino);
-        if isControlNode (ref) {
+        if (isControlNode(ref)) {
             auto* h = reinterpret_cast<ControlHandle*>(fi->fh);
             std::lock_guard lk(h->lock);
             const std::string_view piece(buf, size);
