@@ -183,7 +183,10 @@ class Snapshotter {
             return makeError(
                 EIO, fmt::format("{}: unexpected value {:?} of {}", source_.describe(rel), v, k));
         };
-        for (const auto& [k, v] : *x) {
+        for (const auto& kv : *x) {
+            // Named references, not structured bindings: clang 14 cannot capture those.
+            const std::string& k = kv.first;
+            const std::string& v = kv.second;
             if (!startsWith(k, kKvPrefix)) {
                 rec.xattrs.emplace_back(k, v);
                 continue;
