@@ -695,6 +695,9 @@ void Pool::verify() {
         throw std::logic_error(fmt::format("blocks owned by entries ({}) != blocks used ({})",
                                            blocks, allocator_->usedBlocks()));
     if (candidates != policy_->size()) throw std::logic_error("policy holds unknown entries");
+    if (counters_.lookup_underflows)
+        throw std::logic_error(fmt::format("{} forget()s of more references than were held",
+                                           counters_.lookup_underflows));
 }
 
 }  // namespace kvc

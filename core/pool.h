@@ -128,7 +128,9 @@ class Pool {
     // --- namespace -----------------------------------------------------------------------
     // lookup counts a reference the caller must give back with forget().
     Result<EntryAttr> lookup(EntryId dir, std::string_view name);
-    void forget(EntryId id, uint64_t count);
+    // False when `count` is more than the references held: a front end's bookkeeping is wrong.
+    // The count is then taken as all of them, the violation is counted, and verify() throws.
+    bool forget(EntryId id, uint64_t count);
     Result<EntryAttr> getattr(EntryId id);
     Result<EntryAttr> setattr(EntryId id, const AttrChange& change);
     Result<EntryAttr> mkdir(EntryId dir, std::string_view name, uint32_t mode, uint32_t uid,

@@ -184,12 +184,15 @@ Result<EntryAttr> Pool::lookupHere(EntryId dir_id, std::string_view name) {
     return attrOf(**child);
 }
 
-void Pool::forget(EntryId id, uint64_t count) {
+bool Pool::forget(EntryId id, uint64_t count) {
     std::lock_guard lk(meta_);
     Inode* ino = find(id);
-    if (!ino || id == kPoolRootId) return;
+    if (!ino || id == kPoolRootId) return true;
+    const bool held = count <= ino->lookups;
+    if (!held) counters_.lookup_underflows++;
     ino->lookups -= std::min(ino->lookups, count);
     if (ino->lookups == 0 && ino->nlink == 0 && ino->opens == 0) eraseInode(ino);
+    return held;
 }
 
 Result<EntryAttr> Pool::getattr(EntryId id) {

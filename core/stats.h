@@ -17,6 +17,7 @@ struct PoolCounters {
     uint64_t match_hits = 0;         // names found cached in .match
     uint64_t match_leading = 0;      // names in the leading cached run of .match
     uint64_t checksum_failures = 0;  // entries dropped: their bytes failed their checksum
+    uint64_t lookup_underflows = 0;  // forget() of more references than were held (a bug)
 };
 
 struct PoolStats {

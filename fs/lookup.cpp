@@ -48,7 +48,11 @@ void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 static void forgetOne(Filesystem& fs, fuse_ino_t ino, uint64_t n) {
     const NodeRef ref = splitIno(ino);
     if (ref.pool == 0 || ref.local < kFirstEntryId) return;  // virtual nodes are not counted
-    if (auto slot = fs.poolByIndex(ref.pool)) slot->pool->forget(ref.local, n);
+    if (auto slot = fs.poolByIndex(ref.pool); slot && !slot->pool->forget(ref.local, n))
+        log(LogLevel::Error,
+            "pool {}: the kernel forgot {} references of entry {}, more than it was given (a "
+            "lookup count is wrong; please report it)",
+            slot->name, n, ref.local);
 }
 
 void opForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {

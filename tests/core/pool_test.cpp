@@ -107,6 +107,17 @@ TEST_F(PoolBasics, CreateWriteReadBack) {
     p().verify();
 }
 
+// A front end that gives back more references than it took has a bug: the pool says so (and
+// verify() fails) instead of clamping silently.
+TEST_F(PoolBasics, ForgettingMoreThanWasLookedUpIsAnInvariantViolation) {
+    const EntryId id = putEntry(p(), kPoolRootId, "a", "x");  // the create's reference
+    ASSERT_TRUE(p().lookup(kPoolRootId, "a").ok());
+    EXPECT_TRUE(p().forget(id, 2));
+    EXPECT_NO_THROW(p().verify());
+    EXPECT_FALSE(p().forget(id, 1));
+    EXPECT_THROW(p().verify(), std::logic_error);
+}
+
 TEST_F(PoolBasics, ReadPlanPointsIntoTheSegment) {
     const std::string data = pattern(3, 3 * kBlock);
     const EntryId id = putEntry(p(), kPoolRootId, "blk", data);
