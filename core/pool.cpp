@@ -218,6 +218,8 @@ std::optional<std::vector<Extent>> Pool::writeBlobChain(std::string_view bytes) 
 // Commits an entry: its record says File from now on. When even the metadata's blocks cannot be
 // found, it makes room as a write would and tries once more; ENOSPC leaves it uncommitted.
 Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum) {
+    for (const auto& [dir_id, slot] : ino->names)
+        nameChanged(dir_id, find(dir_id)->by_slot.at(slot).name);
     ino->data_checksum = checksum ? *checksum : dataChecksum(*ino);
     ino->has_data_checksum = true;
     ino->dirty = false;

@@ -236,10 +236,19 @@ class Pool {
     // ENOENT: no such committed entry; EISDIR: a directory.
     Result<EntryImage> exportEntry(std::string_view path);
     Result<EntryImage> exportEntry(EntryId id);
+    // A promotion watches the name it fetches a copy for: watchName returns the number of
+    // changes of what `path` names seen so far (a name made or dropped there by create, rename,
+    // unlink or eviction, or a commit of the entry it names), counted while anyone watches.
+    // Every watchName is paired with one unwatchName.
+    uint64_t watchName(std::string_view path);
+    void unwatchName(std::string_view path);
     // Stores an image as a committed entry at image.path, creating missing directories (owned
     // by the image's owner). The name appears only once the entry is complete, so no reader
-    // ever sees part of it. EEXIST if the name is taken; ENOSPC as for a write.
-    Status importEntry(const EntryImage& image);
+    // ever sees part of it. EEXIST if the name is taken; ENOSPC as for a write. With `epoch`
+    // (watchName(image.path), taken before the image was fetched and watched until now), ESTALE
+    // if the name changed since: a copy fetched before a newer version was written, evicted or
+    // removed is never installed.
+    Status importEntry(const EntryImage& image, std::optional<uint64_t> epoch = std::nullopt);
     // Removes the entry at `path`, if it is there and committed (a promotion moving it up).
     Status removePath(std::string_view path);
     // Which of `names` in `dir` are cached, without counting hits or touching the policy.
@@ -275,6 +284,8 @@ class Pool {
     // (dirty, its record says so). Returns false when the record was not brought up to date.
     enum class Changed { Metadata, Blocks };
     bool persist(Inode* ino, Changed what = Changed::Metadata);
+    // Marks that what the name names changed, if a promotion watches it (watchName()).
+    void nameChanged(EntryId dir, std::string_view name);
     // lookup and rename without their tier steps (which come after the pool's lock is given
     // back). `to_path`: the path a rename put an entry at (empty: nothing moved).
     Result<EntryAttr> lookupHere(EntryId dir, std::string_view name);
@@ -389,6 +400,11 @@ class Pool {
     uint32_t demote_min_reads_ = 0;
     std::function<bool(EntryImage&&)> demotion_sink_;
     std::atomic<LowerTiers*> tiers_{nullptr};
+    struct NameWatch {
+        uint32_t watchers = 0;
+        uint64_t changes = 0;
+    };
+    std::unordered_map<std::string, NameWatch> watched_names_;  // see watchName(); under meta_
 
     std::mutex sink_mutex_;
     std::function<void(const Invalidation&)> sink_;

@@ -88,6 +88,7 @@ Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
     dir->by_name.emplace(std::string(name), NameSlot{slot, target->id});
     target->names.emplace_back(dir->id, slot);
     target->nlink++;
+    nameChanged(dir->id, name);
     if (!target->isDir()) target->name_hash = hashBytes(name.data(), name.size());
     persistDirent(slot, dir->id, target->id, name);
     bindChain(dir->id, name, target, true);
@@ -109,6 +110,7 @@ void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
     dir->by_name.erase(it);
     std::erase(target->names, std::pair<EntryId, uint64_t>{dir->id, slot});
     target->nlink--;
+    nameChanged(dir->id, name);
     const int64_t now = nowNs();
     dir->mtime_ns = now;
     dir->ctime_ns = now;

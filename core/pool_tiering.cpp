@@ -114,7 +114,26 @@ Result<Inode*> Pool::makeDirs(std::string_view dirs, const EntryImage& owner) {
     return cur;
 }
 
-Status Pool::importEntry(const EntryImage& image) {
+void Pool::nameChanged(EntryId dir, std::string_view name) {
+    if (watched_names_.empty()) return;  // the usual case: no promotion in flight
+    if (auto it = watched_names_.find(chainKey(dir, name)); it != watched_names_.end())
+        it->second.changes++;
+}
+
+uint64_t Pool::watchName(std::string_view path) {
+    std::lock_guard lk(meta_);
+    NameWatch& w = watched_names_[std::string(path)];
+    w.watchers++;
+    return w.changes;
+}
+
+void Pool::unwatchName(std::string_view path) {
+    std::lock_guard lk(meta_);
+    auto it = watched_names_.find(std::string(path));
+    if (it != watched_names_.end() && --it->second.watchers == 0) watched_names_.erase(it);
+}
+
+Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch) {
     const size_t slash = image.path.rfind('/');
     const std::string name = slash == std::string::npos ? image.path : image.path.substr(slash + 1);
     const std::string dirs = slash == std::string::npos ? "" : image.path.substr(0, slash);
@@ -160,6 +179,14 @@ Status Pool::importEntry(const EntryImage& image) {
         maybeFree(ino);
         if (!dir) return dir.error();
         return makeError(EEXIST, fmt::format("\"{}\" exists in pool {}", image.path, name_));
+    }
+    auto watch = epoch ? watched_names_.find(image.path) : watched_names_.end();
+    if (epoch && (watch == watched_names_.end() || watch->second.changes != *epoch)) {
+        ino->opens = ino->write_opens = 0;
+        maybeFree(ino);
+        return makeError(ESTALE, fmt::format("\"{}\" in pool {} changed while its copy was "
+                                             "fetched",
+                                             image.path, name_));
     }
     ino->priority = image.priority;
     ino->layer = image.layer;

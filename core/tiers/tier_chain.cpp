@@ -73,7 +73,9 @@ void TierChain::stop() {
     if (worker_.joinable()) worker_.join();
     std::lock_guard lk(queue_mutex_);
     for (const Item& item : queue_) countersOf(item.target).dropped++;
+    for (const auto& [key, item] : retries_) countersOf(item.target).dropped++;
     queue_.clear();
+    retries_.clear();
     queue_bytes_ = 0;
     idle_cv_.notify_all();
 }
@@ -109,36 +111,79 @@ TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out
         queue_bytes_ -= it->image.footprint();
         out = std::move(it->image);
         queue_.erase(std::next(it).base());
-        if (queue_.empty() && !busy_) idle_cv_.notify_all();
+        if (queue_.empty() && !busy_ && retries_.empty()) idle_cv_.notify_all();
         return Queued::Copy;
+    }
+    // An erase being stored or waiting to be tried again: the lower copy may still be there.
+    for (Target t : {Target::Disk, Target::Remote}) {
+        const std::string key = retryKey(t, path);
+        if (erasing_ == key || retries_.count(key)) return Queued::Erased;
     }
     return Queued::No;
 }
 
+namespace {
+
+// How long the erases of a retry round wait after `rounds` rounds failed: 100 ms, doubling,
+// at most 5 s.
+std::chrono::milliseconds retryDelay(uint32_t rounds) {
+    const uint64_t ms = uint64_t{100} << std::min<uint32_t>(rounds, 6);
+    return std::chrono::milliseconds(std::min<uint64_t>(ms, 5000));
+}
+
+}  // namespace
+
+// Items are stored in order. Erases the remote tier did not confirm wait aside (retries_), so a
+// node that is down holds up nothing else; once their delay has passed and the queue is empty,
+// they join the queue again. A newer copy of the same name stored before the retry is erased
+// with it: a miss, never an older version.
 void TierChain::workerLoop() {
+    using Clock = std::chrono::steady_clock;
     std::unique_lock lk(queue_mutex_);
     for (;;) {
-        queue_cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
         if (stop_) return;
+        if (queue_.empty() && !retries_.empty() && Clock::now() >= retry_due_) {
+            for (auto& [key, item] : retries_) {
+                queue_bytes_ += item.image.footprint();
+                queue_.push_back(std::move(item));
+            }
+            retries_.clear();
+        }
+        if (queue_.empty()) {
+            if (retries_.empty())
+                queue_cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+            else
+                queue_cv_.wait_until(lk, retry_due_);
+            continue;
+        }
         Item item = std::move(queue_.front());
         queue_.pop_front();
         queue_bytes_ -= item.image.footprint();
         busy_ = true;
+        if (item.erase) erasing_ = retryKey(item.target, item.image.path);
         lk.unlock();
-        store(item);
+        const bool done = store(item);
         lk.lock();
         busy_ = false;
-        if (queue_.empty()) idle_cv_.notify_all();
+        erasing_.clear();
+        if (!done && !stop_) {
+            if (retries_.empty()) retry_due_ = Clock::now() + retryDelay(failed_rounds_++);
+            const std::string key = retryKey(item.target, item.image.path);
+            retries_.insert_or_assign(key, std::move(item));
+        } else if (done && queue_.empty() && retries_.empty()) {
+            failed_rounds_ = 0;
+        }
+        if (queue_.empty() && retries_.empty()) idle_cv_.notify_all();
     }
 }
 
-void TierChain::store(Item& item) {
+bool TierChain::store(Item& item) {
     EntryImage& img = item.image;
     TierCounters& c = countersOf(item.target);
     if (item.target == Target::Disk) {
         if (item.erase) {
-            (void)disk_->removePath(img.path);
-            return;
+            (void)disk_->removePath(img.path);  // ENOENT: nothing to erase
+            return true;
         }
         Status st = disk_->importEntry(img);
         if (st.code() == EEXIST) {  // an older copy: the newer one replaces it
@@ -148,30 +193,41 @@ void TierChain::store(Item& item) {
         if (st) {
             c.demotions++;
             c.bytes_down += img.data.size();
-            return;
+            return true;
         }
         c.errors++;
         if (!remote_) {
             c.dropped++;
-            return;
+            return true;
         }
         item.target = Target::Remote;  // too large for the disk tier, or it is full: go on down
     }
     TierCounters& r = remote_counters_;
     const std::string key = remoteKey(settings_.remote_namespace, top_.name(), img.path);
     if (item.erase) {
-        if (!remote_->del(key)) r.errors++;
-        return;
+        if (remote_->del(key)) return true;
+        // Not confirmed (a node down, paused or failing over): the older value may still be
+        // there, and a later miss would bring it back. Tried again until it is confirmed.
+        r.errors++;
+        r.retries++;
+        return false;
     }
     const Status st =
         remote_->set(key, encodeRemoteValue(img, fingerprint_), settings_.remote_ttl_s * 1000);
     if (st) {
         r.demotions++;
         r.bytes_down += img.data.size();
-    } else {
-        r.errors++;
-        r.dropped++;
+        return true;
     }
+    // Refused (maxmemory with noeviction, a node down): whatever older value the key holds is
+    // obsolete now, so it is erased instead.
+    r.errors++;
+    r.dropped++;
+    std::string path = std::move(img.path);
+    item.erase = true;
+    item.image = EntryImage{};
+    item.image.path = std::move(path);
+    return false;
 }
 
 bool TierChain::fetchRemote(const std::string& path, EntryImage& out) {
@@ -203,6 +259,14 @@ bool TierChain::fetchRemote(const std::string& path, EntryImage& out) {
 bool TierChain::promote(EntryId dir, std::string_view name) {
     auto path = top_.entryPath(dir, name);
     if (!path) return false;
+    // Watched before anything is fetched: if the name changes while the copy is on its way (a
+    // new version written, evicted, or removed), the copy is not installed.
+    const uint64_t epoch = top_.watchName(*path);
+    struct Unwatch {
+        Pool& pool;
+        const std::string& path;
+        ~Unwatch() { pool.unwatchName(path); }
+    } unwatch{top_, *path};
     EntryImage img;
     TierCounters* from = nullptr;
     bool queued = false;
@@ -230,7 +294,15 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
         if (from) from->errors++;
         return false;
     }
-    const Status st = top_.importEntry(img);
+    const Status st = top_.importEntry(img, epoch);
+    if (st.code() == ESTALE) {
+        // The name changed meanwhile: this copy may be older than what the pool did since. A
+        // queued one is dropped; one below stays where it is (whatever replaced or removed the
+        // name queued its own demotion or erase, which comes after it).
+        if (queued) countersOf(disk_ ? Target::Disk : Target::Remote).dropped++;
+        if (from) from->errors++;
+        return false;
+    }
     if (!st && st.code() != EEXIST) {
         // The pool could not take it (full of pinned or open entries): it stays below.
         if (queued) enqueue(disk_ ? Target::Disk : Target::Remote, std::move(img));
@@ -280,8 +352,9 @@ void TierChain::renamed(const std::string& path) {
 
 bool TierChain::drain(uint64_t timeout_ms) {
     std::unique_lock lk(queue_mutex_);
-    return idle_cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms),
-                             [&] { return (queue_.empty() && !busy_) || stop_; });
+    return idle_cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] {
+        return (queue_.empty() && retries_.empty() && !busy_) || stop_;
+    });
 }
 
 TierStats TierChain::stats() {
@@ -302,7 +375,7 @@ TierStats TierChain::stats() {
     std::lock_guard lk(queue_mutex_);
     // The item the worker is storing counts until it is stored (its counters updated), so an
     // empty queue means nothing is left to do.
-    s.queue_entries = queue_.size() + (busy_ ? 1 : 0);
+    s.queue_entries = queue_.size() + retries_.size() + (busy_ ? 1 : 0);
     s.queue_bytes = queue_bytes_;
     return s;
 }

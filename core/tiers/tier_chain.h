@@ -13,8 +13,10 @@
 // failed node is skipped for a while.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,8 +57,9 @@ class TierChain final : public LowerTiers {
     // With write_through, the entry a rename put at `path` is published under it.
     void renamed(const std::string& path) override;
 
-    // Blocks until every queued demotion has been stored or dropped (tests, unmount). Bounded by
-    // `timeout_ms`; false if the queue did not empty in time.
+    // Blocks until every queued demotion has been stored or dropped and every erase confirmed
+    // (tests, unmount). Bounded by `timeout_ms`; false if that did not happen in time (with the
+    // remote tier unreachable, its erases wait for it).
     bool drain(uint64_t timeout_ms);
     // Stops the worker; demotions still queued are dropped (and counted).
     void stop();
@@ -81,7 +84,12 @@ class TierChain final : public LowerTiers {
     // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing.
     Queued takeQueued(const std::string& path, EntryImage& out);
     void workerLoop();
-    void store(Item& item);
+    static std::string retryKey(Target target, const std::string& path) {
+        return (target == Target::Disk ? "d:" : "r:") + path;
+    }
+    // Stores (or erases) one item; false when it must be tried again: an erase the remote tier
+    // did not confirm, or a copy it refused, which becomes an erase of the older value it holds.
+    bool store(Item& item);
     bool fetchRemote(const std::string& path, EntryImage& out);
     TierCounters& countersOf(Target t) {
         return t == Target::Disk ? disk_counters_ : remote_counters_;
@@ -101,7 +109,14 @@ class TierChain final : public LowerTiers {
     std::condition_variable idle_cv_;
     std::deque<Item> queue_;
     uint64_t queue_bytes_ = 0;
-    bool busy_ = false;  // the worker holds an item
+    // Erases the remote tier did not confirm, one per path (a later failure of the same path
+    // joins it), tried again together once `retry_due_` has passed; every round that fails
+    // doubles the wait (100 ms, up to 5 s), one that empties the set starts again from 100 ms.
+    std::map<std::string, Item> retries_;
+    std::chrono::steady_clock::time_point retry_due_{};
+    uint32_t failed_rounds_ = 0;
+    bool busy_ = false;    // the worker holds an item
+    std::string erasing_;  // retryKey() of the erase the worker is storing ("" if none)
     bool stop_ = false;
     std::thread worker_;
 };

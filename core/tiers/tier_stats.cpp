@@ -14,6 +14,7 @@ TierSnapshot snapshotOf(const TierCounters& c) {
     s.promotions = c.promotions;
     s.demotions = c.demotions;
     s.dropped = c.dropped;
+    s.retries = c.retries;
     s.bytes_up = c.bytes_up;
     s.bytes_down = c.bytes_down;
     return s;
@@ -37,6 +38,7 @@ void appendTier(std::string& out, std::string_view name, const TierSnapshot& t, 
     line("promotions", t.promotions);
     line("demotions", t.demotions);
     line("dropped_demotions", t.dropped);
+    line("erase_retries", t.retries);
     line("bytes_up", t.bytes_up);
     line("bytes_down", t.bytes_down);
 }

@@ -124,6 +124,45 @@ TEST_F(PoolTieringTest, FailedImportChangesNothing) {
     pool->verify();
 }
 
+// Issue 19, case 2: a promotion fetches its copy without the pool's lock. If the name changed
+// meanwhile (a newer version written and evicted, or removed), the copy is older than what the
+// pool did since and must not be installed; with nothing changed, it is.
+TEST_F(PoolTieringTest, ACopyFetchedBeforeTheNameChangedIsNotInstalled) {
+    auto pool = makePool(64);
+    EntryImage v1;
+    v1.path = "d/x";
+    v1.mode = 0100644;
+    v1.data = "version 1";
+    ASSERT_TRUE(pool->mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    const EntryId d = idOf(*pool, kPoolRootId, "d");
+
+    uint64_t epoch = pool->watchName("d/x");
+    putEntry(*pool, d, "x", "version 2");
+    ASSERT_EQ(pool->evictPercent(100)->entries, 1u);
+    EXPECT_EQ(pool->importEntry(v1, epoch).code(), ESTALE);
+    EXPECT_EQ(pool->lookup(d, "x").code(), ENOENT);
+
+    putEntry(*pool, d, "x", "version 3");
+    epoch = pool->watchName("d/x");
+    ASSERT_TRUE(pool->unlink(d, "x").ok());
+    EXPECT_EQ(pool->importEntry(v1, epoch).code(), ESTALE);
+
+    epoch = pool->watchName("d/x");
+    ASSERT_TRUE(pool->rename(kPoolRootId, "d", kPoolRootId, "e", 0).ok());  // d/x: elsewhere now
+    ASSERT_TRUE(pool->mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    const EntryId d2 = idOf(*pool, kPoolRootId, "d");
+    putEntry(*pool, d2, "x", "version 4");
+    ASSERT_TRUE(pool->unlink(d2, "x").ok());
+    EXPECT_EQ(pool->importEntry(v1, epoch).code(), ESTALE);
+
+    epoch = pool->watchName("d/x");  // nothing changes from here: it is installed
+    ASSERT_TRUE(pool->importEntry(v1, epoch).ok());
+    EXPECT_EQ(getEntry(*pool, idOf(*pool, d2, "x")), "version 1");
+    EXPECT_EQ(pool->importEntry(v1, epoch).code(), EEXIST) << "there already: not stale";
+    for (int i = 0; i < 4; ++i) pool->unwatchName("d/x");
+    pool->verify();
+}
+
 TEST_F(PoolTieringTest, RemovePathAndCachedNamesCountNothing) {
     auto pool = makePool(16);
     putEntry(*pool, kPoolRootId, "a", "1");

@@ -77,6 +77,11 @@ struct TierMount {
     bool drained() const {
         return eventually([&] { return stat("tier.queue.entries") == 0; }, 10000);
     }
+    // Every writer's release has arrived (it comes after close(2) returns, and tells the tiers),
+    // and what it queued has been stored.
+    bool settled() const {
+        return eventually([&] { return stat("open_entries") == 0; }) && drained();
+    }
     KvcMount mount;
 };
 
@@ -101,6 +106,7 @@ TEST(TiersTest, DiskTierTakesEvictedEntriesAndGivesThemBack) {
     // Every entry reads back whole: from shm, or promoted from disk on lookup.
     for (int i = 0; i < 48; ++i) EXPECT_TRUE(sameAs(m, i)) << name(i);
     EXPECT_GE(m.stat("tier.disk.promotions"), 32u);
+    ASSERT_TRUE(m.drained());  // the reads' promotions evicted others: their demotions land
     EXPECT_EQ(48u, m.stat("tier.disk.entries") + m.stat("entries"))
         << "a promoted entry moves up: no copy stays below";
 
@@ -331,7 +337,7 @@ TEST_F(RemoteTiersTest, RestoreAtMountLeavesNoOlderCopyInAnyLowerTier) {
     ASSERT_LT(remoteBytes(), 60000) << "the cluster holds v1";
 
     ASSERT_TRUE(m.mount.remount());  // restore= again: x is v2 in shared memory
-    ASSERT_TRUE(m.drained());
+    ASSERT_TRUE(m.settled());
     EXPECT_EQ(0u, m.stat("tier.disk.entries")) << "the disk tier still holds v1";
     EXPECT_GT(remoteBytes(), 60000) << "the cluster holds v1 (or nothing)";
     EXPECT_EQ(v2, readFile(m.path("x")).value_or("<missing>"));
@@ -339,6 +345,56 @@ TEST_F(RemoteTiersTest, RestoreAtMountLeavesNoOlderCopyInAnyLowerTier) {
     ASSERT_TRUE(m.drained());
     EXPECT_EQ(v2, readFile(m.path("x")).value_or("<missing>"));
     m.mount.cleanup();
+}
+
+// Issue 19, case 6: with write_through, a rewrite whose SET the cluster refuses (maxmemory with
+// noeviction) left the older value there, and it came back after an eviction. A refused SET now
+// erases the key instead.
+TEST_F(RemoteTiersTest, ARefusedSetErasesTheOlderValue) {
+    TierMount m("size=1M,block_size=4K,write_through" + remote("oom"));
+    ASSERT_TRUE(m.start());
+    const int node = nodeOf("oom", "x");
+    ASSERT_GE(node, 0);
+    const std::string key = "{}oom:p:x";
+    ASSERT_EQ(0, writeFile(m.path("x"), content(1)));
+    ASSERT_TRUE(m.settled());
+    ASSERT_EQ("1", cluster_->cli(node, {"EXISTS", key}));
+    // From now on the node refuses every write that needs memory (DEL still works).
+    cluster_->cli(node, {"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+    cluster_->cli(node, {"CONFIG", "SET", "maxmemory", "1"});
+    ASSERT_EQ(0, writeFile(m.path("x"), content(2)));
+    ASSERT_TRUE(m.settled());
+    EXPECT_EQ("0", cluster_->cli(node, {"EXISTS", key})) << "the older value stayed";
+    ASSERT_TRUE(m.evictAll());  // its demotion is refused too
+    ASSERT_TRUE(m.settled());
+    const auto got = readFile(m.path("x"));
+    EXPECT_TRUE(!got || *got == content(2)) << "an older version came back";
+    EXPECT_GE(m.stat("tier.remote.dropped_demotions"), 2u);
+    cluster_->cli(node, {"CONFIG", "SET", "maxmemory", "0"});
+}
+
+// Issue 19, case 5: an erase the cluster does not confirm (a paused node: the DEL times out)
+// used to be dropped, and the removed entry came back with its old bytes. It is tried again,
+// with a growing delay, until the node confirms; meanwhile the name is a miss.
+TEST_F(RemoteTiersTest, AnEraseTheClusterDidNotConfirmIsTriedAgain) {
+    TierMount m("size=1M,block_size=4K,remote_timeout_ms=200" + remote("del"));
+    ASSERT_TRUE(m.start());
+    const int node = nodeOf("del", "x");
+    ASSERT_GE(node, 0);
+    const std::string key = "{}del:p:x";
+    ASSERT_EQ(0, writeFile(m.path("x"), content(1)));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.settled());
+    ASSERT_EQ("1", cluster_->cli(node, {"EXISTS", key}));
+    ASSERT_EQ(content(1), readFile(m.path("x")).value_or("<missing>"));  // promoted
+    // Writes to the node wait for 2 s: the rm's DEL times out, again and again.
+    cluster_->cli(node, {"CLIENT", "PAUSE", "2000", "WRITE"});
+    ASSERT_EQ(0, errnoOf(::unlink(m.path("x").c_str())));
+    EXPECT_EQ(ENOENT, statErrno(m.path("x"))) << "a removal still queued is a miss";
+    ASSERT_TRUE(m.drained()) << "the erase was never confirmed";
+    EXPECT_EQ("0", cluster_->cli(node, {"EXISTS", key}));
+    EXPECT_GT(m.stat("tier.remote.erase_retries"), 0u);
+    EXPECT_EQ(ENOENT, statErrno(m.path("x"))) << "the removed entry came back";
 }
 
 TEST_F(RemoteTiersTest, ADeadMasterGivesMissesNotErrorsOrHangs) {
