@@ -14,12 +14,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
-#include <iterator>
-#include <limits>
 #include <system_error>
 #include <utility>
 
-#include "core/policy/eviction_policy.h"
+#include "core/option_table.h"
 #include "core/size.h"
 
 namespace kvc {
@@ -45,93 +43,8 @@ bool isNameChar(char c) {
            c == '.' || c == '-';
 }
 
-// The keys of the lower tiers (TierSettings), in the order that messages list them.
-constexpr std::string_view kTierKeys[] = {
-    "disk_dir",         "disk_size",         "disk_policy",  "remote",
-    "remote_namespace", "remote_timeout_ms", "remote_ttl_s", "remote_layout",
-    "write_through",    "demote_min_reads",  "demote_queue",
-};
-
-bool isTierKey(std::string_view key) {
-    return std::find(std::begin(kTierKeys), std::end(kTierKeys), key) != std::end(kTierKeys);
-}
-
 bool isDigit(char c) {
     return c >= '0' && c <= '9';
-}
-
-// The value checks shared by the config file and setTierOption(). Messages name the value; the
-// caller adds the file, line and key, or the option.
-
-Result<std::string> parsePolicyName(std::string_view text) {
-    const std::string wanted = lowercase(text);
-    const auto& names = policyNames();
-    for (const auto& name : names) {
-        if (lowercase(name) == wanted) return wanted;
-    }
-    return makeError(EINVAL,
-                     fmt::format("unknown policy {:?} (known: {})", text, fmt::join(names, ", ")));
-}
-
-Status checkAbsolutePath(std::string_view path) {
-    // The daemon may change its working directory; a relative path would then mean another place.
-    if (path.empty() || path.front() != '/') {
-        return makeError(EINVAL, fmt::format("{:?} is not an absolute path", path));
-    }
-    return {};
-}
-
-// A whole number as a mount option writes it: decimal digits only.
-Result<uint64_t> parseWholeNumber(std::string_view text) {
-    if (text.empty() || !std::all_of(text.begin(), text.end(), isDigit)) {
-        return makeError(EINVAL, fmt::format("{:?} is not a whole number", text));
-    }
-    uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size()) {
-        return makeError(EINVAL, fmt::format("{:?} is too large", text));
-    }
-    return value;
-}
-
-Status checkRemoteTimeout(uint64_t ms) {
-    if (ms < 1 || ms > kMaxRemoteTimeoutMs) {
-        return makeError(EINVAL, fmt::format("{} is out of range: from 1 to {} milliseconds", ms,
-                                             kMaxRemoteTimeoutMs));
-    }
-    return {};
-}
-
-Status checkRemoteTtl(uint64_t seconds) {
-    if (seconds > kMaxRemoteTtlSeconds) {
-        return makeError(EINVAL, fmt::format("{} is out of range: at most {} seconds (ten years; "
-                                             "0 means no expiry)",
-                                             seconds, kMaxRemoteTtlSeconds));
-    }
-    return {};
-}
-
-Status checkRemoteLayout(std::string_view layout) {
-    if (layout.size() > kMaxRemoteLayoutBytes) {
-        return makeError(
-            EINVAL, fmt::format("{:?} is longer than {} bytes", layout, kMaxRemoteLayoutBytes));
-    }
-    return {};
-}
-
-Status checkDemoteMinReads(uint64_t reads) {
-    constexpr uint64_t kMax = std::numeric_limits<uint32_t>::max();
-    if (reads > kMax)
-        return makeError(EINVAL, fmt::format("{} is too large (at most {})", reads, kMax));
-    return {};
-}
-
-Status checkDemoteQueue(uint64_t bytes) {
-    if (bytes < kMinDemoteQueueBytes) {
-        return makeError(EINVAL, fmt::format("{} is smaller than the minimum, {}",
-                                             formatSize(bytes), formatSize(kMinDemoteQueueBytes)));
-    }
-    return {};
 }
 
 // Separators of a seed list: ',' and spaces in the config file, '+' in a mount option.
@@ -235,14 +148,14 @@ class SchemaReader {
     Result<uint32_t> readBlockSize(const toml::node& node, std::string_view key) const;
     Result<uint64_t> readCount(const toml::node& node, std::string_view key) const;
     Result<std::string> readString(const toml::node& node, std::string_view key) const;
-    Result<std::string> readPolicy(const toml::node& node, std::string_view key) const;
-    Result<Tier> readTier(const toml::node& node, std::string_view key) const;
-    Result<std::string> readDir(const toml::node& node, std::string_view key) const;
     Result<bool> readBool(const toml::node& node, std::string_view key) const;
     Result<std::vector<std::string>> readSeeds(const toml::node& node, std::string_view key) const;
-    // Applies one of kTierKeys.
-    Status readTierSetting(std::string_view key, const toml::node& node, std::string_view path,
-                           TierSettings& tiers) const;
+    // A value of an option's kind: the TOML type, then the kind's own parser.
+    Result<OptionValue> readValue(OptionKind kind, const toml::node& node,
+                                  std::string_view key) const;
+    // Applies one key of the option table to `to`.
+    Status readOption(const OptionRow& row, const toml::node& node, std::string_view key,
+                      const OptionTargets& to) const;
 
     std::string_view source_;
 };
@@ -301,29 +214,6 @@ Result<std::string> SchemaReader::readString(const toml::node& node, std::string
     return text->get();
 }
 
-Result<std::string> SchemaReader::readPolicy(const toml::node& node, std::string_view key) const {
-    auto text = readString(node, key);
-    if (!text) return text;
-    auto name = parsePolicyName(*text);
-    if (!name) return errorAt(node, key, name.error().message);
-    return name;
-}
-
-Result<Tier> SchemaReader::readTier(const toml::node& node, std::string_view key) const {
-    auto text = readString(node, key);
-    if (!text) return text.error();
-    auto tier = parseTier(*text);
-    if (!tier) return errorAt(node, key, tier.error().message);
-    return *tier;
-}
-
-Result<std::string> SchemaReader::readDir(const toml::node& node, std::string_view key) const {
-    auto text = readString(node, key);
-    if (!text) return text;
-    if (auto ok = checkAbsolutePath(*text); !ok) return errorAt(node, key, ok.error().message);
-    return text;
-}
-
 Result<bool> SchemaReader::readBool(const toml::node& node, std::string_view key) const {
     const auto* value = node.as_boolean();
     if (value == nullptr) {
@@ -363,120 +253,66 @@ Result<std::vector<std::string>> SchemaReader::readSeeds(const toml::node& node,
     return seeds;
 }
 
-Status SchemaReader::readTierSetting(std::string_view key, const toml::node& node,
-                                     std::string_view path, TierSettings& tiers) const {
-    // Value checks that are not a type's go through the helpers setTierOption() uses, so a key
-    // means the same in the file and as a mount option.
-    auto check = [&](const Status& ok) -> Status {
-        if (!ok) return errorAt(node, path, ok.error().message);
-        return {};
-    };
-    if (key == "disk_dir") {
-        auto v = readDir(node, path);
-        if (!v) return v.error();
-        tiers.disk_dir = std::move(*v);
-    } else if (key == "disk_size") {
-        auto v = readSize(node, path);
-        if (!v) return v.error();
-        tiers.disk_size = *v;
-    } else if (key == "disk_policy") {
-        auto v = readPolicy(node, path);
-        if (!v) return v.error();
-        tiers.disk_policy = std::move(*v);
-    } else if (key == "remote") {
-        auto v = readSeeds(node, path);
-        if (!v) return v.error();
-        tiers.remote_seeds = std::move(*v);
-    } else if (key == "remote_namespace") {
-        auto v = readString(node, path);
-        if (!v) return v.error();
-        if (auto ok = check(validateRemoteNamespace(*v)); !ok) return ok;
-        tiers.remote_namespace = std::move(*v);
-    } else if (key == "remote_timeout_ms") {
-        auto v = readCount(node, path);
-        if (!v) return v.error();
-        if (auto ok = check(checkRemoteTimeout(*v)); !ok) return ok;
-        tiers.remote_timeout_ms = static_cast<uint32_t>(*v);
-    } else if (key == "remote_ttl_s") {
-        auto v = readCount(node, path);
-        if (!v) return v.error();
-        if (auto ok = check(checkRemoteTtl(*v)); !ok) return ok;
-        tiers.remote_ttl_s = *v;
-    } else if (key == "remote_layout") {
-        auto v = readString(node, path);
-        if (!v) return v.error();
-        if (auto ok = check(checkRemoteLayout(*v)); !ok) return ok;
-        tiers.remote_layout = std::move(*v);
-    } else if (key == "write_through") {
-        auto v = readBool(node, path);
-        if (!v) return v.error();
-        tiers.write_through = *v;
-    } else if (key == "demote_min_reads") {
-        auto v = readCount(node, path);
-        if (!v) return v.error();
-        if (auto ok = check(checkDemoteMinReads(*v)); !ok) return ok;
-        tiers.demote_min_reads = static_cast<uint32_t>(*v);
-    } else if (key == "demote_queue") {
-        auto v = readSize(node, path);
-        if (!v) return v.error();
-        if (auto ok = check(checkDemoteQueue(*v)); !ok) return ok;
-        tiers.demote_queue_bytes = *v;
+Result<OptionValue> SchemaReader::readValue(OptionKind kind, const toml::node& node,
+                                            std::string_view key) const {
+    switch (kind) {
+        case OptionKind::Size:
+            return toOptionValue(readSize(node, key));
+        case OptionKind::BlockSize: {
+            auto block_size = readBlockSize(node, key);
+            if (!block_size) return block_size.error();
+            return OptionValue(uint64_t{*block_size});
+        }
+        case OptionKind::Count:
+            return toOptionValue(readCount(node, key));
+        case OptionKind::Flag:
+            return toOptionValue(readBool(node, key));
+        case OptionKind::Seeds:
+            return toOptionValue(readSeeds(node, key));
+        case OptionKind::String:
+        case OptionKind::Policy:
+        case OptionKind::Tier:
+        case OptionKind::Path: {
+            auto text = readString(node, key);
+            if (!text) return text.error();
+            auto value = parseOptionText(kind, *text);
+            if (!value) return errorAt(node, key, value.error().message);
+            return value;
+        }
+        case OptionKind::Seconds:
+        case OptionKind::File:
+            break;
     }
+    return errorAt(node, key, "not a config file key");  // no such row is a key (configKey())
+}
+
+Status SchemaReader::readOption(const OptionRow& row, const toml::node& node, std::string_view key,
+                                const OptionTargets& to) const {
+    auto value = readValue(row.kind, node, key);
+    if (!value) return value.error();
+    if (row.check != nullptr) {
+        if (auto ok = row.check(*value); !ok) return errorAt(node, key, ok.error().message);
+    }
+    row.set(std::move(*value), to);
     return {};
 }
 
 Status SchemaReader::readSettings(const toml::table& table, std::string_view section,
                                   PoolSettings& settings, Config* config) const {
+    // In [defaults] (config non-null) the capacity is "pool_size", where a bare "size" would be
+    // ambiguous, and the global keys (shm_prefix) are allowed; see configKey().
     const bool is_defaults = config != nullptr;
-    // The capacity is "pool_size" in [defaults], where a bare "size" would be ambiguous, and
-    // "size" in a pool's own section.
-    const std::string_view size_key = is_defaults ? "pool_size" : "size";
-
+    const OptionTargets to{.pool = &settings, .tiers = &settings.tiers, .config = config};
     for (const auto& [name, node] : table) {
         const std::string_view key = name.str();
-        const std::string path = fmt::format("{}.{}", section, key);
-        if (key == size_key) {
-            auto v = readSize(node, path);
-            if (!v) return v.error();
-            settings.size = *v;
-        } else if (key == "policy") {
-            auto v = readPolicy(node, path);
-            if (!v) return v.error();
-            settings.policy = std::move(*v);
-        } else if (key == "block_size") {
-            auto v = readBlockSize(node, path);
-            if (!v) return v.error();
-            settings.block_size = *v;
-        } else if (key == "tier") {
-            auto v = readTier(node, path);
-            if (!v) return v.error();
-            settings.tier = *v;
-        } else if (key == "dir") {
-            auto v = readDir(node, path);
-            if (!v) return v.error();
-            settings.dir = std::move(*v);
-        } else if (key == "pin_budget") {
-            auto v = readSize(node, path);
-            if (!v) return v.error();
-            settings.pin_budget = *v;
-        } else if (key == "max_entries") {
-            auto v = readCount(node, path);
-            if (!v) return v.error();
-            settings.max_entries = *v;
-        } else if (is_defaults && key == "shm_prefix") {
-            auto v = readString(node, path);
-            if (!v) return v.error();
-            if (auto ok = validateShmPrefix(*v); !ok)
-                return errorAt(node, path, ok.error().message);
-            config->shm_prefix = std::move(*v);
-        } else if (isTierKey(key)) {
-            if (auto ok = readTierSetting(key, node, path, settings.tiers); !ok) return ok;
-        } else {
+        const OptionRow* row = findConfigKey(key, is_defaults);
+        if (row == nullptr) {
             return errorAt(whereOf(name, node),
-                           fmt::format("unknown key {:?} in [{}] (known keys: {}, policy, "
-                                       "block_size, tier, dir, pin_budget, max_entries, {}{})",
-                                       key, section, size_key, fmt::join(kTierKeys, ", "),
-                                       is_defaults ? ", shm_prefix" : ""));
+                           fmt::format("unknown key {:?} in [{}] (known keys: {})", key, section,
+                                       fmt::join(configKeys(is_defaults), ", ")));
+        }
+        if (auto ok = readOption(*row, node, fmt::format("{}.{}", section, key), to); !ok) {
+            return ok;
         }
     }
     return {};
@@ -717,54 +553,6 @@ Status validateRemoteNamespace(std::string_view name) {
         return fail(
             "only letters, digits, '_', '.' and '-' are allowed (':' separates the "
             "namespace from the pool in every key)");
-    }
-    return {};
-}
-
-Status setTierOption(TierSettings& tiers, std::string_view key, std::string_view value) {
-    if (key == "disk_dir") {
-        if (auto ok = checkAbsolutePath(value); !ok) return ok;
-        tiers.disk_dir = value;
-    } else if (key == "disk_size") {
-        auto v = parseSize(value);
-        if (!v) return v.error();
-        tiers.disk_size = *v;
-    } else if (key == "disk_policy") {
-        auto v = parsePolicyName(value);
-        if (!v) return v.error();
-        tiers.disk_policy = std::move(*v);
-    } else if (key == "remote") {
-        auto v = parseSeedList(value);
-        if (!v) return v.error();
-        tiers.remote_seeds = std::move(*v);
-    } else if (key == "remote_namespace") {
-        if (auto ok = validateRemoteNamespace(value); !ok) return ok;
-        tiers.remote_namespace = value;
-    } else if (key == "remote_timeout_ms") {
-        auto v = parseWholeNumber(value);
-        if (!v) return v.error();
-        if (auto ok = checkRemoteTimeout(*v); !ok) return ok;
-        tiers.remote_timeout_ms = static_cast<uint32_t>(*v);
-    } else if (key == "remote_ttl_s") {
-        auto v = parseWholeNumber(value);
-        if (!v) return v.error();
-        if (auto ok = checkRemoteTtl(*v); !ok) return ok;
-        tiers.remote_ttl_s = *v;
-    } else if (key == "remote_layout") {
-        if (auto ok = checkRemoteLayout(value); !ok) return ok;
-        tiers.remote_layout = value;
-    } else if (key == "demote_min_reads") {
-        auto v = parseWholeNumber(value);
-        if (!v) return v.error();
-        if (auto ok = checkDemoteMinReads(*v); !ok) return ok;
-        tiers.demote_min_reads = static_cast<uint32_t>(*v);
-    } else if (key == "demote_queue") {
-        auto v = parseSize(value);
-        if (!v) return v.error();
-        if (auto ok = checkDemoteQueue(*v); !ok) return ok;
-        tiers.demote_queue_bytes = *v;
-    } else {
-        return makeError(EINVAL, fmt::format("unknown tier option {:?}", key));
     }
     return {};
 }

@@ -44,6 +44,7 @@ struct TierSettings {
     uint64_t demote_queue_bytes = 64ull << 20;  // bound of the queue; beyond it demotions drop
 
     bool any() const { return !disk_dir.empty() || !remote_seeds.empty(); }
+    bool operator==(const TierSettings&) const = default;
 };
 
 // Bounds of the tier keys, the same for the config file and the mount options.
@@ -66,11 +67,10 @@ Result<std::vector<std::string>> parseSeedList(std::string_view text);
 // name the same key). EINVAL naming the input otherwise.
 Status validateRemoteNamespace(std::string_view name);
 
-// Sets one tier key from its text form, as a mount option gives it: disk_dir, disk_size,
-// disk_policy, remote, remote_namespace, remote_timeout_ms, remote_ttl_s, remote_layout,
-// demote_min_reads or demote_queue (write_through is a flag, set directly). The checks are those
-// of the config file. EINVAL with a message naming the value but not the key, which the caller
-// adds; an unknown key is EINVAL too.
+// Sets one tier key from its text form, as a mount option gives it: a LowerTier row of the option
+// table (core/option_table.h) that takes a value (write_through is a flag, set directly). The
+// checks are those of the config file. EINVAL with a message naming the value but not the key,
+// which the caller adds; an unknown key is EINVAL too.
 Status setTierOption(TierSettings& tiers, std::string_view key, std::string_view value);
 
 // The checks that involve several keys, once a pool's settings are complete: disk_dir and
@@ -87,17 +87,23 @@ struct PoolSettings {
     uint64_t pin_budget = 0;   // bytes that may be pinned in the pool; 0 means no limit
     uint64_t max_entries = 0;  // 0 means automatic (derived from the size)
     TierSettings tiers;
+
+    bool operator==(const PoolSettings&) const = default;
 };
 
 struct PoolDeclaration {
     std::string name;
     PoolSettings settings;
+
+    bool operator==(const PoolDeclaration&) const = default;
 };
 
 struct Config {
     PoolSettings defaults;   // used by pools made with mkdir and by unset keys of [pools.*]
     std::string shm_prefix;  // names the shm segments; see validateShmPrefix()
     std::vector<PoolDeclaration> pools;  // in the order of the file
+
+    bool operator==(const Config&) const = default;
 };
 
 // The built-in defaults: 1 GiB pools, LRU, 4 KiB blocks, shared memory, prefix "kvcachefs", no

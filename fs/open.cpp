@@ -20,7 +20,7 @@ bool forWrite(const fuse_file_info* fi) {
 }
 
 void setEntryCaching(fuse_req_t req, fuse_file_info* fi) {
-    if (fsOf(req).options().page_cache)
+    if (!fsOf(req).options().direct_io)
         fi->keep_cache = 1;
     else
         fi->direct_io = 1;
