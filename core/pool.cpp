@@ -35,47 +35,6 @@ std::shared_ptr<Inode> Pool::sharedInode(EntryId id) {
     return it == inodes_.end() ? nullptr : it->second;
 }
 
-// Slots below the high-water mark have been written before, so their pages are backed; a new
-// slot may start a page the host has not backed yet, and must be backed before it is written.
-Result<uint64_t> Pool::takeInodeSlot() {
-    const Superblock& sb = segment_->super();
-    if (!free_inode_slots_.empty()) {
-        uint64_t s = free_inode_slots_.back();
-        free_inode_slots_.pop_back();
-        return s;
-    }
-    if (sb.inode_high >= sb.inode_slots)
-        return makeError(
-            ENOSPC, fmt::format("pool {} holds its maximum of {} entries", name_, max_entries_));
-    if (auto st = segment_->backInodeRecord(sb.inode_high); !st)
-        return makeError(st.code(), fmt::format("pool {}: the host cannot back another entry "
-                                                "({})",
-                                                name_, st.error().message));
-    // The high-water mark is raised (and stored) before the record is written, so attach
-    // always scans every slot that may hold one.
-    const uint64_t slot = sb.inode_high;
-    segment_->updateSuper([](Superblock& s) { s.inode_high++; });
-    return slot;
-}
-
-Result<uint64_t> Pool::takeDirentSlot() {
-    const Superblock& sb = segment_->super();
-    if (!free_dirent_slots_.empty()) {
-        uint64_t s = free_dirent_slots_.back();
-        free_dirent_slots_.pop_back();
-        return s;
-    }
-    if (sb.dirent_high >= sb.dirent_slots)
-        return makeError(ENOSPC, fmt::format("pool {} has no room for another name", name_));
-    if (auto st = segment_->backDirentRecord(sb.dirent_high); !st)
-        return makeError(st.code(), fmt::format("pool {}: the host cannot back another name "
-                                                "({})",
-                                                name_, st.error().message));
-    const uint64_t slot = sb.dirent_high;
-    segment_->updateSuper([](Superblock& s) { s.dirent_high++; });
-    return slot;
-}
-
 EntryAttr Pool::attrOf(const Inode& ino) const {
     EntryAttr a;
     a.id = ino.id;
@@ -93,126 +52,15 @@ EntryAttr Pool::attrOf(const Inode& ino) const {
     return a;
 }
 
-void Pool::persistRoot() {
-    const Inode& root = *inodes_.at(kPoolRootId);
-    segment_->updateSuper([&](Superblock& sb) {
-        sb.root_mode = root.mode;
-        sb.root_uid = root.uid;
-        sb.root_gid = root.gid;
-        sb.root_mtime_ns = root.mtime_ns.load();
-    });
-}
-
-InodeBlob Pool::blobOf(const Inode& ino) {
-    InodeBlob blob;
-    blob.parent = ino.parent;
-    blob.xattrs = ino.xattrs;
-    if (ino.extents.size() > kInlineExtents)
-        blob.extra_extents.assign(ino.extents.begin() + kInlineExtents, ino.extents.end());
-    return blob;
-}
-
-// Writes an inode's record. A record is built aside and copied in whole with its checksum, so a
-// crash in the middle leaves a record that fails its checksum and is dropped at attach. A blob
-// too large for the record is written to a new chain first, then the record switches to it,
-// then the old chain is freed.
 bool Pool::persist(Inode* ino, Changed what) {
-    if (ino->id == kPoolRootId) {
-        persistRoot();
-        return true;
-    }
-    if (ino->nlink == 0) return true;  // removed: its record is gone and stays gone
-    InodeRecord rec;
-    std::memset(static_cast<void*>(&rec), 0, sizeof rec);
-    rec.generation = static_cast<uint32_t>(ino->generation);
-    rec.mode = ino->mode;
-    rec.uid = ino->uid;
-    rec.gid = ino->gid;
-    rec.priority = ino->priority;
-    rec.size = ino->size.load();
-    rec.atime_ns = ino->atime_ns;
-    rec.mtime_ns = ino->mtime_ns.load();
-    rec.ctime_ns = ino->ctime_ns.load();
-    rec.btime_ns = ino->btime_ns;
-    rec.layer = ino->layer;
-    rec.seq_len = ino->seq_len;
-    rec.access_count = ino->access_count;
-    rec.pin_expires_ns = ino->pin_expires_ns;
-    rec.pinned = ino->pinned ? 1 : 0;
-    rec.extent_count = static_cast<uint32_t>(ino->extents.size());
-    for (size_t i = 0; i < std::min<size_t>(ino->extents.size(), kInlineExtents); ++i)
-        rec.extents[i] = ino->extents[i];
-    const std::string bytes = encodeBlob(blobOf(*ino));
-    rec.blob_bytes = bytes.size();
-    rec.blob_checksum = hashBytes(bytes.data(), bytes.size());
-    std::vector<Extent> new_aux;
-    bool stored = true;
-    if (bytes.size() <= kInlineBlobBytes) {
-        std::memcpy(rec.blob, bytes.data(), bytes.size());
-    } else if (!ino->aux.empty() && auxChainHolds(*segment_, ino->aux, ino->aux_chained, bytes)) {
-        // The blob did not change (a pin, a rename, a time): keep it where it is, without
-        // needing free blocks.
-        new_aux = ino->aux;
-    } else {
-        auto chain = writeBlobChain(bytes);
-        if (chain) new_aux = std::move(*chain);
-        stored = chain.has_value();
-    }
-    if (!stored) {
-        // No free block for the blob. The last record still names the entry's blocks after a
-        // change of metadata alone: it stays. After a change of blocks, the entry becomes
-        // uncommitted (its record says Dirty, `committed` reads 0, a restart drops it): never
-        // a commit the pool cannot keep. A directory has no blocks and keeps its last record.
-        if (ino->isDir() || what == Changed::Metadata) return false;
-        ino->dirty = true;
-        new_aux = ino->aux;
-    }
-    rec.state = ino->isDir() ? RecordState::Directory
-                             : (ino->dirty ? RecordState::Dirty : RecordState::File);
-    const bool chained = new_aux == ino->aux ? ino->aux_chained : true;
-    rec.aux = new_aux.empty() ? Extent{} : new_aux.front();
-    rec.aux_chained = !new_aux.empty() && chained ? 1 : 0;
-    rec.data_checksummed = ino->has_data_checksum ? 1 : 0;
-    rec.data_checksum = ino->data_checksum;
-    rec.checksum = inodeRecordChecksum(rec);
-    crashPoint("inode record");
-    std::memcpy(&segment_->inodeRecord(ino->slot), &rec, sizeof rec);
-    if (!(new_aux == ino->aux)) {
-        for (const Extent& e : ino->aux) {
-            allocator_->free(e);
-            segment_->releaseBlocks(e);
-        }
-        ino->aux = std::move(new_aux);
-        ino->aux_chained = true;
-    }
-    return stored;
+    if (ino->id != kPoolRootId) return records_->writeInode(*ino, what);
+    records_->writeRoot(*ino);
+    return true;
 }
 
 Status Pool::roomForBlob(const InodeBlob& blob, Inode* ino) {
-    const std::string bytes = encodeBlob(blob);
-    if (bytes.size() <= kInlineBlobBytes) return {};
-    if (!ino->aux.empty() && auxChainHolds(*segment_, ino->aux, ino->aux_chained, bytes)) return {};
-    return makeRoom(auxChainBlocks(bytes.size(), blockSize()), ino);
-}
-
-// A new chain holding `bytes`, in blocks that are free now (nullopt when there are not enough).
-std::optional<std::vector<Extent>> Pool::writeBlobChain(std::string_view bytes) {
-    std::vector<Extent> got;
-    if (!allocator_->allocate(auxChainBlocks(bytes.size(), blockSize()), got)) {
-        for (const Extent& e : got) allocator_->free(e);
-        return std::nullopt;
-    }
-    std::vector<Extent> unused;
-    std::vector<Extent> chain = trimAuxChain(got, bytes.size(), blockSize(), unused);
-    for (const Extent& e : unused) allocator_->free(e);
-    for (const Extent& e : chain) {
-        if (!segment_->backBlocks(e)) {
-            for (const Extent& f : chain) allocator_->free(f);
-            return std::nullopt;
-        }
-    }
-    writeAuxChain(*segment_, chain, bytes);
-    return chain;
+    const uint64_t blocks = records_->blocksForBlob(blob, *ino);
+    return blocks == 0 ? Status{} : makeRoom(blocks, ino);
 }
 
 // Commits an entry: its record says File from now on. When even the metadata's blocks cannot be
@@ -224,93 +72,13 @@ Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum) {
     ino->has_data_checksum = true;
     ino->dirty = false;
     if (persist(ino, Changed::Blocks)) return {};
-    const uint64_t blob = encodeBlob(blobOf(*ino)).size();
-    if (makeRoom(auxChainBlocks(blob, blockSize()), ino)) {
+    if (roomForBlob(RecordStore::blobOf(*ino), ino)) {
         ino->dirty = false;
         if (persist(ino, Changed::Blocks)) return {};
     }
     return makeError(ENOSPC, fmt::format("pool {}: no room for the metadata of entry {}; it "
                                          "stays uncommitted",
                                          name_, ino->id));
-}
-
-namespace {
-
-// Writes (dir_id != 0) or clears one name record: a whole record with its checksum.
-void writeNameRecord(Segment& seg, const NameIntent& n) {
-    if (n.dir_id == 0) {
-        crashPoint("clear name record");
-        DirentRecord& rec = seg.direntRecord(n.slot);
-        rec.state = 0;
-        rec.checksum = 0;
-        return;
-    }
-    DirentRecord rec;
-    std::memset(static_cast<void*>(&rec), 0, sizeof rec);
-    rec.state = 1;
-    rec.name_len = n.name_len;
-    rec.dir_id = n.dir_id;
-    rec.inode_id = n.inode_id;
-    std::memcpy(rec.name, n.name, n.name_len);
-    rec.checksum = direntRecordChecksum(rec);
-    crashPoint("name record");
-    std::memcpy(&seg.direntRecord(n.slot), &rec, sizeof rec);
-}
-
-NameIntent nameIntent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name) {
-    NameIntent n{};
-    n.slot = slot;
-    n.dir_id = dir;
-    n.inode_id = inode;
-    n.name_len = static_cast<uint32_t>(name.size());
-    // A cleared slot has no name, and an empty view may have no data (memcpy from null is UB).
-    if (!name.empty()) std::memcpy(n.name, name.data(), name.size());
-    return n;
-}
-
-}  // namespace
-
-void Pool::persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name) {
-    recordName(nameIntent(slot, dir, inode, name));
-}
-
-void Pool::clearDirent(uint64_t slot) {
-    recordName(nameIntent(slot, 0, 0, {}));
-}
-
-void Pool::recordName(const NameIntent& n) {
-    if (name_batch_) {
-        if (name_batch_->size() == kMaxNameIntents)
-            throw std::logic_error("more name changes in one batch than the superblock holds");
-        name_batch_->push_back(n);
-        return;
-    }
-    writeNameRecord(*segment_, n);
-}
-
-// The batch goes to the superblock first (one atomic store of a copy), then to the records,
-// then the superblock forgets it: a crash anywhere leaves all of the batch or none of it.
-void Pool::NameBatch::commit() {
-    Pool& p = pool_;
-    p.name_batch_ = nullptr;
-    if (names_.empty()) return;
-    p.segment_->updateSuper([&](Superblock& sb) {
-        sb.name_intent_count = static_cast<uint32_t>(names_.size());
-        std::copy(names_.begin(), names_.end(), sb.name_intents);
-    });
-    for (const NameIntent& n : names_) writeNameRecord(*p.segment_, n);
-    p.segment_->updateSuper([](Superblock& sb) { sb.name_intent_count = 0; });
-    names_.clear();
-}
-
-Pool::NameBatch::NameBatch(Pool& pool) : pool_(pool) {
-    if (pool_.name_batch_) throw std::logic_error("name batches do not nest");
-    pool_.name_batch_ = &names_;
-}
-
-Pool::NameBatch::~NameBatch() {
-    // Only an exception (a simulated crash in the tests) leaves a batch uncommitted.
-    if (pool_.name_batch_ == &names_) pool_.name_batch_ = nullptr;
 }
 
 void Pool::setInvalidationSink(std::function<void(const Invalidation&)> sink) {
@@ -347,6 +115,7 @@ struct PoolLoader {
         p.name_ = p.segment_->super().pool_name;
         p.pin_budget_ = p.segment_->super().pin_budget_bytes;
         p.max_entries_ = p.segment_->super().inode_slots;
+        p.records_ = std::make_unique<RecordStore>(*p.segment_, *p.allocator_, p.name_);
         auto root = std::make_shared<Inode>();
         const Superblock& sb = p.segment_->super();
         root->id = kPoolRootId;
@@ -365,7 +134,20 @@ struct PoolLoader {
         p.inodes_.emplace(kPoolRootId, std::move(root));
     }
 
-    static Status load(Pool& p);
+    // Rebuilds the index from the records, in these steps.
+    static void load(Pool& p);
+    // Committed inodes whose records and blocks check out; returns their ids oldest access
+    // first. After a crash their bytes are checked against their checksums too.
+    static std::vector<EntryId> loadInodes(Pool& p);
+    // Names whose directory and inode both came back.
+    static void loadNames(Pool& p);
+    // Drops what the pool directory does not reach, and second names of directories; sets
+    // link counts and each inode's list of names.
+    static void dropUnreachable(Pool& p);
+    // Gives the host back the memory of every free block.
+    static void releaseFreeBlocks(Pool& p);
+    // Recency, pins, chain references and eviction candidates.
+    static void rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atime);
 };
 
 Result<std::unique_ptr<Pool>> Pool::create(const PoolCreateOptions& o) {
@@ -415,147 +197,65 @@ Result<std::unique_ptr<Pool>> Pool::attach(const SegmentLocation& where) {
     // Before initCommon, which starts the generations from it.
     p->segment_->updateSuper([](Superblock& s) { s.generation_base++; });
     PoolLoader::initCommon(*p);
-    if (auto st = PoolLoader::load(*p); !st) return st.error();
+    PoolLoader::load(*p);
     p->segment_->updateSuper([](Superblock& s) { s.clean = 0; });
     return p;
 }
 
-// Rebuilds the index from the records: committed inodes and their names come back; records
-// that fail their checksum, entries that were being written, names whose directory or inode is
-// gone, and anything unreachable from the pool directory are dropped and their slots freed.
-Status PoolLoader::load(Pool& p) {
-    Segment& seg = *p.segment_;
-    const Superblock& sb = seg.super();  // high-water marks already bounded by the slots
-    // A batch of names that a crash interrupted is written again whole, then forgotten.
-    if (sb.name_intent_count > 0) {
-        for (uint32_t i = 0; i < std::min<uint32_t>(sb.name_intent_count, kMaxNameIntents); ++i) {
-            const NameIntent& n = sb.name_intents[i];
-            if (n.slot < sb.dirent_slots &&
-                (n.dir_id == 0 || (n.name_len > 0 && n.name_len <= kMaxNameBytes)))
-                writeNameRecord(seg, n);
-        }
-        seg.updateSuper([](Superblock& s) { s.name_intent_count = 0; });
-    }
-    std::vector<std::pair<int64_t, EntryId>> by_atime;
+// Committed inodes and their names come back; records that fail a check, entries that were being
+// written, names whose directory or inode is gone, and anything unreachable from the pool
+// directory are dropped and their slots freed.
+void PoolLoader::load(Pool& p) {
+    p.records_->replayNameBatch();  // a batch of names a crash interrupted: all of it
+    const std::vector<EntryId> by_atime = loadInodes(p);
+    loadNames(p);
+    dropUnreachable(p);
+    releaseFreeBlocks(p);
+    rebuildPolicyState(p, by_atime);
+}
 
-    for (uint64_t slot = 0; slot < sb.inode_high; ++slot) {
-        InodeRecord& rec = seg.inodeRecord(slot);
-        if (rec.state == RecordState::Free) {
-            p.free_inode_slots_.push_back(slot);
+std::vector<EntryId> PoolLoader::loadInodes(Pool& p) {
+    const bool after_crash = !p.segment_->super().clean;
+    std::vector<std::pair<int64_t, EntryId>> by_atime;
+    for (uint64_t slot = 0; slot < p.records_->inodeSlotsInUse(); ++slot) {
+        std::shared_ptr<Inode> ino = p.records_->readInode(slot);
+        if (!ino) continue;
+        // What cannot be verified after a crash becomes a miss, never wrong bytes.
+        if (after_crash && !ino->isDir() && ino->has_data_checksum &&
+            p.dataChecksum(*ino) != ino->data_checksum) {
+            p.counters_.checksum_failures++;
+            p.records_->discardInode(*ino);
             continue;
         }
-        bool keep = rec.state == RecordState::File || rec.state == RecordState::Directory;
-        keep = keep && rec.checksum == inodeRecordChecksum(rec);
-        std::optional<InodeBlob> blob;
-        std::optional<AuxRead> aux;
-        if (keep && rec.aux.count == 0 && rec.blob_bytes <= kInlineBlobBytes) {
-            std::string_view bytes(reinterpret_cast<const char*>(rec.blob), rec.blob_bytes);
-            if (hashBytes(bytes.data(), bytes.size()) == rec.blob_checksum)
-                blob = decodeBlob(bytes);
-        } else if (keep && rec.aux.count > 0) {
-            aux = readAuxChain(seg, rec.aux, rec.blob_bytes, rec.aux_chained != 0,
-                               sb.capacity_blocks);
-            if (aux && hashBytes(aux->blob.data(), aux->blob.size()) == rec.blob_checksum)
-                blob = decodeBlob(aux->blob);
-        }
-        keep = keep && blob.has_value() &&
-               blob->extra_extents.size() + std::min<size_t>(rec.extent_count, kInlineExtents) ==
-                   rec.extent_count;
-        auto ino = std::make_shared<Inode>();
-        if (keep) {
-            ino->id = slot + kFirstEntryId;
-            ino->slot = slot;
-            ino->generation = p.next_generation_++;
-            ino->mode = rec.mode;
-            ino->uid = rec.uid;
-            ino->gid = rec.gid;
-            ino->priority = rec.priority;
-            ino->size = rec.size;
-            ino->atime_ns = rec.atime_ns;
-            ino->mtime_ns = rec.mtime_ns;
-            ino->ctime_ns = rec.ctime_ns;
-            ino->btime_ns = rec.btime_ns;
-            ino->layer = rec.layer;
-            ino->seq_len = rec.seq_len;
-            ino->access_count = rec.access_count;
-            ino->pinned = rec.pinned != 0;
-            ino->pin_expires_ns = rec.pin_expires_ns;
-            ino->has_data_checksum = rec.data_checksummed != 0;
-            ino->data_checksum = rec.data_checksum;
-            ino->parent = std::move(blob->parent);
-            ino->xattrs = std::move(blob->xattrs);
-            if (aux) {
-                ino->aux = std::move(aux->chain);
-                ino->aux_chained = rec.aux_chained != 0;
-            }
-            for (uint32_t i = 0; i < rec.extent_count; ++i)
-                ino->extents.push_back(
-                    i < kInlineExtents ? rec.extents[i] : blob->extra_extents[i - kInlineExtents]);
-            // Every block must be inside the pool and claimed once.
-            std::vector<Extent> claimed;
-            for (const Extent& e : ino->extents) {
-                if (!p.allocator_->reserve(e)) {
-                    keep = false;
-                    break;
-                }
-                claimed.push_back(e);
-                ino->blocks += e.count;
-            }
-            for (const Extent& e : ino->aux) {
-                if (!keep) break;
-                if (p.allocator_->reserve(e))
-                    claimed.push_back(e);
-                else
-                    keep = false;
-            }
-            if (keep && !ino->isDir() && ino->size > ino->blocks * seg.blockSize()) keep = false;
-            // After a crash, every entry's bytes are checked against the checksum of its commit:
-            // what cannot be verified becomes a miss, never wrong bytes.
-            if (keep && !sb.clean && !ino->isDir() && ino->has_data_checksum &&
-                p.dataChecksum(*ino) != ino->data_checksum) {
-                keep = false;
-                p.counters_.checksum_failures++;
-            }
-            if (!keep)
-                for (const Extent& e : claimed) p.allocator_->free(e);
-        }
-        if (!keep) {
-            std::memset(static_cast<void*>(&rec), 0, sizeof rec);
-            p.free_inode_slots_.push_back(slot);
-            continue;
-        }
+        ino->generation = p.next_generation_++;
         by_atime.emplace_back(ino->atime_ns, ino->id);
         p.inodes_.emplace(ino->id, std::move(ino));
     }
+    // The logical clock follows access times, so the policy's order survives a restart.
+    std::sort(by_atime.begin(), by_atime.end());
+    std::vector<EntryId> ids;
+    ids.reserve(by_atime.size());
+    for (const auto& [atime, id] : by_atime) ids.push_back(id);
+    return ids;
+}
 
-    // Names: attach to their directory when both ends exist.
-    for (uint64_t slot = 0; slot < sb.dirent_high; ++slot) {
-        DirentRecord& rec = seg.direntRecord(slot);
-        if (rec.state == 0) {
-            p.free_dirent_slots_.push_back(slot);
+void PoolLoader::loadNames(Pool& p) {
+    for (uint64_t slot = 0; slot < p.records_->nameSlotsInUse(); ++slot) {
+        auto rec = p.records_->readName(slot);
+        if (!rec) continue;
+        Inode* dir = p.find(rec->dir);
+        Inode* target = p.find(rec->inode);
+        if (!dir || !target || !dir->isDir() || dir->by_name.count(rec->name)) {
+            p.records_->freeName(slot);
             continue;
         }
-        Inode* dir = nullptr;
-        Inode* target = nullptr;
-        bool keep = rec.checksum == direntRecordChecksum(rec) && rec.name_len > 0 &&
-                    rec.name_len <= kMaxNameBytes && rec.dir_id != rec.inode_id;
-        if (keep) {
-            dir = p.find(rec.dir_id);
-            target = p.find(rec.inode_id);
-            keep = dir && target && dir->isDir();
-        }
-        std::string name(rec.name, keep ? rec.name_len : 0);
-        keep = keep && name.find('/') == std::string::npos && !dir->by_name.count(name);
-        if (!keep) {
-            std::memset(static_cast<void*>(&rec), 0, sizeof rec);
-            p.free_dirent_slots_.push_back(slot);
-            continue;
-        }
-        dir->by_slot.emplace(slot, DirSlot{name, target->id});
-        dir->by_name.emplace(std::move(name), NameSlot{slot, target->id});
+        dir->by_slot.emplace(slot, DirSlot{rec->name, target->id});
+        dir->by_name.emplace(std::move(rec->name), NameSlot{slot, target->id});
     }
+}
 
-    // Keep only what is reachable from the pool directory (a directory has one name).
+void PoolLoader::dropUnreachable(Pool& p) {
+    // A walk from the pool directory: a directory has one name, a file any number.
     std::unordered_map<EntryId, uint32_t> names;
     std::vector<Inode*> stack{p.find(kPoolRootId)};
     std::unordered_map<EntryId, bool> seen_dir{{kPoolRootId, true}};
@@ -565,8 +265,7 @@ Status PoolLoader::load(Pool& p) {
         for (auto it = dir->by_slot.begin(); it != dir->by_slot.end();) {
             Inode* t = p.find(it->second.inode);
             if (t->isDir() && seen_dir.count(t->id)) {  // a second name for a directory
-                p.clearDirent(it->first);
-                p.free_dirent_slots_.push_back(it->first);
+                p.records_->freeName(it->first);
                 dir->by_name.erase(it->second.name);
                 it = dir->by_slot.erase(it);
                 continue;
@@ -593,37 +292,28 @@ Status PoolLoader::load(Pool& p) {
         const bool reachable = ino->isDir() ? seen_dir.count(ino->id) > 0 : n != names.end();
         if (!reachable) {
             // Names that point at it live only in unreachable directories: free them too.
-            for (auto& [slot, ds] : ino->by_slot) {
-                p.clearDirent(slot);
-                p.free_dirent_slots_.push_back(slot);
-            }
-            for (const Extent& e : ino->extents) p.allocator_->free(e);
-            for (const Extent& e : ino->aux) p.allocator_->free(e);
-            seg.clearInodeRecord(ino->slot);
-            p.free_inode_slots_.push_back(ino->slot);
+            for (auto& [slot, ds] : ino->by_slot) p.records_->freeName(slot);
+            p.records_->discardInode(*ino);
             it = p.inodes_.erase(it);
             continue;
         }
         ino->nlink = ino->isDir() ? ino->nlink + 2 : n->second;
         ++it;
     }
-    // Release the memory of blocks nobody owns (entries dropped above, or freed before a crash).
-    // Free extents are already holes except those of dropped entries; punching is idempotent.
-    // It walks only the free extents, so it is cheap.
-    {
-        BlockAllocator copy = *p.allocator_;
-        std::vector<Extent> all;
-        if (copy.allocate(copy.freeBlocks(), all))
-            for (const Extent& e : all) seg.releaseBlocks(e);
-    }
+}
 
-    // Policy state: the logical clock follows access times, so the order survives a restart.
-    std::sort(by_atime.begin(), by_atime.end());
-    for (auto& [atime, id] : by_atime) {
-        Inode* ino = p.find(id);
-        if (!ino) continue;
-        ino->last_tick = ++p.tick_;
-    }
+// Free extents are already holes except those of dropped entries (or freed before a crash);
+// punching is idempotent, and only the free extents are walked, so it is cheap.
+void PoolLoader::releaseFreeBlocks(Pool& p) {
+    BlockAllocator copy = *p.allocator_;
+    std::vector<Extent> all;
+    if (copy.allocate(copy.freeBlocks(), all))
+        for (const Extent& e : all) p.segment_->releaseBlocks(e);
+}
+
+void PoolLoader::rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atime) {
+    for (const EntryId id : by_atime)
+        if (Inode* ino = p.find(id)) ino->last_tick = ++p.tick_;
     for (auto& [id, ino] : p.inodes_) {
         if (ino->isDir() || id == kPoolRootId) continue;
         if (ino->pinned && ino->pin_expires_ns) p.pin_expiry_.emplace(ino->pin_expires_ns, id);
@@ -644,14 +334,13 @@ Status PoolLoader::load(Pool& p) {
     p.settleChains();  // a loop an older daemon let a rename make
     for (auto& [id, ino] : p.inodes_)
         if (!ino->isDir()) p.refreshCandidate(ino.get());
-    return {};
 }
 
 void Pool::detach() {
     std::lock_guard lk(meta_);
     for (auto& [id, ino] : inodes_)
         if (id != kPoolRootId && !ino->dirty) persist(ino.get());
-    persistRoot();
+    persist(find(kPoolRootId));
     segment_->updateSuper([](Superblock& sb) { sb.clean = 1; });
 }
 

@@ -36,13 +36,13 @@
 #include "core/entry_image.h"
 #include "core/inode.h"
 #include "core/policy/eviction_policy.h"
+#include "core/record_store.h"
 #include "core/result.h"
 #include "core/segment.h"
 #include "core/stats.h"
 
 namespace kvc {
 
-struct InodeBlob;
 class LowerTiers;
 
 struct EntryAttr {
@@ -276,13 +276,9 @@ class Pool {
     void removeEntryName(Inode* dir, std::string_view name, Inode* ino, bool notify);
     void maybeFree(Inode* ino);
     void eraseInode(Inode* ino);  // drops a removed inode for good, giving its slot back
-    // Writes the inode's record. What changed since the last one decides what happens when the
-    // blob (xattrs, chain parent, extents past the record) needs blocks and none are free:
-    // after a change of metadata alone the last record stays, still naming the entry's blocks
-    // (the caller undoes the change, or accepts a record older than memory); after a change of
-    // the entry's blocks no record may name the old ones, so the entry becomes uncommitted
-    // (dirty, its record says so). Returns false when the record was not brought up to date.
-    enum class Changed { Metadata, Blocks };
+    // Writes the inode's record (RecordStore::writeInode; the pool directory's goes to the
+    // superblock). False when the record was not brought up to date: after a change of
+    // metadata alone the caller undoes the change or accepts a record older than memory.
     bool persist(Inode* ino, Changed what = Changed::Metadata);
     // Marks that what the name names changed, if a promotion watches it (watchName()).
     void nameChanged(EntryId dir, std::string_view name);
@@ -294,40 +290,41 @@ class Pool {
     void releaseHere(EntryId id, bool for_write);
     Status renameHere(EntryId dir, std::string_view name, EntryId new_dir,
                       std::string_view new_name, unsigned flags, std::string& to_path);
+    // rename's parts (pool_namespace.cpp): the checks, which find both ends (src == dst: two
+    // names of one entry, nothing to do); moving one name; swapping two (RENAME_EXCHANGE).
+    struct RenamePlan {
+        Inode* from_dir;
+        std::string_view from_name;
+        Inode* to_dir;
+        std::string_view to_name;
+        Inode* src;
+        Inode* dst;  // what to_name names now, or nullptr
+        bool exchange;
+    };
+    Result<RenamePlan> planRename(EntryId dir, std::string_view name, EntryId new_dir,
+                                  std::string_view new_name, unsigned flags);
+    bool isInside(const Inode* maybe_ancestor, Inode* node);
+    void moveName(Inode* from_dir, std::string_view from_name, Inode* to_dir,
+                  std::string_view to_name);
+    void exchangeNames(const RenamePlan& plan);
     Result<MatchResult> countMatch(EntryId dir, const std::vector<std::string_view>& names,
                                    const std::vector<bool>& below);
-    // What an inode keeps outside the fixed fields of its record (written inline or in a chain).
-    static InodeBlob blobOf(const Inode& ino);
     // Makes room (evicting others, never `ino`) for the chain `blob` needs, when it is to be
     // the entry's blob and does not fit in the record: ENOSPC when eviction cannot. Called
     // before a change of attributes, so that a refused change changes nothing.
     Status roomForBlob(const InodeBlob& blob, Inode* ino);
-    std::optional<std::vector<Extent>> writeBlobChain(std::string_view bytes);
+    // setxattr's parts (pool_xattr.cpp): a pin (ttl_seconds 0: no expiry; EDQUOT past the pin
+    // budget), a chain parent (EINVAL for a loop, ENOSPC without room for the blob), another
+    // user.* attribute (EEXIST/ENODATA by flags, ENOSPC past the bounds or without room). A
+    // refused change changes nothing.
+    Status setPin(Inode* ino, bool pin, int64_t ttl_seconds);
+    Status setChainParent(Inode* ino, const std::string& path, std::string_view attr);
+    Status setUserXattr(Inode* ino, std::string_view name, std::string_view value, int flags);
     // Marks an entry complete and writes it (making room for its metadata if needed); ENOSPC
     // leaves it uncommitted.
     // `checksum`: the entry's data checksum if the caller computed it (else it is computed).
     Status commit(Inode* ino, std::optional<uint64_t> checksum = std::nullopt);
     uint64_t dataChecksum(const Inode& ino) const;
-    void persistDirent(uint64_t slot, EntryId dir, EntryId inode, std::string_view name);
-    void clearDirent(uint64_t slot);
-    void recordName(const NameIntent& n);
-    // Name records written or cleared while one is alive are kept and written together at
-    // commit(), through the superblock's intent list, so that a crash leaves all or none of
-    // them (rename over a name, exchange). At most kMaxNameIntents.
-    class NameBatch {
-      public:
-        explicit NameBatch(Pool& pool);
-        ~NameBatch();
-        void commit();
-
-      private:
-        Pool& pool_;
-        std::vector<NameIntent> names_;
-    };
-    void persistRoot();
-    Result<uint64_t> takeInodeSlot();
-    Result<uint64_t> takeDirentSlot();
-
     bool eligible(const Inode& ino) const;
     void refreshCandidate(Inode* ino);
     AccessInfo accessInfo(const Inode& ino) const;
@@ -361,6 +358,12 @@ class Pool {
     Result<Inode*> addDir(Inode* dir, std::string_view name, uint32_t mode, uint32_t uid,
                           uint32_t gid);
     bool evictOne(EvictReport& report);
+    // resize's shrink in steps (pool_eviction.cpp): whether it can succeed (EBUSY, ENOSPC);
+    // the free blocks past the cut taken as a fence; one entry's blocks past the cut copied
+    // below it and its record switched (false: no room, the entry untouched).
+    Status checkShrink(uint64_t want_blocks, uint64_t bytes);
+    std::vector<Extent> fenceFreeBlocksFrom(uint64_t want_blocks);
+    bool relocateBelow(Inode& ino, uint64_t want_blocks, std::vector<Extent>& fence);
     // Removes every name of a committed entry and its record (eviction, a failed checksum);
     // its blocks go at its last close.
     void forgetEntry(Inode* ino);
@@ -379,17 +382,15 @@ class Pool {
 
     mutable std::mutex meta_;
     std::unique_ptr<BlockAllocator> allocator_;
+    std::unique_ptr<RecordStore> records_;  // uses *segment_ and *allocator_
     std::unique_ptr<EvictionPolicy> policy_;
     std::unordered_map<EntryId, std::shared_ptr<Inode>> inodes_;
     std::unordered_map<std::string, uint32_t> chain_refs_;  // chainKey -> children declaring it
     std::vector<EntryId> chain_bound_;  // entries that may close a loop: see settleChains()
     std::set<std::pair<int64_t, EntryId>> pin_expiry_;
-    std::vector<uint64_t> free_inode_slots_;
     // Inodes in inodes_ without a name, kept while open or until the front end forgets them:
     // not entries of the pool (AccessInfo::pool_entries leaves them out).
     uint64_t removed_inodes_ = 0;
-    std::vector<uint64_t> free_dirent_slots_;
-    std::vector<NameIntent>* name_batch_ = nullptr;  // the open NameBatch's list, if any
     uint64_t tick_ = 0;
     uint64_t match_serial_ = 0;  // .match requests answered (never reset, unlike counters_)
     uint64_t next_generation_ = 1;

@@ -197,7 +197,7 @@ void Pool::forgetEntry(Inode* ino) {
         dropName(dir, name, true);
         persist(dir);
     }
-    segment_->clearInodeRecord(ino->slot);
+    records_->clearInode(ino->slot);
     maybeFree(ino);
 }
 
@@ -306,8 +306,35 @@ Status Pool::resize(uint64_t bytes) {
         segment_->updateSuper([&](Superblock& sb) { sb.capacity_blocks = want; });
         return {};
     }
-    // Shrink. First make sure it can succeed: what cannot be evicted (pinned, open, directories'
-    // metadata) must fit, and nothing open may sit in the part that goes away.
+    if (auto st = checkShrink(want, bytes); !st) return st;
+    EvictReport report;
+    while (allocator_->usedBlocks() > want && evictOne(report)) {
+    }
+    if (allocator_->usedBlocks() > want)
+        return makeError(ENOSPC, fmt::format("pool {}: could not evict enough to shrink to {} "
+                                             "bytes",
+                                             name_, bytes));
+    // Fence off the part that goes, then move the entries that still live there.
+    std::vector<Extent> fence = fenceFreeBlocksFrom(want);
+    for (auto& [id, ino] : inodes_) {
+        if (!relocateBelow(*ino, want, fence)) {
+            // Not expected: eviction above left room for everything past the cut.
+            for (const Extent& f : fence) allocator_->free(f);
+            return makeError(EBUSY, fmt::format("pool {}: not enough room to move entries "
+                                                "out of the part to remove; try again",
+                                                name_));
+        }
+    }
+    for (const Extent& e : fence) allocator_->free(e);
+    if (!allocator_->resize(want)) throw std::logic_error("shrink left blocks in use");
+    if (auto st = segment_->shrink(want); !st) return st;
+    segment_->updateSuper([&](Superblock& sb) { sb.capacity_blocks = want; });
+    return {};
+}
+
+// A shrink to `want` blocks can succeed only if what cannot be evicted (pinned, open,
+// directories' metadata) fits, and nothing open sits in the part that goes away.
+Status Pool::checkShrink(uint64_t want, uint64_t bytes) {
     uint64_t fixed = 0;
     for (auto& [id, ino] : inodes_) {
         const bool movable = ino->opens == 0;
@@ -322,97 +349,83 @@ Status Pool::resize(uint64_t bytes) {
     }
     if (fixed > want)
         return makeError(ENOSPC, fmt::format("pool {}: {} bytes are pinned or open, more than {}",
-                                             name_, fixed * bs, bytes));
-    EvictReport report;
-    while (allocator_->usedBlocks() > want && evictOne(report)) {
-    }
-    if (allocator_->usedBlocks() > want)
-        return makeError(ENOSPC, fmt::format("pool {}: could not evict enough to shrink to {} "
-                                             "bytes",
-                                             name_, bytes));
-    // Fence off the part that goes, then move the entries that still live there.
-    std::vector<Extent> fence;
-    if (allocator_->freeBlocks() > 0) {
-        BlockAllocator probe = *allocator_;
-        std::vector<Extent> all;
-        probe.allocate(probe.freeBlocks(), all);
-        for (const Extent& e : all) {
-            const uint64_t s = std::max(e.start, want), end = e.start + e.count;
-            if (s < end) {
-                allocator_->reserve({s, end - s});
-                fence.push_back({s, end - s});
-            }
-        }
-    }
-    for (auto& [id, ino] : inodes_) {
-        // All of an entry's blocks past the cut move at once, and their new home is taken
-        // first: if that fails, this entry is untouched (its old blocks neither freed nor
-        // punched) and the ones moved before it are complete, so the shrink can stop cleanly.
-        uint64_t beyond = 0;
-        for (const Extent& e : ino->extents)
-            if (e.start + e.count > want) beyond += e.count;
-        std::vector<Extent> dst;
-        if (beyond > 0 && !allocator_->allocate(beyond, dst)) {
-            // Not expected: eviction above left room for everything past the cut.
-            for (const Extent& f : fence) allocator_->free(f);
-            return makeError(EBUSY, fmt::format("pool {}: not enough room to move entries "
-                                                "out of the part to remove; try again",
-                                                name_));
-        }
-        std::vector<Extent> moved;
-        std::vector<Extent> vacated;  // punched only once the record points at the copies
-        size_t di = 0;                // destination extent being filled
-        uint64_t filled = 0;          // blocks of dst[di] already used
-        for (const Extent& e : ino->extents) {
-            if (e.start + e.count <= want) {
-                moved.push_back(e);
-                continue;
-            }
-            for (uint64_t from = e.start, left = e.count; left > 0;) {
-                const uint64_t n = std::min(left, dst[di].count - filled);
-                const Extent piece{dst[di].start + filled, n};
-                (void)segment_->backBlocks(piece);
-                std::memcpy(segment_->blockAddress(piece.start), segment_->blockAddress(from),
-                            n * bs);
-                if (!moved.empty() && moved.back().start + moved.back().count == piece.start)
-                    moved.back().count += n;
-                else
-                    moved.push_back(piece);
-                from += n;
-                left -= n;
-                filled += n;
-                if (filled == dst[di].count) {
-                    ++di;
-                    filled = 0;
-                }
-            }
-            // The old blocks join the fence (still allocated, still holding the bytes): a
-            // crash before the record below is written must find them as they were.
-            vacated.push_back(e);
-            fence.push_back(e);
-        }
-        const bool aux_beyond = std::any_of(ino->aux.begin(), ino->aux.end(), [&](const Extent& e) {
-            return e.start + e.count > want;
-        });
-        if (beyond > 0 || aux_beyond) {
-            ino->extents = std::move(moved);
-            if (aux_beyond) {
-                // Forgotten here so that persist() writes the blob to new blocks below the cut
-                // (it would keep an unchanged blob in place); the old blocks stay allocated as
-                // part of the fence until the cut.
-                for (const Extent& e : ino->aux) fence.push_back(e);
-                ino->aux.clear();
-            }
-            persist(ino.get(), Changed::Blocks);
-            for (const Extent& e : vacated) segment_->releaseBlocks(e);
-            notify(Invalidation{0, {}, ino->id});
-        }
-    }
-    for (const Extent& e : fence) allocator_->free(e);
-    if (!allocator_->resize(want)) throw std::logic_error("shrink left blocks in use");
-    if (auto st = segment_->shrink(want); !st) return st;
-    segment_->updateSuper([&](Superblock& sb) { sb.capacity_blocks = want; });
+                                             name_, fixed * blockSize(), bytes));
     return {};
+}
+
+// Takes every free block at or past `want`, so that nothing moved lands there.
+std::vector<Extent> Pool::fenceFreeBlocksFrom(uint64_t want) {
+    std::vector<Extent> fence;
+    if (allocator_->freeBlocks() == 0) return fence;
+    BlockAllocator probe = *allocator_;
+    std::vector<Extent> all;
+    probe.allocate(probe.freeBlocks(), all);
+    for (const Extent& e : all) {
+        const uint64_t s = std::max(e.start, want), end = e.start + e.count;
+        if (s < end) {
+            allocator_->reserve({s, end - s});
+            fence.push_back({s, end - s});
+        }
+    }
+    return fence;
+}
+
+// All of an entry's blocks past the cut move at once, and their new home is taken first: if
+// that fails (false), this entry is untouched (its old blocks neither freed nor punched) and
+// the ones moved before it are complete, so the shrink can stop cleanly. The old blocks join
+// the fence (still allocated, still holding the bytes): a crash before the record is written
+// must find them as they were.
+bool Pool::relocateBelow(Inode& ino, uint64_t want, std::vector<Extent>& fence) {
+    const uint64_t bs = blockSize();
+    uint64_t beyond = 0;
+    for (const Extent& e : ino.extents)
+        if (e.start + e.count > want) beyond += e.count;
+    std::vector<Extent> dst;
+    if (beyond > 0 && !allocator_->allocate(beyond, dst)) return false;
+    std::vector<Extent> moved;
+    std::vector<Extent> vacated;  // punched only once the record points at the copies
+    size_t di = 0;                // destination extent being filled
+    uint64_t filled = 0;          // blocks of dst[di] already used
+    for (const Extent& e : ino.extents) {
+        if (e.start + e.count <= want) {
+            moved.push_back(e);
+            continue;
+        }
+        for (uint64_t from = e.start, left = e.count; left > 0;) {
+            const uint64_t n = std::min(left, dst[di].count - filled);
+            const Extent piece{dst[di].start + filled, n};
+            (void)segment_->backBlocks(piece);
+            std::memcpy(segment_->blockAddress(piece.start), segment_->blockAddress(from), n * bs);
+            if (!moved.empty() && moved.back().start + moved.back().count == piece.start)
+                moved.back().count += n;
+            else
+                moved.push_back(piece);
+            from += n;
+            left -= n;
+            filled += n;
+            if (filled == dst[di].count) {
+                ++di;
+                filled = 0;
+            }
+        }
+        vacated.push_back(e);
+        fence.push_back(e);
+    }
+    const bool aux_beyond = std::any_of(ino.aux.begin(), ino.aux.end(),
+                                        [&](const Extent& e) { return e.start + e.count > want; });
+    if (beyond == 0 && !aux_beyond) return true;
+    ino.extents = std::move(moved);
+    if (aux_beyond) {
+        // Forgotten here so that persist() writes the blob to new blocks below the cut (it
+        // would keep an unchanged blob in place); the old blocks stay allocated as part of the
+        // fence until the cut.
+        for (const Extent& e : ino.aux) fence.push_back(e);
+        ino.aux.clear();
+    }
+    persist(&ino, Changed::Blocks);
+    for (const Extent& e : vacated) segment_->releaseBlocks(e);
+    notify(Invalidation{0, {}, ino.id});
+    return true;
 }
 
 Inode* Pool::cachedChild(Inode* dir, std::string_view name) {

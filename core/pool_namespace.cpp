@@ -61,7 +61,7 @@ Result<Inode*> Pool::childOf(Inode* dir, std::string_view name) {
 }
 
 Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
-    auto slot = takeInodeSlot();
+    auto slot = records_->takeInodeSlot();
     if (!slot) return slot.error();
     auto ino = std::make_shared<Inode>();
     ino->id = *slot + kFirstEntryId;
@@ -81,7 +81,7 @@ Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
 }
 
 Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
-    auto taken = takeDirentSlot();
+    auto taken = records_->takeNameSlot();
     if (!taken) return taken.error();
     const uint64_t slot = *taken;
     dir->by_slot.emplace(slot, DirSlot{std::string(name), target->id});
@@ -90,7 +90,7 @@ Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
     target->nlink++;
     nameChanged(dir->id, name);
     if (!target->isDir()) target->name_hash = hashBytes(name.data(), name.size());
-    persistDirent(slot, dir->id, target->id, name);
+    records_->writeName(slot, dir->id, target->id, name);
     bindChain(dir->id, name, target, true);
     const int64_t now = nowNs();
     dir->mtime_ns = now;
@@ -104,8 +104,7 @@ void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
     const uint64_t slot = it->second.slot;
     Inode* target = find(it->second.inode);
     bindChain(dir->id, name, target, false);
-    clearDirent(slot);
-    free_dirent_slots_.push_back(slot);
+    records_->freeName(slot);
     dir->by_slot.erase(slot);
     dir->by_name.erase(it);
     std::erase(target->names, std::pair<EntryId, uint64_t>{dir->id, slot});
@@ -152,14 +151,14 @@ void Pool::maybeFree(Inode* ino) {
     }
     if (ino->pinned && ino->pin_expires_ns) pin_expiry_.erase({ino->pin_expires_ns, ino->id});
     ino->pinned = false;
-    segment_->clearInodeRecord(ino->slot);
+    records_->clearInode(ino->slot);
     if (ino->lookups) return;
     eraseInode(ino);
 }
 
 void Pool::eraseInode(Inode* ino) {
     if (ino->removed) removed_inodes_--;
-    free_inode_slots_.push_back(ino->slot);
+    records_->reuseInodeSlot(ino->slot);
     inodes_.erase(ino->id);
 }
 
@@ -325,7 +324,7 @@ void Pool::removeEntryName(Inode* dir, std::string_view name, Inode* ino, bool n
     if (ino->nlink == 0) {
         // An open entry stays readable until its last close; its record goes now, so a crash
         // does not bring it back.
-        segment_->clearInodeRecord(ino->slot);
+        records_->clearInode(ino->slot);
         maybeFree(ino);
     } else {
         refreshCandidate(ino);
@@ -361,144 +360,167 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     return {};
 }
 
-Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_id,
-                        std::string_view new_name, unsigned flags, std::string& to_path) {
+// A directory may not move into its own subtree: whether `node` is `maybe_ancestor` or below it.
+bool Pool::isInside(const Inode* maybe_ancestor, Inode* node) {
+    for (Inode* cur = node; cur && cur->id != kPoolRootId;) {
+        if (cur == maybe_ancestor) return true;
+        cur = cur->names.empty() ? nullptr : find(cur->names.front().first);
+    }
+    return false;
+}
+
+Result<Pool::RenamePlan> Pool::planRename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
+                                          std::string_view new_name, unsigned flags) {
     if ((flags & kRenameNoReplace) && (flags & kRenameExchange))
         return makeError(EINVAL, "RENAME_NOREPLACE and RENAME_EXCHANGE together");
     if (flags & ~(kRenameNoReplace | kRenameExchange))
         return makeError(EINVAL, "unsupported rename flags");
-    std::lock_guard lk(meta_);
     auto dir = findDir(dir_id);
     if (!dir) return dir.error();
     auto new_dir = findDir(new_dir_id);
     if (!new_dir) return new_dir.error();
-    if (auto st = validateEntryName(name); !st) return st;
-    if (auto st = validateNewName(new_name, new_dir_id == kPoolRootId); !st) return st;
+    if (auto st = validateEntryName(name); !st) return st.error();
+    if (auto st = validateNewName(new_name, new_dir_id == kPoolRootId); !st) return st.error();
     auto src = childOf(*dir, name);
     if (!src) return src.error();
     auto dst = childOf(*new_dir, new_name);
-    Inode* s = *src;
-    Inode* d = dst ? *dst : nullptr;
-    if (flags & kRenameExchange) {
+    RenamePlan plan{
+        *dir, name, *new_dir, new_name, *src, dst ? *dst : nullptr, (flags & kRenameExchange) != 0};
+    Inode* s = plan.src;
+    Inode* d = plan.dst;
+    if (plan.exchange) {
         if (!d) return dst.error();
     } else if (d && (flags & kRenameNoReplace)) {
         return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
     }
-    if (s == d) return {};  // two names of one entry: POSIX says do nothing
-    // A directory may not move into its own subtree.
-    auto inside = [&](Inode* maybe_ancestor, Inode* node) {
-        for (Inode* cur = node; cur && cur->id != kPoolRootId;) {
-            if (cur == maybe_ancestor) return true;
-            cur = cur->names.empty() ? nullptr : find(cur->names.front().first);
-        }
-        return false;
-    };
-    if (s->isDir() && inside(s, *new_dir))
-        return makeError(EINVAL,
-                         "cannot move a directory "
-                         "into itself");
-    if ((flags & kRenameExchange) && d->isDir() && inside(d, *dir))
+    if (s == d) return plan;  // two names of one entry: POSIX says do nothing
+    if (s->isDir() && isInside(s, plan.to_dir))
         return makeError(EINVAL, "cannot move a directory into itself");
-    if (d && !(flags & kRenameExchange)) {
+    if (plan.exchange && d->isDir() && isInside(d, plan.from_dir))
+        return makeError(EINVAL, "cannot move a directory into itself");
+    if (d && !plan.exchange) {
         if (s->isDir() && !d->isDir()) return makeError(ENOTDIR, "target is not a directory");
         if (!s->isDir() && d->isDir()) return makeError(EISDIR, "target is a directory");
         if (d->isDir() && !d->by_slot.empty()) return makeError(ENOTEMPTY, "target not empty");
     }
+    return plan;
+}
 
-    // Move one name: from (from_dir, from_name) to (to_dir, to_name), keeping its dirent slot
-    // so readdir in progress sees an untouched entry exactly once.
-    auto move_name = [&](Inode* from_dir, std::string_view from_name, Inode* to_dir,
-                         std::string_view to_name) {
-        auto from = from_dir->by_name.find(from_name);
-        const uint64_t slot = from->second.slot;
-        Inode* t = find(from->second.inode);
-        bindChain(from_dir->id, from_name, t, false);
-        from_dir->by_name.erase(from);
-        from_dir->by_slot.erase(slot);
-        to_dir->by_slot.emplace(slot, DirSlot{std::string(to_name), t->id});
-        to_dir->by_name.emplace(std::string(to_name), NameSlot{slot, t->id});
-        for (auto& n : t->names)
-            if (n.second == slot) n.first = to_dir->id;
-        if (!t->isDir()) t->name_hash = hashBytes(to_name.data(), to_name.size());
-        persistDirent(slot, to_dir->id, t->id, to_name);
-        bindChain(to_dir->id, to_name, t, true);
-        if (t->isDir() && from_dir != to_dir) {
-            from_dir->nlink--;
-            to_dir->nlink++;
-        }
-    };
+Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_id,
+                        std::string_view new_name, unsigned flags, std::string& to_path) {
+    std::lock_guard lk(meta_);
+    auto plan = planRename(dir_id, name, new_dir_id, new_name, flags);
+    if (!plan) return plan.error();
+    Inode* s = plan->src;
+    Inode* d = plan->dst;
+    if (s == d) return {};
+    Inode* dir = plan->from_dir;
+    Inode* new_dir = plan->to_dir;
 
-    const int64_t now = nowNs();
     // The names change together (a crash leaves the old names or the new ones), and only then
     // does a replaced entry go: write the new state, switch the records, free the old.
-    NameBatch names(*this);
-    if (flags & kRenameExchange) {
-        // Park the source under its own slot while the target moves over.
-        NameSlot& s_name = (*dir)->by_name.find(name)->second;
-        NameSlot& d_name = (*new_dir)->by_name.find(new_name)->second;
-        const uint64_t s_slot = s_name.slot;
-        const uint64_t d_slot = d_name.slot;
-        bindChain(dir_id, name, s, false);
-        bindChain(new_dir_id, new_name, d, false);
-        bindSubtree(s, false);
-        bindSubtree(d, false);
-        (*dir)->by_slot[s_slot].inode = s_name.inode = d->id;
-        (*new_dir)->by_slot[d_slot].inode = d_name.inode = s->id;
-        for (auto& n : s->names)
-            if (n.second == s_slot) n = {new_dir_id, d_slot};
-        for (auto& n : d->names)
-            if (n.second == d_slot) n = {dir_id, s_slot};
-        if (s->isDir() != d->isDir() && *dir != *new_dir) {
-            Inode* gains = s->isDir() ? *new_dir : *dir;
-            Inode* loses = s->isDir() ? *dir : *new_dir;
-            gains->nlink++;
-            loses->nlink--;
-        }
-        if (!s->isDir()) s->name_hash = hashBytes(new_name.data(), new_name.size());
-        if (!d->isDir()) d->name_hash = hashBytes(name.data(), name.size());
-        persistDirent(s_slot, dir_id, d->id, name);
-        persistDirent(d_slot, new_dir_id, s->id, new_name);
-        bindChain(dir_id, name, d, true);
-        bindChain(new_dir_id, new_name, s, true);
-        bindSubtree(s, true);
-        bindSubtree(d, true);
-        d->ctime_ns = now;
-    } else {
-        if (d) {
-            dropName(*new_dir, new_name, false);
-            if (d->isDir()) {
-                (*new_dir)->nlink--;
-                d->nlink = 0;
+    const int64_t now = nowNs();
+    {
+        RecordStore::NameBatch names(*records_);
+        if (plan->exchange) {
+            exchangeNames(*plan);
+            d->ctime_ns = now;
+        } else {
+            if (d) {
+                dropName(new_dir, new_name, false);
+                if (d->isDir()) {
+                    new_dir->nlink--;
+                    d->nlink = 0;
+                }
             }
+            bindSubtree(s, false);
+            moveName(dir, name, new_dir, new_name);
+            bindSubtree(s, true);
         }
-        bindSubtree(s, false);
-        move_name(*dir, name, *new_dir, new_name);
-        bindSubtree(s, true);
+        names.commit();
     }
-    names.commit();
     settleChains();
-    if (d && !(flags & kRenameExchange)) {
+    if (d && !plan->exchange) {
         if (d->nlink == 0) {
-            segment_->clearInodeRecord(d->slot);
+            records_->clearInode(d->slot);
             maybeFree(d);
         } else {
             persist(d);
         }
     }
     s->ctime_ns = now;
-    (*dir)->mtime_ns = (*dir)->ctime_ns = now;
-    (*new_dir)->mtime_ns = (*new_dir)->ctime_ns = now;
-    persist(*dir);
-    if (*new_dir != *dir) persist(*new_dir);
+    dir->mtime_ns = dir->ctime_ns = now;
+    new_dir->mtime_ns = new_dir->ctime_ns = now;
+    persist(dir);
+    if (new_dir != dir) persist(new_dir);
     // The moved inodes' ctime changed too: without this a restart brings back the old one.
     persist(s);
-    if (flags & kRenameExchange) persist(d);
+    if (plan->exchange) persist(d);
     // Both names now hold something the lower tiers' copies are older than.
     if (LowerTiers* tiers = tiers_.load()) {
         tiers->obsolete(chainKey(dir_id, name));
         tiers->obsolete(to_path = chainKey(new_dir_id, new_name));
     }
     return {};
+}
+
+// Moves one name from (from_dir, from_name) to (to_dir, to_name), keeping its name slot so
+// that a readdir in progress sees an untouched entry exactly once.
+void Pool::moveName(Inode* from_dir, std::string_view from_name, Inode* to_dir,
+                    std::string_view to_name) {
+    auto from = from_dir->by_name.find(from_name);
+    const uint64_t slot = from->second.slot;
+    Inode* t = find(from->second.inode);
+    bindChain(from_dir->id, from_name, t, false);
+    from_dir->by_name.erase(from);
+    from_dir->by_slot.erase(slot);
+    to_dir->by_slot.emplace(slot, DirSlot{std::string(to_name), t->id});
+    to_dir->by_name.emplace(std::string(to_name), NameSlot{slot, t->id});
+    for (auto& n : t->names)
+        if (n.second == slot) n.first = to_dir->id;
+    if (!t->isDir()) t->name_hash = hashBytes(to_name.data(), to_name.size());
+    records_->writeName(slot, to_dir->id, t->id, to_name);
+    bindChain(to_dir->id, to_name, t, true);
+    if (t->isDir() && from_dir != to_dir) {
+        from_dir->nlink--;
+        to_dir->nlink++;
+    }
+}
+
+// RENAME_EXCHANGE: each name keeps its slot and takes the other's inode.
+void Pool::exchangeNames(const RenamePlan& plan) {
+    Inode* dir = plan.from_dir;
+    Inode* new_dir = plan.to_dir;
+    Inode* s = plan.src;
+    Inode* d = plan.dst;
+    NameSlot& s_name = dir->by_name.find(plan.from_name)->second;
+    NameSlot& d_name = new_dir->by_name.find(plan.to_name)->second;
+    const uint64_t s_slot = s_name.slot;
+    const uint64_t d_slot = d_name.slot;
+    bindChain(dir->id, plan.from_name, s, false);
+    bindChain(new_dir->id, plan.to_name, d, false);
+    bindSubtree(s, false);
+    bindSubtree(d, false);
+    dir->by_slot[s_slot].inode = s_name.inode = d->id;
+    new_dir->by_slot[d_slot].inode = d_name.inode = s->id;
+    for (auto& n : s->names)
+        if (n.second == s_slot) n = {new_dir->id, d_slot};
+    for (auto& n : d->names)
+        if (n.second == d_slot) n = {dir->id, s_slot};
+    if (s->isDir() != d->isDir() && dir != new_dir) {
+        Inode* gains = s->isDir() ? new_dir : dir;
+        Inode* loses = s->isDir() ? dir : new_dir;
+        gains->nlink++;
+        loses->nlink--;
+    }
+    if (!s->isDir()) s->name_hash = hashBytes(plan.to_name.data(), plan.to_name.size());
+    if (!d->isDir()) d->name_hash = hashBytes(plan.from_name.data(), plan.from_name.size());
+    records_->writeName(s_slot, dir->id, d->id, plan.from_name);
+    records_->writeName(d_slot, new_dir->id, s->id, plan.to_name);
+    bindChain(dir->id, plan.from_name, d, true);
+    bindChain(new_dir->id, plan.to_name, s, true);
+    bindSubtree(s, true);
+    bindSubtree(d, true);
 }
 
 // A renamed directory changes the path of every entry below it, and chain parents are named

@@ -215,76 +215,84 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
     if (id == kPoolRootId) return makeError(EPERM, "attributes of a pool directory are not stored");
     auto parsed = parseXattr(name, value, ino->isDir());
     if (!parsed) return parsed.error();
-    const KvAttr a = parsed->attr;
-    if (a != KvAttr::None) {
-        switch (a) {
-            case KvAttr::Priority: {
-                const auto v = static_cast<int32_t>(parsed->number);
-                ino->priority = v;
-                if (ino->in_policy) policy_->setPriority(id, v);
-                break;
-            }
-            case KvAttr::Pinned:
-            case KvAttr::PinTtl: {
-                const bool pin = parsed->number != 0;
-                if (pin && !ino->pinned && pin_budget_ &&
-                    pinnedBytes() + ino->blocks * blockSize() > pin_budget_)
-                    return makeError(EDQUOT,
-                                     fmt::format("pool {}: pinning {} bytes would pass the "
-                                                 "pin budget of {} bytes",
-                                                 name_, ino->blocks * blockSize(), pin_budget_));
-                if (ino->pinned && ino->pin_expires_ns)
-                    pin_expiry_.erase({ino->pin_expires_ns, id});
-                ino->pinned = pin;
-                ino->pin_expires_ns = 0;
-                if (pin && a == KvAttr::PinTtl) {
-                    ino->pin_expires_ns = nowNs() + parsed->number * 1000000000LL;
-                    pin_expiry_.emplace(ino->pin_expires_ns, id);
-                }
-                refreshCandidate(ino);
-                break;
-            }
-            case KvAttr::Parent: {
-                const std::string& path = parsed->text;
-                // Refuse a chain that would loop back to this entry: it could never be evicted.
-                ChainLoopFinder<Inode*> finder;
-                if (chainLoop(ino, path, finder))
-                    return makeError(EINVAL, fmt::format("user.kvcache.parent: {} would make "
-                                                         "a loop in the chain",
-                                                         excerpt(path)));
-                InodeBlob next = blobOf(*ino);
-                next.parent = path;
-                if (auto st = roomForBlob(next, ino); !st) return st;
-                const std::string before = ino->parent;
-                const int64_t ctime_before = ino->ctime_ns;
-                // A nameless entry (unlinked, still open) gave its reference back when its
-                // last name went: it holds none to drop, and takes none.
-                auto setParent = [&](const std::string& to) {
-                    if (ino->nlink > 0) dropChainRef(ino);
-                    ino->parent = to;
-                    addChainRef(ino);
-                };
-                setParent(path);
-                ino->ctime_ns = nowNs();
-                if (!persist(ino)) {
-                    setParent(before);
-                    ino->ctime_ns = ctime_before;
-                    return makeError(ENOSPC,
-                                     fmt::format("pool {}: no room to store {}", name_, name));
-                }
-                return {};
-            }
-            case KvAttr::Layer:
-            case KvAttr::SeqLen:
-                (a == KvAttr::Layer ? ino->layer : ino->seq_len) = parsed->number;
-                break;
-            default:
-                break;
+    switch (parsed->attr) {
+        case KvAttr::None:
+            return setUserXattr(ino, name, value, flags);
+        case KvAttr::Parent:
+            return setChainParent(ino, parsed->text, name);
+        case KvAttr::Priority: {
+            const auto v = static_cast<int32_t>(parsed->number);
+            ino->priority = v;
+            if (ino->in_policy) policy_->setPriority(id, v);
+            break;
         }
-        ino->ctime_ns = nowNs();
-        persist(ino);
-        return {};
+        case KvAttr::Pinned:
+        case KvAttr::PinTtl:
+            if (auto st = setPin(ino, parsed->number != 0,
+                                 parsed->attr == KvAttr::PinTtl ? parsed->number : 0);
+                !st)
+                return st;
+            break;
+        case KvAttr::Layer:
+        case KvAttr::SeqLen:
+            (parsed->attr == KvAttr::Layer ? ino->layer : ino->seq_len) = parsed->number;
+            break;
+        default:
+            break;
     }
+    // These fit in the record's fixed fields: writing it needs no room.
+    ino->ctime_ns = nowNs();
+    persist(ino);
+    return {};
+}
+
+Status Pool::setPin(Inode* ino, bool pin, int64_t ttl_seconds) {
+    if (pin && !ino->pinned && pin_budget_ &&
+        pinnedBytes() + ino->blocks * blockSize() > pin_budget_)
+        return makeError(EDQUOT, fmt::format("pool {}: pinning {} bytes would pass the pin budget "
+                                             "of {} bytes",
+                                             name_, ino->blocks * blockSize(), pin_budget_));
+    if (ino->pinned && ino->pin_expires_ns) pin_expiry_.erase({ino->pin_expires_ns, ino->id});
+    ino->pinned = pin;
+    ino->pin_expires_ns = 0;
+    if (pin && ttl_seconds > 0) {  // bounded by kMaxPinTtlSeconds: no overflow
+        ino->pin_expires_ns = nowNs() + ttl_seconds * 1000000000LL;
+        pin_expiry_.emplace(ino->pin_expires_ns, ino->id);
+    }
+    refreshCandidate(ino);
+    return {};
+}
+
+Status Pool::setChainParent(Inode* ino, const std::string& path, std::string_view attr) {
+    // Refuse a chain that would loop back to this entry: it could never be evicted.
+    ChainLoopFinder<Inode*> finder;
+    if (chainLoop(ino, path, finder))
+        return makeError(EINVAL, fmt::format("user.kvcache.parent: {} would make a loop in the "
+                                             "chain",
+                                             excerpt(path)));
+    InodeBlob next = RecordStore::blobOf(*ino);
+    next.parent = path;
+    if (auto st = roomForBlob(next, ino); !st) return st;
+    const std::string before = ino->parent;
+    const int64_t ctime_before = ino->ctime_ns;
+    // A nameless entry (unlinked, still open) gave its reference back when its last name went:
+    // it holds none to drop, and takes none.
+    auto setParent = [&](const std::string& to) {
+        if (ino->nlink > 0) dropChainRef(ino);
+        ino->parent = to;
+        addChainRef(ino);
+    };
+    setParent(path);
+    ino->ctime_ns = nowNs();
+    if (!persist(ino)) {
+        setParent(before);
+        ino->ctime_ns = ctime_before;
+        return makeError(ENOSPC, fmt::format("pool {}: no room to store {}", name_, attr));
+    }
+    return {};
+}
+
+Status Pool::setUserXattr(Inode* ino, std::string_view name, std::string_view value, int flags) {
     const std::string key(name);
     auto it = ino->xattrs.find(key);
     if ((flags & kXattrCreate) && it != ino->xattrs.end())
@@ -297,7 +305,7 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
     const size_t count = ino->xattrs.size() + (it == ino->xattrs.end() ? 1 : 0);
     if (auto st = checkXattrTotals(count, total + key.size() + value.size()); !st) return st;
     // A blob that no longer fits in the record needs blocks of its own: make room first.
-    InodeBlob next = blobOf(*ino);
+    InodeBlob next = RecordStore::blobOf(*ino);
     next.xattrs[key] = std::string(value);
     if (auto st = roomForBlob(next, ino); !st) return st;
     std::optional<std::string> before;
@@ -326,7 +334,7 @@ Status Pool::removexattr(EntryId id, std::string_view name) {
     const std::string key(name);
     if (!kv || a == KvAttr::Parent) {
         // The blob shrinks, but one still too large for the record goes to a new chain first.
-        InodeBlob next = blobOf(*ino);
+        InodeBlob next = RecordStore::blobOf(*ino);
         if (kv ? std::exchange(next.parent, {}).empty() : next.xattrs.erase(key) == 0)
             return makeError(ENODATA, fmt::format("{} is not set", name));
         if (auto st = roomForBlob(next, ino); !st) return st;
