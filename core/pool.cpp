@@ -24,15 +24,9 @@ uint64_t Pool::blocksFor(uint64_t bytes) const {
     return (bytes + bs - 1) / bs;
 }
 
-Inode* Pool::find(EntryId id) {
-    auto it = inodes_.find(id);
-    return it == inodes_.end() ? nullptr : it->second.get();
-}
-
 std::shared_ptr<Inode> Pool::sharedInode(EntryId id) {
     std::lock_guard lk(meta_);
-    auto it = inodes_.find(id);
-    return it == inodes_.end() ? nullptr : it->second;
+    return index_.shared(id);
 }
 
 EntryAttr Pool::attrOf(const Inode& ino) const {
@@ -67,7 +61,7 @@ Status Pool::roomForBlob(const InodeBlob& blob, Inode* ino) {
 // found, it makes room as a write would and tries once more; ENOSPC leaves it uncommitted.
 Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum) {
     for (const auto& [dir_id, slot] : ino->names)
-        nameChanged(dir_id, find(dir_id)->by_slot.at(slot).name);
+        nameChanged(dir_id, index_.find(dir_id)->by_slot.at(slot).name);
     ino->data_checksum = checksum ? *checksum : dataChecksum(*ino);
     ino->has_data_checksum = true;
     ino->dirty = false;
@@ -116,13 +110,12 @@ struct PoolLoader {
         p.pin_budget_ = p.segment_->super().pin_budget_bytes;
         p.max_entries_ = p.segment_->super().inode_slots;
         p.records_ = std::make_unique<RecordStore>(*p.segment_, *p.allocator_, p.name_);
+        p.index_ = InodeIndex(p.name_);
         auto root = std::make_shared<Inode>();
         const Superblock& sb = p.segment_->super();
         root->id = kPoolRootId;
-        // Generations continue from a base raised at every attach, so an id reused after a
-        // restart never comes back with a generation it had before.
-        p.next_generation_ = (sb.generation_base << 32) + 1;
-        root->generation = p.next_generation_++;
+        p.index_.startGenerations(sb.generation_base);
+        root->generation = p.index_.newGeneration();
         root->mode = sb.root_mode;
         root->uid = sb.root_uid;
         root->gid = sb.root_gid;
@@ -131,7 +124,7 @@ struct PoolLoader {
         root->ctime_ns = sb.root_mtime_ns;
         root->atime_ns = sb.root_mtime_ns;
         root->btime_ns = sb.created_ns;
-        p.inodes_.emplace(kPoolRootId, std::move(root));
+        p.index_.add(std::move(root));
     }
 
     // Rebuilds the index from the records, in these steps.
@@ -227,9 +220,9 @@ std::vector<EntryId> PoolLoader::loadInodes(Pool& p) {
             p.records_->discardInode(*ino);
             continue;
         }
-        ino->generation = p.next_generation_++;
+        ino->generation = p.index_.newGeneration();
         by_atime.emplace_back(ino->atime_ns, ino->id);
-        p.inodes_.emplace(ino->id, std::move(ino));
+        p.index_.add(std::move(ino));
     }
     // The logical clock follows access times, so the policy's order survives a restart.
     std::sort(by_atime.begin(), by_atime.end());
@@ -243,8 +236,8 @@ void PoolLoader::loadNames(Pool& p) {
     for (uint64_t slot = 0; slot < p.records_->nameSlotsInUse(); ++slot) {
         auto rec = p.records_->readName(slot);
         if (!rec) continue;
-        Inode* dir = p.find(rec->dir);
-        Inode* target = p.find(rec->inode);
+        Inode* dir = p.index_.find(rec->dir);
+        Inode* target = p.index_.find(rec->inode);
         if (!dir || !target || !dir->isDir() || dir->by_name.count(rec->name)) {
             p.records_->freeName(slot);
             continue;
@@ -257,13 +250,13 @@ void PoolLoader::loadNames(Pool& p) {
 void PoolLoader::dropUnreachable(Pool& p) {
     // A walk from the pool directory: a directory has one name, a file any number.
     std::unordered_map<EntryId, uint32_t> names;
-    std::vector<Inode*> stack{p.find(kPoolRootId)};
+    std::vector<Inode*> stack{p.index_.find(kPoolRootId)};
     std::unordered_map<EntryId, bool> seen_dir{{kPoolRootId, true}};
     while (!stack.empty()) {
         Inode* dir = stack.back();
         stack.pop_back();
         for (auto it = dir->by_slot.begin(); it != dir->by_slot.end();) {
-            Inode* t = p.find(it->second.inode);
+            Inode* t = p.index_.find(it->second.inode);
             if (t->isDir() && seen_dir.count(t->id)) {  // a second name for a directory
                 p.records_->freeName(it->first);
                 dir->by_name.erase(it->second.name);
@@ -282,7 +275,7 @@ void PoolLoader::dropUnreachable(Pool& p) {
             ++it;
         }
     }
-    for (auto it = p.inodes_.begin(); it != p.inodes_.end();) {
+    for (auto it = p.index_.begin(); it != p.index_.end();) {
         Inode* ino = it->second.get();
         if (ino->id == kPoolRootId) {
             ++it;
@@ -294,7 +287,7 @@ void PoolLoader::dropUnreachable(Pool& p) {
             // Names that point at it live only in unreachable directories: free them too.
             for (auto& [slot, ds] : ino->by_slot) p.records_->freeName(slot);
             p.records_->discardInode(*ino);
-            it = p.inodes_.erase(it);
+            it = p.index_.erase(it);
             continue;
         }
         ino->nlink = ino->isDir() ? ino->nlink + 2 : n->second;
@@ -313,8 +306,8 @@ void PoolLoader::releaseFreeBlocks(Pool& p) {
 
 void PoolLoader::rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atime) {
     for (const EntryId id : by_atime)
-        if (Inode* ino = p.find(id)) ino->last_tick = ++p.tick_;
-    for (auto& [id, ino] : p.inodes_) {
+        if (Inode* ino = p.index_.find(id)) ino->last_tick = ++p.tick_;
+    for (auto& [id, ino] : p.index_) {
         if (ino->isDir() || id == kPoolRootId) continue;
         if (ino->pinned && ino->pin_expires_ns) p.pin_expiry_.emplace(ino->pin_expires_ns, id);
         // Only count the reference here: binding it to the parent is done once, by name, below.
@@ -323,24 +316,24 @@ void PoolLoader::rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atim
         if (!ino->parent.empty()) p.chain_refs_[ino->parent]++;
     }
     // Names bound after the refs were counted: count children per inode from names.
-    for (auto& [id, ino] : p.inodes_) {
+    for (auto& [id, ino] : p.index_) {
         if (!ino->isDir()) continue;
         for (auto& [slot, ds] : ino->by_slot) {
-            Inode* t = p.find(ds.inode);
+            Inode* t = p.index_.find(ds.inode);
             if (!t->isDir()) t->name_hash = hashBytes(ds.name.data(), ds.name.size());
             p.bindChain(id, ds.name, t, true);
         }
     }
     p.settleChains();  // a loop an older daemon let a rename make
-    for (auto& [id, ino] : p.inodes_)
+    for (auto& [id, ino] : p.index_)
         if (!ino->isDir()) p.refreshCandidate(ino.get());
 }
 
 void Pool::detach() {
     std::lock_guard lk(meta_);
-    for (auto& [id, ino] : inodes_)
+    for (auto& [id, ino] : index_)
         if (id != kPoolRootId && !ino->dirty) persist(ino.get());
-    persist(find(kPoolRootId));
+    persist(index_.find(kPoolRootId));
     segment_->updateSuper([](Superblock& sb) { sb.clean = 1; });
 }
 
@@ -350,12 +343,12 @@ Status Pool::destroySegment() {
 
 bool Pool::isEmptyPool() {
     std::lock_guard lk(meta_);
-    return find(kPoolRootId)->by_slot.empty();
+    return index_.find(kPoolRootId)->by_slot.empty();
 }
 
 bool Pool::hasOpenEntries() {
     std::lock_guard lk(meta_);
-    return std::any_of(inodes_.begin(), inodes_.end(),
+    return std::any_of(index_.begin(), index_.end(),
                        [](const auto& kv) { return kv.second->opens > 0; });
 }
 
@@ -365,7 +358,7 @@ void Pool::verify() {
     policy_->verify();
     uint64_t blocks = 0;
     size_t candidates = 0;
-    for (auto& [id, ino] : inodes_) {
+    for (auto& [id, ino] : index_) {
         uint64_t b = 0;
         for (const Extent& e : ino->extents) {
             if (!allocator_->isAllocated(e))

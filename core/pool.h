@@ -35,6 +35,7 @@
 #include "core/config.h"
 #include "core/entry_image.h"
 #include "core/inode.h"
+#include "core/inode_index.h"
 #include "core/policy/eviction_policy.h"
 #include "core/record_store.h"
 #include "core/result.h"
@@ -263,9 +264,6 @@ class Pool {
     struct Lock;
 
     // All private helpers below expect meta_ held unless they say otherwise.
-    Inode* find(EntryId id);
-    Result<Inode*> findDir(EntryId dir);
-    Result<Inode*> childOf(Inode* dir, std::string_view name);
     std::shared_ptr<Inode> sharedInode(EntryId id);
     EntryAttr attrOf(const Inode& ino) const;
     Result<Inode*> newInode(uint32_t mode, uint32_t uid, uint32_t gid);
@@ -303,7 +301,6 @@ class Pool {
     };
     Result<RenamePlan> planRename(EntryId dir, std::string_view name, EntryId new_dir,
                                   std::string_view new_name, unsigned flags);
-    bool isInside(const Inode* maybe_ancestor, Inode* node);
     void moveName(Inode* from_dir, std::string_view from_name, Inode* to_dir,
                   std::string_view to_name);
     void exchangeNames(const RenamePlan& plan);
@@ -333,8 +330,6 @@ class Pool {
     void touch(Inode* ino, bool request = true);
     void addChainRef(Inode* child);
     void dropChainRef(Inode* child);
-    std::string chainKey(EntryId dir, std::string_view name) const;
-    Inode* resolvePath(std::string_view path);
     void bindChain(EntryId dir, std::string_view name, Inode* target, bool bind);
     void bindSubtree(Inode* top, bool bind);
     // Chain loops (core/chain.h): the entry a parent path names (nullptr: none, or a directory);
@@ -348,7 +343,6 @@ class Pool {
     void expirePins();
     Status makeRoom(uint64_t blocks, Inode* requester);
     EntryImage imageOf(const Inode& ino, std::string path) const;  // metadata only
-    std::string pathOf(const Inode& ino) const;  // its first name's path; it must have one
     // The committed entry `name` of `dir`, or nullptr (absent, a directory, being written).
     Inode* cachedChild(Inode* dir, std::string_view name);
     void copyBytes(const Inode& ino, std::string& out) const;
@@ -383,17 +377,13 @@ class Pool {
     mutable std::mutex meta_;
     std::unique_ptr<BlockAllocator> allocator_;
     std::unique_ptr<RecordStore> records_;  // uses *segment_ and *allocator_
+    InodeIndex index_{""};
     std::unique_ptr<EvictionPolicy> policy_;
-    std::unordered_map<EntryId, std::shared_ptr<Inode>> inodes_;
     std::unordered_map<std::string, uint32_t> chain_refs_;  // chainKey -> children declaring it
     std::vector<EntryId> chain_bound_;  // entries that may close a loop: see settleChains()
     std::set<std::pair<int64_t, EntryId>> pin_expiry_;
-    // Inodes in inodes_ without a name, kept while open or until the front end forgets them:
-    // not entries of the pool (AccessInfo::pool_entries leaves them out).
-    uint64_t removed_inodes_ = 0;
     uint64_t tick_ = 0;
     uint64_t match_serial_ = 0;  // .match requests answered (never reset, unlike counters_)
-    uint64_t next_generation_ = 1;
     uint64_t max_entries_ = 0;
     std::atomic<bool> verify_reads_{false};
     PoolCounters counters_;

@@ -137,7 +137,7 @@ void Pool::release(EntryId id, bool for_write) {
 
 void Pool::releaseHere(EntryId id, bool for_write) {
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino || ino->opens == 0) return;
     ino->opens--;
     if (for_write && ino->write_opens > 0) {

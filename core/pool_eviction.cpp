@@ -33,7 +33,7 @@ AccessInfo Pool::accessInfo(const Inode& ino) const {
         const std::string_view leaf = parent.substr(parent.rfind('/') + 1);
         info.parent_hash = hashBytes(leaf.data(), leaf.size());
     }
-    info.pool_entries = inodes_.size() - removed_inodes_;  // removed ones do not count
+    info.pool_entries = index_.entries();  // removed ones do not count
     return info;
 }
 
@@ -56,38 +56,10 @@ void Pool::touch(Inode* ino, bool request) {
     if (ino->in_policy) policy_->access(ino->id, ino->last_tick);
 }
 
-// Chain parents are named by their path inside the pool ("blk-01" at the top level,
-// "llama/blk-01" below a directory).
-std::string Pool::chainKey(EntryId dir, std::string_view name) const {
-    std::string path(name);
-    for (EntryId cur = dir; cur != kPoolRootId;) {
-        auto it = inodes_.find(cur);
-        if (it == inodes_.end() || it->second->names.empty()) break;
-        auto [parent, slot] = it->second->names.front();
-        const Inode& p = *inodes_.at(parent);
-        path = p.by_slot.at(slot).name + "/" + path;
-        cur = parent;
-    }
-    return path;
-}
-
-// The inode a pool-relative path names, or nullptr.
-Inode* Pool::resolvePath(std::string_view path) {
-    Inode* cur = find(kPoolRootId);
-    while (cur && !path.empty()) {
-        const size_t slash = path.find('/');
-        auto it = cur->by_name.find(path.substr(0, slash));
-        cur = it == cur->by_name.end() ? nullptr : find(it->second.inode);
-        if (slash == std::string_view::npos) break;
-        path.remove_prefix(slash + 1);
-    }
-    return cur;
-}
-
 void Pool::addChainRef(Inode* child) {
     if (child->parent.empty() || child->nlink == 0) return;
     chain_refs_[child->parent]++;
-    if (Inode* p = resolvePath(child->parent); p && !p->isDir()) {
+    if (Inode* p = index_.resolve(child->parent); p && !p->isDir()) {
         p->chain_children++;
         p->had_children = true;
         refreshCandidate(p);
@@ -99,7 +71,7 @@ void Pool::dropChainRef(Inode* child) {
     auto it = chain_refs_.find(child->parent);
     if (it == chain_refs_.end()) return;
     if (--it->second == 0) chain_refs_.erase(it);
-    if (Inode* p = resolvePath(child->parent); p && !p->isDir()) {
+    if (Inode* p = index_.resolve(child->parent); p && !p->isDir()) {
         if (p->chain_children) p->chain_children--;
         refreshCandidate(p);
     }
@@ -107,7 +79,7 @@ void Pool::dropChainRef(Inode* child) {
 
 void Pool::bindChain(EntryId dir, std::string_view name, Inode* target, bool bind) {
     if (target->isDir() || chain_refs_.empty()) return;
-    auto it = chain_refs_.find(chainKey(dir, name));
+    auto it = chain_refs_.find(index_.pathOf(dir, name));
     if (it == chain_refs_.end()) return;
     if (bind) {
         target->chain_children += it->second;
@@ -121,7 +93,7 @@ void Pool::bindChain(EntryId dir, std::string_view name, Inode* target, bool bin
 }
 
 Inode* Pool::chainTarget(std::string_view path) {
-    Inode* p = resolvePath(path);
+    Inode* p = index_.resolve(path);
     return p && !p->isDir() ? p : nullptr;
 }
 
@@ -139,7 +111,7 @@ Inode* Pool::chainLoop(Inode* start, std::string_view start_parent,
 void Pool::settleChains() {
     ChainLoopFinder<Inode*> finder;
     for (const EntryId id : std::exchange(chain_bound_, {})) {
-        Inode* ino = find(id);
+        Inode* ino = index_.find(id);
         if (!ino) continue;
         while (Inode* on_loop = chainLoop(ino, ino->parent, finder)) {
             dropChainRef(on_loop);
@@ -155,7 +127,7 @@ void Pool::expirePins() {
     while (!pin_expiry_.empty() && pin_expiry_.begin()->first <= now) {
         const EntryId id = pin_expiry_.begin()->second;
         pin_expiry_.erase(pin_expiry_.begin());
-        if (Inode* ino = find(id); ino && ino->pinned) {
+        if (Inode* ino = index_.find(id); ino && ino->pinned) {
             ino->pinned = false;
             ino->pin_expires_ns = 0;
             persist(ino);
@@ -166,7 +138,7 @@ void Pool::expirePins() {
 
 uint64_t Pool::pinnedBytes() const {
     uint64_t bytes = 0;
-    for (const auto& [id, ino] : inodes_)
+    for (const auto& [id, ino] : index_)
         if (ino->pinned) bytes += ino->blocks * segment_->blockSize();
     return bytes;
 }
@@ -176,7 +148,7 @@ uint64_t Pool::pinnedBytes() const {
 bool Pool::evictOne(EvictReport& report) {
     auto victim = policy_->pickVictim();
     if (!victim) return false;
-    Inode* ino = find(*victim);
+    Inode* ino = index_.find(*victim);
     if (!ino) return true;  // cannot happen: the policy holds live candidates only
     ino->in_policy = false;
     offerDemotion(*ino);
@@ -192,7 +164,7 @@ bool Pool::evictOne(EvictReport& report) {
 void Pool::forgetEntry(Inode* ino) {
     const std::vector<std::pair<EntryId, uint64_t>> names = ino->names;
     for (auto [dir_id, slot] : names) {
-        Inode* dir = find(dir_id);
+        Inode* dir = index_.find(dir_id);
         const std::string name = dir->by_slot.at(slot).name;
         dropName(dir, name, true);
         persist(dir);
@@ -240,7 +212,7 @@ Status Pool::setPolicy(std::string_view name) {
     std::lock_guard lk(meta_);
     // Candidates move over in recency order with their history, so nothing is lost.
     std::vector<Inode*> candidates;
-    for (auto& [id, ino] : inodes_)
+    for (auto& [id, ino] : index_)
         if (ino->in_policy) candidates.push_back(ino.get());
     std::sort(candidates.begin(), candidates.end(),
               [](const Inode* a, const Inode* b) { return a->last_tick < b->last_tick; });
@@ -258,7 +230,7 @@ Result<EvictReport> Pool::evictPercent(double percent) {
     std::lock_guard lk(meta_);
     expirePins();
     uint64_t files = 0;
-    for (auto& [id, ino] : inodes_)
+    for (auto& [id, ino] : index_)
         if (!ino->isDir() && ino->nlink > 0) files++;
     const auto want = static_cast<uint64_t>(std::ceil(files * percent / 100.0 - 1e-9));
     EvictReport report;
@@ -316,7 +288,7 @@ Status Pool::resize(uint64_t bytes) {
                                              name_, bytes));
     // Fence off the part that goes, then move the entries that still live there.
     std::vector<Extent> fence = fenceFreeBlocksFrom(want);
-    for (auto& [id, ino] : inodes_) {
+    for (auto& [id, ino] : index_) {
         if (!relocateBelow(*ino, want, fence)) {
             // Not expected: eviction above left room for everything past the cut.
             for (const Extent& f : fence) allocator_->free(f);
@@ -336,7 +308,7 @@ Status Pool::resize(uint64_t bytes) {
 // directories' metadata) fits, and nothing open sits in the part that goes away.
 Status Pool::checkShrink(uint64_t want, uint64_t bytes) {
     uint64_t fixed = 0;
-    for (auto& [id, ino] : inodes_) {
+    for (auto& [id, ino] : index_) {
         const bool movable = ino->opens == 0;
         if (ino->pinned || !movable) fixed += ino->blocks;
         fixed += ino->auxBlocks();
@@ -431,7 +403,7 @@ bool Pool::relocateBelow(Inode& ino, uint64_t want, std::vector<Extent>& fence) 
 Inode* Pool::cachedChild(Inode* dir, std::string_view name) {
     auto it = dir->by_name.find(name);
     if (it == dir->by_name.end()) return nullptr;
-    Inode* ino = find(it->second.inode);
+    Inode* ino = index_.find(it->second.inode);
     return ino && !ino->isDir() && !ino->dirty ? ino : nullptr;
 }
 
@@ -454,7 +426,7 @@ Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string_vi
 Result<MatchResult> Pool::countMatch(EntryId dir_id, const std::vector<std::string_view>& names,
                                      const std::vector<bool>& below) {
     std::lock_guard lk(meta_);
-    auto dir = findDir(dir_id);
+    auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
     MatchResult r;
     r.cached.reserve(names.size());
@@ -498,7 +470,7 @@ PoolStats Pool::stats() {
     s.capacity_bytes = s.blocks_total * s.block_size;
     s.used_bytes = s.blocks_used * s.block_size;
     s.free_bytes = s.capacity_bytes - s.used_bytes;
-    for (auto& [id, ino] : inodes_) {
+    for (auto& [id, ino] : index_) {
         if (id == kPoolRootId || ino->nlink == 0) continue;
         if (ino->isDir()) {
             s.directories++;

@@ -45,28 +45,13 @@ Status validatePoolPath(std::string_view path, std::string_view what) {
     return {};
 }
 
-Result<Inode*> Pool::findDir(EntryId dir) {
-    Inode* d = find(dir);
-    if (!d) return makeError(ENOENT, fmt::format("no directory {} in pool {}", dir, name_));
-    if (!d->isDir()) return makeError(ENOTDIR, "not a directory");
-    if (d->nlink == 0) return makeError(ENOENT, "directory was removed");
-    return d;
-}
-
-Result<Inode*> Pool::childOf(Inode* dir, std::string_view name) {
-    auto it = dir->by_name.find(name);
-    if (it == dir->by_name.end())
-        return makeError(ENOENT, fmt::format("no entry \"{}\" in pool {}", name, name_));
-    return find(it->second.inode);
-}
-
 Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
     auto slot = records_->takeInodeSlot();
     if (!slot) return slot.error();
     auto ino = std::make_shared<Inode>();
     ino->id = *slot + kFirstEntryId;
     ino->slot = *slot;
-    ino->generation = next_generation_++;
+    ino->generation = index_.newGeneration();
     ino->mode = mode;
     ino->uid = uid;
     ino->gid = gid;
@@ -75,9 +60,7 @@ Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
     ino->mtime_ns = now;
     ino->ctime_ns = now;
     ino->last_tick = ++tick_;
-    Inode* raw = ino.get();
-    inodes_.emplace(raw->id, std::move(ino));
-    return raw;
+    return index_.add(std::move(ino));
 }
 
 Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
@@ -102,7 +85,7 @@ void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
     auto it = dir->by_name.find(name);
     if (it == dir->by_name.end()) return;
     const uint64_t slot = it->second.slot;
-    Inode* target = find(it->second.inode);
+    Inode* target = index_.find(it->second.inode);
     bindChain(dir->id, name, target, false);
     records_->freeName(slot);
     dir->by_slot.erase(slot);
@@ -122,10 +105,7 @@ void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
 // open, its slot (which its id is made of) when the front end also forgot it.
 void Pool::maybeFree(Inode* ino) {
     if (ino->id == kPoolRootId || ino->nlink > 0) return;
-    if (!ino->removed) {  // no entry of the pool from here on, though it lives on a while
-        ino->removed = true;
-        removed_inodes_++;
-    }
+    index_.markRemoved(*ino);  // no entry of the pool from here on, though it lives on a while
     // A nameless entry is no candidate even while open: evicting it would free nothing now and
     // count an eviction of something already gone.
     if (ino->in_policy) {
@@ -157,9 +137,8 @@ void Pool::maybeFree(Inode* ino) {
 }
 
 void Pool::eraseInode(Inode* ino) {
-    if (ino->removed) removed_inodes_--;
     records_->reuseInodeSlot(ino->slot);
-    inodes_.erase(ino->id);
+    index_.erase(*ino);
 }
 
 Result<EntryAttr> Pool::lookup(EntryId dir_id, std::string_view name) {
@@ -173,10 +152,10 @@ Result<EntryAttr> Pool::lookup(EntryId dir_id, std::string_view name) {
 
 Result<EntryAttr> Pool::lookupHere(EntryId dir_id, std::string_view name) {
     std::lock_guard lk(meta_);
-    auto dir = findDir(dir_id);
+    auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
     if (auto st = validateEntryName(name); !st) return st.error();
-    auto child = childOf(*dir, name);
+    auto child = index_.child(*dir, name);
     if (!child) {
         counters_.misses++;
         return child.error();
@@ -187,7 +166,7 @@ Result<EntryAttr> Pool::lookupHere(EntryId dir_id, std::string_view name) {
 
 bool Pool::forget(EntryId id, uint64_t count) {
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino || id == kPoolRootId) return true;
     const bool held = count <= ino->lookups;
     if (!held) counters_.lookup_underflows++;
@@ -198,7 +177,7 @@ bool Pool::forget(EntryId id, uint64_t count) {
 
 Result<EntryAttr> Pool::getattr(EntryId id) {
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
     return attrOf(*ino);
 }
@@ -223,7 +202,7 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
         if (!st) return st.error();
     }
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     const int64_t now = nowNs();
     if (change.mode) ino->mode = (ino->mode & 0170000) | (*change.mode & 07777);
@@ -241,7 +220,7 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
 Result<EntryAttr> Pool::mkdir(EntryId dir_id, std::string_view name, uint32_t mode, uint32_t uid,
                               uint32_t gid) {
     std::lock_guard lk(meta_);
-    auto dir = findDir(dir_id);
+    auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
     if (auto st = validateNewName(name, dir_id == kPoolRootId); !st) return st.error();
     if ((*dir)->by_name.contains(name))
@@ -273,10 +252,10 @@ Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t m
     EntryId existing = 0;
     {
         std::lock_guard lk(meta_);
-        auto dir = findDir(dir_id);
+        auto dir = index_.dir(dir_id);
         if (!dir) return dir.error();
         if (auto st = validateNewName(name, dir_id == kPoolRootId); !st) return st.error();
-        if (auto child = childOf(*dir, name); child) {
+        if (auto child = index_.child(*dir, name); child) {
             if (exclusive) return makeError(EEXIST, fmt::format("\"{}\" exists", name));
             if ((*child)->isDir())
                 return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
@@ -307,14 +286,14 @@ Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t m
 
 Status Pool::unlink(EntryId dir_id, std::string_view name) {
     std::lock_guard lk(meta_);
-    auto dir = findDir(dir_id);
+    auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
     if (auto st = validateEntryName(name); !st) return st;
-    auto child = childOf(*dir, name);
+    auto child = index_.child(*dir, name);
     if (!child) return child.error();
     if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
     removeEntryName(*dir, name, *child, false);
-    if (LowerTiers* tiers = tiers_.load()) tiers->obsolete(chainKey(dir_id, name));
+    if (LowerTiers* tiers = tiers_.load()) tiers->obsolete(index_.pathOf(dir_id, name));
     return {};
 }
 
@@ -334,12 +313,12 @@ void Pool::removeEntryName(Inode* dir, std::string_view name, Inode* ino, bool n
 
 Status Pool::rmdir(EntryId dir_id, std::string_view name) {
     std::lock_guard lk(meta_);
-    auto dir = findDir(dir_id);
+    auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
     if (name == ".") return makeError(EINVAL, "cannot remove \".\"");
     if (name == "..") return makeError(ENOTEMPTY, "cannot remove \"..\"");
     if (auto st = validateEntryName(name); !st) return st;
-    auto child = childOf(*dir, name);
+    auto child = index_.child(*dir, name);
     if (!child) return child.error();
     Inode* d = *child;
     if (!d->isDir()) return makeError(ENOTDIR, fmt::format("\"{}\" is not a directory", name));
@@ -360,30 +339,21 @@ Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
     return {};
 }
 
-// A directory may not move into its own subtree: whether `node` is `maybe_ancestor` or below it.
-bool Pool::isInside(const Inode* maybe_ancestor, Inode* node) {
-    for (Inode* cur = node; cur && cur->id != kPoolRootId;) {
-        if (cur == maybe_ancestor) return true;
-        cur = cur->names.empty() ? nullptr : find(cur->names.front().first);
-    }
-    return false;
-}
-
 Result<Pool::RenamePlan> Pool::planRename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
                                           std::string_view new_name, unsigned flags) {
     if ((flags & kRenameNoReplace) && (flags & kRenameExchange))
         return makeError(EINVAL, "RENAME_NOREPLACE and RENAME_EXCHANGE together");
     if (flags & ~(kRenameNoReplace | kRenameExchange))
         return makeError(EINVAL, "unsupported rename flags");
-    auto dir = findDir(dir_id);
+    auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
-    auto new_dir = findDir(new_dir_id);
+    auto new_dir = index_.dir(new_dir_id);
     if (!new_dir) return new_dir.error();
     if (auto st = validateEntryName(name); !st) return st.error();
     if (auto st = validateNewName(new_name, new_dir_id == kPoolRootId); !st) return st.error();
-    auto src = childOf(*dir, name);
+    auto src = index_.child(*dir, name);
     if (!src) return src.error();
-    auto dst = childOf(*new_dir, new_name);
+    auto dst = index_.child(*new_dir, new_name);
     RenamePlan plan{
         *dir, name, *new_dir, new_name, *src, dst ? *dst : nullptr, (flags & kRenameExchange) != 0};
     Inode* s = plan.src;
@@ -394,9 +364,9 @@ Result<Pool::RenamePlan> Pool::planRename(EntryId dir_id, std::string_view name,
         return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
     }
     if (s == d) return plan;  // two names of one entry: POSIX says do nothing
-    if (s->isDir() && isInside(s, plan.to_dir))
+    if (s->isDir() && index_.isInside(s, plan.to_dir))
         return makeError(EINVAL, "cannot move a directory into itself");
-    if (plan.exchange && d->isDir() && isInside(d, plan.from_dir))
+    if (plan.exchange && d->isDir() && index_.isInside(d, plan.from_dir))
         return makeError(EINVAL, "cannot move a directory into itself");
     if (d && !plan.exchange) {
         if (s->isDir() && !d->isDir()) return makeError(ENOTDIR, "target is not a directory");
@@ -458,8 +428,8 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
     if (plan->exchange) persist(d);
     // Both names now hold something the lower tiers' copies are older than.
     if (LowerTiers* tiers = tiers_.load()) {
-        tiers->obsolete(chainKey(dir_id, name));
-        tiers->obsolete(to_path = chainKey(new_dir_id, new_name));
+        tiers->obsolete(index_.pathOf(dir_id, name));
+        tiers->obsolete(to_path = index_.pathOf(new_dir_id, new_name));
     }
     return {};
 }
@@ -470,7 +440,7 @@ void Pool::moveName(Inode* from_dir, std::string_view from_name, Inode* to_dir,
                     std::string_view to_name) {
     auto from = from_dir->by_name.find(from_name);
     const uint64_t slot = from->second.slot;
-    Inode* t = find(from->second.inode);
+    Inode* t = index_.find(from->second.inode);
     bindChain(from_dir->id, from_name, t, false);
     from_dir->by_name.erase(from);
     from_dir->by_slot.erase(slot);
@@ -532,7 +502,7 @@ void Pool::bindSubtree(Inode* top, bool bind) {
         Inode* d = stack.back();
         stack.pop_back();
         for (auto& [slot, ds] : d->by_slot) {
-            Inode* t = find(ds.inode);
+            Inode* t = index_.find(ds.inode);
             if (t->isDir())
                 stack.push_back(t);
             else
@@ -543,11 +513,11 @@ void Pool::bindSubtree(Inode* top, bool bind) {
 
 Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view new_name) {
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     if (ino->isDir()) return makeError(EPERM, "hard links to directories are not allowed");
     if (ino->nlink == 0) return makeError(ENOENT, "entry was removed");
-    auto dir = findDir(new_dir_id);
+    auto dir = index_.dir(new_dir_id);
     if (!dir) return dir.error();
     if (auto st = validateNewName(new_name, new_dir_id == kPoolRootId); !st) return st.error();
     if ((*dir)->by_name.contains(new_name))
@@ -563,12 +533,12 @@ Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view ne
 
 Result<std::vector<DirEntry>> Pool::readdir(EntryId dir_id, uint64_t cookie, size_t max) {
     std::lock_guard lk(meta_);
-    auto dir = findDir(dir_id);
+    auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
     std::vector<DirEntry> out;
     for (auto it = (*dir)->by_slot.lower_bound(cookie);
          it != (*dir)->by_slot.end() && out.size() < max; ++it) {
-        Inode* t = find(it->second.inode);
+        Inode* t = index_.find(it->second.inode);
         out.push_back(DirEntry{it->second.name, t->id, t->mode, it->first + 1});
     }
     return out;

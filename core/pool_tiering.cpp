@@ -29,33 +29,28 @@ EntryImage Pool::imageOf(const Inode& ino, std::string path) const {
     return img;
 }
 
-std::string Pool::pathOf(const Inode& ino) const {
-    const auto [dir, slot] = ino.names.front();
-    return chainKey(dir, inodes_.at(dir)->by_slot.at(slot).name);
-}
-
 // Called by evictOne before the names go: the victim is committed and has no writer, so its
 // bytes are stable under meta_.
 void Pool::offerDemotion(const Inode& ino) {
     if (!demotion_sink_ || ino.access_count < demote_min_reads_ || ino.names.empty()) return;
-    EntryImage img = imageOf(ino, pathOf(ino));
+    EntryImage img = imageOf(ino, index_.pathOf(ino));
     copyBytes(ino, img.data);
     demotion_sink_(std::move(img));
 }
 
 Result<std::string> Pool::entryPath(EntryId dir, std::string_view name) {
     std::lock_guard lk(meta_);
-    if (auto d = findDir(dir); !d) return d.error();
+    if (auto d = index_.dir(dir); !d) return d.error();
     if (auto st = validateEntryName(name); !st) return st.error();
-    return chainKey(dir, name);
+    return index_.pathOf(dir, name);
 }
 
 Result<std::string> Pool::entryPath(EntryId id) {
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino || ino->names.empty())
         return makeError(ENOENT, fmt::format("entry {} in pool {} has no name", id, name_));
-    return pathOf(*ino);
+    return index_.pathOf(*ino);
 }
 
 // The inode is held by pointer, not by id: an id is reused as soon as its entry goes, and the
@@ -65,10 +60,10 @@ Result<EntryImage> Pool::exportEntry(std::string_view path) {
     std::shared_ptr<Inode> ino;
     {
         std::lock_guard lk(meta_);
-        Inode* found = resolvePath(path);
-        if (!found || found == find(kPoolRootId))
+        Inode* found = index_.resolve(path);
+        if (!found || found == index_.find(kPoolRootId))
             return makeError(ENOENT, fmt::format("no entry {} in pool {}", path, name_));
-        ino = inodes_.at(found->id);
+        ino = index_.shared(found->id);
     }
     return exportInode(ino, path);
 }
@@ -86,20 +81,20 @@ Result<EntryImage> Pool::exportInode(const std::shared_ptr<Inode>& ino, std::str
     if (ino->nlink == 0 || ino->dirty || ino->names.empty())
         return makeError(ENOENT,
                          fmt::format("entry {} in pool {} is not committed", ino->id, name_));
-    if (!path.empty() && resolvePath(path) != ino.get())
+    if (!path.empty() && index_.resolve(path) != ino.get())
         return makeError(ENOENT, fmt::format("{} in pool {} changed meanwhile", path, name_));
-    EntryImage img = imageOf(*ino, path.empty() ? pathOf(*ino) : std::string(path));
+    EntryImage img = imageOf(*ino, path.empty() ? index_.pathOf(*ino) : std::string(path));
     copyBytes(*ino, img.data);
     return img;
 }
 
 // The directory holding `dirs` ("a/b"), made as needed with the image's owner.
 Result<Inode*> Pool::makeDirs(std::string_view dirs, const EntryImage& owner) {
-    Inode* cur = find(kPoolRootId);
+    Inode* cur = index_.find(kPoolRootId);
     while (!dirs.empty()) {
         const size_t slash = dirs.find('/');
         const std::string_view part = dirs.substr(0, slash);
-        if (auto child = childOf(cur, part); child) {
+        if (auto child = index_.child(cur, part); child) {
             if (!(*child)->isDir())
                 return makeError(ENOTDIR, fmt::format("\"{}\" is not a directory", part));
             cur = *child;
@@ -116,7 +111,7 @@ Result<Inode*> Pool::makeDirs(std::string_view dirs, const EntryImage& owner) {
 
 void Pool::nameChanged(EntryId dir, std::string_view name) {
     if (watched_names_.empty()) return;  // the usual case: no promotion in flight
-    if (auto it = watched_names_.find(chainKey(dir, name)); it != watched_names_.end())
+    if (auto it = watched_names_.find(index_.pathOf(dir, name)); it != watched_names_.end())
         it->second.changes++;
 }
 
@@ -160,7 +155,7 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
     }
     auto discard = [&] {
         std::lock_guard lk(meta_);
-        if (Inode* ino = find(id)) {
+        if (Inode* ino = index_.find(id)) {
             ino->opens = ino->write_opens = 0;
             maybeFree(ino);
         }
@@ -172,7 +167,7 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
         }
     const uint64_t checksum = hashBytes(image.data.data(), image.data.size());  // before meta_
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     auto dir = makeDirs(dirs, image);  // again: the directory may have gone meanwhile
     if (!dir || (*dir)->by_name.count(name)) {
         ino->opens = ino->write_opens = 0;
@@ -213,11 +208,11 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
 Status Pool::removePath(std::string_view path) {
     std::lock_guard lk(meta_);
     const size_t slash = path.rfind('/');
-    Inode* dir =
-        slash == std::string_view::npos ? find(kPoolRootId) : resolvePath(path.substr(0, slash));
+    Inode* dir = slash == std::string_view::npos ? index_.find(kPoolRootId)
+                                                 : index_.resolve(path.substr(0, slash));
     const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     if (!dir || !dir->isDir()) return makeError(ENOENT, fmt::format("no entry {}", path));
-    auto child = childOf(dir, name);
+    auto child = index_.child(dir, name);
     if (!child) return child.error();
     if ((*child)->isDir() || (*child)->dirty)
         return makeError(EBUSY, fmt::format("{} is a directory or being written", path));
@@ -228,7 +223,7 @@ Status Pool::removePath(std::string_view path) {
 Result<std::vector<bool>> Pool::cachedNames(EntryId dir_id,
                                             const std::vector<std::string_view>& names) {
     std::lock_guard lk(meta_);
-    auto dir = findDir(dir_id);
+    auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
     std::vector<bool> out;
     out.reserve(names.size());

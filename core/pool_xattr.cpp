@@ -144,7 +144,7 @@ Status checkXattrTotals(size_t count, size_t bytes) {
 Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     std::lock_guard lk(meta_);
     expirePins();  // else "pinned" reads 1 after its TTL until something else expires it
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     const KvAttr a = kvAttr(name);
     if (a != KvAttr::None && a != KvAttr::Unknown && !ino->isDir()) {
@@ -193,7 +193,7 @@ Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
 Result<std::vector<std::string>> Pool::listxattr(EntryId id) {
     std::lock_guard lk(meta_);
     expirePins();  // else an expired pin_ttl is listed and then reads ENODATA
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     std::vector<std::string> out;
     if (!ino->isDir() && id != kPoolRootId) {
@@ -210,7 +210,7 @@ Result<std::vector<std::string>> Pool::listxattr(EntryId id) {
 
 Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value, int flags) {
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     if (id == kPoolRootId) return makeError(EPERM, "attributes of a pool directory are not stored");
     auto parsed = parseXattr(name, value, ino->isDir());
@@ -327,7 +327,7 @@ Status Pool::setUserXattr(Inode* ino, std::string_view name, std::string_view va
 
 Status Pool::removexattr(EntryId id, std::string_view name) {
     std::lock_guard lk(meta_);
-    Inode* ino = find(id);
+    Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     const KvAttr a = kvAttr(name);
     const bool kv = a != KvAttr::None && !ino->isDir() && id != kPoolRootId;
