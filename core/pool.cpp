@@ -104,13 +104,14 @@ SegmentGeometry geometryFor(const PoolSettings& s) {
 }  // namespace
 
 struct PoolLoader {
-    static void initCommon(Pool& p) {
+    static void initCommon(Pool& p, std::unique_ptr<EvictionPolicy> policy) {
         p.allocator_ = std::make_unique<BlockAllocator>(p.segment_->super().capacity_blocks);
         p.name_ = p.segment_->super().pool_name;
         p.pin_budget_ = p.segment_->super().pin_budget_bytes;
         p.max_entries_ = p.segment_->super().inode_slots;
         p.records_ = std::make_unique<RecordStore>(*p.segment_, *p.allocator_, p.name_);
         p.index_ = InodeIndex(p.name_);
+        p.candidates_ = std::make_unique<CandidateSet>(p.index_, std::move(policy));
         auto root = std::make_shared<Inode>();
         const Superblock& sb = p.segment_->super();
         root->id = kPoolRootId;
@@ -171,8 +172,7 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolCreateOptions& o) {
         std::snprintf(sb.policy, sizeof sb.policy, "%s", std::string(policy->name()).c_str());
         std::snprintf(sb.pool_name, sizeof sb.pool_name, "%s", o.name.c_str());
     });
-    p->policy_ = std::move(policy);
-    PoolLoader::initCommon(*p);
+    PoolLoader::initCommon(*p, std::move(policy));
     return p;
 }
 
@@ -183,13 +183,13 @@ Result<std::unique_ptr<Pool>> Pool::attach(const SegmentLocation& where) {
     std::unique_ptr<Pool> p(new Pool);
     p->segment_ = std::move(*seg);
     const Superblock& sb = p->segment_->super();
-    p->policy_ = makePolicy(sb.policy);
-    if (!p->policy_)
+    auto policy = makePolicy(sb.policy);
+    if (!policy)
         return makeError(
             EINVAL, fmt::format("{} names an unknown policy \"{}\"", where.describe(), sb.policy));
     // Before initCommon, which starts the generations from it.
     p->segment_->updateSuper([](Superblock& s) { s.generation_base++; });
-    PoolLoader::initCommon(*p);
+    PoolLoader::initCommon(*p, std::move(policy));
     PoolLoader::load(*p);
     p->segment_->updateSuper([](Superblock& s) { s.clean = 0; });
     return p;
@@ -306,14 +306,14 @@ void PoolLoader::releaseFreeBlocks(Pool& p) {
 
 void PoolLoader::rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atime) {
     for (const EntryId id : by_atime)
-        if (Inode* ino = p.index_.find(id)) ino->last_tick = ++p.tick_;
+        if (Inode* ino = p.index_.find(id)) ino->last_tick = p.candidates_->nextTick();
     for (auto& [id, ino] : p.index_) {
         if (ino->isDir() || id == kPoolRootId) continue;
-        if (ino->pinned && ino->pin_expires_ns) p.pin_expiry_.emplace(ino->pin_expires_ns, id);
+        p.candidates_->trackPin(*ino);
         // Only count the reference here: binding it to the parent is done once, by name, below.
         // (addChainRef would bind it too, and the parent would count each child twice and never
         // become evictable again.)
-        if (!ino->parent.empty()) p.chain_refs_[ino->parent]++;
+        if (!ino->parent.empty()) p.candidates_->countChainRef(ino->parent);
     }
     // Names bound after the refs were counted: count children per inode from names.
     for (auto& [id, ino] : p.index_) {
@@ -321,12 +321,12 @@ void PoolLoader::rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atim
         for (auto& [slot, ds] : ino->by_slot) {
             Inode* t = p.index_.find(ds.inode);
             if (!t->isDir()) t->name_hash = hashBytes(ds.name.data(), ds.name.size());
-            p.bindChain(id, ds.name, t, true);
+            p.candidates_->bindChain(id, ds.name, t, true);
         }
     }
     p.settleChains();  // a loop an older daemon let a rename make
     for (auto& [id, ino] : p.index_)
-        if (!ino->isDir()) p.refreshCandidate(ino.get());
+        if (!ino->isDir()) p.candidates_->refresh(ino.get());
 }
 
 void Pool::detach() {
@@ -355,9 +355,8 @@ bool Pool::hasOpenEntries() {
 void Pool::verify() {
     std::lock_guard lk(meta_);
     allocator_->verify();
-    policy_->verify();
+    candidates_->verify();
     uint64_t blocks = 0;
-    size_t candidates = 0;
     for (auto& [id, ino] : index_) {
         uint64_t b = 0;
         for (const Extent& e : ino->extents) {
@@ -367,18 +366,12 @@ void Pool::verify() {
         }
         if (b != ino->blocks) throw std::logic_error(fmt::format("entry {} block count", id));
         blocks += b + ino->auxBlocks();
-        if (ino->in_policy != policy_->contains(id))
-            throw std::logic_error(fmt::format("entry {} policy membership", id));
-        if (ino->in_policy && !eligible(*ino))
-            throw std::logic_error(fmt::format("entry {} is a candidate but not evictable", id));
-        candidates += ino->in_policy;
         if (!ino->isDir() && ino->size > ino->blocks * blockSize())
             throw std::logic_error(fmt::format("entry {} is larger than its blocks", id));
     }
     if (blocks != allocator_->usedBlocks())
         throw std::logic_error(fmt::format("blocks owned by entries ({}) != blocks used ({})",
                                            blocks, allocator_->usedBlocks()));
-    if (candidates != policy_->size()) throw std::logic_error("policy holds unknown entries");
     if (counters_.lookup_underflows)
         throw std::logic_error(fmt::format("{} forget()s of more references than were held",
                                            counters_.lookup_underflows));

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/block_allocator.h"
+#include "core/candidate_set.h"
 #include "core/chain.h"
 #include "core/config.h"
 #include "core/entry_image.h"
@@ -322,23 +323,7 @@ class Pool {
     // `checksum`: the entry's data checksum if the caller computed it (else it is computed).
     Status commit(Inode* ino, std::optional<uint64_t> checksum = std::nullopt);
     uint64_t dataChecksum(const Inode& ino) const;
-    bool eligible(const Inode& ino) const;
-    void refreshCandidate(Inode* ino);
-    AccessInfo accessInfo(const Inode& ino) const;
-    // An access: recency and counts; `request` says whether it is a new request of the entry
-    // (the policy's request stream) or part of one already seen (a read after its .match).
-    void touch(Inode* ino, bool request = true);
-    void addChainRef(Inode* child);
-    void dropChainRef(Inode* child);
-    void bindChain(EntryId dir, std::string_view name, Inode* target, bool bind);
-    void bindSubtree(Inode* top, bool bind);
-    // Chain loops (core/chain.h): the entry a parent path names (nullptr: none, or a directory);
-    // the first entry met twice following parents from `start`, taking `start_parent` as its
-    // parent path (nullptr: no loop); and, for every entry bindChain gave a name that children
-    // name, the loop it closed broken by dropping the parent hint of an entry on it. Every
-    // operation that binds names calls settleChains() before it returns.
-    Inode* chainTarget(std::string_view path);
-    Inode* chainLoop(Inode* start, std::string_view start_parent, ChainLoopFinder<Inode*>& finder);
+    // CandidateSet's steps that change records: the pool writes them.
     void settleChains();
     void expirePins();
     Status makeRoom(uint64_t blocks, Inode* requester);
@@ -378,11 +363,7 @@ class Pool {
     std::unique_ptr<BlockAllocator> allocator_;
     std::unique_ptr<RecordStore> records_;  // uses *segment_ and *allocator_
     InodeIndex index_{""};
-    std::unique_ptr<EvictionPolicy> policy_;
-    std::unordered_map<std::string, uint32_t> chain_refs_;  // chainKey -> children declaring it
-    std::vector<EntryId> chain_bound_;  // entries that may close a loop: see settleChains()
-    std::set<std::pair<int64_t, EntryId>> pin_expiry_;
-    uint64_t tick_ = 0;
+    std::unique_ptr<CandidateSet> candidates_;  // uses index_
     uint64_t match_serial_ = 0;  // .match requests answered (never reset, unlike counters_)
     uint64_t max_entries_ = 0;
     std::atomic<bool> verify_reads_{false};

@@ -106,13 +106,13 @@ Status Pool::openCounted(EntryId id, bool for_write, bool truncate) {
     ino->opens++;
     if (for_write) {
         ino->write_opens++;
-        refreshCandidate(ino.get());
+        candidates_->refresh(ino.get());
     } else if (!ino->isDir()) {
         counters_.hits++;
         // The engine loading what the latest .match reported is part of that request.
         const bool loading = ino->matched_in && ino->matched_in == match_serial_;
         ino->matched_in = 0;
-        touch(ino.get(), !loading);
+        candidates_->touch(ino.get(), !loading);
     }
     if (truncate && ino->size > 0) (void)truncateBlocks(ino.get(), 0);  // cannot fail
     if (truncate && ino->dirty && ino->write_opens == 0) {
@@ -120,7 +120,7 @@ Status Pool::openCounted(EntryId id, bool for_write, bool truncate) {
         // an empty entry is complete. Left dirty it would never be matched nor evicted, and a
         // restart would drop it.
         (void)commit(ino.get());  // an empty entry's metadata fits in its record
-        refreshCandidate(ino.get());
+        candidates_->refresh(ino.get());
     }
     return {};
 }
@@ -149,7 +149,7 @@ void Pool::releaseHere(EntryId id, bool for_write) {
             (void)commit(ino);
         }
     }
-    refreshCandidate(ino);
+    candidates_->refresh(ino);
     maybeFree(ino);
 }
 
@@ -170,7 +170,7 @@ Status Pool::flush(EntryId id) {
     // Another descriptor sharing this open (a dup, a forked child) may still write: that write
     // marks the entry dirty again and the next flush or the release commits it again.
     Status st = commit(ino.get(), sum);
-    refreshCandidate(ino.get());
+    candidates_->refresh(ino.get());
     return st;
 }
 

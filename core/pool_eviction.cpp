@@ -14,126 +14,12 @@
 
 namespace kvc {
 
-bool Pool::eligible(const Inode& ino) const {
-    return !ino.isDir() && ino.id != kPoolRootId && ino.nlink > 0 && !ino.pinned &&
-           ino.write_opens == 0 && ino.chain_children == 0 && !ino.dirty;
-}
-
-AccessInfo Pool::accessInfo(const Inode& ino) const {
-    AccessInfo info;
-    info.key_hash = ino.name_hash;
-    info.last_access = ino.last_tick;
-    info.inserted_at = ino.last_tick - std::min(ino.last_tick, ino.access_count);
-    info.access_count = static_cast<uint32_t>(std::min<uint64_t>(ino.access_count, UINT32_MAX));
-    info.priority = ino.priority;
-    info.had_children = ino.had_children;
-    info.written_ns = ino.mtime_ns;
-    if (!ino.parent.empty()) {  // the parent's name hash: the last component of its path
-        const std::string_view parent = ino.parent;
-        const std::string_view leaf = parent.substr(parent.rfind('/') + 1);
-        info.parent_hash = hashBytes(leaf.data(), leaf.size());
-    }
-    info.pool_entries = index_.entries();  // removed ones do not count
-    return info;
-}
-
-void Pool::refreshCandidate(Inode* ino) {
-    const bool should = eligible(*ino);
-    if (should && !ino->in_policy) {
-        policy_->insert(ino->id, accessInfo(*ino));
-        ino->in_policy = true;
-    } else if (!should && ino->in_policy) {
-        policy_->remove(ino->id);
-        ino->in_policy = false;
-    }
-}
-
-void Pool::touch(Inode* ino, bool request) {
-    ino->access_count++;
-    ino->last_tick = ++tick_;
-    ino->atime_ns = nowNs();
-    if (request) policy_->observeHit(ino->name_hash, ino->last_tick);
-    if (ino->in_policy) policy_->access(ino->id, ino->last_tick);
-}
-
-void Pool::addChainRef(Inode* child) {
-    if (child->parent.empty() || child->nlink == 0) return;
-    chain_refs_[child->parent]++;
-    if (Inode* p = index_.resolve(child->parent); p && !p->isDir()) {
-        p->chain_children++;
-        p->had_children = true;
-        refreshCandidate(p);
-    }
-}
-
-void Pool::dropChainRef(Inode* child) {
-    if (child->parent.empty()) return;
-    auto it = chain_refs_.find(child->parent);
-    if (it == chain_refs_.end()) return;
-    if (--it->second == 0) chain_refs_.erase(it);
-    if (Inode* p = index_.resolve(child->parent); p && !p->isDir()) {
-        if (p->chain_children) p->chain_children--;
-        refreshCandidate(p);
-    }
-}
-
-void Pool::bindChain(EntryId dir, std::string_view name, Inode* target, bool bind) {
-    if (target->isDir() || chain_refs_.empty()) return;
-    auto it = chain_refs_.find(index_.pathOf(dir, name));
-    if (it == chain_refs_.end()) return;
-    if (bind) {
-        target->chain_children += it->second;
-        target->had_children = true;
-        // Children name this entry now: if it has a parent, that may close a loop.
-        if (!target->parent.empty()) chain_bound_.push_back(target->id);
-    } else {
-        target->chain_children -= std::min(target->chain_children, it->second);
-    }
-    refreshCandidate(target);
-}
-
-Inode* Pool::chainTarget(std::string_view path) {
-    Inode* p = index_.resolve(path);
-    return p && !p->isDir() ? p : nullptr;
-}
-
-Inode* Pool::chainLoop(Inode* start, std::string_view start_parent,
-                       ChainLoopFinder<Inode*>& finder) {
-    auto parent = [&](Inode* x) -> std::optional<Inode*> {
-        // A nameless entry gave its reference back with its last name: it is no child.
-        if (x != start && (x->nlink == 0 || x->parent.empty())) return std::nullopt;
-        Inode* p = chainTarget(x == start ? start_parent : std::string_view(x->parent));
-        return p ? std::optional<Inode*>(p) : std::nullopt;
-    };
-    return finder.loopFrom(start, parent).value_or(nullptr);
-}
-
 void Pool::settleChains() {
-    ChainLoopFinder<Inode*> finder;
-    for (const EntryId id : std::exchange(chain_bound_, {})) {
-        Inode* ino = index_.find(id);
-        if (!ino) continue;
-        while (Inode* on_loop = chainLoop(ino, ino->parent, finder)) {
-            dropChainRef(on_loop);
-            on_loop->parent.clear();
-            persist(on_loop);
-        }
-    }
+    for (Inode* ino : candidates_->settleChains()) persist(ino);
 }
 
 void Pool::expirePins() {
-    if (pin_expiry_.empty()) return;
-    const int64_t now = nowNs();
-    while (!pin_expiry_.empty() && pin_expiry_.begin()->first <= now) {
-        const EntryId id = pin_expiry_.begin()->second;
-        pin_expiry_.erase(pin_expiry_.begin());
-        if (Inode* ino = index_.find(id); ino && ino->pinned) {
-            ino->pinned = false;
-            ino->pin_expires_ns = 0;
-            persist(ino);
-            refreshCandidate(ino);
-        }
-    }
+    for (Inode* ino : candidates_->expirePins(nowNs())) persist(ino);
 }
 
 uint64_t Pool::pinnedBytes() const {
@@ -146,11 +32,8 @@ uint64_t Pool::pinnedBytes() const {
 // Evicts the policy's next victim: its names go at once (the front end is told), its blocks
 // when the last open of it closes.
 bool Pool::evictOne(EvictReport& report) {
-    auto victim = policy_->pickVictim();
-    if (!victim) return false;
-    Inode* ino = index_.find(*victim);
-    if (!ino) return true;  // cannot happen: the policy holds live candidates only
-    ino->in_policy = false;
+    Inode* ino = candidates_->takeVictim();
+    if (!ino) return false;
     offerDemotion(*ino);
     const uint64_t bytes = ino->size;
     counters_.evictions++;
@@ -183,10 +66,7 @@ Status Pool::makeRoom(uint64_t blocks, Inode* requester) {
     // xattr on a closed entry): keep it out of the policy while evicting, or it could evict
     // itself and leave the caller with a nameless, possibly freed inode.
     const bool was_candidate = requester && requester->in_policy;
-    if (was_candidate) {
-        policy_->remove(requester->id);
-        requester->in_policy = false;
-    }
+    if (was_candidate) candidates_->leave(requester);
     EvictReport report;
     Status st;
     while (allocator_->freeBlocks() < blocks) {
@@ -197,30 +77,23 @@ Status Pool::makeRoom(uint64_t blocks, Inode* requester) {
             break;
         }
     }
-    if (was_candidate) refreshCandidate(requester);
+    if (was_candidate) candidates_->refresh(requester);
     return st;
 }
 
 std::string Pool::policyName() {
     std::lock_guard lk(meta_);
-    return std::string(policy_->name());
+    return std::string(candidates_->policy().name());
 }
 
 Status Pool::setPolicy(std::string_view name) {
     auto next = makePolicy(name);
     if (!next) return makeError(EINVAL, "unknown policy " + excerpt(name));
     std::lock_guard lk(meta_);
-    // Candidates move over in recency order with their history, so nothing is lost.
-    std::vector<Inode*> candidates;
-    for (auto& [id, ino] : index_)
-        if (ino->in_policy) candidates.push_back(ino.get());
-    std::sort(candidates.begin(), candidates.end(),
-              [](const Inode* a, const Inode* b) { return a->last_tick < b->last_tick; });
-    for (Inode* ino : candidates) next->insert(ino->id, accessInfo(*ino));
-    policy_ = std::move(next);
-    segment_->updateSuper([&](Superblock& sb) {
-        std::snprintf(sb.policy, sizeof sb.policy, "%s", std::string(policy_->name()).c_str());
-    });
+    candidates_->replacePolicy(std::move(next));
+    const std::string stored(candidates_->policy().name());
+    segment_->updateSuper(
+        [&](Superblock& sb) { std::snprintf(sb.policy, sizeof sb.policy, "%s", stored.c_str()); });
     return {};
 }
 
@@ -441,7 +314,7 @@ Result<MatchResult> Pool::countMatch(EntryId dir_id, const std::vector<std::stri
         if (cached && leading) {
             r.leading++;
             if (here) {
-                touch(ino);  // the engine is about to read it
+                candidates_->touch(ino);  // the engine is about to read it
                 ino->matched_in = match_serial_ + 1;
             }
         } else {
@@ -463,7 +336,7 @@ PoolStats Pool::stats() {
     expirePins();
     PoolStats s;
     s.name = name_;
-    s.policy = policy_->name();
+    s.policy = candidates_->policy().name();
     s.block_size = blockSize();
     s.blocks_total = allocator_->blockCount();
     s.blocks_used = allocator_->usedBlocks();

@@ -59,7 +59,7 @@ Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
     ino->atime_ns = ino->btime_ns = now;
     ino->mtime_ns = now;
     ino->ctime_ns = now;
-    ino->last_tick = ++tick_;
+    ino->last_tick = candidates_->nextTick();
     return index_.add(std::move(ino));
 }
 
@@ -74,7 +74,7 @@ Status Pool::addName(Inode* dir, std::string_view name, Inode* target) {
     nameChanged(dir->id, name);
     if (!target->isDir()) target->name_hash = hashBytes(name.data(), name.size());
     records_->writeName(slot, dir->id, target->id, name);
-    bindChain(dir->id, name, target, true);
+    candidates_->bindChain(dir->id, name, target, true);
     const int64_t now = nowNs();
     dir->mtime_ns = now;
     dir->ctime_ns = now;
@@ -86,7 +86,7 @@ void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
     if (it == dir->by_name.end()) return;
     const uint64_t slot = it->second.slot;
     Inode* target = index_.find(it->second.inode);
-    bindChain(dir->id, name, target, false);
+    candidates_->bindChain(dir->id, name, target, false);
     records_->freeName(slot);
     dir->by_slot.erase(slot);
     dir->by_name.erase(it);
@@ -97,7 +97,7 @@ void Pool::dropName(Inode* dir, std::string_view name, bool notify_front) {
     dir->mtime_ns = now;
     dir->ctime_ns = now;
     target->ctime_ns = now;
-    if (!target->isDir() && target->nlink == 0) dropChainRef(target);
+    if (!target->isDir() && target->nlink == 0) candidates_->dropChainRef(target);
     if (notify_front) notify(Invalidation{dir->id, std::string(name), target->id});
 }
 
@@ -108,10 +108,7 @@ void Pool::maybeFree(Inode* ino) {
     index_.markRemoved(*ino);  // no entry of the pool from here on, though it lives on a while
     // A nameless entry is no candidate even while open: evicting it would free nothing now and
     // count an eviction of something already gone.
-    if (ino->in_policy) {
-        policy_->remove(ino->id);
-        ino->in_policy = false;
-    }
+    candidates_->leave(ino);
     if (ino->opens) return;
     for (const Extent& e : ino->extents) {
         allocator_->free(e);
@@ -129,7 +126,7 @@ void Pool::maybeFree(Inode* ino) {
         }
         ino->aux.clear();
     }
-    if (ino->pinned && ino->pin_expires_ns) pin_expiry_.erase({ino->pin_expires_ns, ino->id});
+    candidates_->untrackPin(*ino);
     ino->pinned = false;
     records_->clearInode(ino->slot);
     if (ino->lookups) return;
@@ -306,7 +303,7 @@ void Pool::removeEntryName(Inode* dir, std::string_view name, Inode* ino, bool n
         records_->clearInode(ino->slot);
         maybeFree(ino);
     } else {
-        refreshCandidate(ino);
+        candidates_->refresh(ino);
         persist(ino);
     }
 }
@@ -403,9 +400,9 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
                     d->nlink = 0;
                 }
             }
-            bindSubtree(s, false);
+            candidates_->bindSubtree(s, false);
             moveName(dir, name, new_dir, new_name);
-            bindSubtree(s, true);
+            candidates_->bindSubtree(s, true);
         }
         names.commit();
     }
@@ -441,7 +438,7 @@ void Pool::moveName(Inode* from_dir, std::string_view from_name, Inode* to_dir,
     auto from = from_dir->by_name.find(from_name);
     const uint64_t slot = from->second.slot;
     Inode* t = index_.find(from->second.inode);
-    bindChain(from_dir->id, from_name, t, false);
+    candidates_->bindChain(from_dir->id, from_name, t, false);
     from_dir->by_name.erase(from);
     from_dir->by_slot.erase(slot);
     to_dir->by_slot.emplace(slot, DirSlot{std::string(to_name), t->id});
@@ -450,7 +447,7 @@ void Pool::moveName(Inode* from_dir, std::string_view from_name, Inode* to_dir,
         if (n.second == slot) n.first = to_dir->id;
     if (!t->isDir()) t->name_hash = hashBytes(to_name.data(), to_name.size());
     records_->writeName(slot, to_dir->id, t->id, to_name);
-    bindChain(to_dir->id, to_name, t, true);
+    candidates_->bindChain(to_dir->id, to_name, t, true);
     if (t->isDir() && from_dir != to_dir) {
         from_dir->nlink--;
         to_dir->nlink++;
@@ -467,10 +464,10 @@ void Pool::exchangeNames(const RenamePlan& plan) {
     NameSlot& d_name = new_dir->by_name.find(plan.to_name)->second;
     const uint64_t s_slot = s_name.slot;
     const uint64_t d_slot = d_name.slot;
-    bindChain(dir->id, plan.from_name, s, false);
-    bindChain(new_dir->id, plan.to_name, d, false);
-    bindSubtree(s, false);
-    bindSubtree(d, false);
+    candidates_->bindChain(dir->id, plan.from_name, s, false);
+    candidates_->bindChain(new_dir->id, plan.to_name, d, false);
+    candidates_->bindSubtree(s, false);
+    candidates_->bindSubtree(d, false);
     dir->by_slot[s_slot].inode = s_name.inode = d->id;
     new_dir->by_slot[d_slot].inode = d_name.inode = s->id;
     for (auto& n : s->names)
@@ -487,28 +484,10 @@ void Pool::exchangeNames(const RenamePlan& plan) {
     if (!d->isDir()) d->name_hash = hashBytes(plan.from_name.data(), plan.from_name.size());
     records_->writeName(s_slot, dir->id, d->id, plan.from_name);
     records_->writeName(d_slot, new_dir->id, s->id, plan.to_name);
-    bindChain(dir->id, plan.from_name, d, true);
-    bindChain(new_dir->id, plan.to_name, s, true);
-    bindSubtree(s, true);
-    bindSubtree(d, true);
-}
-
-// A renamed directory changes the path of every entry below it, and chain parents are named
-// by path: unbind them all under the old paths before the move and bind them again after.
-void Pool::bindSubtree(Inode* top, bool bind) {
-    if (!top->isDir() || chain_refs_.empty()) return;
-    std::vector<Inode*> stack{top};
-    while (!stack.empty()) {
-        Inode* d = stack.back();
-        stack.pop_back();
-        for (auto& [slot, ds] : d->by_slot) {
-            Inode* t = index_.find(ds.inode);
-            if (t->isDir())
-                stack.push_back(t);
-            else
-                bindChain(d->id, ds.name, t, bind);
-        }
-    }
+    candidates_->bindChain(dir->id, plan.from_name, d, true);
+    candidates_->bindChain(new_dir->id, plan.to_name, s, true);
+    candidates_->bindSubtree(s, true);
+    candidates_->bindSubtree(d, true);
 }
 
 Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view new_name) {

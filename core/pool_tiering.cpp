@@ -193,7 +193,7 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
         maybeFree(ino);
         return st;
     }
-    addChainRef(ino);
+    candidates_->addChainRef(ino);
     settleChains();
     persist(*dir);
     // Committed like a written entry; without room for its metadata it is no entry at all.
@@ -201,7 +201,7 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
         removeEntryName(*dir, name, ino, false);
         return st;
     }
-    refreshCandidate(ino);
+    candidates_->refresh(ino);
     return {};
 }
 

@@ -221,9 +221,7 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
         case KvAttr::Parent:
             return setChainParent(ino, parsed->text, name);
         case KvAttr::Priority: {
-            const auto v = static_cast<int32_t>(parsed->number);
-            ino->priority = v;
-            if (ino->in_policy) policy_->setPriority(id, v);
+            candidates_->setPriority(ino, static_cast<int32_t>(parsed->number));
             break;
         }
         case KvAttr::Pinned:
@@ -252,21 +250,21 @@ Status Pool::setPin(Inode* ino, bool pin, int64_t ttl_seconds) {
         return makeError(EDQUOT, fmt::format("pool {}: pinning {} bytes would pass the pin budget "
                                              "of {} bytes",
                                              name_, ino->blocks * blockSize(), pin_budget_));
-    if (ino->pinned && ino->pin_expires_ns) pin_expiry_.erase({ino->pin_expires_ns, ino->id});
+    candidates_->untrackPin(*ino);
     ino->pinned = pin;
     ino->pin_expires_ns = 0;
     if (pin && ttl_seconds > 0) {  // bounded by kMaxPinTtlSeconds: no overflow
         ino->pin_expires_ns = nowNs() + ttl_seconds * 1000000000LL;
-        pin_expiry_.emplace(ino->pin_expires_ns, ino->id);
+        candidates_->trackPin(*ino);
     }
-    refreshCandidate(ino);
+    candidates_->refresh(ino);
     return {};
 }
 
 Status Pool::setChainParent(Inode* ino, const std::string& path, std::string_view attr) {
     // Refuse a chain that would loop back to this entry: it could never be evicted.
     ChainLoopFinder<Inode*> finder;
-    if (chainLoop(ino, path, finder))
+    if (candidates_->chainLoop(ino, path, finder))
         return makeError(EINVAL, fmt::format("user.kvcache.parent: {} would make a loop in the "
                                              "chain",
                                              excerpt(path)));
@@ -278,9 +276,9 @@ Status Pool::setChainParent(Inode* ino, const std::string& path, std::string_vie
     // A nameless entry (unlinked, still open) gave its reference back when its last name went:
     // it holds none to drop, and takes none.
     auto setParent = [&](const std::string& to) {
-        if (ino->nlink > 0) dropChainRef(ino);
+        if (ino->nlink > 0) candidates_->dropChainRef(ino);
         ino->parent = to;
-        addChainRef(ino);
+        candidates_->addChainRef(ino);
     };
     setParent(path);
     ino->ctime_ns = nowNs();
@@ -344,19 +342,17 @@ Status Pool::removexattr(EntryId id, std::string_view name) {
     if (kv) {
         switch (a) {
             case KvAttr::Priority:
-                ino->priority = 0;
-                if (ino->in_policy) policy_->setPriority(id, 0);
+                candidates_->setPriority(ino, 0);
                 break;
             case KvAttr::Pinned:
             case KvAttr::PinTtl:
-                if (ino->pinned && ino->pin_expires_ns)
-                    pin_expiry_.erase({ino->pin_expires_ns, id});
+                candidates_->untrackPin(*ino);
                 ino->pinned = false;
                 ino->pin_expires_ns = 0;
-                refreshCandidate(ino);
+                candidates_->refresh(ino);
                 break;
             case KvAttr::Parent:
-                if (ino->nlink > 0) dropChainRef(ino);  // see setxattr
+                if (ino->nlink > 0) candidates_->dropChainRef(ino);  // see setxattr
                 removed = std::exchange(ino->parent, {});
                 break;
             case KvAttr::Layer:
@@ -380,7 +376,7 @@ Status Pool::removexattr(EntryId id, std::string_view name) {
         // Room was made, yet the chain could not be backed: the attribute stays, as recorded.
         if (kv) {
             ino->parent = std::move(*removed);
-            addChainRef(ino);
+            candidates_->addChainRef(ino);
         } else {
             ino->xattrs[key] = std::move(*removed);
         }
