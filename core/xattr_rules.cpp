@@ -9,24 +9,21 @@
 
 #include "core/excerpt.h"
 #include "core/names.h"
+#include "core/text.h"
 
 namespace kvc {
 namespace {
 
 constexpr std::string_view kKv = "user.kvcache.";
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n'))
-        v.remove_prefix(1);
-    while (!v.empty() &&
-           (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' || v.back() == '\0'))
-        v.remove_suffix(1);
-    return v;
+// A value without the blanks and newlines around it, nor the terminator a C string may carry.
+std::string_view trimValue(std::string_view v) {
+    return trimChars(v, " \t\n", std::string_view(" \t\n\0", 4));
 }
 
 template <class T>
 Result<T> parseInt(std::string_view attr, std::string_view value, T lo, T hi) {
-    const std::string_view v = trim(value);
+    const std::string_view v = trimValue(value);
     T out{};
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
     if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out < lo || out > hi)
@@ -99,7 +96,7 @@ Result<ParsedXattr> parseXattr(std::string_view name, std::string_view value, bo
         case KvAttr::SeqLen:
             return number(parseInt<int64_t>(name, value, 0, INT64_MAX));
         case KvAttr::Parent:
-            out.text = std::string(trim(value));
+            out.text = std::string(trimValue(value));
             if (auto st = validateParentPath(out.text); !st) return st.error();
             return out;
         default:
