@@ -19,6 +19,7 @@
 
 #include "core/option_table.h"
 #include "core/size.h"
+#include "core/text.h"
 
 namespace kvc {
 namespace {
@@ -28,23 +29,9 @@ constexpr size_t kMaxConfigBytes = 1 << 20;
 constexpr size_t kMaxPoolNameBytes = 255;
 constexpr size_t kMaxShmPrefixBytes = 64;
 
-char toLower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lowercase(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), toLower);
-    return out;
-}
-
 bool isNameChar(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '.' || c == '-';
-}
-
-bool isDigit(char c) {
-    return c >= '0' && c <= '9';
 }
 
 // Separators of a seed list: ',' and spaces in the config file, '+' in a mount option.
@@ -420,7 +407,7 @@ std::string_view tierName(Tier tier) {
 }
 
 Result<Tier> parseTier(std::string_view text) {
-    const std::string name = lowercase(text);
+    const std::string name = toLower(text);
     if (name == "cpu") return Tier::Cpu;
     if (name == "disk") return Tier::Disk;
     return makeError(EINVAL, fmt::format("invalid tier {:?}: expected \"cpu\" or \"disk\"", text));

@@ -4,24 +4,18 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "core/names.h"
 #include "core/size.h"
+#include "core/text.h"
 
 namespace kvc {
 
-std::string_view trimRequest(std::string_view v) {
-    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
-    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
-    return v;
-}
-
 Result<EvictRequest> parseEvictRequest(std::string_view text) {
-    const std::string_view v = trimRequest(text);
+    const std::string_view v = trim(text);
     EvictRequest r;
     // A bare number or a trailing '%' is a percentage; anything with a unit is a size.
     const bool percent =

@@ -60,7 +60,4 @@ class MatchRequest {
     size_t line_ = 0;   // where the name after them starts
 };
 
-// `.policy` and `.size`: a word or a size with surrounding whitespace (`echo` adds a newline).
-std::string_view trimRequest(std::string_view text);
-
 }  // namespace kvc

@@ -17,6 +17,7 @@
 
 #include "core/policy/eviction_policy.h"
 #include "core/size.h"
+#include "core/text.h"
 
 namespace kvc {
 namespace {
@@ -26,18 +27,10 @@ constexpr double kMaxTimeoutSeconds = 86400.0 * 365;
 constexpr size_t kHelpWidth = 100;
 constexpr size_t kHelpNameColumn = 20;
 
-bool isDigit(char c) {
-    return c >= '0' && c <= '9';
-}
-
 // --- the parsers of the kinds: messages name the value -------------------------------------
 
 Result<std::string> parsePolicyName(std::string_view text) {
-    auto same = [&](const std::string& name) {
-        return std::ranges::equal(name, text, [](unsigned char a, unsigned char b) {
-            return std::tolower(a) == std::tolower(b);
-        });
-    };
+    auto same = [&](const std::string& name) { return equalsIgnoreCase(name, text); };
     const auto& names = policyNames();
     if (auto it = std::ranges::find_if(names, same); it != names.end()) return *it;
     return makeError(EINVAL,

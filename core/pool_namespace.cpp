@@ -6,44 +6,12 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
-#include "core/excerpt.h"
 #include "core/lower_tiers.h"
 #include "core/names.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
 
 namespace kvc {
-
-Status validateEntryName(std::string_view name) {
-    if (name.size() > kMaxNameBytes)
-        return makeError(ENAMETOOLONG, fmt::format("name of {} bytes is longer than {}",
-                                                   name.size(), kMaxNameBytes));
-    if (name.empty() || name == "." || name == ".." ||
-        name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos)
-        return makeError(EINVAL, "invalid name " + excerpt(name));
-    return {};
-}
-
-bool isPoolControlName(std::string_view name) {
-    for (std::string_view c : {".stats", ".policy", ".evict", ".size", ".match"})
-        if (name == c) return true;
-    return false;
-}
-
-Status validateNewName(std::string_view name, bool pool_top) {
-    if (auto st = validateEntryName(name); !st) return st;
-    if (pool_top && isPoolControlName(name))
-        return makeError(EEXIST, fmt::format("{} is a control file of the pool", name));
-    return {};
-}
-
-Status validatePoolPath(std::string_view path, std::string_view what) {
-    if (auto st = validateEntryPath(path, what); !st) return st;
-    const std::string_view top = path.substr(0, path.find('/'));
-    if (isPoolControlName(top))
-        return makeError(EEXIST, fmt::format("{}: {} is a control file of the pool", what, top));
-    return {};
-}
 
 Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
     auto slot = records_->takeInodeSlot();

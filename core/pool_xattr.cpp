@@ -1,6 +1,5 @@
 // Extended attributes: user.kvcache.* (the entry's cache metadata, parsed and validated) and
 // other user.* attributes, stored verbatim within the limits in core/xattr_limits.h.
-#include <charconv>
 #include <cstring>
 #include <utility>
 
@@ -9,7 +8,6 @@
 #include "core/aux_chain.h"
 #include "core/clock.h"
 #include "core/excerpt.h"
-#include "core/names.h"
 #include "core/pool.h"
 #include "core/record_codec.h"
 #include "core/xattr_rules.h"
@@ -19,127 +17,11 @@ namespace {
 
 constexpr std::string_view kKv = "user.kvcache.";
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n'))
-        v.remove_prefix(1);
-    while (!v.empty() &&
-           (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' || v.back() == '\0'))
-        v.remove_suffix(1);
-    return v;
-}
-
-template <class T>
-Result<T> parseInt(std::string_view attr, std::string_view value, T lo, T hi) {
-    const std::string_view v = trim(value);
-    T out{};
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || out < lo || out > hi)
-        return makeError(EINVAL, fmt::format("{}: {} is not an integer in [{}, {}]", attr,
-                                             excerpt(value), lo, hi));
-    return out;
-}
-
 std::string formatTime(int64_t ns) {
     return fmt::format("{}.{:09d}", ns / 1000000000, ns % 1000000000);
 }
 
 }  // namespace
-
-Status validateEntryPath(std::string_view path, std::string_view what) {
-    if (path.empty() || path.size() > kMaxParentPathBytes)
-        return makeError(
-            EINVAL, fmt::format("{}: empty or longer than {} bytes", what, kMaxParentPathBytes));
-    while (!path.empty()) {
-        const size_t slash = path.find('/');
-        if (auto st = validateEntryName(path.substr(0, slash)); !st)
-            return makeError(EINVAL, fmt::format("{}: {}", what, st.error().message));
-        if (slash == std::string_view::npos) break;
-        path.remove_prefix(slash + 1);
-        if (path.empty()) return makeError(EINVAL, fmt::format("{}: trailing '/'", what));
-    }
-    return {};
-}
-
-Status validateParentPath(std::string_view path) {
-    return validateEntryPath(path, "user.kvcache.parent");
-}
-
-KvAttr kvAttr(std::string_view name) {
-    if (name.substr(0, kKv.size()) != kKv) return KvAttr::None;
-    const std::string_view k = name.substr(kKv.size());
-    if (k == "priority") return KvAttr::Priority;
-    if (k == "pinned") return KvAttr::Pinned;
-    if (k == "pin_ttl") return KvAttr::PinTtl;
-    if (k == "parent") return KvAttr::Parent;
-    if (k == "layer") return KvAttr::Layer;
-    if (k == "seq_len") return KvAttr::SeqLen;
-    if (k == "access_count") return KvAttr::AccessCount;
-    if (k == "created") return KvAttr::Created;
-    if (k == "last_access") return KvAttr::LastAccess;
-    if (k == "committed") return KvAttr::Committed;
-    return KvAttr::Unknown;
-}
-
-bool isReadOnly(KvAttr a) {
-    return a == KvAttr::AccessCount || a == KvAttr::Created || a == KvAttr::LastAccess ||
-           a == KvAttr::Committed;
-}
-
-Result<ParsedXattr> parseXattr(std::string_view name, std::string_view value, bool directory) {
-    if (name.substr(0, 5) != "user.")
-        return makeError(
-            EOPNOTSUPP, fmt::format("only user.* attributes are supported, not {}", excerpt(name)));
-    if (name.size() > kMaxXattrNameBytes)
-        return makeError(ERANGE,
-                         fmt::format("attribute name longer than {} bytes", kMaxXattrNameBytes));
-    ParsedXattr out;
-    out.attr = kvAttr(name);
-    auto number = [&](auto parsed) -> Result<ParsedXattr> {
-        if (!parsed) return parsed.error();
-        out.number = *parsed;
-        return out;
-    };
-    switch (out.attr) {
-        case KvAttr::None:
-            if (value.size() > kMaxXattrValueBytes)
-                return makeError(E2BIG, fmt::format("value of {} bytes is larger than {}",
-                                                    value.size(), kMaxXattrValueBytes));
-            return out;
-        case KvAttr::Unknown:
-            return makeError(EINVAL, fmt::format("unknown attribute {} (see the README for the "
-                                                 "user.kvcache.* names)",
-                                                 excerpt(name)));
-        default:
-            break;
-    }
-    if (directory)
-        return makeError(EPERM, "user.kvcache.* attributes apply to entries, not directories");
-    if (isReadOnly(out.attr)) return makeError(EPERM, fmt::format("{} is read-only", name));
-    switch (out.attr) {
-        case KvAttr::Priority:
-            return number(parseInt<int32_t>(name, value, INT32_MIN, INT32_MAX));
-        case KvAttr::Pinned:
-            return number(parseInt<int64_t>(name, value, 0, 1));
-        case KvAttr::PinTtl:
-            return number(parseInt<int64_t>(name, value, 0, kMaxPinTtlSeconds));
-        case KvAttr::Layer:
-        case KvAttr::SeqLen:
-            return number(parseInt<int64_t>(name, value, 0, INT64_MAX));
-        case KvAttr::Parent:
-            out.text = std::string(trim(value));
-            if (auto st = validateParentPath(out.text); !st) return st.error();
-            return out;
-        default:
-            return out;
-    }
-}
-
-Status checkXattrTotals(size_t count, size_t bytes) {
-    if (bytes > kMaxXattrBytesPerEntry || count > kMaxXattrsPerEntry)
-        return makeError(ENOSPC, fmt::format("attributes would pass {} bytes or {} names",
-                                             kMaxXattrBytesPerEntry, kMaxXattrsPerEntry));
-    return {};
-}
 
 Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     std::lock_guard lk(meta_);

@@ -12,35 +12,12 @@
 #include <limits>
 
 #include "core/excerpt.h"
+#include "core/text.h"
 
 namespace kvc {
 namespace {
 
 constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
-
-bool isSpace(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-bool isDigit(char c) {
-    return c >= '0' && c <= '9';
-}
-char toLower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
-    while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (toLower(a[i]) != toLower(b[i])) return false;
-    }
-    return true;
-}
 
 // A number as written: digits, optionally a point and more digits. Both parts are non-empty
 // when present, so "1.", ".5" and "1..5" are rejected rather than guessed at.

@@ -694,208 +694,304 @@ Result<std::unique_ptr<SnapshotReader>> SnapshotReader::fromFd(int fd, std::stri
     return r;
 }
 
-Status SnapshotReader::verify(const SnapshotProgress& progress) {
-    SeqReader in(fd_, size_);
-    std::string buf;
-    auto truncatedAt = [&](std::string_view inside) {
-        return damaged(fmt::format("truncated at byte {} ({})", size_, inside));
-    };
-    auto readExact = [&](std::string& out, size_t n) -> Status {
-        auto got = in.read(out, n);
-        if (!got) return damaged(fmt::format("read error: {}", got.error().message));
-        if (!*got)
-            return damaged(fmt::format("the file shrank to {} bytes while being read", in.pos()));
-        return {};
-    };
+// Where a record starts, as messages name it.
+struct RecordPlace {
+    uint64_t number;
+    uint64_t at;         // byte offset of its header
+    uint64_t remaining;  // bytes from there to the end of the file
+};
 
-    // Header: magic, version and length first; nothing after them is trusted before the
-    // header's checksum matches.
-    if (size_ == 0) return damaged("empty file, not a kvcachefs snapshot");
-    if (size_ < 16) {
-        if (auto st = readExact(buf, static_cast<size_t>(size_)); !st) return st;
+// A record's fixed header, checked against the bytes that remain.
+struct RecordHead {
+    uint8_t kind;
+    uint32_t meta_len;
+    uint64_t data_len;
+};
+
+// One pass over the whole image, made by open() before any record is handed out: the header,
+// each record and the trailer are read once and checked before anything that depends on them.
+// It fills the reader's header, index, checksums and summary.
+struct SnapshotReader::Verifier {
+    Verifier(SnapshotReader& reader, const SnapshotProgress& on_progress)
+        : r(reader), in(reader.fd_, reader.size_), progress(on_progress) {}
+
+    Status readHeader();
+    bool trailerAtEnd() const;
+    // The record at the read position, checked and added to the index; false at the trailer.
+    Result<bool> readRecord(uint64_t number);
+    Status readTrailer();
+
+    SnapshotReader& r;
+    SeqReader in;
+    const SnapshotProgress& progress;
+    bool trailer_at_end = false;  // a valid trailer ends the file
+    Hasher image;                 // the header's checksum, then every record's
+    Hasher hash;                  // the record being read
+    TreeCheck tree;
+
+  private:
+    Error truncatedAt(std::string_view inside) const;
+    Error overrun(const RecordPlace& place, std::string claim) const;
+    Status readExact(std::string& out, size_t n);
+    Status decodeHeader(const std::string& head, uint32_t version);
+    bool trailerStartsAt(uint64_t at) const;
+    Result<RecordHead> readRecordHead(const RecordPlace& place);
+    Status hashData(uint64_t data_len);
+    Result<SnapshotRecord> decodeRecord(const RecordHead& head, const RecordPlace& place);
+    void addToSummary(const SnapshotRecord& rec);
+
+    std::string meta_;  // the record being read
+    uint64_t last_progress_ = 0;
+};
+
+Error SnapshotReader::Verifier::truncatedAt(std::string_view inside) const {
+    return r.damaged(fmt::format("truncated at byte {} ({})", r.size_, inside));
+}
+
+// What a record claims is told as claimed: its lengths may be the damaged part.
+Error SnapshotReader::Verifier::overrun(const RecordPlace& p, std::string claim) const {
+    if (trailer_at_end)
+        return r.damaged(
+            fmt::format("record {} at byte {} claims {}, but only {} bytes "
+                        "remain before the trailer",
+                        p.number, p.at, claim, p.remaining - kTrailerBytes));
+    return truncatedAt(fmt::format("record {} at byte {} needs {}, {} bytes remain", p.number, p.at,
+                                   claim, p.remaining));
+}
+
+Status SnapshotReader::Verifier::readExact(std::string& out, size_t n) {
+    auto got = in.read(out, n);
+    if (!got) return r.damaged(fmt::format("read error: {}", got.error().message));
+    if (!*got)
+        return r.damaged(fmt::format("the file shrank to {} bytes while being read", in.pos()));
+    return {};
+}
+
+// Header: magic, version and length first; nothing after them is trusted before the header's
+// checksum matches. Then the image checksum starts with the header's.
+Status SnapshotReader::Verifier::readHeader() {
+    std::string buf;
+    if (r.size_ == 0) return r.damaged("empty file, not a kvcachefs snapshot");
+    if (r.size_ < 16) {
+        if (auto st = readExact(buf, static_cast<size_t>(r.size_)); !st) return st;
         if (std::memcmp(buf.data(), kHeaderMagic, std::min<size_t>(8, buf.size())) != 0)
-            return damaged("not a kvcachefs snapshot (bad magic)");
+            return r.damaged("not a kvcachefs snapshot (bad magic)");
         return truncatedAt("inside the header");
     }
     if (auto st = readExact(buf, 16); !st) return st;
     if (std::memcmp(buf.data(), kHeaderMagic, 8) != 0)
-        return damaged("not a kvcachefs snapshot (bad magic)");
+        return r.damaged("not a kvcachefs snapshot (bad magic)");
     Decoder fixed(std::string_view(buf).substr(8));
     const uint32_t version = fixed.u32();
-    header_len_ = fixed.u32();
+    const uint32_t header_len = r.header_len_ = fixed.u32();
     // A bound for every version (a newer header may be longer than this version's); the exact
     // length of a version 1 header is checked once its fields are read.
     constexpr size_t kMaxHeader = 65536;
-    if (header_len_ < 24 || header_len_ > kMaxHeader)
-        return damaged(fmt::format("header length {} is impossible (format version {})",
-                                   header_len_, version));
-    if (header_len_ > size_) return truncatedAt("inside the header");
+    if (header_len < 24 || header_len > kMaxHeader)
+        return r.damaged(
+            fmt::format("header length {} is impossible (format version {})", header_len, version));
+    if (header_len > r.size_) return truncatedAt("inside the header");
     std::string rest;
-    if (auto st = readExact(rest, header_len_ - 16); !st) return st;
+    if (auto st = readExact(rest, header_len - 16); !st) return st;
     const std::string head = buf + rest;
-    if (XXH3_64bits(head.data(), header_len_ - 8) != loadLe64(head.data() + header_len_ - 8))
-        return damaged("the header fails its checksum");
+    if (XXH3_64bits(head.data(), header_len - 8) != loadLe64(head.data() + header_len - 8))
+        return r.damaged("the header fails its checksum");
     if (version != kSnapshotFormatVersion)
-        return damaged(
+        return r.damaged(
             fmt::format("format version {}, this build reads {}", version, kSnapshotFormatVersion));
-    {
-        Decoder d(std::string_view(head).substr(16, header_len_ - 24));
-        header_.version = version;
-        header_.block_size = d.u32();
-        header_.flags = d.u32();
-        header_.created_ns = d.i64();
-        header_.capacity_bytes = d.u64();
-        const uint16_t pool_len = d.u16();
-        const uint16_t policy_len = d.u16();
-        header_.pool = std::string(d.bytes(pool_len));
-        header_.policy = std::string(d.bytes(policy_len));
-        if (!d.done()) return damaged("the header's lengths do not add up");
-        if (auto e = checkHeader(header_); !e.empty()) return damaged("header: " + e);
-    }
+    if (auto st = decodeHeader(head, version); !st) return st;
+    const std::string s = le64(loadLe64(head.data() + header_len - 8));
+    image.update(s.data(), s.size());
+    return {};
+}
 
-    // A valid trailer at the very end tells a damaged length from a file cut short.
-    bool trailer_at_end = false;
-    if (size_ >= header_len_ + kTrailerBytes) {
-        std::string t(kTrailerBytes, '\0');
-        if (::pread(fd_, t.data(), t.size(), static_cast<off_t>(size_ - kTrailerBytes)) ==
-                static_cast<ssize_t>(kTrailerBytes) &&
-            std::memcmp(t.data(), kTrailerMagic, 8) == 0 &&
-            XXH3_64bits(t.data(), 32) == loadLe64(t.data() + 32) &&
-            loadLe64(t.data() + 16) == size_)
-            trailer_at_end = true;
-    }
+// The fields of a header whose checksum matched.
+Status SnapshotReader::Verifier::decodeHeader(const std::string& head, uint32_t version) {
+    SnapshotHeader& h = r.header_;
+    Decoder d(std::string_view(head).substr(16, r.header_len_ - 24));
+    h.version = version;
+    h.block_size = d.u32();
+    h.flags = d.u32();
+    h.created_ns = d.i64();
+    h.capacity_bytes = d.u64();
+    const uint16_t pool_len = d.u16();
+    const uint16_t policy_len = d.u16();
+    h.pool = std::string(d.bytes(pool_len));
+    h.policy = std::string(d.bytes(policy_len));
+    if (!d.done()) return r.damaged("the header's lengths do not add up");
+    if (auto e = checkHeader(h); !e.empty()) return r.damaged("header: " + e);
+    return {};
+}
 
-    Hasher image;
-    {
-        const std::string s = le64(loadLe64(head.data() + header_len_ - 8));
-        image.update(s.data(), s.size());
+// A valid trailer at the very end tells a damaged length from a file cut short.
+bool SnapshotReader::Verifier::trailerAtEnd() const {
+    if (r.size_ < r.header_len_ + kTrailerBytes) return false;
+    std::string t(kTrailerBytes, '\0');
+    return ::pread(r.fd_, t.data(), t.size(), static_cast<off_t>(r.size_ - kTrailerBytes)) ==
+               static_cast<ssize_t>(kTrailerBytes) &&
+           std::memcmp(t.data(), kTrailerMagic, 8) == 0 &&
+           XXH3_64bits(t.data(), 32) == loadLe64(t.data() + 32) &&
+           loadLe64(t.data() + 16) == r.size_;
+}
+
+bool SnapshotReader::Verifier::trailerStartsAt(uint64_t at) const {
+    if (r.size_ - at < 8) return false;
+    std::string peek(8, '\0');
+    return ::pread(r.fd_, peek.data(), 8, static_cast<off_t>(at)) == 8 &&
+           std::memcmp(peek.data(), kTrailerMagic, 8) == 0;
+}
+
+Result<bool> SnapshotReader::Verifier::readRecord(uint64_t number) {
+    const uint64_t at = in.pos();
+    const RecordPlace place{number, at, r.size_ - at};
+    if (trailerStartsAt(at)) return false;
+    if (place.remaining == 0)
+        return truncatedAt(fmt::format("no trailer after record {}", number - 1));
+    auto head = readRecordHead(place);
+    if (!head) return head.error();
+    if (auto st = readExact(meta_, head->meta_len); !st) return st.error();
+    hash.update(meta_.data(), meta_.size());
+    if (auto st = hashData(head->data_len); !st) return st.error();
+    std::string sum;
+    if (auto st = readExact(sum, 8); !st) return st.error();
+    const uint64_t checksum = hash.digest();
+    if (checksum != loadLe64(sum.data()))
+        return r.damaged(fmt::format("record {} at byte {} fails its checksum", number, at));
+    auto rec = decodeRecord(*head, place);
+    if (!rec) return rec.error();
+    image.update(sum.data(), sum.size());
+    r.checksums_.push_back(checksum);
+    addToSummary(*rec);
+    r.index_.push_back(SnapshotIndexItem{rec->kind, std::move(rec->path), head->data_len, at});
+    return true;
+}
+
+// The fixed header of a record: its lengths are checked against the bytes left before anything
+// is read or summed. The record's checksum starts with it.
+Result<RecordHead> SnapshotReader::Verifier::readRecordHead(const RecordPlace& p) {
+    if (p.remaining < kRecordHeadBytes)
+        return overrun(p, fmt::format("a {}-byte header", kRecordHeadBytes));
+    std::string rh;
+    if (auto st = readExact(rh, kRecordHeadBytes); !st) return st.error();
+    if (std::memcmp(rh.data(), kRecordMagic, 4) != 0)
+        return r.damaged(fmt::format("record {} at byte {}: bad record magic", p.number, p.at));
+    Decoder d(std::string_view(rh).substr(4));
+    const uint8_t kind = d.u8();
+    const uint32_t reserved = uint32_t{d.u8()} | uint32_t{d.u8()} << 8 | uint32_t{d.u8()} << 16;
+    const uint32_t meta_len = d.u32();
+    const uint32_t reserved2 = d.u32();
+    const uint64_t data_len = d.u64();
+    if (kind < 1 || kind > 3 || reserved || reserved2)
+        return r.damaged(
+            fmt::format("record {} at byte {}: bad record header (kind {})", p.number, p.at, kind));
+    if (meta_len > kSnapshotMaxMetaBytes)
+        return r.damaged(fmt::format("record {} at byte {}: meta of {} bytes is larger than {}",
+                                     p.number, p.at, meta_len, kSnapshotMaxMetaBytes));
+    const uint64_t after_head = p.remaining - kRecordHeadBytes;
+    if (meta_len > after_head || data_len > after_head - meta_len ||
+        8 > after_head - meta_len - data_len)
+        return overrun(p, fmt::format("{} bytes of metadata and {} of data", meta_len, data_len));
+    hash.reset();
+    hash.update(rh.data(), rh.size());
+    return RecordHead{kind, meta_len, data_len};
+}
+
+// A record's data goes into its checksum in pieces, with progress told as it goes.
+Status SnapshotReader::Verifier::hashData(uint64_t data_len) {
+    for (uint64_t left = data_len; left > 0;) {
+        auto c = in.chunk(static_cast<size_t>(std::min<uint64_t>(left, kIoBufferBytes)));
+        if (!c) return r.damaged(fmt::format("read error: {}", c.error().message));
+        if (c->empty()) return r.damaged("the file shrank while being read");
+        hash.update(c->data(), c->size());
+        left -= c->size();
+        if (progress && in.pos() - last_progress_ >= kIoBufferBytes) {
+            last_progress_ = in.pos();
+            progress(in.pos());
+        }
     }
-    Hasher hash;
-    TreeCheck tree;
-    std::string meta;
+    return {};
+}
+
+// The metadata of a record whose checksum matched, checked on its own, in the tree of the
+// records before it, and against what a pool would take.
+Result<SnapshotRecord> SnapshotReader::Verifier::decodeRecord(const RecordHead& head,
+                                                              const RecordPlace& p) {
+    SnapshotRecord rec;
+    rec.kind = static_cast<SnapshotKind>(head.kind);
+    if (auto e = decodeMeta(meta_, rec); !e.empty())
+        return r.damaged(fmt::format("record {} at byte {}: {}", p.number, p.at, e));
+    rec.data_len = head.data_len;
+    if (auto e = validateRecord(rec); !e.empty())
+        return r.damaged(fmt::format("record {} ({:?}): {}", p.number, rec.path, e));
+    if (auto e = tree.check(rec); !e.empty())
+        return r.damaged(fmt::format("record {}: {}", p.number, e));
+    if (auto e = checkRestorable(rec); !e.empty())
+        return r.damaged(fmt::format("record {} ({:?}): {}", p.number, rec.path, e));
+    tree.add(rec);
+    return rec;
+}
+
+void SnapshotReader::Verifier::addToSummary(const SnapshotRecord& rec) {
+    SnapshotSummary& s = r.summary_;
+    switch (rec.kind) {
+        case SnapshotKind::Directory:
+            if (!rec.path.empty()) s.directories++;
+            break;
+        case SnapshotKind::Entry:
+            s.entries++;
+            s.data_bytes += rec.data_len;
+            s.largest_entry = std::max(s.largest_entry, rec.data_len);
+            break;
+        case SnapshotKind::Link:
+            s.links++;
+            break;
+    }
+}
+
+// The trailer: right after the last record, the last bytes of the file, and agreeing with the
+// records read.
+Status SnapshotReader::Verifier::readTrailer() {
+    const uint64_t at = in.pos();
+    if (r.size_ - at < kTrailerBytes) return truncatedAt("inside the trailer");
+    if (r.size_ - at > kTrailerBytes)
+        return r.damaged(fmt::format("{} bytes follow the trailer at byte {}",
+                                     r.size_ - at - kTrailerBytes, at));
+    std::string t;
+    if (auto st = readExact(t, kTrailerBytes); !st) return st;
+    if (XXH3_64bits(t.data(), 32) != loadLe64(t.data() + 32))
+        return r.damaged("the trailer fails its checksum");
+    const uint64_t count = loadLe64(t.data() + 8);
+    const uint64_t total = loadLe64(t.data() + 16);
+    if (count != r.index_.size())
+        return r.damaged(
+            fmt::format("the trailer counts {} records, the file has {}", count, r.index_.size()));
+    if (total != r.size_)
+        return r.damaged(
+            fmt::format("the trailer says the image is {} bytes, the file has {}", total, r.size_));
+    if (loadLe64(t.data() + 24) != image.digest())
+        return r.damaged(
+            "the image checksum does not match its records (records missing, "
+            "reordered or replaced)");
+    return {};
+}
+
+Status SnapshotReader::verify(const SnapshotProgress& progress) {
+    Verifier v(*this, progress);
+    if (auto st = v.readHeader(); !st) return st;
+    v.trailer_at_end = v.trailerAtEnd();
     index_.clear();
     checksums_.clear();
     summary_ = SnapshotSummary{};
     summary_.file_bytes = size_;
-    uint64_t last_progress = 0;
     for (uint64_t number = 1;; ++number) {
-        const uint64_t at = in.pos();
-        const uint64_t remaining = size_ - at;
-        // What a record claims is told as claimed: its lengths may be the damaged part.
-        auto overrun = [&](std::string claim) {
-            if (trailer_at_end)
-                return damaged(
-                    fmt::format("record {} at byte {} claims {}, but only {} bytes "
-                                "remain before the trailer",
-                                number, at, claim, remaining - kTrailerBytes));
-            return truncatedAt(fmt::format("record {} at byte {} needs {}, {} bytes remain", number,
-                                           at, claim, remaining));
-        };
-        if (remaining >= 8) {
-            std::string peek(8, '\0');
-            if (::pread(fd_, peek.data(), 8, static_cast<off_t>(at)) == 8 &&
-                std::memcmp(peek.data(), kTrailerMagic, 8) == 0)
-                break;
-        }
-        if (remaining == 0)
-            return truncatedAt(fmt::format("no trailer after record {}", number - 1));
-        if (remaining < kRecordHeadBytes)
-            return overrun(fmt::format("a {}-byte header", kRecordHeadBytes));
-        std::string rh;
-        if (auto st = readExact(rh, kRecordHeadBytes); !st) return st;
-        if (std::memcmp(rh.data(), kRecordMagic, 4) != 0)
-            return damaged(fmt::format("record {} at byte {}: bad record magic", number, at));
-        Decoder d(std::string_view(rh).substr(4));
-        const uint8_t kind = d.u8();
-        const uint32_t reserved = uint32_t{d.u8()} | uint32_t{d.u8()} << 8 | uint32_t{d.u8()} << 16;
-        const uint32_t meta_len = d.u32();
-        const uint32_t reserved2 = d.u32();
-        const uint64_t data_len = d.u64();
-        if (kind < 1 || kind > 3 || reserved || reserved2)
-            return damaged(
-                fmt::format("record {} at byte {}: bad record header (kind {})", number, at, kind));
-        if (meta_len > kSnapshotMaxMetaBytes)
-            return damaged(fmt::format("record {} at byte {}: meta of {} bytes is larger than {}",
-                                       number, at, meta_len, kSnapshotMaxMetaBytes));
-        // Lengths are checked against the bytes left before anything is read or summed.
-        const uint64_t after_head = remaining - kRecordHeadBytes;
-        if (meta_len > after_head || data_len > after_head - meta_len ||
-            8 > after_head - meta_len - data_len)
-            return overrun(fmt::format("{} bytes of metadata and {} of data", meta_len, data_len));
-        hash.reset();
-        hash.update(rh.data(), rh.size());
-        if (auto st = readExact(meta, meta_len); !st) return st;
-        hash.update(meta.data(), meta.size());
-        for (uint64_t left = data_len; left > 0;) {
-            auto c = in.chunk(static_cast<size_t>(std::min<uint64_t>(left, kIoBufferBytes)));
-            if (!c) return damaged(fmt::format("read error: {}", c.error().message));
-            if (c->empty()) return damaged("the file shrank while being read");
-            hash.update(c->data(), c->size());
-            left -= c->size();
-            if (progress && in.pos() - last_progress >= kIoBufferBytes) {
-                last_progress = in.pos();
-                progress(in.pos());
-            }
-        }
-        std::string sum;
-        if (auto st = readExact(sum, 8); !st) return st;
-        const uint64_t checksum = hash.digest();
-        if (checksum != loadLe64(sum.data()))
-            return damaged(fmt::format("record {} at byte {} fails its checksum", number, at));
-        SnapshotRecord rec;
-        rec.kind = static_cast<SnapshotKind>(kind);
-        if (auto e = decodeMeta(meta, rec); !e.empty())
-            return damaged(fmt::format("record {} at byte {}: {}", number, at, e));
-        rec.data_len = data_len;
-        if (auto e = validateRecord(rec); !e.empty())
-            return damaged(fmt::format("record {} ({:?}): {}", number, rec.path, e));
-        if (auto e = tree.check(rec); !e.empty())
-            return damaged(fmt::format("record {}: {}", number, e));
-        if (auto e = checkRestorable(rec); !e.empty())
-            return damaged(fmt::format("record {} ({:?}): {}", number, rec.path, e));
-        tree.add(rec);
-        image.update(sum.data(), sum.size());
-        checksums_.push_back(checksum);
-        switch (rec.kind) {
-            case SnapshotKind::Directory:
-                if (!rec.path.empty()) summary_.directories++;
-                break;
-            case SnapshotKind::Entry:
-                summary_.entries++;
-                summary_.data_bytes += data_len;
-                summary_.largest_entry = std::max(summary_.largest_entry, data_len);
-                break;
-            case SnapshotKind::Link:
-                summary_.links++;
-                break;
-        }
-        index_.push_back(SnapshotIndexItem{rec.kind, std::move(rec.path), data_len, at});
+        auto more = v.readRecord(number);
+        if (!more) return more.error();
+        if (!*more) break;
     }
-
-    const uint64_t at = in.pos();
-    if (size_ - at < kTrailerBytes) return truncatedAt("inside the trailer");
-    if (size_ - at > kTrailerBytes)
-        return damaged(
-            fmt::format("{} bytes follow the trailer at byte {}", size_ - at - kTrailerBytes, at));
-    std::string t;
-    if (auto st = readExact(t, kTrailerBytes); !st) return st;
-    if (XXH3_64bits(t.data(), 32) != loadLe64(t.data() + 32))
-        return damaged("the trailer fails its checksum");
-    const uint64_t count = loadLe64(t.data() + 8);
-    const uint64_t total = loadLe64(t.data() + 16);
-    if (count != index_.size())
-        return damaged(
-            fmt::format("the trailer counts {} records, the file has {}", count, index_.size()));
-    if (total != size_)
-        return damaged(
-            fmt::format("the trailer says the image is {} bytes, the file has {}", total, size_));
-    if (loadLe64(t.data() + 24) != image.digest())
-        return damaged(
-            "the image checksum does not match its records (records missing, "
-            "reordered or replaced)");
+    if (auto st = v.readTrailer(); !st) return st;
     if (index_.empty() || index_.front().kind != SnapshotKind::Directory)
         return damaged("no record for the pool's directory");
-    if (auto e = tree.checkChains(); !e.empty()) return damaged(e);
+    if (auto e = v.tree.checkChains(); !e.empty()) return damaged(e);
     summary_.records = index_.size();
     if (progress) progress(size_);
     return {};

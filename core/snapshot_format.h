@@ -215,6 +215,8 @@ class SnapshotReader {
   private:
     SnapshotReader() = default;
     Status verify(const SnapshotProgress& progress);
+    // The steps of verify().
+    struct Verifier;
     Error damaged(std::string what) const;
 
     int fd_ = -1;

@@ -64,13 +64,13 @@ std::vector<std::pair<std::string, std::string>> entryAttributes(const SnapshotR
     return out;
 }
 
-Result<RestoreReport> restoreImage(SnapshotReader& image, RestoreTarget& target,
-                                   const RestoreOptions& options) {
+namespace {
+
+// The image's block size is the pool's, and no entry of it is larger than the pool: the pool's
+// capacity in bytes.
+Result<uint64_t> checkFits(SnapshotReader& image, RestoreTarget& target) {
     const SnapshotHeader& h = image.header();
     const SnapshotSummary& sum = image.summary();
-    RestoreReport report;
-
-    // Everything that can be known to fail is checked before the first change.
     auto block_size = target.blockSize();
     if (!block_size) return block_size.error();
     if (*block_size != h.block_size)
@@ -87,39 +87,37 @@ Result<RestoreReport> restoreImage(SnapshotReader& image, RestoreTarget& target,
                                                     image.name(), item.path, item.data_len,
                                                     target.describe(""), *capacity));
     }
-    std::unordered_map<std::string, PathKind> existing;
-    if (!options.replace) {
-        auto tree = target.listTree();
-        if (!tree) return tree.error();
-        existing = std::move(*tree);
-        for (const SnapshotIndexItem& item : image.index()) {
-            auto it = existing.find(item.path);
-            if (item.path.empty() || it == existing.end()) continue;
-            const bool image_dir = item.kind == SnapshotKind::Directory;
-            if (image_dir != (it->second == PathKind::Directory))
-                return makeError(image_dir ? ENOTDIR : EISDIR,
-                                 fmt::format("snapshot {}: {} is {} in the pool but {} in the "
-                                             "image; restore with --replace, or move it away",
-                                             image.name(), target.describe(item.path),
-                                             image_dir ? "an entry" : "a directory",
-                                             image_dir ? "a directory" : "an entry"));
-        }
-    }
-    if (sum.data_bytes > *capacity)
-        target.warn(
-            fmt::format("the image holds {} bytes of entries and {} has a capacity of {} "
-                        "bytes: the pool's policy evicts entries as the restore needs "
-                        "room",
-                        sum.data_bytes, target.describe(""), *capacity));
+    return *capacity;
+}
 
-    if (options.replace) {
-        auto removed = target.removeAll();
-        if (!removed) return removed.error();
-        report.removed = *removed;
+// Merge: `existing` gets what the pool holds now, and no path may be a directory on one side
+// and an entry on the other.
+Status checkMergeable(SnapshotReader& image, RestoreTarget& target,
+                      std::unordered_map<std::string, PathKind>& existing) {
+    auto tree = target.listTree();
+    if (!tree) return tree.error();
+    existing = std::move(*tree);
+    for (const SnapshotIndexItem& item : image.index()) {
+        auto it = existing.find(item.path);
+        if (item.path.empty() || it == existing.end()) continue;
+        const bool image_dir = item.kind == SnapshotKind::Directory;
+        if (image_dir != (it->second == PathKind::Directory))
+            return makeError(image_dir ? ENOTDIR : EISDIR,
+                             fmt::format("snapshot {}: {} is {} in the pool but {} in the "
+                                         "image; restore with --replace, or move it away",
+                                         image.name(), target.describe(item.path),
+                                         image_dir ? "an entry" : "a directory",
+                                         image_dir ? "a directory" : "an entry"));
     }
+    return {};
+}
 
+// Every record of the image, in its order, into the target; the directories are kept for
+// finishDirectory.
+Status putRecords(SnapshotReader& image, RestoreTarget& target, const RestoreOptions& options,
+                  const std::unordered_map<std::string, PathKind>& existing, RestoreReport& report,
+                  std::vector<SnapshotRecord>& directories) {
     image.rewind();
-    std::vector<SnapshotRecord> directories;
     SnapshotRecord rec;
     for (;;) {
         auto more = image.next(rec);
@@ -149,6 +147,39 @@ Result<RestoreReport> restoreImage(SnapshotReader& image, RestoreTarget& target,
                 break;
         }
     }
+    return {};
+}
+
+}  // namespace
+
+Result<RestoreReport> restoreImage(SnapshotReader& image, RestoreTarget& target,
+                                   const RestoreOptions& options) {
+    RestoreReport report;
+
+    // Everything that can be known to fail is checked before the first change.
+    auto capacity = checkFits(image, target);
+    if (!capacity) return capacity.error();
+    std::unordered_map<std::string, PathKind> existing;
+    if (!options.replace) {
+        if (auto st = checkMergeable(image, target, existing); !st) return st.error();
+    }
+    const uint64_t data_bytes = image.summary().data_bytes;
+    if (data_bytes > *capacity)
+        target.warn(
+            fmt::format("the image holds {} bytes of entries and {} has a capacity of {} "
+                        "bytes: the pool's policy evicts entries as the restore needs "
+                        "room",
+                        data_bytes, target.describe(""), *capacity));
+
+    if (options.replace) {
+        auto removed = target.removeAll();
+        if (!removed) return removed.error();
+        report.removed = *removed;
+    }
+
+    std::vector<SnapshotRecord> directories;
+    if (auto st = putRecords(image, target, options, existing, report, directories); !st)
+        return st.error();
     // Deepest first: the image lists a directory before anything inside it.
     for (auto it = directories.rbegin(); it != directories.rend(); ++it)
         if (auto st = target.finishDirectory(*it); !st) return st.error();

@@ -9,6 +9,7 @@
 
 #include "core/control_requests.h"
 #include "core/size.h"
+#include "core/text.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
 #include "fs/metrics.h"
@@ -87,7 +88,9 @@ Result<std::string> Filesystem::controlWrite(uint32_t pool, const ControlFile& f
     auto slot = poolByIndex(pool);
     if (file.root_level || !slot) return makeError(EACCES, "read-only control file");
     Pool& p = *slot->pool;
-    const std::string_view v = trimRequest(data);
+    // `.policy` and `.size`: a word or a size with surrounding whitespace (`echo` adds a
+    // newline).
+    const std::string_view v = trim(data);
     switch (file.kind) {
         case ControlKind::Policy: {
             if (auto st = p.setPolicy(v); !st) return st.error();

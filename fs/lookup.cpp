@@ -92,12 +92,13 @@ static Result<struct stat> statOf(fuse_req_t req, fuse_ino_t ino) {
 
 void opGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     guarded(req, "getattr", [&] {
-        auto st = statOf(req, ino);
-        if (!st) return replyError(req, st.error(), "getattr");
+        auto stat_result = statOf(req, ino);
+        if (!stat_result) return replyError(req, stat_result.error(), "getattr");
         const NodeRef ref = splitIno(ino);
         const bool control = isControlNode(ref);
         const ControlFile* c = control ? controlByLocal(ref.pool == 0, ref.local) : nullptr;
-        fuse_reply_attr(req, &*st, c ? controlAttrTimeout(fsOf(req), *c) : fsOf(req).timeout());
+        fuse_reply_attr(req, &*stat_result,
+                        c ? controlAttrTimeout(fsOf(req), *c) : fsOf(req).timeout());
     });
 }
 
@@ -111,9 +112,9 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
             if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
                            FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME))
                 return (void)fuse_reply_err(req, EPERM);
-            auto st = statOf(req, ino);
-            if (!st) return replyError(req, st.error(), "setattr");
-            return (void)fuse_reply_attr(req, &*st, 0);
+            auto stat_result = statOf(req, ino);
+            if (!stat_result) return replyError(req, stat_result.error(), "setattr");
+            return (void)fuse_reply_attr(req, &*stat_result, 0);
         }
         auto slot = poolOf(req, ino);
         if (!slot) return (void)fuse_reply_err(req, ENOENT);
@@ -133,8 +134,8 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
             c.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
         auto a = slot->pool->setattr(ref.local, c);
         if (!a) return replyError(req, a.error(), "setattr");  // a truncate told the tiers
-        struct stat st = fsOf(req).toStat(ref.pool, *a);
-        fuse_reply_attr(req, &st, fsOf(req).timeout());
+        struct stat new_stat = fsOf(req).toStat(ref.pool, *a);
+        fuse_reply_attr(req, &new_stat, fsOf(req).timeout());
     });
 }
 

@@ -1,9 +1,7 @@
 // The one place that lists the built-in eviction policies and creates them by name.
-#include <algorithm>
-#include <cctype>
-
 #include "core/policy/eviction_policy.h"
 #include "core/policy/policies.h"
+#include "core/text.h"
 
 namespace kvc {
 namespace {
@@ -25,11 +23,6 @@ constexpr PolicyEntry kPolicies[] = {
     {"lru+admit", makeLruAdmitPolicy},
     {"kvadapt", makeKvAdaptPolicy},
 };
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    return std::ranges::equal(
-        a, b, [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
-}
 
 }  // namespace
 

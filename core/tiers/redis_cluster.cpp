@@ -149,6 +149,80 @@ std::optional<HostPort> redirectTarget(std::string_view text, std::string_view k
     return splitHostPort(address);
 }
 
+// Why a node gave no usable answer, and whether it was by timing out.
+struct NodeFailure {
+    Error error;
+    bool timed_out = false;
+};
+
+// A command's arguments as hiredis takes them.
+struct CommandArgs {
+    explicit CommandArgs(const std::vector<std::string_view>& argv) {
+        args.reserve(argv.size());
+        lengths.reserve(argv.size());
+        for (std::string_view a : argv) {
+            args.push_back(a.data());
+            lengths.push_back(a.size());
+        }
+    }
+    std::vector<const char*> args;
+    std::vector<size_t> lengths;
+};
+
+// Gives the connection the socket timeout `budget` unless it has it already.
+std::optional<NodeFailure> applyTimeout(Connection& conn, std::string_view address,
+                                        std::chrono::microseconds budget) {
+    if (conn.timeout == budget) return std::nullopt;
+    if (redisSetTimeout(conn.ctx.get(), toTimeval(budget)) != REDIS_OK) {
+        return NodeFailure{makeError(EIO, fmt::format("redis node {}: set timeout: {}", address,
+                                                      conn.ctx->errstr)),
+                           false};
+    }
+    conn.timeout = budget;
+    return std::nullopt;
+}
+
+// ASKING first when `asking`, then the command: the reply, or null with the errno of the I/O
+// that failed in `io_errno`.
+ReplyPtr sendCommand(Connection& conn, CommandArgs& command, bool asking, int& io_errno) {
+    ReplyPtr reply;
+    SigpipeBlock no_sigpipe;
+    bool asked = true;
+    if (asking) {
+        errno = 0;
+        reply.reset(static_cast<redisReply*>(redisCommand(conn.ctx.get(), "ASKING")));
+        io_errno = errno;
+        asked = reply && reply->type == REDIS_REPLY_STATUS;
+    }
+    if (asked) {
+        errno = 0;
+        reply.reset(static_cast<redisReply*>(
+            redisCommandArgv(conn.ctx.get(), static_cast<int>(command.args.size()),
+                             command.args.data(), command.lengths.data())));
+        io_errno = errno;
+    }
+    return reply;
+}
+
+// Why a command got no reply: the socket's timeout, set to `budget`, or another I/O error.
+NodeFailure noReply(const Connection& conn, int io_errno, std::string_view address,
+                    std::chrono::microseconds budget) {
+    const bool timed_out = conn.ctx->err == REDIS_ERR_IO &&
+                           (io_errno == EAGAIN || io_errno == EWOULDBLOCK || io_errno == ETIMEDOUT);
+    if (timed_out) {
+        return NodeFailure{
+            makeError(
+                ETIMEDOUT,
+                fmt::format("redis node {}: no reply within {} ms", address,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(budget).count())),
+            true};
+    }
+    return NodeFailure{
+        makeError(EIO, fmt::format("redis node {}: {}", address,
+                                   conn.ctx->errstr[0] != '\0' ? conn.ctx->errstr : "I/O error")),
+        false};
+}
+
 }  // namespace
 
 uint16_t crc16(std::string_view data) {
@@ -193,6 +267,61 @@ struct RedisCluster::Node {
             std::lock_guard lock(mutex);
             doomed.swap(idle);
         }
+    }
+
+    // The breaker: closed, open (skip), or half-open (one probe goes through). The error when
+    // the node is skipped; else nullopt, and `probe` says whether this is the half-open probe.
+    std::optional<Error> admit(bool& probe) {
+        probe = false;
+        const int64_t open_until = open_until_ns.load();
+        if (open_until == 0) return std::nullopt;
+        const int64_t now_ns = toNs(Clock::now());
+        bool expected = false;
+        if (now_ns < open_until || !probing.compare_exchange_strong(expected, true)) {
+            const int64_t left_ms = std::max<int64_t>(0, (open_until - now_ns) / 1000000);
+            return makeError(EHOSTUNREACH,
+                             fmt::format("redis node {}: not tried for {} ms more after a failure "
+                                         "(circuit breaker open)",
+                                         address, left_ms));
+        }
+        probe = true;
+        return std::nullopt;
+    }
+
+    // A healthy connection nobody uses, if there is one.
+    bool takeIdle(Connection& conn) {
+        std::lock_guard lock(mutex);
+        if (idle.empty()) return false;
+        conn = std::move(idle.back());
+        idle.pop_back();
+        return true;
+    }
+
+    // Back to the pool after a command that got its reply (closed when the pool is full).
+    void keepIdle(Connection&& conn) {
+        std::lock_guard lock(mutex);
+        if (idle.size() < kMaxIdlePerNode) idle.push_back(std::move(conn));
+    }
+
+    // A new connection within `budget`.
+    std::optional<NodeFailure> connect(Connection& conn, std::chrono::microseconds budget) {
+        errno = 0;
+        conn.ctx.reset(redisConnectWithTimeout(host.c_str(), port, toTimeval(budget)));
+        const int connect_errno = errno;
+        if (!conn.ctx) {
+            return NodeFailure{
+                makeError(EIO, fmt::format("redis node {}: cannot allocate a connection", address)),
+                false};
+        }
+        if (conn.ctx->err != 0) {
+            const bool timed_out =
+                connect_errno == ETIMEDOUT || std::strstr(conn.ctx->errstr, "timed out") != nullptr;
+            return NodeFailure{
+                makeError(timed_out ? ETIMEDOUT : EHOSTUNREACH,
+                          fmt::format("redis node {}: connect: {}", address, conn.ctx->errstr)),
+                timed_out};
+        }
+        return std::nullopt;
     }
 };
 
@@ -276,44 +405,23 @@ RedisCluster::Node* RedisCluster::setOwner(int slot, std::string_view host, int 
 
 RedisCluster::CallResult RedisCluster::call(Node& node, const std::vector<std::string_view>& argv,
                                             bool asking, Clock::time_point deadline) {
-    // The breaker: closed, open (skip), or half-open (one probe goes through).
     bool probe = false;
-    int64_t open_until = node.open_until_ns.load();
-    if (open_until != 0) {
-        int64_t now_ns = toNs(Clock::now());
-        bool expected = false;
-        if (now_ns < open_until || !node.probing.compare_exchange_strong(expected, true)) {
-            counters_.breaker_skips.fetch_add(1, std::memory_order_relaxed);
-            int64_t left_ms = std::max<int64_t>(0, (open_until - now_ns) / 1000000);
-            return {nullptr,
-                    makeError(EHOSTUNREACH,
-                              fmt::format("redis node {}: not tried for {} ms more after a failure "
-                                          "(circuit breaker open)",
-                                          node.address, left_ms)),
-                    true};
-        }
-        probe = true;
+    if (std::optional<Error> skipped = node.admit(probe)) {
+        counters_.breaker_skips.fetch_add(1, std::memory_order_relaxed);
+        return {nullptr, std::move(*skipped), true};
     }
     auto succeeded = [&] {
         if (node.open_until_ns.load() != 0) node.open_until_ns.store(0);
         if (probe) node.probing.store(false);
     };
-    auto failed = [&](Error error, bool timed_out) {
-        if (timed_out) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+    auto failed = [&](NodeFailure failure) {
+        if (failure.timed_out) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
         node.open_until_ns.store(toNs(Clock::now() + options_.breaker_cooldown));
         if (probe) node.probing.store(false);
         node.dropIdle();  // they lead to the same dead or stalled process
-        return CallResult{nullptr, std::move(error), true};
+        return CallResult{nullptr, std::move(failure.error), true};
     };
-
-    std::vector<const char*> args;
-    std::vector<size_t> lengths;
-    args.reserve(argv.size());
-    lengths.reserve(argv.size());
-    for (std::string_view a : argv) {
-        args.push_back(a.data());
-        lengths.push_back(a.size());
-    }
+    CommandArgs command(argv);
 
     // A pooled connection may have been closed by the server since it was used (restart, idle
     // timeout): if it fails without timing out, try once more on a fresh one.
@@ -334,89 +442,25 @@ RedisCluster::CallResult RedisCluster::call(Node& node, const std::vector<std::s
             std::chrono::milliseconds(1));
 
         Connection conn;
-        bool reused = false;
-        if (attempt == 0) {
-            std::lock_guard lock(node.mutex);
-            if (!node.idle.empty()) {
-                conn = std::move(node.idle.back());
-                node.idle.pop_back();
-                reused = true;
-            }
-        }
+        const bool reused = attempt == 0 && node.takeIdle(conn);
         if (!reused) {
-            errno = 0;
-            conn.ctx.reset(
-                redisConnectWithTimeout(node.host.c_str(), node.port, toTimeval(budget)));
-            int connect_errno = errno;
-            if (!conn.ctx) {
-                return failed(makeError(EIO, fmt::format("redis node {}: cannot allocate a "
-                                                         "connection",
-                                                         node.address)),
-                              false);
-            }
-            if (conn.ctx->err != 0) {
-                bool timed_out = connect_errno == ETIMEDOUT ||
-                                 std::strstr(conn.ctx->errstr, "timed out") != nullptr;
-                return failed(makeError(timed_out ? ETIMEDOUT : EHOSTUNREACH,
-                                        fmt::format("redis node {}: connect: {}", node.address,
-                                                    conn.ctx->errstr)),
-                              timed_out);
-            }
+            if (auto failure = node.connect(conn, budget)) return failed(std::move(*failure));
         }
-        if (conn.timeout != budget) {
-            if (redisSetTimeout(conn.ctx.get(), toTimeval(budget)) != REDIS_OK) {
-                return failed(makeError(EIO, fmt::format("redis node {}: set timeout: {}",
-                                                         node.address, conn.ctx->errstr)),
-                              false);
-            }
-            conn.timeout = budget;
-        }
+        if (auto failure = applyTimeout(conn, node.address, budget))
+            return failed(std::move(*failure));
 
-        ReplyPtr reply;
         int io_errno = 0;
-        {
-            SigpipeBlock no_sigpipe;
-            bool asked = true;
-            if (asking) {
-                errno = 0;
-                reply.reset(static_cast<redisReply*>(redisCommand(conn.ctx.get(), "ASKING")));
-                io_errno = errno;
-                asked = reply && reply->type == REDIS_REPLY_STATUS;
-            }
-            if (asked) {
-                errno = 0;
-                reply.reset(static_cast<redisReply*>(redisCommandArgv(
-                    conn.ctx.get(), static_cast<int>(args.size()), args.data(), lengths.data())));
-                io_errno = errno;
-            }
-        }
-        if (reply) {
-            {
-                std::lock_guard lock(node.mutex);
-                if (node.idle.size() < kMaxIdlePerNode) node.idle.push_back(std::move(conn));
-            }
+        if (ReplyPtr reply = sendCommand(conn, command, asking, io_errno)) {
+            node.keepIdle(std::move(conn));
             succeeded();
             return {std::move(reply), {}, false};
         }
-        bool timed_out = conn.ctx->err == REDIS_ERR_IO &&
-                         (io_errno == EAGAIN || io_errno == EWOULDBLOCK || io_errno == ETIMEDOUT);
-        if (timed_out) {
-            return failed(
-                makeError(
-                    ETIMEDOUT,
-                    fmt::format(
-                        "redis node {}: no reply within {} ms", node.address,
-                        std::chrono::duration_cast<std::chrono::milliseconds>(budget).count())),
-                true);
-        }
-        if (reused) {
+        NodeFailure failure = noReply(conn, io_errno, node.address, budget);
+        if (!failure.timed_out && reused) {
             node.dropIdle();
             continue;
         }
-        return failed(makeError(EIO, fmt::format("redis node {}: {}", node.address,
-                                                 conn.ctx->errstr[0] != '\0' ? conn.ctx->errstr
-                                                                             : "I/O error")),
-                      false);
+        return failed(std::move(failure));
     }
     // Unreachable: the second attempt always uses a fresh connection and returns.
     if (probe) node.probing.store(false);

@@ -11,6 +11,7 @@
 #include "core/control_requests.h"
 #include "core/pool.h"
 #include "core/size.h"
+#include "core/text.h"
 
 namespace {
 
@@ -51,8 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (auto names = whole.names()) (void)p.match(kvc::kPoolRootId, *names);
     if (auto r = kvc::parseEvictRequest(text); r && !r->by_percent)
         (void)p.evictUntilFree(r->bytes);
-    (void)p.setPolicy(kvc::trimRequest(text));
-    if (auto s = kvc::parseSize(kvc::trimRequest(text)); s && *s <= (8u << 20)) (void)p.resize(*s);
+    (void)p.setPolicy(kvc::trim(text));
+    if (auto s = kvc::parseSize(kvc::trim(text)); s && *s <= (8u << 20)) (void)p.resize(*s);
     p.verify();
     return 0;
 }
