@@ -97,6 +97,13 @@ struct MatchResult {
     std::vector<bool> cached;  // per name
 };
 
+// How an entry is opened (and released): for reading, or for writing.
+enum class Access { Read, Write };
+// O_TRUNC: an open empties the entry.
+enum class Truncate { No, Yes };
+// What create does when the name exists.
+enum class IfExists { Fail, Open, Truncate };
+
 struct PoolCreateOptions {
     std::string name;  // the pool's directory name
     SegmentLocation where;
@@ -137,10 +144,11 @@ class Pool {
     Result<EntryAttr> setattr(EntryId id, const AttrChange& change);
     Result<EntryAttr> mkdir(EntryId dir, std::string_view name, uint32_t mode, uint32_t uid,
                             uint32_t gid);
-    // Creates and opens for writing (counts an open and a lookup). EEXIST if `exclusive` and
-    // the name exists; otherwise an existing entry is opened (and truncated if `truncate`).
+    // Creates and opens for writing (counts an open and a lookup). An existing entry of that
+    // name: EEXIST (IfExists::Fail, O_EXCL), or opened for writing (and emptied with
+    // IfExists::Truncate, O_TRUNC).
     Result<EntryAttr> create(EntryId dir, std::string_view name, uint32_t mode, uint32_t uid,
-                             uint32_t gid, bool exclusive, bool truncate);
+                             uint32_t gid, IfExists if_exists);
     Status unlink(EntryId dir, std::string_view name);
     Status rmdir(EntryId dir, std::string_view name);
     static constexpr unsigned kRenameNoReplace = 1, kRenameExchange = 2;
@@ -158,8 +166,9 @@ class Pool {
     bool hasOpenEntries();
 
     // --- open files and data ---------------------------------------------------------------
-    Status open(EntryId id, bool for_write, bool truncate);
-    void release(EntryId id, bool for_write);
+    // Counts an open (released with the same Access); Truncate::Yes empties the entry first.
+    Status open(EntryId id, Access access, Truncate truncate = Truncate::No);
+    void release(EntryId id, Access access);
     // A writer's descriptor is being closed (FUSE's FLUSH, which close(2) waits for). If it is
     // the entry's only writer, the entry is committed now rather than at its release, which the
     // kernel sends after close(2) has returned and a daemon stopped right then would never see.

@@ -55,7 +55,9 @@ Status pwriteAll(int fd, const char* src, size_t len, uint64_t at) {
 
 }  // namespace
 
-Status Pool::open(EntryId id, bool for_write, bool truncate) {
+Status Pool::open(EntryId id, Access access, Truncate truncation) {
+    const bool for_write = access == Access::Write;
+    const bool truncate = truncation == Truncate::Yes;
     if (auto st = openCounted(id, for_write, truncate); !st) return st;
     // Emptied by a reader (O_RDONLY | O_TRUNC): committed now, and no writer's release follows.
     if (truncate && !for_write)
@@ -64,7 +66,7 @@ Status Pool::open(EntryId id, bool for_write, bool truncate) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino || ino->isDir()) return {};
     if (auto st = verifyBeforeRead(ino); !st) {
-        release(id, false);
+        release(id, Access::Read);
         return st;
     }
     return {};
@@ -125,7 +127,8 @@ Status Pool::openCounted(EntryId id, bool for_write, bool truncate) {
     return {};
 }
 
-void Pool::release(EntryId id, bool for_write) {
+void Pool::release(EntryId id, Access access) {
+    const bool for_write = access == Access::Write;
     // The last writer's commit hashes the entry outside meta_ (flush does it), so a truncate,
     // an fallocate or a close that came without FLUSH does not stop the pool for that long.
     if (for_write) (void)flush(id);
@@ -297,7 +300,7 @@ Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
     if (end < offset) return makeError(EFBIG, "allocation past the largest offset");
     // As a writer for the duration (as setattr's truncate): a grown entry is committed by the
     // last writer's release, this one's if the caller holds no write open of its own.
-    if (auto st = open(id, true, false); !st) return st;
+    if (auto st = open(id, Access::Write); !st) return st;
     Status st;
     {
         std::unique_lock data_lock(ino->data_mutex);
@@ -308,7 +311,7 @@ Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
         else if (end > ino->size)  // blocks always cover the size, backed when allocated
             st = truncateBlocks(ino.get(), end);
     }
-    release(id, true);
+    release(id, Access::Write);
     return st;
 }
 

@@ -152,7 +152,7 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
         std::shared_ptr<Inode> ino = sharedInode(id);
         if (!ino) return makeError(ENOENT, "no such entry");
         if (ino->isDir()) return makeError(EISDIR, "cannot truncate a directory");
-        if (auto st = open(id, true, false); !st) return st.error();
+        if (auto st = open(id, Access::Write); !st) return st.error();
         Status st;
         {
             std::unique_lock data(ino->data_mutex);
@@ -163,7 +163,7 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
             else
                 st = truncateBlocks(ino.get(), *change.size);  // its errno: ENOSPC, EDQUOT
         }
-        release(id, true);
+        release(id, Access::Write);
         if (!st) return st.error();
     }
     std::lock_guard lk(meta_);
@@ -213,7 +213,9 @@ Result<Inode*> Pool::addDir(Inode* dir, std::string_view name, uint32_t mode, ui
 }
 
 Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t mode, uint32_t uid,
-                               uint32_t gid, bool exclusive, bool truncate) {
+                               uint32_t gid, IfExists if_exists) {
+    const bool exclusive = if_exists == IfExists::Fail;
+    const bool truncate = if_exists == IfExists::Truncate;
     EntryId existing = 0;
     {
         std::lock_guard lk(meta_);
@@ -242,7 +244,7 @@ Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t m
             return attrOf(**ino);
         }
     }
-    if (auto st = open(existing, true, truncate); !st) {
+    if (auto st = open(existing, Access::Write, truncate ? Truncate::Yes : Truncate::No); !st) {
         forget(existing, 1);
         return st.error();
     }

@@ -67,7 +67,7 @@ class PoolTarget : public RestoreTarget {
         auto dir = dirOf(e.path);
         if (!dir) return dir.error();
         const std::string tmp = tempName();
-        auto a = pool_.create(*dir, tmp, 0600, e.uid, e.gid, true, false);
+        auto a = pool_.create(*dir, tmp, 0600, e.uid, e.gid, IfExists::Fail);
         if (!a) return fail(e.path, "create", a.error());
         const EntryId id = a->id;
         bool renamed = false;
@@ -98,7 +98,7 @@ class PoolTarget : public RestoreTarget {
             return {};
         }();
         if (!st && !renamed) (void)pool_.unlink(*dir, tmp);
-        pool_.release(id, true);
+        pool_.release(id, Access::Write);
         pool_.forget(id, 1);
         if (st) entries_[e.path] = {id, a->generation};
         return st;

@@ -137,9 +137,9 @@ void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
         if (!dir) return replyError(req, dir.error(), "mknod");
         uint32_t gid = ctx->gid, m = mode & 07777;
         inheritFromDir(*dir, false, gid, m);
-        auto a = slot->pool->create(ref.local, name, m, ctx->uid, gid, true, false);
+        auto a = slot->pool->create(ref.local, name, m, ctx->uid, gid, IfExists::Fail);
         if (!a) return replyError(req, a.error(), "mknod");
-        slot->pool->release(a->id, true);
+        slot->pool->release(a->id, Access::Write);
         auto now = slot->pool->getattr(a->id);
         replyPoolEntry(req, ref.pool, now ? *now : *a);
     });

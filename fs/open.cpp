@@ -19,6 +19,20 @@ bool forWrite(const fuse_file_info* fi) {
     return (fi->flags & O_ACCMODE) != O_RDONLY;
 }
 
+// What open(2)'s flags ask of the core.
+Access accessOf(const fuse_file_info* fi) {
+    return forWrite(fi) ? Access::Write : Access::Read;
+}
+
+Truncate truncationOf(const fuse_file_info* fi) {
+    return (fi->flags & O_TRUNC) ? Truncate::Yes : Truncate::No;
+}
+
+IfExists ifExistsOf(const fuse_file_info* fi) {
+    if (fi->flags & O_EXCL) return IfExists::Fail;
+    return (fi->flags & O_TRUNC) ? IfExists::Truncate : IfExists::Open;
+}
+
 void setEntryCaching(fuse_req_t req, fuse_file_info* fi) {
     if (!fsOf(req).options().direct_io)
         fi->keep_cache = 1;
@@ -64,8 +78,7 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         if (!dir) return replyError(req, dir.error(), "create");
         uint32_t gid = ctx->gid, m = mode & 07777;
         inheritFromDir(*dir, false, gid, m);
-        auto a = slot->pool->create(ref.local, name, m, ctx->uid, gid, fi->flags & O_EXCL,
-                                    fi->flags & O_TRUNC);
+        auto a = slot->pool->create(ref.local, name, m, ctx->uid, gid, ifExistsOf(fi));
         if (!a) return replyError(req, a.error(), "create");
         // create always opens for writing in the core; a read-only create is rare (O_CREAT|
         // O_RDONLY) and is released as a writer, so remember that in fh.
@@ -78,7 +91,7 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         e.attr_timeout = e.entry_timeout = fsOf(req).timeout();
         if (fuse_reply_create(req, &e, fi) != 0) {
             // The opener is gone (interrupted): undo its open and its lookup.
-            slot->pool->release(a->id, true);
+            slot->pool->release(a->id, Access::Write);
             slot->pool->forget(a->id, 1);
         }
     });
@@ -107,12 +120,12 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         // name up again, so O_CREAT makes a new entry instead of writing into a removed one.
         if (auto a = slot->pool->getattr(ref.local); a && a->nlink == 0 && !S_ISDIR(a->mode))
             return (void)fuse_reply_err(req, ESTALE);
-        auto st = slot->pool->open(ref.local, forWrite(fi), fi->flags & O_TRUNC);
+        auto st = slot->pool->open(ref.local, accessOf(fi), truncationOf(fi));
         if (!st) return replyError(req, st.error(), "open");
         if (fi->flags & O_TRUNC) clearSetIdOnTruncate(req, *slot->pool, ref.local);
         fi->fh = forWrite(fi) ? kWriteHandle : kReadHandle;
         setEntryCaching(req, fi);
-        if (fuse_reply_open(req, fi) != 0) slot->pool->release(ref.local, forWrite(fi));
+        if (fuse_reply_open(req, fi) != 0) slot->pool->release(ref.local, accessOf(fi));
     });
 }
 
@@ -135,7 +148,8 @@ void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             return (void)fuse_reply_err(req, 0);
         }
         if (auto slot = poolOf(req, ino))
-            slot->pool->release(splitIno(ino).local, fi->fh == kWriteHandle);
+            slot->pool->release(splitIno(ino).local,
+                                fi->fh == kWriteHandle ? Access::Write : Access::Read);
         fuse_reply_err(req, 0);
     });
 }

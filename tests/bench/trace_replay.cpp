@@ -212,21 +212,21 @@ class InProcessBackend final : public Backend {
     void read(const std::string& name) override {
         auto a = pool_->lookup(kvc::kPoolRootId, name);
         if (!a) return;
-        if (pool_->open(a->id, false, false)) {
+        if (pool_->open(a->id, kvc::Access::Read)) {
             char buf[kBlockBytes];
             (void)pool_->read(a->id, 0, buf, sizeof buf);
-            pool_->release(a->id, false);
+            pool_->release(a->id, kvc::Access::Read);
         }
         pool_->forget(a->id, 1);
     }
     bool write(const std::string& name, const std::string* parent) override {
-        auto a = pool_->create(kvc::kPoolRootId, name, 0644, 0, 0, false, true);
+        auto a = pool_->create(kvc::kPoolRootId, name, 0644, 0, 0, kvc::IfExists::Truncate);
         if (!a) return false;
         bool ok = true;
         if (parent) ok = pool_->setxattr(a->id, "user.kvcache.parent", *parent, 0).ok();
         static const std::string payload(kBlockBytes, 'k');
         ok = ok && pool_->write(a->id, 0, payload.data(), payload.size()).ok();
-        pool_->release(a->id, true);
+        pool_->release(a->id, kvc::Access::Write);
         pool_->forget(a->id, 1);
         return ok;
     }

@@ -99,7 +99,7 @@ class CrashTest : public PoolFixture {
             test::putEntry(*p, kPoolRootId, n, before[n]);
         }
         // "frag": 8 one-block pieces interleaved with spacers that go again.
-        auto attr = p->create(kPoolRootId, "frag", 0644, 0, 0, true, false);
+        auto attr = p->create(kPoolRootId, "frag", 0644, 0, 0, IfExists::Fail);
         EXPECT_TRUE(attr.ok());
         std::string frag;
         for (int i = 0; i < 8; ++i) {
@@ -108,7 +108,7 @@ class CrashTest : public PoolFixture {
             frag += piece;
             test::putEntry(*p, kPoolRootId, "spacer" + std::to_string(i), "s");
         }
-        p->release(attr->id, true);
+        p->release(attr->id, Access::Write);
         before["frag"] = frag;
         for (int i = 0; i < 8; ++i)
             EXPECT_TRUE(p->unlink(kPoolRootId, "spacer" + std::to_string(i)).ok());
@@ -196,9 +196,9 @@ TEST_F(CrashTest, EveryCrashPointLeavesTheOldOrTheNewVersion) {
         "rewrite an entry in place",
         [&](Pool& p) {
             const EntryId id = test::idOf(p, kPoolRootId, "a");
-            ASSERT_TRUE(p.open(id, true, true).ok());
+            ASSERT_TRUE(p.open(id, Access::Write, Truncate::Yes).ok());
             ASSERT_TRUE(p.write(id, 0, rewritten.data(), rewritten.size()).ok());
-            p.release(id, true);
+            p.release(id, Access::Write);
         },
         outcome({"a"}, {{"a", {rewritten}}}, false)));
     ops.push_back(makeOp(

@@ -79,8 +79,8 @@ TEST_F(LowerTiersTest, EveryNewVersionAndEveryRemovedNameIsTold) {
     chmod.mode = 0600;
     ASSERT_TRUE(p().setattr(a, chmod).ok());  // the same bytes: nothing to tell
     EXPECT_EQ(tiers_->take(), Calls{});
-    ASSERT_TRUE(p().open(a, false, true).ok());  // O_RDONLY | O_TRUNC empties it
-    p().release(a, false);
+    ASSERT_TRUE(p().open(a, Access::Read, Truncate::Yes).ok());  // O_RDONLY | O_TRUNC empties it
+    p().release(a, Access::Read);
     EXPECT_EQ(tiers_->take(), (Calls{"written c"}));
 
     ASSERT_TRUE(p().unlink(kPoolRootId, "c").ok());

@@ -110,7 +110,7 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
             const auto ds = dirs(p);
             const EntryId dir = ds[rng() % ds.size()];
             const std::string name = "w" + std::to_string(t) + "-" + std::to_string(n);
-            auto attr = p.create(dir, name, 0644, 0, 0, true, false);
+            auto attr = p.create(dir, name, 0644, 0, 0, IfExists::Fail);
             if (!attr) {
                 expectOk(attr.code(), {ENOENT, ENOTDIR}, "create");
                 continue;
@@ -130,7 +130,7 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
                 }
                 off += piece;
             }
-            p.release(attr->id, true);
+            p.release(attr->id, Access::Write);
             p.forget(attr->id, 1);
             writes++;
         }
@@ -148,7 +148,7 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
                     expectOk(attr.code(), {ENOENT, ENOTDIR}, "lookup");
                     continue;
                 }
-                if (auto st = p.open(attr->id, false, false); !st) {
+                if (auto st = p.open(attr->id, Access::Read); !st) {
                     // ESTALE: removed (evicted, unlinked) and freed since the lookup.
                     expectOk(st.code(), {ENOENT, ESTALE}, "open");
                     p.forget(attr->id, 1);
@@ -166,7 +166,7 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
                     if (plan.ok())
                         for (const auto& piece : plan->pieces) got.append(piece.address, piece.len);
                 }
-                p.release(attr->id, false);
+                p.release(attr->id, Access::Read);
                 p.forget(attr->id, 1);
                 reads++;
                 if (const std::string why = checkContent(got); !why.empty())
@@ -375,8 +375,8 @@ TEST_F(Concurrency, ChmodWhileReadingAndWriting) {
     Pool& p = *pool;
     const std::string data = makeContent(42, 3 * kBlock);
     const EntryId id = test::putEntry(p, kPoolRootId, "blk", data);
-    ASSERT_TRUE(p.open(id, false, false).ok());
-    ASSERT_TRUE(p.open(id, true, false).ok());
+    ASSERT_TRUE(p.open(id, Access::Read).ok());
+    ASSERT_TRUE(p.open(id, Access::Write).ok());
     std::atomic<bool> stop{false};
     std::thread chmod([&] {
         for (uint32_t i = 0; !stop; ++i) {
@@ -398,8 +398,8 @@ TEST_F(Concurrency, ChmodWhileReadingAndWriting) {
     stop = true;
     chmod.join();
     writer.join();
-    p.release(id, true);
-    p.release(id, false);
+    p.release(id, Access::Write);
+    p.release(id, Access::Read);
     for (const std::string& m : messages_) ADD_FAILURE() << m;
     EXPECT_EQ(failures_.load(), 0);
     p.verify();

@@ -53,8 +53,8 @@ class Eviction : public test::PoolFixture {
     static std::string content(int i, uint64_t blocks) { return pattern(100 + i, blocks * kBlock); }
     // A reader's access: open for reading and close.
     void access(int i) {
-        ASSERT_TRUE(p().open(ids_[i], false, false).ok());
-        p().release(ids_[i], false);
+        ASSERT_TRUE(p().open(ids_[i], Access::Read).ok());
+        p().release(ids_[i], Access::Read);
     }
     Names namesOf(std::initializer_list<int> idx) {
         Names n;
@@ -118,7 +118,7 @@ TEST_F(Eviction, AWriteLargerThanTheFreeSpaceEvictsEnoughAndNoMore) {
 TEST_F(Eviction, EverythingPinnedMeansEnospcAndNothingChanges) {
     fill(64, 8, 8);
     for (EntryId id : ids_) ASSERT_TRUE(p().setxattr(id, "user.kvcache.pinned", "1", 0).ok());
-    auto attr = p().create(kPoolRootId, "fresh", 0644, 0, 0, true, false);
+    auto attr = p().create(kPoolRootId, "fresh", 0644, 0, 0, IfExists::Fail);
     ASSERT_TRUE(attr.ok());
     const std::string data = pattern(1, kBlock);
     auto w = p().write(attr->id, 0, data.data(), data.size());
@@ -133,7 +133,7 @@ TEST_F(Eviction, EverythingPinnedMeansEnospcAndNothingChanges) {
     // Unpinning one makes room again, and only that one goes.
     ASSERT_TRUE(p().removexattr(ids_[6], "user.kvcache.pinned").ok());
     ASSERT_TRUE(p().write(attr->id, 0, data.data(), data.size()).ok());
-    p().release(attr->id, true);
+    p().release(attr->id, Access::Write);
     EXPECT_TRUE(sameBytes(getEntry(p(), attr->id), data));
     EXPECT_EQ(nameSet(p(), kPoolRootId).count(blk(6)), 0u);
     EXPECT_EQ(p().stats().counters.evictions, 1u);
@@ -144,7 +144,7 @@ TEST_F(Eviction, EntriesOpenForWritingAreNeverEvicted) {
     pool_ = makePool(64);
     ASSERT_NE(pool_, nullptr);
     // The oldest entry stays open for writing; the others are complete.
-    auto w = p().create(kPoolRootId, "writing", 0644, 0, 0, true, false);
+    auto w = p().create(kPoolRootId, "writing", 0644, 0, 0, IfExists::Fail);
     ASSERT_TRUE(w.ok());
     const std::string wdata = pattern(77, 8 * kBlock);
     ASSERT_TRUE(p().write(w->id, 0, wdata.data(), wdata.size()).ok());
@@ -160,18 +160,18 @@ TEST_F(Eviction, EntriesOpenForWritingAreNeverEvicted) {
     const std::string rest = pattern(78, 56 * kBlock);
     ASSERT_TRUE(p().write(w->id, wdata.size(), rest.data(), rest.size()).ok());
     // And a second writer finds nothing to evict.
-    auto w2 = p().create(kPoolRootId, "second", 0644, 0, 0, true, false);
+    auto w2 = p().create(kPoolRootId, "second", 0644, 0, 0, IfExists::Fail);
     ASSERT_TRUE(w2.ok());
     EXPECT_EQ(p().write(w2->id, 0, "x", 1).code(), ENOSPC);
-    p().release(w2->id, true);
-    p().release(w->id, true);
+    p().release(w2->id, Access::Write);
+    p().release(w->id, Access::Write);
     EXPECT_TRUE(sameBytes(getEntry(p(), w->id), wdata + rest));
     p().verify();
 }
 
 TEST_F(Eviction, AnEntryOpenForReadingIsEvictedButStaysReadableUntilClosed) {
     fill(64, 8, 8);
-    ASSERT_TRUE(p().open(ids_[0], false, false).ok());  // also makes blk-0 the most recent
+    ASSERT_TRUE(p().open(ids_[0], Access::Read).ok());  // also makes blk-0 the most recent
     for (int i = 1; i < 8; ++i) access(i);              // ... until these are newer
     auto report = p().evictPercent(100.0 / 8);
     ASSERT_TRUE(report.ok());
@@ -181,7 +181,7 @@ TEST_F(Eviction, AnEntryOpenForReadingIsEvictedButStaysReadableUntilClosed) {
     ASSERT_EQ(*p().read(ids_[0], 0, out.data(), out.size()), out.size());
     EXPECT_TRUE(sameBytes(out, content(0, 8)));
     EXPECT_EQ(p().stats().blocks_used, 64u);  // the blocks go at the last close
-    p().release(ids_[0], false);
+    p().release(ids_[0], Access::Read);
     EXPECT_EQ(p().stats().blocks_used, 56u);
     p().verify();
 }
@@ -268,8 +268,8 @@ TEST_P(ChainEviction, LeavesGoFirst) {
     ASSERT_TRUE(p().setxattr(c, "user.kvcache.priority", "10", 0).ok());
     for (int i = 0; i < 3; ++i) {
         for (EntryId id : {b, c, c}) {
-            ASSERT_TRUE(p().open(id, false, false).ok());
-            p().release(id, false);
+            ASSERT_TRUE(p().open(id, Access::Read).ok());
+            p().release(id, Access::Read);
         }
     }
     p().verify();
@@ -293,8 +293,8 @@ TEST_P(ChainEviction, ChainsAcrossDirectoriesAndForFullPools) {
         ASSERT_TRUE(p().setxattr(chain[i], "user.kvcache.parent", "llama/" + blk(i - 1), 0).ok());
     }
     for (int i = 0; i < 8; ++i) {  // the root of the chain is the most recently used
-        ASSERT_TRUE(p().open(chain[i], false, false).ok());
-        p().release(chain[i], false);
+        ASSERT_TRUE(p().open(chain[i], Access::Read).ok());
+        p().release(chain[i], Access::Read);
     }
     // A new 8-block write into the full pool takes the last link.
     ASSERT_NE(putEntry(p(), kPoolRootId, "new", pattern(9, 8 * kBlock)), 0u);
@@ -333,11 +333,11 @@ TEST_F(Eviction, ChainAttributesOfAnUnlinkedEntryChangeNoParent) {
     ASSERT_TRUE(p().setxattr(ids_[1], "user.kvcache.parent", blk(0), 0).ok());
     ASSERT_TRUE(p().setxattr(ids_[2], "user.kvcache.parent", blk(0), 0).ok());
     // blk-2 is removed while open; its attributes can still be changed through the open file.
-    ASSERT_TRUE(p().open(ids_[2], false, false).ok());
+    ASSERT_TRUE(p().open(ids_[2], Access::Read).ok());
     ASSERT_TRUE(p().unlink(kPoolRootId, blk(2)).ok());
     ASSERT_TRUE(p().setxattr(ids_[2], "user.kvcache.parent", blk(0), 0).ok());
     ASSERT_TRUE(p().removexattr(ids_[2], "user.kvcache.parent").ok());
-    p().release(ids_[2], false);
+    p().release(ids_[2], Access::Read);
     // blk-1 still depends on blk-0, the oldest: blk-1 must go first.
     EXPECT_EQ(p().evictPercent(1)->entries, 1u);
     EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({0}));
@@ -531,9 +531,9 @@ TEST_F(Eviction, PinBudgetIsEnforced) {
     EXPECT_EQ(*p().getxattr(ids_[2], "user.kvcache.pinned"), "0");
     EXPECT_EQ(p().stats().pinned_bytes, 8u * kBlock);
     // Growing a pinned entry past the budget fails and leaves it as it was.
-    ASSERT_TRUE(p().open(ids_[1], true, false).ok());
+    ASSERT_TRUE(p().open(ids_[1], Access::Write).ok());
     EXPECT_EQ(p().write(ids_[1], 4 * kBlock, "more", 4).code(), EDQUOT);
-    p().release(ids_[1], true);
+    p().release(ids_[1], Access::Write);
     expectIntact(1, 4);
     // So does extending it by truncation.
     AttrChange grow;
@@ -640,12 +640,12 @@ TEST_F(Eviction, ResizeShrinkRefusesWhatCannotBeDone) {
     EXPECT_EQ(p().stats().counters.evictions, 0u);
     EXPECT_EQ(p().capacityBytes(), 64u * kBlock);
     // An open entry past the new end cannot move.
-    ASSERT_TRUE(p().open(ids_[5], false, false).ok());
+    ASSERT_TRUE(p().open(ids_[5], Access::Read).ok());
     EXPECT_EQ(p().resize(32 * kBlock).code(), EBUSY);
     EXPECT_EQ(p().stats().counters.evictions, 0u);
     EXPECT_EQ(p().capacityBytes(), 64u * kBlock);
     for (int i = 0; i < 8; ++i) expectIntact(i, 8);
-    p().release(ids_[5], false);
+    p().release(ids_[5], Access::Read);
     // Pinned entries move, they are not evicted.
     ASSERT_TRUE(p().resize(16 * kBlock).ok());
     EXPECT_EQ(nameSet(p(), kPoolRootId), namesOf({6, 7}));
@@ -660,7 +660,7 @@ TEST_F(Eviction, ResizeShrinkRefusesWhatCannotBeDone) {
 TEST_F(Eviction, MatchCountsTheLeadingCachedRun) {
     fill(64, 5, 1);
     ASSERT_TRUE(p().unlink(kPoolRootId, blk(2)).ok());
-    auto writing = p().create(kPoolRootId, "writing", 0644, 0, 0, true, false);
+    auto writing = p().create(kPoolRootId, "writing", 0644, 0, 0, IfExists::Fail);
     ASSERT_TRUE(writing.ok());
     ASSERT_TRUE(p().mkdir(kPoolRootId, "dir", 0755, 0, 0).ok());
 
@@ -692,7 +692,7 @@ TEST_F(Eviction, MatchCountsTheLeadingCachedRun) {
     EXPECT_EQ(s.counters.match_leading, 4u + 2u);
     EXPECT_EQ(s.counters.hits, 8u);
     EXPECT_EQ(s.counters.misses, 7u);
-    p().release(writing->id, true);
+    p().release(writing->id, Access::Write);
     p().verify();
 }
 

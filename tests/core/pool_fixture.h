@@ -114,7 +114,7 @@ class PoolFixture : public ::testing::Test {
 // Creates `name` in `dir` with `data` as a writer would: create, write, close. Returns its id
 // (0 and a test failure if any step failed).
 inline EntryId putEntry(Pool& pool, EntryId dir, std::string_view name, std::string_view data) {
-    auto attr = pool.create(dir, name, 0644, 0, 0, true, false);
+    auto attr = pool.create(dir, name, 0644, 0, 0, IfExists::Fail);
     EXPECT_TRUE(attr.ok()) << name << ": " << (attr.ok() ? "" : attr.error().message);
     if (!attr.ok()) return 0;
     if (!data.empty()) {
@@ -124,7 +124,7 @@ inline EntryId putEntry(Pool& pool, EntryId dir, std::string_view name, std::str
             EXPECT_EQ(*n, data.size());
         }
     }
-    pool.release(attr->id, true);
+    pool.release(attr->id, Access::Write);
     return attr->id;
 }
 
@@ -133,11 +133,11 @@ inline std::string getEntry(Pool& pool, EntryId id) {
     auto attr = pool.getattr(id);
     EXPECT_TRUE(attr.ok());
     if (!attr.ok()) return "<getattr failed>";
-    if (auto st = pool.open(id, false, false); !st)
+    if (auto st = pool.open(id, Access::Read); !st)
         return "<open failed: " + st.error().message + ">";
     std::string out(attr->size, '\0');
     auto n = pool.read(id, 0, out.data(), out.size());
-    pool.release(id, false);
+    pool.release(id, Access::Read);
     if (!n.ok()) return "<read failed: " + n.error().message + ">";
     out.resize(*n);
     return out;

@@ -137,15 +137,15 @@ EntryId populate(Pool& p) {
     EXPECT_TRUE(p.setxattr(c, "user.big", pattern(4, 20000), 0).ok());  // in blocks of its own
     putEntry(p, kPoolRootId, "empty", "");
     // Many extents: written in pieces, interleaved with another entry.
-    const EntryId frag = p.create(kPoolRootId, "frag", 0600, 5, 6, true, false)->id;
-    const EntryId other = p.create(kPoolRootId, "other", 0644, 0, 0, true, false)->id;
+    const EntryId frag = p.create(kPoolRootId, "frag", 0600, 5, 6, IfExists::Fail)->id;
+    const EntryId other = p.create(kPoolRootId, "other", 0644, 0, 0, IfExists::Fail)->id;
     const std::string fdata = pattern(5, 12 * kBlock), odata = pattern(6, 12 * kBlock);
     for (uint64_t i = 0; i < 12; ++i) {
         EXPECT_TRUE(p.write(frag, i * kBlock, fdata.data() + i * kBlock, kBlock).ok());
         EXPECT_TRUE(p.write(other, i * kBlock, odata.data() + i * kBlock, kBlock).ok());
     }
-    p.release(frag, true);
-    p.release(other, true);
+    p.release(frag, Access::Write);
+    p.release(other, Access::Write);
 
     auto d = p.mkdir(kPoolRootId, "d", 0750, 11, 12);
     EXPECT_TRUE(d.ok());
@@ -165,16 +165,16 @@ EntryId populate(Pool& p) {
     EXPECT_TRUE(p.rename(kPoolRootId, "empty", kPoolRootId, "renamed-empty", 0).ok());
 
     // Committed, then opened for writing but not changed: stays.
-    EXPECT_TRUE(p.open(a, true, false).ok());
+    EXPECT_TRUE(p.open(a, Access::Write).ok());
     // Removed entries stay removed, also one still open at the crash.
     putEntry(p, kPoolRootId, "gone", "x");
     EXPECT_TRUE(p.unlink(kPoolRootId, "gone").ok());
     const EntryId gone_open = putEntry(p, kPoolRootId, "gone-open", "x");
-    EXPECT_TRUE(p.open(gone_open, false, false).ok());
+    EXPECT_TRUE(p.open(gone_open, Access::Read).ok());
     EXPECT_TRUE(p.unlink(kPoolRootId, "gone-open").ok());
 
     // Being written at the crash: must not come back.
-    auto w = p.create(kPoolRootId, "writing", 0644, 0, 0, true, false);
+    auto w = p.create(kPoolRootId, "writing", 0644, 0, 0, IfExists::Fail);
     EXPECT_TRUE(w.ok());
     EXPECT_TRUE(p.write(w->id, 0, "partial", 7).ok());
     return w->id;
@@ -306,9 +306,9 @@ TEST_F(Persistence, CorruptInodeRecordIsDroppedAlone) {
     EXPECT_EQ(p().stats().blocks_used, 6u);  // b's blocks are free again
     p().verify();
     // Its name can be used again, and its blocks hold zeros.
-    const EntryId nb = p().create(kPoolRootId, "b", 0644, 0, 0, true, false)->id;
+    const EntryId nb = p().create(kPoolRootId, "b", 0644, 0, 0, IfExists::Fail)->id;
     ASSERT_TRUE(p().write(nb, 58 * kBlock - 1, "z", 1).ok());
-    p().release(nb, true);
+    p().release(nb, Access::Write);
     EXPECT_TRUE(sameBytes(getEntry(p(), nb), std::string(58 * kBlock - 1, '\0') + "z"));
     p().verify();
 }
@@ -435,15 +435,15 @@ TEST_F(Persistence, AttributeChangesWithoutRoomNeverUncommitTheEntry) {
 TEST_F(Persistence, TruncatingOpenForReadingLeavesTheEntryCommitted) {
     create(64);
     const EntryId a = putEntry(p(), kPoolRootId, "a", pattern(1, 3 * kBlock));
-    ASSERT_TRUE(p().open(a, false, true).ok());  // O_RDONLY | O_TRUNC
+    ASSERT_TRUE(p().open(a, Access::Read, Truncate::Yes).ok());  // O_RDONLY | O_TRUNC
     EXPECT_EQ(p().getattr(a)->size, 0u);
-    p().release(a, false);
+    p().release(a, Access::Read);
     EXPECT_EQ(*p().getxattr(a, "user.kvcache.committed"), "1");
     EXPECT_EQ(p().match(kPoolRootId, {"a"})->leading, 1u);
     EXPECT_EQ(p().evictPercent(100)->entries, 1u);  // a candidate like any complete entry
     const EntryId b = putEntry(p(), kPoolRootId, "b", pattern(2, 3 * kBlock));
-    ASSERT_TRUE(p().open(b, false, true).ok());
-    p().release(b, false);
+    ASSERT_TRUE(p().open(b, Access::Read, Truncate::Yes).ok());
+    p().release(b, Access::Read);
     crashAndReattach();
     const EntryId nb = idOf(p(), kPoolRootId, "b");
     ASSERT_NE(nb, 0u);
@@ -454,16 +454,16 @@ TEST_F(Persistence, TruncatingOpenForReadingLeavesTheEntryCommitted) {
 
 TEST_F(Persistence, GenerationsDoNotRepeatAcrossAttach) {
     create(64);
-    auto first = p().create(kPoolRootId, "x", 0644, 0, 0, true, false);
+    auto first = p().create(kPoolRootId, "x", 0644, 0, 0, IfExists::Fail);
     ASSERT_TRUE(first.ok());
-    p().release(first->id, true);
+    p().release(first->id, Access::Write);
     ASSERT_TRUE(p().unlink(kPoolRootId, "x").ok());
     p().forget(first->id, 1);
     crashAndReattach();
     // The slot (and so the id) is reused; the generation must tell them apart.
-    auto second = p().create(kPoolRootId, "y", 0644, 0, 0, true, false);
+    auto second = p().create(kPoolRootId, "y", 0644, 0, 0, IfExists::Fail);
     ASSERT_TRUE(second.ok());
-    p().release(second->id, true);
+    p().release(second->id, Access::Write);
     ASSERT_EQ(second->id, first->id);
     EXPECT_NE(second->generation, first->generation);
 }
@@ -578,7 +578,7 @@ TEST_F(Persistence, VerifyReadsDropsADamagedEntryAtOpen) {
     p().setVerifyReads(true);
     EXPECT_TRUE(sameBytes(getEntry(p(), id), bytes));  // intact: served
     ASSERT_TRUE(corruptBytes(p(), std::string_view(bytes).substr(3 * kBlock, 64)));
-    EXPECT_EQ(p().open(id, false, false).code(), ENOENT);
+    EXPECT_EQ(p().open(id, Access::Read).code(), ENOENT);
     EXPECT_EQ(ENOENT, p().lookup(kPoolRootId, "e").code());
     const auto s = p().stats();
     EXPECT_EQ(s.counters.checksum_failures, 1u);
@@ -591,11 +591,11 @@ TEST_F(Persistence, VerifyReadsDropsADamagedEntryAtOpen) {
 TEST_F(Persistence, ChecksumsFollowEveryCommit) {
     create(64);
     const EntryId id = putEntry(p(), kPoolRootId, "e", pattern(74, 9000));
-    ASSERT_TRUE(p().open(id, true, true).ok());
+    ASSERT_TRUE(p().open(id, Access::Write, Truncate::Yes).ok());
     const std::string v2 = pattern(75, 3000);
     ASSERT_TRUE(p().write(id, 0, v2.data(), v2.size()).ok());
     ASSERT_TRUE(p().flush(id).ok());
-    p().release(id, true);
+    p().release(id, Access::Write);
     crashAndReattach();
     EXPECT_EQ(p().stats().counters.checksum_failures, 0u);
     EXPECT_TRUE(sameBytes(getEntry(p(), idOf(p(), kPoolRootId, "e")), v2));

@@ -42,15 +42,15 @@ class PoolBasics : public test::PoolFixture {
 
     // Creates an entry and leaves it open for writing.
     EntryId openNew(std::string_view name, EntryId dir = kPoolRootId) {
-        auto attr = p().create(dir, name, 0644, 0, 0, true, false);
+        auto attr = p().create(dir, name, 0644, 0, 0, IfExists::Fail);
         EXPECT_TRUE(attr.ok()) << (attr.ok() ? "" : attr.error().message);
         return attr.ok() ? attr->id : 0;
     }
     std::string readAt(EntryId id, uint64_t off, size_t len) {
         std::string out(len, '\x55');
-        EXPECT_TRUE(p().open(id, false, false).ok());
+        EXPECT_TRUE(p().open(id, Access::Read).ok());
         auto n = p().read(id, off, out.data(), len);
-        p().release(id, false);
+        p().release(id, Access::Read);
         EXPECT_TRUE(n.ok());
         out.resize(n.ok() ? *n : 0);
         return out;
@@ -87,7 +87,7 @@ TEST_F(PoolBasics, CreateWriteReadBack) {
     EXPECT_EQ(*n, data.size());
     const std::string patch = "PATCHED";
     ASSERT_TRUE(p().write(id, 4090, patch.data(), patch.size()).ok());  // across a block edge
-    p().release(id, true);
+    p().release(id, Access::Write);
 
     std::string expect = data;
     expect.replace(4090, patch.size(), patch);
@@ -121,7 +121,7 @@ TEST_F(PoolBasics, ForgettingMoreThanWasLookedUpIsAnInvariantViolation) {
 TEST_F(PoolBasics, ReadPlanPointsIntoTheSegment) {
     const std::string data = pattern(3, 3 * kBlock);
     const EntryId id = putEntry(p(), kPoolRootId, "blk", data);
-    ASSERT_TRUE(p().open(id, false, false).ok());
+    ASSERT_TRUE(p().open(id, Access::Read).ok());
     {
         auto plan = p().planRead(id, 100, 2 * kBlock);
         ASSERT_TRUE(plan.ok());
@@ -136,31 +136,31 @@ TEST_F(PoolBasics, ReadPlanPointsIntoTheSegment) {
         }
         EXPECT_TRUE(sameBytes(got, data.substr(100, 2 * kBlock)));
     }
-    p().release(id, false);
+    p().release(id, Access::Read);
 }
 
 TEST_F(PoolBasics, CreateExistingOpensItAndTruncatesOnRequest) {
     const EntryId id = putEntry(p(), kPoolRootId, "blk", pattern(1, 5000));
-    auto again = p().create(kPoolRootId, "blk", 0600, 0, 0, true, false);
+    auto again = p().create(kPoolRootId, "blk", 0600, 0, 0, IfExists::Fail);
     EXPECT_EQ(again.code(), EEXIST);
 
-    auto opened = p().create(kPoolRootId, "blk", 0600, 0, 0, false, false);
+    auto opened = p().create(kPoolRootId, "blk", 0600, 0, 0, IfExists::Open);
     ASSERT_TRUE(opened.ok());
     EXPECT_EQ(opened->id, id);
     EXPECT_EQ(opened->size, 5000u);
     EXPECT_EQ(opened->mode, 0100644u);  // the existing mode, not the new one
-    p().release(id, true);
+    p().release(id, Access::Write);
     EXPECT_TRUE(sameBytes(getEntry(p(), id), pattern(1, 5000)));
 
-    auto truncated = p().create(kPoolRootId, "blk", 0600, 0, 0, false, true);
+    auto truncated = p().create(kPoolRootId, "blk", 0600, 0, 0, IfExists::Truncate);
     ASSERT_TRUE(truncated.ok());
     EXPECT_EQ(truncated->size, 0u);
     EXPECT_EQ(truncated->blocks512, 0u);
-    p().release(id, true);
+    p().release(id, Access::Write);
     EXPECT_EQ(p().stats().blocks_used, 0u);
 
     ASSERT_TRUE(p().mkdir(kPoolRootId, "dir", 0755, 0, 0).ok());
-    EXPECT_EQ(p().create(kPoolRootId, "dir", 0644, 0, 0, false, false).code(), EISDIR);
+    EXPECT_EQ(p().create(kPoolRootId, "dir", 0644, 0, 0, IfExists::Open).code(), EISDIR);
     p().verify();
 }
 
@@ -168,7 +168,7 @@ TEST_F(PoolBasics, WriteAfterEofLeavesAHoleOfZeros) {
     const EntryId id = openNew("sparse");
     ASSERT_TRUE(p().write(id, 10000, "abc", 3).ok());
     EXPECT_EQ(sizeOf(id), 10003u);
-    p().release(id, true);
+    p().release(id, Access::Write);
     EXPECT_TRUE(sameBytes(readAt(id, 0, 10000), std::string(10000, '\0')));
     EXPECT_TRUE(sameBytes(readAt(id, 10000, 3), "abc"));
 
@@ -224,7 +224,7 @@ TEST_F(PoolBasics, AllocateGrowsWithBackedZerosAndNeverShrinks) {
     // Writes into the reserved range need no blocks.
     ASSERT_TRUE(p().write(id, 2 * kBlock, "xyz", 3).ok());
     EXPECT_EQ(p().stats().blocks_used, used);
-    p().release(id, true);
+    p().release(id, Access::Write);
     EXPECT_TRUE(sameBytes(readAt(id, 0, 4), std::string("abc\0", 4)));
     EXPECT_TRUE(sameBytes(readAt(id, 3, 2 * kBlock - 3), std::string(2 * kBlock - 3, '\0')));
     EXPECT_TRUE(sameBytes(readAt(id, 2 * kBlock, 3), "xyz"));
@@ -245,7 +245,7 @@ TEST_F(PoolBasics, FreedBlocksComeBackAsZeros) {
     (void)old;
     const EntryId id = openNew("new");
     ASSERT_TRUE(p().write(id, 64 * kBlock - 1, "z", 1).ok());
-    p().release(id, true);
+    p().release(id, Access::Write);
     EXPECT_TRUE(sameBytes(readAt(id, 0, 64 * kBlock - 1), std::string(64 * kBlock - 1, '\0')));
     p().verify();
 }
@@ -258,8 +258,8 @@ TEST_F(PoolBasics, WriteErrors) {
     char buf[4];
     EXPECT_EQ(p().read(999999, 0, buf, 4).code(), ENOENT);
     EXPECT_EQ(p().read(dir, 0, buf, 4).code(), EISDIR);
-    EXPECT_EQ(p().open(dir, true, false).code(), EISDIR);
-    EXPECT_EQ(p().open(999999, false, false).code(), ENOENT);
+    EXPECT_EQ(p().open(dir, Access::Write).code(), EISDIR);
+    EXPECT_EQ(p().open(999999, Access::Read).code(), ENOENT);
 
     const EntryId id = openNew("big");
     EXPECT_EQ(p().write(id, p().capacityBytes(), "x", 1).code(), EFBIG);
@@ -268,13 +268,13 @@ TEST_F(PoolBasics, WriteErrors) {
     ASSERT_TRUE(zero.ok());
     EXPECT_EQ(*zero, 0u);
     EXPECT_EQ(sizeOf(id), 0u);
-    p().release(id, true);
+    p().release(id, Access::Write);
     // Closed, or open for reading only, it is a policy candidate: a write would change an entry
     // that may be evicted under it (found by fuzz_pool: "a candidate but not evictable").
     EXPECT_EQ(p().write(id, 0, "x", 1).code(), EBADF);
-    ASSERT_TRUE(p().open(id, false, false).ok());
+    ASSERT_TRUE(p().open(id, Access::Read).ok());
     EXPECT_EQ(p().write(id, 0, "x", 1).code(), EBADF);
-    p().release(id, false);
+    p().release(id, Access::Read);
     EXPECT_EQ(sizeOf(id), 0u);
     p().verify();
 }
@@ -282,7 +282,7 @@ TEST_F(PoolBasics, WriteErrors) {
 TEST_F(PoolBasics, UnlinkWhileOpenStaysReadableUntilRelease) {
     const std::string data = pattern(4, 3 * kBlock);
     const EntryId id = putEntry(p(), kPoolRootId, "blk", data);
-    ASSERT_TRUE(p().open(id, false, false).ok());
+    ASSERT_TRUE(p().open(id, Access::Read).ok());
     ASSERT_TRUE(p().unlink(kPoolRootId, "blk").ok());
     EXPECT_EQ(p().lookup(kPoolRootId, "blk").code(), ENOENT);
     EXPECT_TRUE(listNames(p(), kPoolRootId).empty());
@@ -306,7 +306,7 @@ TEST_F(PoolBasics, UnlinkWhileOpenStaysReadableUntilRelease) {
     EXPECT_EQ(p().stats().counters.evictions, 1u);
     EXPECT_EQ(p().stats().blocks_used, 3u);
 
-    p().release(id, false);
+    p().release(id, Access::Read);
     EXPECT_EQ(p().stats().blocks_used, 0u);
     // The front end may still hold a lookup: the inode reads as empty, not as stale bytes.
     EXPECT_EQ(sizeOf(id), 0u);
@@ -415,9 +415,9 @@ TEST_F(PoolBasics, HardLinkSharesOneSetOfBlocks) {
     EXPECT_EQ(idOf(p(), kPoolRootId, "b"), id);
 
     // A write through one name is seen through the other.
-    ASSERT_TRUE(p().open(id, true, false).ok());
+    ASSERT_TRUE(p().open(id, Access::Write).ok());
     ASSERT_TRUE(p().write(id, 0, "NEW", 3).ok());
-    p().release(id, true);
+    p().release(id, Access::Write);
     std::string expect = data;
     expect.replace(0, 3, "NEW");
     EXPECT_TRUE(sameBytes(getEntry(p(), idOf(p(), kPoolRootId, "b")), expect));
@@ -464,7 +464,7 @@ TEST_F(PoolBasics, MkdirAndRmdir) {
     EXPECT_TRUE(listNames(p(), kPoolRootId).empty());
     EXPECT_TRUE(p().isEmptyPool());
     // The removed directory accepts nothing new.
-    EXPECT_EQ(p().create(d->id, "late", 0644, 0, 0, true, false).code(), ENOENT);
+    EXPECT_EQ(p().create(d->id, "late", 0644, 0, 0, IfExists::Fail).code(), ENOENT);
     EXPECT_EQ(p().readdir(d->id, 0, 10).code(), ENOENT);
     EXPECT_EQ(p().stats().directories, 0u);
     p().verify();
@@ -510,13 +510,13 @@ TEST_F(PoolBasics, ReaddirIsStableWhileUnlinking) {
 TEST_F(PoolBasics, NamesAreValidated) {
     const std::string longest(255, 'n');
     const std::string too_long(256, 'n');
-    EXPECT_TRUE(p().create(kPoolRootId, longest, 0644, 0, 0, true, false).ok());
-    EXPECT_EQ(p().create(kPoolRootId, too_long, 0644, 0, 0, true, false).code(), ENAMETOOLONG);
+    EXPECT_TRUE(p().create(kPoolRootId, longest, 0644, 0, 0, IfExists::Fail).ok());
+    EXPECT_EQ(p().create(kPoolRootId, too_long, 0644, 0, 0, IfExists::Fail).code(), ENAMETOOLONG);
     EXPECT_EQ(p().mkdir(kPoolRootId, too_long, 0755, 0, 0).code(), ENAMETOOLONG);
     EXPECT_EQ(p().lookup(kPoolRootId, too_long).code(), ENAMETOOLONG);
     for (std::string bad : {std::string("a/b"), std::string(""), std::string("."),
                             std::string(".."), std::string("a\0b", 3), std::string("/")}) {
-        EXPECT_EQ(p().create(kPoolRootId, bad, 0644, 0, 0, true, false).code(), EINVAL) << bad;
+        EXPECT_EQ(p().create(kPoolRootId, bad, 0644, 0, 0, IfExists::Fail).code(), EINVAL) << bad;
         EXPECT_EQ(p().mkdir(kPoolRootId, bad, 0755, 0, 0).code(), EINVAL) << bad;
         EXPECT_EQ(p().rename(kPoolRootId, longest, kPoolRootId, bad, 0).code(), EINVAL) << bad;
         EXPECT_EQ(p().link(idOf(p(), kPoolRootId, longest), kPoolRootId, bad).code(), EINVAL)
@@ -525,7 +525,7 @@ TEST_F(PoolBasics, NamesAreValidated) {
     EXPECT_EQ(nameSet(p(), kPoolRootId), (std::set<std::string>{longest}));
     // Any other byte is fine.
     for (std::string good : {"blk.00af", "-", "...", "a b", "\xe2\x9c\x93", "\n"})
-        EXPECT_TRUE(p().create(kPoolRootId, good, 0644, 0, 0, true, false).ok()) << good;
+        EXPECT_TRUE(p().create(kPoolRootId, good, 0644, 0, 0, IfExists::Fail).ok()) << good;
     p().verify();
 }
 
@@ -715,7 +715,7 @@ TEST_F(PoolBasics, StatsReportWhatThePoolHolds) {
     ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
     putEntry(p(), idOf(p(), kPoolRootId, "d"), "c", pattern(3, kBlock + 1));
     ASSERT_TRUE(p().setxattr(a, "user.kvcache.pinned", "1", 0).ok());
-    const EntryId w = p().create(kPoolRootId, "writing", 0644, 0, 0, true, false)->id;
+    const EntryId w = p().create(kPoolRootId, "writing", 0644, 0, 0, IfExists::Fail)->id;
 
     EXPECT_EQ(p().lookup(kPoolRootId, "nope").code(), ENOENT);
     EXPECT_EQ(p().lookup(kPoolRootId, "nope2").code(), ENOENT);
@@ -741,7 +741,7 @@ TEST_F(PoolBasics, StatsReportWhatThePoolHolds) {
     EXPECT_NE(text.find("entries 4\n"), std::string::npos) << text;
     EXPECT_NE(text.find("hits 3\n"), std::string::npos) << text;
     EXPECT_NE(text.find("hit_ratio 0.6000\n"), std::string::npos) << text;
-    p().release(w, true);
+    p().release(w, Access::Write);
     EXPECT_EQ(p().stats().open_entries, 0u);
 
     const PoolStats sum = sumStats(s, s);
@@ -771,8 +771,8 @@ TEST_F(PoolBasics, MaxEntriesLimitsCreation) {
     ASSERT_NE(small, nullptr);
     for (int i = 0; i < 4; ++i)
         EXPECT_TRUE(
-            small->create(kPoolRootId, "e" + std::to_string(i), 0644, 0, 0, true, false).ok());
-    EXPECT_EQ(small->create(kPoolRootId, "e4", 0644, 0, 0, true, false).code(), ENOSPC);
+            small->create(kPoolRootId, "e" + std::to_string(i), 0644, 0, 0, IfExists::Fail).ok());
+    EXPECT_EQ(small->create(kPoolRootId, "e4", 0644, 0, 0, IfExists::Fail).code(), ENOSPC);
     EXPECT_EQ(small->mkdir(kPoolRootId, "d", 0755, 0, 0).code(), ENOSPC);
     EXPECT_EQ(small->stats().max_entries, 4u);
     small->verify();

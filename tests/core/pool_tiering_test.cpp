@@ -25,7 +25,7 @@ TEST_F(PoolTieringTest, EvictedEntriesLeaveAsImagesWithTheirMetadata) {
     ASSERT_TRUE(pool->setxattr(a, "user.kvcache.layer", "12", 0).ok());
     putEntry(*pool, dir, "b", pattern(2, 8192));  // 2 blocks: the pool is full
     ASSERT_TRUE(pool->setxattr(idOf(*pool, dir, "b"), "user.kvcache.parent", "llama/a", 0).ok());
-    pool->release(idOf(*pool, dir, "b"), false);  // no-op: not open
+    pool->release(idOf(*pool, dir, "b"), Access::Read);  // no-op: not open
 
     // b is a leaf and a's child, so b goes first, then a.
     ASSERT_TRUE(pool->evictPercent(100).ok());

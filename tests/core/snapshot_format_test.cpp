@@ -833,7 +833,8 @@ TEST_F(SnapshotTest, ControlFileNamesAreRefusedAtThePoolsTop) {
     ASSERT_TRUE(pool);
     const EntryId e = putEntry(*pool, kPoolRootId, "e", "entry");
     for (const char* name : {".stats", ".policy", ".evict", ".size", ".match"}) {
-        EXPECT_EQ(EEXIST, pool->create(kPoolRootId, name, 0644, 0, 0, true, false).code()) << name;
+        EXPECT_EQ(EEXIST, pool->create(kPoolRootId, name, 0644, 0, 0, IfExists::Fail).code())
+            << name;
         EXPECT_EQ(EEXIST, pool->mkdir(kPoolRootId, name, 0755, 0, 0).code()) << name;
         EXPECT_EQ(EEXIST, pool->link(e, kPoolRootId, name).code()) << name;
         EXPECT_EQ(EEXIST, pool->rename(kPoolRootId, "e", kPoolRootId, name, 0).code()) << name;
@@ -846,9 +847,9 @@ TEST_F(SnapshotTest, ControlFileNamesAreRefusedAtThePoolsTop) {
     auto d = pool->mkdir(kPoolRootId, "d", 0755, 0, 0);
     ASSERT_TRUE(d.ok());
     pool->forget(d->id, 1);
-    auto made = pool->create(d->id, ".policy", 0644, 0, 0, true, false);
+    auto made = pool->create(d->id, ".policy", 0644, 0, 0, IfExists::Fail);
     ASSERT_TRUE(made.ok()) << "only the top is reserved";
-    pool->release(made->id, true);
+    pool->release(made->id, Access::Write);
     pool->forget(made->id, 1);
     EXPECT_NO_THROW(pool->verify());
 }

@@ -26,11 +26,11 @@ kvc::Pool& pool() {
         (void)kvc::Segment::remove(o.where);  // nameless from the start: nothing left behind
         auto pool = std::move(*made);
         for (int i = 0; i < 8; ++i) {
-            auto a =
-                pool->create(kvc::kPoolRootId, "e" + std::to_string(i), 0644, 0, 0, false, false);
+            auto a = pool->create(kvc::kPoolRootId, "e" + std::to_string(i), 0644, 0, 0,
+                                  kvc::IfExists::Open);
             if (!a) std::abort();
             (void)pool->write(a->id, 0, "kv", 2);
-            pool->release(a->id, true);
+            pool->release(a->id, kvc::Access::Write);
         }
         return pool;
     }();

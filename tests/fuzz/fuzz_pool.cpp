@@ -23,9 +23,12 @@
 
 namespace {
 
+using kvc::Access;
 using kvc::EntryId;
+using kvc::IfExists;
 using kvc::kPoolRootId;
 using kvc::Pool;
+using kvc::Truncate;
 
 constexpr uint64_t kPoolBytes = 1 << 20;
 constexpr uint64_t kMaxGrowBytes = 16 << 20;
@@ -156,14 +159,14 @@ class Input {
 
 struct Open {
     EntryId id;
-    bool for_write;
+    Access access;
 };
 
 class Driver {
   public:
     explicit Driver(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
     ~Driver() {
-        for (const Open& o : opens_) pool_->release(o.id, o.for_write);
+        for (const Open& o : opens_) pool_->release(o.id, o.access);
         for (EntryId id : lookups_) pool_->forget(id, 1);
         pool_->verify();
     }
@@ -272,9 +275,11 @@ class Driver {
         const EntryId d = dir(in);
         const std::string n = in.name();
         const uint8_t flags = in.byte();
-        auto a = pool_->create(d, n, 0644, 0, 0, flags & 1, flags & 2);
+        const IfExists if_exists =
+            (flags & 1) ? IfExists::Fail : ((flags & 2) ? IfExists::Truncate : IfExists::Open);
+        auto a = pool_->create(d, n, 0644, 0, 0, if_exists);
         if (!a) return;
-        opens_.push_back({a->id, true});
+        opens_.push_back({a->id, Access::Write});
         lookups_.push_back(a->id);
         made_.push_back(a->id);
     }
@@ -332,13 +337,15 @@ class Driver {
     void release(Input& in) {
         if (opens_.empty()) return;
         const size_t i = in.byte() % opens_.size();
-        pool_->release(opens_[i].id, opens_[i].for_write);
+        pool_->release(opens_[i].id, opens_[i].access);
         opens_.erase(opens_.begin() + static_cast<long>(i));
     }
     void reopen(Input& in) {
         const EntryId id = entry(in);
         const uint8_t flags = in.byte();
-        if (pool_->open(id, flags & 1, flags & 2)) opens_.push_back({id, bool(flags & 1)});
+        const Access access = (flags & 1) ? Access::Write : Access::Read;
+        if (pool_->open(id, access, (flags & 2) ? Truncate::Yes : Truncate::No))
+            opens_.push_back({id, access});
     }
     void match(Input& in) {
         std::vector<std::string> names(in.byte() % 8);

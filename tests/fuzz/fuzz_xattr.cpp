@@ -28,10 +28,10 @@ Fixture& fixture() {
         if (!made) std::abort();
         (void)kvc::Segment::remove(o.where);
         x.pool = std::move(*made);
-        auto a = x.pool->create(kvc::kPoolRootId, "entry", 0644, 0, 0, false, false);
+        auto a = x.pool->create(kvc::kPoolRootId, "entry", 0644, 0, 0, kvc::IfExists::Open);
         if (!a) std::abort();
         x.id = a->id;
-        x.pool->release(x.id, true);
+        x.pool->release(x.id, kvc::Access::Write);
         return x;
     }();
     return f;
