@@ -1,6 +1,7 @@
-// Pool: creation, reattach, persistence of records, and the small helpers the other pool_*.cpp
-// files share. Namespace operations are in pool_namespace.cpp, data in pool_data.cpp, eviction
-// and cache control in pool_eviction.cpp, extended attributes in pool_xattr.cpp.
+// Pool: creation, reattach (PoolLoader rebuilds the parts from the records), the calls into
+// RecordStore that write a record, and verify(). Namespace operations are in pool_namespace.cpp,
+// data in pool_data.cpp, eviction and cache control in pool_eviction.cpp, extended attributes in
+// pool_xattr.cpp, lower tiers in pool_tiering.cpp. docs/ARCHITECTURE.md, "Inside a pool".
 #include "core/pool.h"
 
 #include <algorithm>

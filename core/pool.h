@@ -1,9 +1,13 @@
-// Pool: one segment with its block allocator, entry index and eviction policy.
+// Pool: one segment with its block allocator, inode index, records and eviction candidates.
 //
 // Everything a front end does to a pool goes through here: namespace operations (lookup, create,
 // mkdir, unlink, rename, link, readdir), open/release accounting, reads and writes, extended
 // attributes, eviction and statistics. Ids are pool-local (kPoolRootId is the pool directory).
 // Errors are returned, never thrown; the errno in them is what a system call should report.
+//
+// Its parts, all used under meta_: InodeIndex (inodes, names, paths), RecordStore (the records
+// in the segment), CandidateSet (eligibility, policy, chains, pins) and the BlockAllocator; see
+// docs/ARCHITECTURE.md, "Inside a pool".
 //
 // Lock order (take left before right, never the reverse):
 //   Inode::data_mutex  ->  Pool::meta_  ->  Pool::sink_mutex_

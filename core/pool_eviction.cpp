@@ -1,5 +1,5 @@
-// Pool cache control: which entries are eviction candidates (pins, writers, prefix chains),
-// making room for writes, eviction on request, policy switching, resizing, `.match`, stats.
+// Pool cache control: making room for writes, eviction on request, policy switching, resizing,
+// `.match`, stats. Which entries are candidates is CandidateSet's (core/candidate_set.h).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
