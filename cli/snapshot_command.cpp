@@ -77,11 +77,11 @@ Result<std::map<std::string, std::string>> readXattrs(
 }
 
 int64_t ns(const statx_timestamp& t) {
-    return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+    return clampedNsOf(t.tv_sec, t.tv_nsec);
 }
 
 int64_t ns(const timespec& t) {
-    return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+    return clampedNsOf(t.tv_sec, t.tv_nsec);
 }
 
 // Attributes asked of the daemon (AT_STATX_FORCE_SYNC), not the kernel's cache.

@@ -15,8 +15,6 @@
 namespace kvc {
 namespace {
 
-constexpr std::string_view kKv = "user.kvcache.";
-
 std::string formatTime(int64_t ns) {
     return fmt::format("{}.{:09d}", ns / 1000000000, ns % 1000000000);
 }
@@ -79,7 +77,7 @@ Result<std::vector<std::string>> Pool::listxattr(EntryId id) {
     if (!ino) return makeError(ENOENT, "no such entry");
     std::vector<std::string> out;
     if (!ino->isDir() && id != kPoolRootId) {
-        auto add = [&](const char* k) { out.push_back(std::string(kKv) + k); };
+        auto add = [&](const char* k) { out.push_back(std::string(kKvcacheXattrPrefix) + k); };
         if (ino->priority != 0) add("priority");
         if (ino->pinned) add(ino->pin_expires_ns ? "pin_ttl" : "pinned");
         if (!ino->parent.empty()) add("parent");

@@ -39,8 +39,6 @@ constexpr size_t kTrailerBytes = 40;
 // caches measured faster than 1 MiB ones (the copies in and out of the kernel dominate).
 constexpr size_t kIoBufferBytes = 256 << 10;
 constexpr size_t kDirectWriteBytes = 64 << 10;
-constexpr std::string_view kKvPrefix = "user.kvcache.";
-
 // --- little-endian encoding ------------------------------------------------------------------
 
 class Encoder {
@@ -159,7 +157,8 @@ std::string validateRecord(const SnapshotRecord& r) {
     for (size_t i = 0; i < r.xattrs.size(); ++i) {
         const auto& [k, v] = r.xattrs[i];
         if (k.size() <= 5 || k.compare(0, 5, "user.") != 0 || k.size() > kMaxXattrNameBytes ||
-            k.compare(0, kKvPrefix.size(), kKvPrefix) == 0 || k.find('\0') != std::string::npos)
+            k.compare(0, kKvcacheXattrPrefix.size(), kKvcacheXattrPrefix) == 0 ||
+            k.find('\0') != std::string::npos)
             return fmt::format("attribute name {:?} is not a stored user.* attribute", k);
         if (v.size() > kMaxXattrValueBytes)
             return fmt::format("attribute {} of {} bytes is larger than {}", k, v.size(),

@@ -7,12 +7,13 @@
 
 #include <fmt/format.h>
 
+#include "core/clock.h"
 #include "core/parse_number.h"
+#include "core/xattr_rules.h"
 
 namespace kvc {
 namespace {
 
-constexpr std::string_view kKvPrefix = "user.kvcache.";
 // Entries a running or interrupted restore is writing (core/snapshot_restore.h).
 constexpr std::string_view kRestoreTempPrefix = ".kvcrestore.";
 
@@ -68,7 +69,8 @@ class Snapshotter {
         SnapshotRecord d = std::move(dir->record);
         d.kind = SnapshotKind::Directory;
         d.path = rel;
-        std::erase_if(d.xattrs, [](const auto& kv) { return startsWith(kv.first, kKvPrefix); });
+        std::erase_if(d.xattrs,
+                      [](const auto& kv) { return startsWith(kv.first, kKvcacheXattrPrefix); });
         dirs.push_back(std::move(d));
 
         std::vector<SourceChild>& children = dir->children;
@@ -187,11 +189,11 @@ class Snapshotter {
             // Named references, not structured bindings: clang 14 cannot capture those.
             const std::string& k = kv.first;
             const std::string& v = kv.second;
-            if (!startsWith(k, kKvPrefix)) {
+            if (!startsWith(k, kKvcacheXattrPrefix)) {
                 rec.xattrs.emplace_back(k, v);
                 continue;
             }
-            const std::string key = k.substr(kKvPrefix.size());
+            const std::string key = k.substr(kKvcacheXattrPrefix.size());
             auto integer = [&](auto& field) -> Status {
                 using T = std::remove_reference_t<decltype(field)>;
                 auto n = parseNumber<T>(v);
@@ -271,7 +273,7 @@ std::optional<int64_t> parseAttributeTime(std::string_view text) {
         if (!f) return std::nullopt;
         ns = *f;
     }
-    return *secs * 1000000000 + ns;
+    return nsOf(*secs, ns);
 }
 
 Result<SnapshotReport> takeSnapshot(SnapshotSource& source, SnapshotWriter& writer,

@@ -14,8 +14,6 @@
 namespace kvc {
 namespace {
 
-constexpr std::string_view kKv = "user.kvcache.";
-
 // A value without the blanks and newlines around it, nor the terminator a C string may carry.
 std::string_view trimValue(std::string_view v) {
     return trimChars(v, " \t\n", std::string_view(" \t\n\0", 4));
@@ -35,8 +33,8 @@ Result<T> parseInt(std::string_view attr, std::string_view value, T lo, T hi) {
 }  // namespace
 
 KvAttr kvAttr(std::string_view name) {
-    if (name.substr(0, kKv.size()) != kKv) return KvAttr::None;
-    const std::string_view k = name.substr(kKv.size());
+    if (name.substr(0, kKvcacheXattrPrefix.size()) != kKvcacheXattrPrefix) return KvAttr::None;
+    const std::string_view k = name.substr(kKvcacheXattrPrefix.size());
     if (k == "priority") return KvAttr::Priority;
     if (k == "pinned") return KvAttr::Pinned;
     if (k == "pin_ttl") return KvAttr::PinTtl;

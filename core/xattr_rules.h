@@ -14,6 +14,9 @@
 
 namespace kvc {
 
+// The namespace of an entry's cache metadata.
+inline constexpr std::string_view kKvcacheXattrPrefix = "user.kvcache.";
+
 // The longest pin user.kvcache.pin_ttl takes, in seconds (100 years).
 inline constexpr int64_t kMaxPinTtlSeconds = 100LL * 365 * 86400;
 

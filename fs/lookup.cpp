@@ -127,11 +127,11 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
         if (to_set & FUSE_SET_ATTR_ATIME_NOW)
             c.atime_ns = now;
         else if (to_set & FUSE_SET_ATTR_ATIME)
-            c.atime_ns = attr->st_atim.tv_sec * 1000000000LL + attr->st_atim.tv_nsec;
+            c.atime_ns = clampedNsOf(attr->st_atim.tv_sec, attr->st_atim.tv_nsec);
         if (to_set & FUSE_SET_ATTR_MTIME_NOW)
             c.mtime_ns = now;
         else if (to_set & FUSE_SET_ATTR_MTIME)
-            c.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
+            c.mtime_ns = clampedNsOf(attr->st_mtim.tv_sec, attr->st_mtim.tv_nsec);
         auto a = slot->pool->setattr(ref.local, c);
         if (!a) return replyError(req, a.error(), "setattr");  // a truncate told the tiers
         struct stat new_stat = fsOf(req).toStat(ref.pool, *a);

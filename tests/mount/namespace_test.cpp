@@ -286,6 +286,20 @@ TEST_F(NamespaceTest, ChmodChownUtimens) {
     EXPECT_EQ(S_IFDIR | 0750, statOf(d).st_mode);
 }
 
+// A time past what an entry holds (about 292 years either side of 1970, in nanoseconds) is
+// clamped to the edge, as a filesystem clamps a time beyond its range: never wrapped round to a
+// time on the other side.
+TEST_F(NamespaceTest, ATimeBeyondTheRangeIsClampedNotWrapped) {
+    const std::string f = makePool("p") + "/e";
+    ASSERT_EQ(0, writeFile(f, "x"));
+    const time_t far = time_t{1} << 40;  // about 35,000 years
+    const struct timespec times[2] = {{-far, 0}, {far, 0}};
+    ASSERT_EQ(0, errnoOf(utimensat(AT_FDCWD, f.c_str(), times, 0)));
+    const struct stat st = statOf(f);
+    EXPECT_EQ(INT64_MIN / 1000000000 - 1, st.st_atim.tv_sec);
+    EXPECT_EQ(INT64_MAX / 1000000000, st.st_mtim.tv_sec);
+}
+
 TEST_F(NamespaceTest, StatReportsSizeBlocksNlinkAndTimes) {
     const std::string pool = makePool("p");
     const std::string f = pool + "/e";
