@@ -25,20 +25,19 @@ void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         if (parent == FUSE_ROOT_ID) {
             if (const ControlFile* c = findControl(true, name))
                 return replyEntry(req, fs.controlAttr(0, *c), 0, controlAttrTimeout(fs, *c));
-            if (std::strlen(name) > kMaxNameBytes) return (void)fuse_reply_err(req, ENAMETOOLONG);
+            if (std::strlen(name) > kMaxNameBytes) return replyError(req, ENAMETOOLONG);
             auto slot = fs.poolByName(name);
-            if (!slot) return (void)fuse_reply_err(req, ENOENT);
+            if (!slot) return replyError(req, ENOENT);
             auto a = slot->pool->getattr(kPoolRootId);
             if (!a) return replyError(req, a.error(), "lookup");
             return replyPoolEntry(req, slot->index, *a);
         }
         auto slot = poolOf(req, parent);
-        if (!slot) return (void)fuse_reply_err(req, ref.pool ? ENOENT : ENOTDIR);
+        if (!slot) return replyError(req, ref.pool ? ENOENT : ENOTDIR);
         if (ref.local == kPoolRootId)
             if (const ControlFile* c = findControl(false, name))
                 return replyEntry(req, fs.controlAttr(ref.pool, *c), 0, controlAttrTimeout(fs, *c));
-        if (ref.local < kFirstEntryId && ref.local != kPoolRootId)
-            return (void)fuse_reply_err(req, ENOTDIR);
+        if (ref.local < kFirstEntryId && ref.local != kPoolRootId) return replyError(req, ENOTDIR);
         auto a = slot->pool->lookup(ref.local, name);  // a lower tier's copy comes up first
         if (!a) return replyError(req, a.error(), "lookup");
         replyPoolEntry(req, ref.pool, *a);
@@ -105,19 +104,19 @@ void opGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
     guarded(req, "setattr", [&] {
         const NodeRef ref = splitIno(ino);
-        if (ino == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
+        if (ino == FUSE_ROOT_ID) return replyError(req, EPERM);
         if (isControlNode(ref)) {
             // `echo x > .evict` truncates before writing: truncation of a control file is
             // accepted and does nothing; other changes are refused.
             if (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
                            FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME))
-                return (void)fuse_reply_err(req, EPERM);
+                return replyError(req, EPERM);
             auto stat_result = statOf(req, ino);
             if (!stat_result) return replyError(req, stat_result.error(), "setattr");
             return (void)fuse_reply_attr(req, &*stat_result, 0);
         }
         auto slot = poolOf(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         AttrChange c;
         if (to_set & FUSE_SET_ATTR_MODE) c.mode = attr->st_mode;
         if (to_set & FUSE_SET_ATTR_UID) c.uid = attr->st_uid;

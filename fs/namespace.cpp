@@ -23,8 +23,7 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
         Filesystem& fs = fsOf(req);
         const fuse_ctx* ctx = fuse_req_ctx(req);
         if (parent == FUSE_ROOT_ID) {
-            if (findControl(true, name) || fs.poolByName(name))
-                return (void)fuse_reply_err(req, EEXIST);
+            if (findControl(true, name) || fs.poolByName(name)) return replyError(req, EEXIST);
             // A name declared in the config file (removed, then made again) gets its settings.
             auto slot = fs.createPool(name, fs.settingsFor(name), mode & 07777, ctx->uid, ctx->gid);
             if (!slot) {
@@ -35,10 +34,10 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
             auto a = (*slot)->pool->getattr(kPoolRootId);
             return replyPoolEntry(req, (*slot)->index, *a);
         }
-        if (isControlInode(parent)) return (void)fuse_reply_err(req, ENOTDIR);
-        if (isControlName(parent, name)) return (void)fuse_reply_err(req, EEXIST);
+        if (isControlInode(parent)) return replyError(req, ENOTDIR);
+        if (isControlName(parent, name)) return replyError(req, EEXIST);
         auto slot = poolOf(req, parent);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         const NodeRef ref = splitIno(parent);
         auto dir = slot->pool->getattr(ref.local);
         if (!dir) return replyError(req, dir.error(), "mkdir");
@@ -53,32 +52,32 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 void opRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     guarded(req, "rmdir", [&] {
         if (parent == FUSE_ROOT_ID) {
-            if (findControl(true, name)) return (void)fuse_reply_err(req, ENOTDIR);
+            if (findControl(true, name)) return replyError(req, ENOTDIR);
             auto st = fsOf(req).removePool(name);
             if (!st) return replyError(req, st.error(), "rmdir");
-            return (void)fuse_reply_err(req, 0);
+            return replyOk(req);
         }
-        if (isControlName(parent, name)) return (void)fuse_reply_err(req, ENOTDIR);
+        if (isControlName(parent, name)) return replyError(req, ENOTDIR);
         auto slot = poolOf(req, parent);
-        if (!slot || isControlInode(parent)) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot || isControlInode(parent)) return replyError(req, ENOENT);
         auto st = slot->pool->rmdir(splitIno(parent).local, name);
         if (!st) return replyError(req, st.error(), "rmdir");
-        fuse_reply_err(req, 0);
+        replyOk(req);
     });
 }
 
 void opUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     guarded(req, "unlink", [&] {
         if (parent == FUSE_ROOT_ID) {
-            if (findControl(true, name)) return (void)fuse_reply_err(req, EPERM);
-            return (void)fuse_reply_err(req, fsOf(req).poolByName(name) ? EISDIR : ENOENT);
+            if (findControl(true, name)) return replyError(req, EPERM);
+            return replyError(req, fsOf(req).poolByName(name) ? EISDIR : ENOENT);
         }
-        if (isControlName(parent, name)) return (void)fuse_reply_err(req, EPERM);
+        if (isControlName(parent, name)) return replyError(req, EPERM);
         auto slot = poolOf(req, parent);
-        if (!slot || isControlInode(parent)) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot || isControlInode(parent)) return replyError(req, ENOENT);
         auto st = slot->pool->unlink(splitIno(parent).local, name);
         if (!st) return replyError(req, st.error(), "unlink");
-        fuse_reply_err(req, 0);
+        replyOk(req);
     });
 }
 
@@ -88,20 +87,19 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
         unsigned core_flags = 0;
         if (flags & RENAME_NOREPLACE) core_flags |= Pool::kRenameNoReplace;
         if (flags & RENAME_EXCHANGE) core_flags |= Pool::kRenameExchange;
-        if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return (void)fuse_reply_err(req, EINVAL);
+        if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return replyError(req, EINVAL);
         // Pools are not renamed (their segments carry the name); moves between pools copy.
-        if (parent == FUSE_ROOT_ID && newparent == FUSE_ROOT_ID)
-            return (void)fuse_reply_err(req, EPERM);
+        if (parent == FUSE_ROOT_ID && newparent == FUSE_ROOT_ID) return replyError(req, EPERM);
         const NodeRef a = splitIno(parent), b = splitIno(newparent);
         if (parent == FUSE_ROOT_ID || newparent == FUSE_ROOT_ID || a.pool != b.pool)
-            return (void)fuse_reply_err(req, EXDEV);
+            return replyError(req, EXDEV);
         if (isControlName(parent, name) || isControlName(newparent, newname))
-            return (void)fuse_reply_err(req, EPERM);
+            return replyError(req, EPERM);
         auto slot = poolOf(req, parent);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         auto st = slot->pool->rename(a.local, name, b.local, newname, core_flags);
         if (!st) return replyError(req, st.error(), "rename");
-        fuse_reply_err(req, 0);
+        replyOk(req);
     });
 }
 
@@ -109,12 +107,12 @@ void opLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
     guarded(req, "link", [&] {
         const NodeRef src = splitIno(ino), dst = splitIno(newparent);
         if (isControlInode(ino) || src.local == kPoolRootId || ino == FUSE_ROOT_ID)
-            return (void)fuse_reply_err(req, EPERM);
-        if (newparent == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
-        if (src.pool != dst.pool) return (void)fuse_reply_err(req, EXDEV);
-        if (isControlName(newparent, newname)) return (void)fuse_reply_err(req, EEXIST);
+            return replyError(req, EPERM);
+        if (newparent == FUSE_ROOT_ID) return replyError(req, EPERM);
+        if (src.pool != dst.pool) return replyError(req, EXDEV);
+        if (isControlName(newparent, newname)) return replyError(req, EEXIST);
         auto slot = poolOf(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         auto a = slot->pool->link(src.local, dst.local, newname);
         if (!a) return replyError(req, a.error(), "link");
         replyPoolEntry(req, src.pool, *a);
@@ -122,15 +120,15 @@ void opLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 }
 
 void opSymlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
-    fuse_reply_err(req, EPERM);  // entries are data; see the README's differences from tmpfs
+    replyError(req, EPERM);  // entries are data; see the README's differences from tmpfs
 }
 
 void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
     guarded(req, "mknod", [&] {
-        if (!S_ISREG(mode) || parent == FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
-        if (isControlName(parent, name)) return (void)fuse_reply_err(req, EEXIST);
+        if (!S_ISREG(mode) || parent == FUSE_ROOT_ID) return replyError(req, EPERM);
+        if (isControlName(parent, name)) return replyError(req, EEXIST);
         auto slot = poolOf(req, parent);
-        if (!slot || isControlInode(parent)) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot || isControlInode(parent)) return replyError(req, ENOENT);
         const NodeRef ref = splitIno(parent);
         const fuse_ctx* ctx = fuse_req_ctx(req);
         auto dir = slot->pool->getattr(ref.local);

@@ -66,13 +66,12 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         const NodeRef ref = splitIno(parent);
         if (parent == FUSE_ROOT_ID) {
             // The root holds pools only.
-            if (findControl(true, name)) return (void)fuse_reply_err(req, EEXIST);
-            return (void)fuse_reply_err(req, EPERM);
+            if (findControl(true, name)) return replyError(req, EEXIST);
+            return replyError(req, EPERM);
         }
-        if (ref.local == kPoolRootId && findControl(false, name))
-            return (void)fuse_reply_err(req, EEXIST);
+        if (ref.local == kPoolRootId && findControl(false, name)) return replyError(req, EEXIST);
         auto slot = poolOf(req, parent);
-        if (!slot || isControlInode(parent)) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot || isControlInode(parent)) return replyError(req, ENOENT);
         const fuse_ctx* ctx = fuse_req_ctx(req);
         auto dir = slot->pool->getattr(ref.local);
         if (!dir) return replyError(req, dir.error(), "create");
@@ -102,7 +101,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         const NodeRef ref = splitIno(ino);
         if (isControlInode(ino)) {
             const ControlFile* c = controlByLocal(ref.pool == 0, ref.local);
-            if (!c) return (void)fuse_reply_err(req, ENOENT);
+            if (!c) return replyError(req, ENOENT);
             auto content = fsOf(req).controlContent(ref.pool, *c);
             if (!content) return replyError(req, content.error(), "open");
             auto* h = new ControlHandle;
@@ -114,12 +113,12 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             return;
         }
         auto slot = poolOf(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         // An open by name of an entry that has no name left (evicted while the kernel still
         // cached its name) must not reach the old inode: ESTALE makes the kernel look the
         // name up again, so O_CREAT makes a new entry instead of writing into a removed one.
         if (auto a = slot->pool->getattr(ref.local); a && a->nlink == 0 && !S_ISDIR(a->mode))
-            return (void)fuse_reply_err(req, ESTALE);
+            return replyError(req, ESTALE);
         auto st = slot->pool->open(ref.local, accessOf(fi), truncationOf(fi));
         if (!st) return replyError(req, st.error(), "open");
         if (fi->flags & O_TRUNC) clearSetIdOnTruncate(req, *slot->pool, ref.local);
@@ -137,7 +136,7 @@ void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             if (auto slot = poolOf(req, ino))
                 if (auto st = slot->pool->flush(splitIno(ino).local); !st)
                     return replyError(req, st.error(), "flush");  // close(2) says ENOSPC
-        fuse_reply_err(req, 0);
+        replyOk(req);
     });
 }
 
@@ -145,22 +144,23 @@ void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "release", [&] {
         if (isControlInode(ino)) {
             delete reinterpret_cast<ControlHandle*>(fi->fh);
-            return (void)fuse_reply_err(req, 0);
+            return replyOk(req);
         }
         if (auto slot = poolOf(req, ino))
             slot->pool->release(splitIno(ino).local,
                                 fi->fh == kWriteHandle ? Access::Write : Access::Read);
-        fuse_reply_err(req, 0);
+        replyOk(req);
     });
 }
 
 void opFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
     guarded(req, "fsync", [&] {
-        if (isControlInode(ino)) return (void)fuse_reply_err(req, 0);
+        if (isControlInode(ino)) return replyOk(req);
         auto slot = poolOf(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
-        auto st = slot->pool->fsync(splitIno(ino).local);
-        fuse_reply_err(req, st ? 0 : st.code());
+        if (!slot) return replyError(req, ENOENT);
+        if (auto st = slot->pool->fsync(splitIno(ino).local); !st)
+            return replyError(req, st.error(), "fsync");
+        replyOk(req);
     });
 }
 

@@ -51,7 +51,7 @@ void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
         if (isControlNode(ref))
             return readControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), size, off);
         auto slot = poolOf(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         Pool& pool = *slot->pool;
         auto plan = pool.planRead(ref.local, static_cast<uint64_t>(off), size);
         if (!plan) return replyError(req, plan.error(), "read");

@@ -12,13 +12,13 @@ namespace kvc::fs {
 void opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", [&] {
         const NodeRef ref = splitIno(ino);
-        if (isControlNode(ref)) return (void)fuse_reply_err(req, ENOTDIR);
+        if (isControlNode(ref)) return replyError(req, ENOTDIR);
         if (ino != FUSE_ROOT_ID) {
             auto slot = poolOf(req, ino);
-            if (!slot) return (void)fuse_reply_err(req, ENOENT);
+            if (!slot) return replyError(req, ENOENT);
             auto a = slot->pool->getattr(ref.local);
             if (!a) return replyError(req, a.error(), "opendir");
-            if (!S_ISDIR(a->mode)) return (void)fuse_reply_err(req, ENOTDIR);
+            if (!S_ISDIR(a->mode)) return replyError(req, ENOTDIR);
         }
         fi->fh = 0;
         fuse_reply_open(req, fi);
@@ -53,7 +53,7 @@ void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
             return (void)fuse_reply_buf(req, buf.data(), used);
         }
         auto slot = poolOf(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         const NodeRef ref = splitIno(ino);
         const uint64_t cookie = off > 2 ? static_cast<uint64_t>(off) - 2 : 0;
         auto entries = slot->pool->readdir(ref.local, cookie, size / 32 + 1);
@@ -67,11 +67,11 @@ void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
 }
 
 void opReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
-    fuse_reply_err(req, 0);
+    replyOk(req);
 }
 
 void opFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
-    fuse_reply_err(req, 0);
+    replyOk(req);
 }
 
 }  // namespace kvc::fs

@@ -17,10 +17,20 @@ inline Filesystem& fsOf(fuse_req_t req) {
     return *static_cast<Filesystem*>(fuse_req_userdata(req));
 }
 
+// Every error reply goes through replyError: with a core Error (logged at debug level with the
+// operation), or with an errno the adapter decided itself. replyOk is a success with no data.
 inline void replyError(fuse_req_t req, const Error& e, const char* op) {
     log(LogLevel::Debug, "{}: {} ({})", op, e.message,
         strerrorname_np(e.code) ? strerrorname_np(e.code) : "?");
     fuse_reply_err(req, e.code);
+}
+
+inline void replyError(fuse_req_t req, int code) {
+    fuse_reply_err(req, code);
+}
+
+inline void replyOk(fuse_req_t req) {
+    fuse_reply_err(req, 0);
 }
 
 // `attr_timeout`: how long the kernel may cache the attributes (the entry's name is cached for
@@ -38,10 +48,10 @@ void guarded(fuse_req_t req, const char* op, F&& body) noexcept {
         body();
     } catch (const std::exception& e) {
         log(LogLevel::Error, "{}: internal error: {}", op, e.what());
-        fuse_reply_err(req, EIO);
+        replyError(req, EIO);
     } catch (...) {
         log(LogLevel::Error, "{}: internal error", op);
-        fuse_reply_err(req, EIO);
+        replyError(req, EIO);
     }
 }
 

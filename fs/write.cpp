@@ -41,7 +41,7 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
             return (void)fuse_reply_write(req, size);
         }
         auto slot = poolOf(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         auto n = slot->pool->write(ref.local, static_cast<uint64_t>(off), buf, size);
         if (!n) {
             log(LogLevel::Debug, "pool {}: write of {} bytes: {}", slot->name, size,
@@ -58,13 +58,13 @@ void opFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
         const NodeRef ref = splitIno(ino);
         // An entry's blocks always cover its size and nothing else, so there is nothing to keep
         // beyond it (FALLOC_FL_KEEP_SIZE) and no hole to punch or range to zero in place.
-        if (mode != 0 || isControlNode(ref)) return (void)fuse_reply_err(req, EOPNOTSUPP);
+        if (mode != 0 || isControlNode(ref)) return replyError(req, EOPNOTSUPP);
         auto slot = poolOf(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENOENT);
+        if (!slot) return replyError(req, ENOENT);
         auto st = slot->pool->allocate(ref.local, static_cast<uint64_t>(offset),
                                        static_cast<uint64_t>(length));
         if (!st) return replyError(req, st.error(), "fallocate");
-        fuse_reply_err(req, 0);
+        replyOk(req);
     });
 }
 

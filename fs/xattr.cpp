@@ -18,7 +18,7 @@ std::shared_ptr<PoolSlot> attributable(fuse_req_t req, fuse_ino_t ino) {
 
 void replySized(fuse_req_t req, const std::string& value, size_t size) {
     if (size == 0) return (void)fuse_reply_xattr(req, value.size());
-    if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+    if (size < value.size()) return replyError(req, ERANGE);
     fuse_reply_buf(req, value.data(), value.size());
 }
 
@@ -28,18 +28,18 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
                 int flags) {
     guarded(req, "setxattr", [&] {
         auto slot = attributable(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, EPERM);
+        if (!slot) return replyError(req, EPERM);
         auto st =
             slot->pool->setxattr(splitIno(ino).local, name, std::string_view(value, size), flags);
         if (!st) return replyError(req, st.error(), "setxattr");
-        fuse_reply_err(req, 0);
+        replyOk(req);
     });
 }
 
 void opGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     guarded(req, "getxattr", [&] {
         auto slot = attributable(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, ENODATA);
+        if (!slot) return replyError(req, ENODATA);
         auto v = slot->pool->getxattr(splitIno(ino).local, name);
         if (!v) return replyError(req, v.error(), "getxattr");
         replySized(req, *v, size);
@@ -62,10 +62,10 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     guarded(req, "removexattr", [&] {
         auto slot = attributable(req, ino);
-        if (!slot) return (void)fuse_reply_err(req, EPERM);
+        if (!slot) return replyError(req, EPERM);
         auto st = slot->pool->removexattr(splitIno(ino).local, name);
         if (!st) return replyError(req, st.error(), "removexattr");
-        fuse_reply_err(req, 0);
+        replyOk(req);
     });
 }
 
