@@ -34,7 +34,7 @@ class LowerTiers {
     // A writer released entry `id` (its new version is committed), or a truncating open
     // emptied it: the lower copies of its name are older.
     virtual void written(EntryId id) = 0;
-    // A rename put an entry at `path` (its old copies went through obsolete()).
+    // A rename or a link put an entry at `path` (its old copies went through obsolete()).
     virtual void renamed(const std::string& path) = 0;
 };
 

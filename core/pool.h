@@ -236,7 +236,8 @@ class Pool {
     // The tiers below this pool (nullptr: none); not owned, cleared by its owner before it goes.
     // The pool tells them every change of a name's version and asks them on a miss
     // (core/lower_tiers.h): lookup and match promote, unlink and rename make lower copies
-    // obsolete, a writer's release, a truncate and a truncating open publish or erase.
+    // obsolete, a link makes the new name's obsolete, a writer's release, a truncate and a
+    // truncating open publish or erase.
     void setLowerTiers(LowerTiers* tiers);
     // Entries the policy evicts, read at least `min_reads` times, are handed to `sink` as images
     // (under the pool's lock: it must only queue, and returns false when it dropped the image).
@@ -300,6 +301,8 @@ class Pool {
     // A committed entry's image; `path` (if not empty) must still name it under the data lock.
     Result<EntryImage> exportInode(const std::shared_ptr<Inode>& ino, std::string_view path);
     void releaseHere(EntryId id, bool for_write);
+    Result<EntryAttr> linkHere(EntryId id, EntryId new_dir, std::string_view new_name,
+                               std::string& to_path);
     Status renameHere(EntryId dir, std::string_view name, EntryId new_dir,
                       std::string_view new_name, unsigned flags, std::string& to_path);
     // rename's parts (pool_namespace.cpp): the checks, which find both ends (src == dst: two

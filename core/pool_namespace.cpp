@@ -461,6 +461,14 @@ void Pool::exchangeNames(const RenamePlan& plan) {
 }
 
 Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view new_name) {
+    std::string to_path;
+    auto a = linkHere(id, new_dir_id, new_name, to_path);
+    if (LowerTiers* tiers = tiers_.load(); tiers && a) tiers->renamed(to_path);
+    return a;
+}
+
+Result<EntryAttr> Pool::linkHere(EntryId id, EntryId new_dir_id, std::string_view new_name,
+                                 std::string& to_path) {
     std::lock_guard lk(meta_);
     Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
@@ -477,6 +485,10 @@ Result<EntryAttr> Pool::link(EntryId id, EntryId new_dir_id, std::string_view ne
     ino->lookups++;
     persist(ino);
     persist(*dir);
+    // The new name holds the entry now: lower copies of it are older. (An eviction demotes the
+    // entry under its first name only, so an older copy of this one would come back.)
+    if (LowerTiers* tiers = tiers_.load())
+        tiers->obsolete(to_path = index_.pathOf(new_dir_id, new_name));
     return attrOf(*ino);
 }
 

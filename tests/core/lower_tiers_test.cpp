@@ -90,6 +90,20 @@ TEST_F(LowerTiersTest, EveryNewVersionAndEveryRemovedNameIsTold) {
     p().verify();
 }
 
+// A link gives the entry a second name: an older lower copy of that name must go, or it would
+// come back once the entry is evicted (an eviction demotes it under its first name only).
+// Through FUSE the kernel looks the new name up first (a lower copy is promoted: EEXIST), but
+// a front end calling the core directly may not.
+TEST_F(LowerTiersTest, ALinkMakesTheNewNamesLowerCopiesObsolete) {
+    const EntryId a = putEntry(p(), kPoolRootId, "a", "one");
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    tiers_->take();
+    ASSERT_TRUE(p().link(a, idOf(p(), kPoolRootId, "d"), "l").ok());
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete d/l", "renamed d/l"}));
+    EXPECT_EQ(p().link(a, kPoolRootId, "a").code(), EEXIST);
+    EXPECT_EQ(tiers_->take(), Calls{}) << "a refused link changes no name";
+}
+
 TEST_F(LowerTiersTest, MissesAskTheTiersLookupAndMatchAlike) {
     putEntry(p(), kPoolRootId, "here", "x");
     tiers_->take();
