@@ -115,41 +115,38 @@ RecordStore::RecordStore(Segment& segment, BlockAllocator& allocator, std::strin
 
 // Slots below the high-water mark have been written before, so their pages are backed; a new
 // slot may start a page the host has not backed yet, and must be backed before it is written.
-Result<uint64_t> RecordStore::takeInodeSlot() {
-    const Superblock& sb = segment_.super();
-    if (!free_inode_slots_.empty()) {
-        const uint64_t s = free_inode_slots_.back();
-        free_inode_slots_.pop_back();
+// The high-water mark is raised (and stored) before the record is written, so attach always
+// scans every slot that may hold one.
+Result<uint64_t> RecordStore::takeSlot(SlotTable table) {
+    const bool inodes = table == SlotTable::Inodes;
+    std::vector<uint64_t>& free = inodes ? free_inode_slots_ : free_name_slots_;
+    if (!free.empty()) {
+        const uint64_t s = free.back();
+        free.pop_back();
         return s;
     }
-    if (sb.inode_high >= sb.inode_slots)
-        return makeError(ENOSPC, fmt::format("pool {} holds its maximum of {} entries", pool_name_,
-                                             sb.inode_slots));
-    if (auto st = segment_.backInodeRecord(sb.inode_high); !st)
-        return makeError(st.code(), fmt::format("pool {}: the host cannot back another entry "
-                                                "({})",
-                                                pool_name_, st.error().message));
-    const uint64_t slot = sb.inode_high;
-    segment_.updateSuper([](Superblock& s) { s.inode_high++; });
-    return slot;
+    const Superblock& sb = segment_.super();
+    const uint64_t high = inodes ? sb.inode_high : sb.dirent_high;
+    if (high >= (inodes ? sb.inode_slots : sb.dirent_slots))
+        return makeError(ENOSPC,
+                         inodes ? fmt::format("pool {} holds its maximum of {} entries", pool_name_,
+                                              sb.inode_slots)
+                                : fmt::format("pool {} has no room for another name", pool_name_));
+    const Status backed = inodes ? segment_.backInodeRecord(high) : segment_.backDirentRecord(high);
+    if (!backed)
+        return makeError(backed.code(),
+                         fmt::format("pool {}: the host cannot back another {} ({})", pool_name_,
+                                     inodes ? "entry" : "name", backed.error().message));
+    segment_.updateSuper([inodes](Superblock& s) { (inodes ? s.inode_high : s.dirent_high)++; });
+    return high;
+}
+
+Result<uint64_t> RecordStore::takeInodeSlot() {
+    return takeSlot(SlotTable::Inodes);
 }
 
 Result<uint64_t> RecordStore::takeNameSlot() {
-    const Superblock& sb = segment_.super();
-    if (!free_name_slots_.empty()) {
-        const uint64_t s = free_name_slots_.back();
-        free_name_slots_.pop_back();
-        return s;
-    }
-    if (sb.dirent_high >= sb.dirent_slots)
-        return makeError(ENOSPC, fmt::format("pool {} has no room for another name", pool_name_));
-    if (auto st = segment_.backDirentRecord(sb.dirent_high); !st)
-        return makeError(st.code(), fmt::format("pool {}: the host cannot back another name "
-                                                "({})",
-                                                pool_name_, st.error().message));
-    const uint64_t slot = sb.dirent_high;
-    segment_.updateSuper([](Superblock& s) { s.dirent_high++; });
-    return slot;
+    return takeSlot(SlotTable::Names);
 }
 
 void RecordStore::reuseInodeSlot(uint64_t slot) {

@@ -109,6 +109,8 @@ class RecordStore {
     std::optional<NameRecord> readName(uint64_t slot);
 
   private:
+    enum class SlotTable { Inodes, Names };
+    Result<uint64_t> takeSlot(SlotTable table);
     void recordName(const NameIntent& n);
     std::optional<std::vector<Extent>> writeBlobChain(std::string_view bytes);
     void freeChain(const std::vector<Extent>& chain);
