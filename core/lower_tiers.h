@@ -26,6 +26,10 @@ class LowerTiers {
     // The lower copies of `path` are older than the pool now (removed, renamed away, replaced
     // by a rename): they go.
     virtual void obsolete(const std::string& path) = 0;
+    // The same for every lower copy below the directory `dir_path` ("a/b" covers "a/b/..."):
+    // the directory was removed, renamed away or replaced, and the copies of the names below it
+    // would come back older (or another entry's) under a directory made there later.
+    virtual void obsoleteTree(const std::string& dir_path) = 0;
 
     // --- called without the pool's lock: they may read the pool ---
 

@@ -235,7 +235,7 @@ class Pool {
     // --- tiers (pool_tiering.cpp) -----------------------------------------------------------
     // The tiers below this pool (nullptr: none); not owned, cleared by its owner before it goes.
     // The pool tells them every change of a name's version and asks them on a miss
-    // (core/lower_tiers.h): lookup and match promote, unlink and rename make lower copies
+    // (core/lower_tiers.h): lookup and match promote, unlink, rename and rmdir make lower copies
     // obsolete, a link makes the new name's obsolete, a writer's release, a truncate and a
     // truncating open publish or erase.
     void setLowerTiers(LowerTiers* tiers);
@@ -267,6 +267,10 @@ class Pool {
     Status importEntry(const EntryImage& image, std::optional<uint64_t> epoch = std::nullopt);
     // Removes the entry at `path`, if it is there and committed (a promotion moving it up).
     Status removePath(std::string_view path);
+    // Removes the directory at `path` with everything below it (a lower tier's copies of a
+    // removed tree): ENOENT if there is none, ENOTDIR for an entry. An entry being written, or
+    // a directory something was put in meanwhile, stays (EBUSY is returned for the first).
+    Status removeTree(std::string_view path);
     // Which of `names` in `dir` are cached, without counting hits or touching the policy.
     Result<std::vector<bool>> cachedNames(EntryId dir, const std::vector<std::string_view>& names);
 
@@ -293,8 +297,13 @@ class Pool {
     // superblock). False when the record was not brought up to date: after a change of
     // metadata alone the caller undoes the change or accepts a record older than memory.
     bool persist(Inode* ino, Changed what = Changed::Metadata);
-    // Marks that what the name names changed, if a promotion watches it (watchName()).
+    // Marks that what the name names changed, if a promotion watches it (watchName()); for
+    // treeChanged, every watched name below the directory path.
     void nameChanged(EntryId dir, std::string_view name);
+    void treeChanged(const std::string& dir_path);
+    // A directory at `dir_path` went, moved or was replaced: treeChanged, and the lower tiers'
+    // copies below it are obsolete.
+    void obsoleteTree(const std::string& dir_path);
     // lookup and rename without their tier steps (which come after the pool's lock is given
     // back). `to_path`: the path a rename put an entry at (empty: nothing moved).
     Result<EntryAttr> lookupHere(EntryId dir, std::string_view name);

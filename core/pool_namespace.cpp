@@ -295,6 +295,8 @@ Status Pool::rmdir(EntryId dir_id, std::string_view name) {
     d->nlink = 0;
     persist(*dir);
     maybeFree(d);
+    // Lower copies of entries that lived below it must not come back under a new one.
+    obsoleteTree(index_.pathOf(dir_id, name));
     return {};
 }
 
@@ -393,10 +395,17 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
     // The moved inodes' ctime changed too: without this a restart brings back the old one.
     persist(s);
     if (plan->exchange) persist(d);
-    // Both names now hold something the lower tiers' copies are older than.
+    // Both names now hold something the lower tiers' copies are older than; for a directory,
+    // every name below them too.
+    const std::string from_path = index_.pathOf(dir_id, name);
     if (LowerTiers* tiers = tiers_.load()) {
-        tiers->obsolete(index_.pathOf(dir_id, name));
-        tiers->obsolete(to_path = index_.pathOf(new_dir_id, new_name));
+        to_path = index_.pathOf(new_dir_id, new_name);
+        tiers->obsolete(from_path);
+        tiers->obsolete(to_path);
+    }
+    if (s->isDir() || (d && d->isDir())) {
+        obsoleteTree(from_path);
+        obsoleteTree(index_.pathOf(new_dir_id, new_name));
     }
     return {};
 }

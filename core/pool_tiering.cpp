@@ -115,6 +115,19 @@ void Pool::nameChanged(EntryId dir, std::string_view name) {
         it->second.changes++;
 }
 
+// A directory went or moved: every watched name below it changed (a copy fetched for one of
+// them must not make the directory again with an entry of the old one in it).
+void Pool::treeChanged(const std::string& dir_path) {
+    const std::string prefix = dir_path + "/";
+    for (auto& [path, watch] : watched_names_)
+        if (path.compare(0, prefix.size(), prefix) == 0) watch.changes++;
+}
+
+void Pool::obsoleteTree(const std::string& dir_path) {
+    treeChanged(dir_path);
+    if (LowerTiers* tiers = tiers_.load()) tiers->obsoleteTree(dir_path);
+}
+
 uint64_t Pool::watchName(std::string_view path) {
     std::lock_guard lk(meta_);
     NameWatch& w = watched_names_[std::string(path)];
@@ -139,9 +152,26 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
     // A nameless inode, open for writing (so no policy candidate), filled, then named: until it
     // has its name nobody can find it, and a crash in between leaves no record (persist skips
     // inodes without a name).
+    // Under meta_: the name changed since the copy was fetched (checked before any directory
+    // is made for it: a directory removed meanwhile is not made again around an old copy).
+    auto stale = [&] {
+        if (!epoch) return false;
+        auto watch = watched_names_.find(image.path);
+        return watch == watched_names_.end() || watch->second.changes != *epoch;
+    };
+    auto staleError = [&] {
+        return makeError(ESTALE, fmt::format("\"{}\" in pool {} changed while its copy was "
+                                             "fetched",
+                                             image.path, name_));
+    };
+    auto exists = [&] {
+        const Inode* d = index_.resolve(dirs);
+        return d && d->isDir() && d->by_name.count(name) > 0;
+    };
     EntryId id = 0;
     {
         std::lock_guard lk(meta_);
+        if (!exists() && stale()) return staleError();
         auto dir = makeDirs(dirs, image);
         if (!dir) return dir.error();
         if ((*dir)->by_name.count(name))
@@ -168,20 +198,17 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
     const uint64_t checksum = hashBytes(image.data.data(), image.data.size());  // before meta_
     std::lock_guard lk(meta_);
     Inode* ino = index_.find(id);
+    if (!exists() && stale()) {
+        ino->opens = ino->write_opens = 0;
+        maybeFree(ino);
+        return staleError();
+    }
     auto dir = makeDirs(dirs, image);  // again: the directory may have gone meanwhile
     if (!dir || (*dir)->by_name.count(name)) {
         ino->opens = ino->write_opens = 0;
         maybeFree(ino);
         if (!dir) return dir.error();
         return makeError(EEXIST, fmt::format("\"{}\" exists in pool {}", image.path, name_));
-    }
-    auto watch = epoch ? watched_names_.find(image.path) : watched_names_.end();
-    if (epoch && (watch == watched_names_.end() || watch->second.changes != *epoch)) {
-        ino->opens = ino->write_opens = 0;
-        maybeFree(ino);
-        return makeError(ESTALE, fmt::format("\"{}\" in pool {} changed while its copy was "
-                                             "fetched",
-                                             image.path, name_));
     }
     ino->priority = image.priority;
     ino->layer = image.layer;
@@ -218,6 +245,54 @@ Status Pool::removePath(std::string_view path) {
         return makeError(EBUSY, fmt::format("{} is a directory or being written", path));
     removeEntryName(dir, name, *child, true);
     return {};
+}
+
+Status Pool::removeTree(std::string_view dir_path) {
+    std::vector<std::string> files;
+    std::vector<std::pair<std::string, std::string>> dirs;  // (parent path, name), deepest last
+    {
+        std::lock_guard lk(meta_);
+        Inode* top = index_.resolve(dir_path);
+        if (!top || top->id == kPoolRootId)
+            return makeError(ENOENT, fmt::format("no directory {}", dir_path));
+        if (!top->isDir()) return makeError(ENOTDIR, fmt::format("{} is no directory", dir_path));
+        std::vector<std::pair<Inode*, std::string>> stack{{top, std::string(dir_path)}};
+        while (!stack.empty()) {
+            auto [d, path] = std::move(stack.back());
+            stack.pop_back();
+            for (const auto& [slot, ds] : d->by_slot) {
+                Inode* t = index_.find(ds.inode);
+                if (t->isDir()) {
+                    dirs.emplace_back(path, ds.name);
+                    stack.emplace_back(t, path + "/" + ds.name);
+                } else {
+                    files.push_back(path + "/" + ds.name);
+                }
+            }
+        }
+    }
+    Status st;
+    for (const std::string& f : files)
+        if (auto r = removePath(f); !r && r.code() != ENOENT) st = r;
+    // Deepest first; a directory something was put in meanwhile stays (with its new contents).
+    const size_t slash = dir_path.rfind('/');
+    dirs.insert(
+        dirs.begin(),
+        {std::string(slash == std::string_view::npos ? std::string_view()
+                                                     : dir_path.substr(0, slash)),
+         std::string(slash == std::string_view::npos ? dir_path : dir_path.substr(slash + 1))});
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+        std::optional<EntryId> parent = kPoolRootId;
+        if (!it->first.empty()) {
+            std::lock_guard lk(meta_);
+            Inode* p = index_.resolve(it->first);
+            parent = p ? std::optional<EntryId>(p->id) : std::nullopt;
+        }
+        if (!parent) continue;
+        if (auto r = rmdir(*parent, it->second); !r && r.code() != ENOENT && r.code() != ENOTEMPTY)
+            st = r;
+    }
+    return st;
 }
 
 Result<std::vector<bool>> Pool::cachedNames(EntryId dir_id,

@@ -684,6 +684,47 @@ Status RedisCluster::del(std::string_view key) {
     return {};
 }
 
+Result<std::vector<std::string>> RedisCluster::scan(std::string_view pattern) {
+    counters_.requests.fetch_add(1, std::memory_order_relaxed);
+    auto fail = [&](Error error) -> Result<std::vector<std::string>> {
+        counters_.errors.fetch_add(1, std::memory_order_relaxed);
+        return error;
+    };
+    if (config_error_) return fail(*config_error_);
+    std::vector<Node*> masters;
+    for (int attempt = 0; attempt < 2 && masters.empty(); ++attempt) {
+        if (attempt == 1) refreshTopology(Clock::now() + 2 * options_.timeout, /*wait=*/true);
+        std::shared_lock topo(topo_mutex_);
+        std::set<int32_t> seen;
+        for (int32_t index : slot_owner_)
+            if (index >= 0 && seen.insert(index).second)
+                masters.push_back(nodes_[static_cast<size_t>(index)].get());
+    }
+    if (masters.empty()) return fail(makeError(EHOSTUNREACH, "no redis master known"));
+    std::vector<std::string> keys;
+    for (Node* node : masters) {
+        std::string cursor = "0";
+        do {
+            CallResult result = call(*node, {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"},
+                                     false, Clock::now() + 2 * options_.timeout);
+            if (!result.reply) return fail(result.error);
+            const redisReply& r = *result.reply;
+            if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 ||
+                r.element[0]->type != REDIS_REPLY_STRING || r.element[1]->type != REDIS_REPLY_ARRAY)
+                return fail(
+                    makeError(EIO, fmt::format("redis SCAN: unexpected reply type {}", r.type)));
+            cursor.assign(r.element[0]->str, r.element[0]->len);
+            const redisReply& batch = *r.element[1];
+            for (size_t i = 0; i < batch.elements; ++i)
+                if (batch.element[i]->type == REDIS_REPLY_STRING)
+                    keys.emplace_back(batch.element[i]->str, batch.element[i]->len);
+        } while (cursor != "0");
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    return keys;
+}
+
 ClusterCounters RedisCluster::counters() const {
     ClusterCounters c;
     c.requests = counters_.requests.load(std::memory_order_relaxed);

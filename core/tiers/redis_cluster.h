@@ -74,6 +74,9 @@ class RedisCluster {
     Status set(std::string_view key, std::string_view value, uint64_t ttl_ms);
     // DEL key; deleting an absent key succeeds.
     Status del(std::string_view key);
+    // Every key matching the glob `pattern` on every master of the slot table (SCAN ... MATCH,
+    // to the end on each). An error when a master does not answer: the list would be partial.
+    Result<std::vector<std::string>> scan(std::string_view pattern);
 
     ClusterCounters counters() const;
     // "host:port" of the masters in the current slot table, sorted.

@@ -106,20 +106,28 @@ bool TierChain::enqueue(Target target, EntryImage&& image) {
 TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out) {
     std::lock_guard lk(queue_mutex_);
     for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
-        if (it->image.path != path) continue;
-        if (it->erase) return Queued::Erased;  // removed by a client after it was queued
+        if (it->erase && covers(it->image.path, path)) return Queued::Erased;
+        if (it->erase || it->image.path != path) continue;
         queue_bytes_ -= it->image.footprint();
         out = std::move(it->image);
         queue_.erase(std::next(it).base());
         if (queue_.empty() && !busy_ && retries_.empty()) idle_cv_.notify_all();
         return Queued::Copy;
     }
-    // An erase being stored or waiting to be tried again: the lower copy may still be there.
+    return eraseInFlight(path) ? Queued::Erased : Queued::No;
+}
+
+// An erase being stored or waiting to be tried again: the lower copy may still be there.
+bool TierChain::eraseInFlight(const std::string& path) const {
     for (Target t : {Target::Disk, Target::Remote}) {
         const std::string key = retryKey(t, path);
-        if (erasing_ == key || retries_.count(key)) return Queued::Erased;
+        if (erasing_ == key || retries_.count(key)) return true;
+        if (!erasing_.empty() && covers(erasing_.substr(2), path) && erasing_.back() == '/')
+            return true;
     }
-    return Queued::No;
+    for (const auto& [key, item] : retries_)
+        if (key.back() == '/' && covers(item.image.path, path)) return true;
+    return false;
 }
 
 namespace {
@@ -181,6 +189,12 @@ bool TierChain::store(Item& item) {
     EntryImage& img = item.image;
     TierCounters& c = countersOf(item.target);
     if (item.target == Target::Disk) {
+        if (item.erase && img.path.back() == '/') {
+            // ENOENT: no such directory there. What stays (an entry being moved up, a newer copy
+            // put there meanwhile) is current.
+            (void)disk_->removeTree(std::string_view(img.path).substr(0, img.path.size() - 1));
+            return true;
+        }
         if (item.erase) {
             (void)disk_->removePath(img.path);  // ENOENT: nothing to erase
             return true;
@@ -204,6 +218,12 @@ bool TierChain::store(Item& item) {
     }
     TierCounters& r = remote_counters_;
     const std::string key = remoteKey(settings_.remote_namespace, top_.name(), img.path);
+    if (item.erase && img.path.back() == '/') {
+        if (eraseTree(Target::Remote, img.path)) return true;
+        r.errors++;
+        r.retries++;
+        return false;
+    }
     if (item.erase) {
         if (remote_->del(key)) return true;
         // Not confirmed (a node down, paused or failing over): the older value may still be
@@ -343,6 +363,41 @@ void TierChain::obsolete(const std::string& path) {
     (void)takeQueued(path, gone);  // a copy on its way down is dropped here
     if (disk_) enqueueErase(Target::Disk, path);
     if (remote_) enqueueErase(Target::Remote, path);
+}
+
+void TierChain::obsoleteTree(const std::string& dir_path) {
+    const std::string prefix = dir_path + "/";
+    {
+        std::lock_guard lk(queue_mutex_);
+        for (auto it = queue_.begin(); it != queue_.end();) {
+            if (!it->erase && covers(prefix, it->image.path)) {  // on its way down: dropped
+                queue_bytes_ -= it->image.footprint();
+                it = queue_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    if (disk_) enqueueErase(Target::Disk, prefix);
+    if (remote_) enqueueErase(Target::Remote, prefix);
+}
+
+// Every key of the tree on every master, found by SCAN and deleted; false if a master did not
+// answer or a delete was not confirmed (then all of it is tried again).
+bool TierChain::eraseTree(Target, const std::string& prefix) {
+    const std::string key_prefix = remoteKey(settings_.remote_namespace, top_.name(), prefix);
+    std::string pattern;
+    for (char c : key_prefix) {
+        if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern += '\\';
+        pattern += c;
+    }
+    pattern += '*';
+    auto keys = remote_->scan(pattern);
+    if (!keys) return false;
+    bool all = true;
+    for (const std::string& k : *keys)
+        if (!remote_->del(k)) all = false;
+    return all;
 }
 
 void TierChain::renamed(const std::string& path) {

@@ -54,6 +54,10 @@ class TierChain final : public LowerTiers {
     // The lower copies of `path` go (removed, renamed away or over): a copy still queued is
     // dropped and erases are queued, past the queue's bound, for the disk and remote tiers.
     void obsolete(const std::string& path) override;
+    // Every lower copy below `dir_path`: queued copies are dropped, and a tree erase is queued
+    // for the disk tier (the directory removed there) and the remote tier (the keys found by a
+    // SCAN of every master, deleted). Until it is confirmed, a lookup below is a miss.
+    void obsoleteTree(const std::string& dir_path) override;
     // With write_through, the entry a rename put at `path` is published under it.
     void renamed(const std::string& path) override;
 
@@ -74,8 +78,18 @@ class TierChain final : public LowerTiers {
     struct Item {
         Target target;
         EntryImage image;
-        bool erase = false;  // remove image.path from the target instead of storing it
+        // Remove image.path from the target instead of storing it. A path ending in '/' (no
+        // entry's does) is a tree: every path that starts with it.
+        bool erase = false;
     };
+    // Whether an erase of `erased` (an entry's path, or a tree's "dir/") covers `path`.
+    static bool covers(const std::string& erased, const std::string& path) {
+        return erased == path || (!erased.empty() && erased.back() == '/' &&
+                                  path.compare(0, erased.size(), erased) == 0);
+    }
+    // Under queue_mutex_: an erase covering `path` is being stored or waits to be tried again.
+    bool eraseInFlight(const std::string& path) const;
+    bool eraseTree(Target target, const std::string& prefix);
 
     TierChain(Pool& top, const TierSettings& settings);
     bool enqueue(Target target, EntryImage&& image);

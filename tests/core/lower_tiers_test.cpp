@@ -16,6 +16,7 @@ class Recorder final : public LowerTiers {
   public:
     explicit Recorder(Pool& pool) : pool_(pool) {}
     void obsolete(const std::string& path) override { calls.push_back("obsolete " + path); }
+    void obsoleteTree(const std::string& path) override { calls.push_back("tree " + path); }
     bool promote(EntryId, std::string_view name) override {
         calls.push_back("promote " + std::string(name));
         // "below" is a name this tier has: it comes up as a complete entry.
@@ -88,6 +89,28 @@ TEST_F(LowerTiersTest, EveryNewVersionAndEveryRemovedNameIsTold) {
     EXPECT_EQ(p().unlink(kPoolRootId, "c").code(), ENOENT);
     EXPECT_EQ(tiers_->take(), Calls{}) << "a failed operation tells nothing";
     p().verify();
+}
+
+// The lower copies of names below a directory go when it is removed, renamed (both paths: the
+// old one's copies would come back under a new directory there, the new one's would show up in
+// the moved one) or replaced.
+TEST_F(LowerTiersTest, ADirectoryRemovedOrRenamedMakesItsTreesLowerCopiesObsolete) {
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "a", 0755, 0, 0).ok());
+    const EntryId a = idOf(p(), kPoolRootId, "a");
+    ASSERT_TRUE(p().mkdir(a, "sub", 0755, 0, 0).ok());
+    tiers_->take();
+    ASSERT_TRUE(p().rename(a, "sub", kPoolRootId, "b", 0).ok());
+    EXPECT_EQ(tiers_->take(),
+              (Calls{"obsolete a/sub", "obsolete b", "tree a/sub", "tree b", "renamed b"}));
+    ASSERT_TRUE(p().rmdir(kPoolRootId, "b").ok());
+    EXPECT_EQ(tiers_->take(), (Calls{"tree b"}));
+    EXPECT_EQ(p().rmdir(kPoolRootId, "b").code(), ENOENT);
+    EXPECT_EQ(tiers_->take(), Calls{}) << "a refused rmdir changes nothing";
+    putEntry(p(), a, "file", "x");
+    tiers_->take();
+    ASSERT_TRUE(p().rename(a, "file", kPoolRootId, "file", 0).ok());
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete a/file", "obsolete file", "renamed file"}))
+        << "an entry's rename has no tree";
 }
 
 // A link gives the entry a second name: an older lower copy of that name must go, or it would

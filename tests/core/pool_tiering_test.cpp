@@ -155,6 +155,16 @@ TEST_F(PoolTieringTest, ACopyFetchedBeforeTheNameChangedIsNotInstalled) {
     ASSERT_TRUE(pool->unlink(d2, "x").ok());
     EXPECT_EQ(pool->importEntry(v1, epoch).code(), ESTALE);
 
+    // The directory removed while the copy was on its way: it is not made again around it.
+    ASSERT_TRUE(pool->mkdir(kPoolRootId, "f", 0755, 0, 0).ok());
+    EntryImage in_f = v1;
+    in_f.path = "f/x";
+    epoch = pool->watchName("f/x");
+    ASSERT_TRUE(pool->rmdir(kPoolRootId, "f").ok());
+    EXPECT_EQ(pool->importEntry(in_f, epoch).code(), ESTALE);
+    EXPECT_EQ(pool->lookup(kPoolRootId, "f").code(), ENOENT);
+    pool->unwatchName("f/x");
+
     epoch = pool->watchName("d/x");  // nothing changes from here: it is installed
     ASSERT_TRUE(pool->importEntry(v1, epoch).ok());
     EXPECT_EQ(getEntry(*pool, idOf(*pool, d2, "x")), "version 1");
@@ -174,6 +184,23 @@ TEST_F(PoolTieringTest, RemovePathAndCachedNamesCountNothing) {
     ASSERT_TRUE(pool->removePath("a").ok());
     EXPECT_EQ(pool->removePath("a").code(), ENOENT);
     EXPECT_EQ(nameSet(*pool, kPoolRootId), std::set<std::string>{"c"});
+}
+
+// What a lower tier does with a removed directory: everything below it goes, and nothing else.
+TEST_F(PoolTieringTest, RemoveTreeRemovesADirectoryWithEverythingBelowIt) {
+    auto pool = makePool(32);
+    ASSERT_TRUE(pool->mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    const EntryId d = idOf(*pool, kPoolRootId, "d");
+    ASSERT_TRUE(pool->mkdir(d, "sub", 0755, 0, 0).ok());
+    putEntry(*pool, d, "a", "1");
+    putEntry(*pool, idOf(*pool, d, "sub"), "b", "2");
+    putEntry(*pool, kPoolRootId, "dx", "3");
+    EXPECT_EQ(pool->removeTree("dx").code(), ENOTDIR);
+    EXPECT_EQ(pool->removeTree("none").code(), ENOENT);
+    ASSERT_TRUE(pool->removeTree("d").ok());
+    EXPECT_EQ(nameSet(*pool, kPoolRootId), std::set<std::string>{"dx"});
+    EXPECT_EQ(pool->stats().entries, 1u);
+    EXPECT_NO_THROW(pool->verify());
 }
 
 TEST_F(PoolTieringTest, ConcurrentImportsOfOneNameStoreItOnce) {

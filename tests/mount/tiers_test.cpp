@@ -146,6 +146,38 @@ TEST(TiersTest, DiskTierSurvivesARestartAndUnlinkRemovesTheLowerCopy) {
     EXPECT_TRUE(std::filesystem::is_empty(disk.path()));
 }
 
+// rm -rf of a directory whose entries were evicted to the disk tier, or mv of it: a directory
+// made again at the old path must not bring the lower copies back (issue 19, case 11).
+TEST(TiersTest, ARemovedOrMovedDirectoryLeavesNoLowerCopiesBelowItsOldPath) {
+    TempDir disk;
+    TierMount m("size=1M,block_size=4K,disk_dir=" + disk.path() + ",disk_size=16M");
+    ASSERT_TRUE(m.start());
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("d").c_str(), 0755)));
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("d/sub").c_str(), 0755)));
+    ASSERT_EQ(0, writeFile(m.path("d/x"), content(1)));
+    ASSERT_EQ(0, writeFile(m.path("d/sub/y"), content(2)));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    ASSERT_EQ(2u, m.stat("tier.disk.entries"));
+    // rm -rf: the shm directories are empty, so rmdir works; the copies below go with them.
+    ASSERT_EQ(0, errnoOf(::rmdir(m.path("d/sub").c_str())));
+    ASSERT_EQ(0, errnoOf(::rmdir(m.path("d").c_str())));
+    ASSERT_TRUE(m.drained());
+    EXPECT_EQ(0u, m.stat("tier.disk.entries"));
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("d").c_str(), 0755)));
+    EXPECT_EQ(ENOENT, statErrno(m.path("d/x"))) << "a removed directory's entry came back";
+
+    // mv: the old path's copies do not come back under a new directory made there.
+    ASSERT_EQ(0, writeFile(m.path("d/z"), content(3)));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    ASSERT_EQ(0, errnoOf(::rename(m.path("d").c_str(), m.path("e").c_str())));
+    ASSERT_TRUE(m.drained());
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("d").c_str(), 0755)));
+    EXPECT_EQ(ENOENT, statErrno(m.path("d/z"))) << "a moved directory's entry came back";
+    EXPECT_EQ(ENOENT, statErrno(m.path("e/z"))) << "forgotten, never another path's bytes";
+}
+
 TEST(TiersTest, APoolDeclaredInTheConfigFileGetsItsOwnDiskTier) {
     TempDir disk;
     const std::string config = disk.path() + "/kvcachefs.toml";
@@ -303,6 +335,32 @@ TEST_F(RemoteTiersTest, NoOlderCopyComesBackAfterAnOverwriteOrARename) {
     ASSERT_TRUE(m.drained());
     const auto after = readFile(m.path("t"));
     EXPECT_TRUE(!after || *after == content(4).substr(0, 100)) << "an older copy came back";
+}
+
+// The same through the cluster: the keys below a removed directory are found on every master
+// and deleted (issue 19, case 11).
+TEST_F(RemoteTiersTest, ARemovedDirectoryLeavesNoKeysBelowItInTheCluster) {
+    TierMount m("size=1M,block_size=4K" + remote("trees"));
+    ASSERT_TRUE(m.start());
+    auto below = [&](const std::string& n) {
+        return cluster_->cli(nodeOf("trees", n), {"EXISTS", "{}trees:p:" + n});
+    };
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("d").c_str(), 0755)));
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("d*").c_str(), 0755)));  // a glob character
+    for (int i = 0; i < 12; ++i) ASSERT_EQ(0, writeFile(m.path("d/" + name(i)), content(i)));
+    ASSERT_EQ(0, writeFile(m.path("d*/kept"), content(20)));
+    ASSERT_EQ(0, writeFile(m.path("dx"), content(21)));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.drained());
+    for (int i = 0; i < 12; ++i) ASSERT_EQ("1", below("d/" + name(i))) << i;
+    ASSERT_EQ(0, errnoOf(::rmdir(m.path("d").c_str())));
+    ASSERT_TRUE(m.drained());
+    for (int i = 0; i < 12; ++i) EXPECT_EQ("0", below("d/" + name(i))) << i;
+    EXPECT_EQ("1", below("d*/kept")) << "another directory's keys stay";
+    EXPECT_EQ("1", below("dx")) << "a name that only starts like it stays";
+    ASSERT_EQ(0, errnoOf(::mkdir(m.path("d").c_str(), 0755)));
+    EXPECT_EQ(ENOENT, statErrno(m.path("d/" + name(3))));
+    EXPECT_EQ(content(20), readFile(m.path("d*/kept")).value_or("<missing>"));
 }
 
 // restore= writes through the pool's API, not the mount: the pool itself tells its tiers, so a

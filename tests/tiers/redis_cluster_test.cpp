@@ -204,6 +204,29 @@ TEST(RedisClusterClient, RoundTripSpreadsOverEveryMaster) {
     EXPECT_FALSE(gone->has_value());
 }
 
+// SCAN goes to every master: keys of a prefix spread over all of them are all found, and only
+// they (the pattern is a glob: a '*' in a key is escaped by the caller).
+TEST(RedisClusterClient, ScanFindsMatchingKeysOnEveryMaster) {
+    RedisClusterFixture fx;
+    REQUIRE_CLUSTER(fx);
+    RedisCluster client(optionsFor(fx));
+    std::vector<std::string> want;
+    for (int i = 0; i < 300; ++i) {
+        want.push_back("{}ns:p:dir/blk" + std::to_string(i));
+        ASSERT_TRUE(client.set(want.back(), "v", 0).ok());
+    }
+    ASSERT_TRUE(client.set("{}ns:p:dirx", "v", 0).ok());
+    ASSERT_TRUE(client.set("{}ns:p:d*r/blk", "v", 0).ok());
+    auto found = client.scan("{}ns:p:dir/*");
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(*found, want);
+    auto star = client.scan("{}ns:p:d\\*r/*");
+    ASSERT_TRUE(star.ok()) << star.error().message;
+    EXPECT_EQ(*star, std::vector<std::string>{"{}ns:p:d*r/blk"});
+    for (size_t m : fx.masters()) EXPECT_GT(fx.dbsize(m), 50) << "the keys spread over masters";
+}
+
 TEST(RedisClusterClient, KeySlotAgreesWithTheServer) {
     RedisClusterFixture fx;
     REQUIRE_CLUSTER(fx);
