@@ -355,6 +355,8 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
     if (s == d) return {};
     Inode* dir = plan->from_dir;
     Inode* new_dir = plan->to_dir;
+    // Known now: a replaced entry may be freed below.
+    const bool moves_tree = s->isDir() || (d && d->isDir());
 
     // The names change together (a crash leaves the old names or the new ones), and only then
     // does a replaced entry go: write the new state, switch the records, free the old.
@@ -403,7 +405,7 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
         tiers->obsolete(from_path);
         tiers->obsolete(to_path);
     }
-    if (s->isDir() || (d && d->isDir())) {
+    if (moves_tree) {
         obsoleteTree(from_path);
         obsoleteTree(index_.pathOf(new_dir_id, new_name));
     }
