@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/version.h"
+
 namespace kvc {
 
 struct EntryImage {
@@ -20,6 +22,7 @@ struct EntryImage {
     int64_t mtime_ns = 0;
     std::string parent;  // chain parent (user.kvcache.parent), empty when none
     uint64_t reads = 0;  // access count when it left its pool
+    Version version;     // of the entry's bytes under this path: a copy never goes back in time
 
     // What an image costs in a queue: its bytes, and at least a page for the metadata.
     uint64_t footprint() const { return data.size() + path.size() + parent.size() + 4096; }

@@ -24,6 +24,7 @@
 
 #include "core/layout.h"
 #include "core/policy/eviction_policy.h"
+#include "core/version.h"
 
 namespace kvc {
 
@@ -72,6 +73,10 @@ struct Inode {
     // that kept none). Checked at attach after a crash, and at open with -o verify_reads.
     uint64_t data_checksum = 0;
     bool has_data_checksum = false;
+    // The committed version of its bytes under its names (core/version.h): set at every commit
+    // and whenever a name comes to hold it (rename, link), kept from the copy it was promoted
+    // from.
+    Version version;
     // Blocks holding the metadata blob when it does not fit inline (core/aux_chain.h), in chain
     // order; aux_chained false for one raw extent a version-1 segment wrote.
     std::vector<Extent> aux;

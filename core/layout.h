@@ -129,7 +129,11 @@ struct InodeRecord {
     uint32_t aux_chained;       // 1: `aux` starts a chain of linked extents
     uint32_t data_checksummed;  // 1: data_checksum holds the xxh3 of the entry's bytes
     uint64_t data_checksum;     // of its `size` bytes, as committed
-    uint8_t reserved[kInodeHeaderBytes - 160 - kInlineExtents * sizeof(Extent)];
+    // The committed version (core/version.h), ordering it against lower tiers' copies; 0 and 0
+    // from a build that kept none.
+    uint64_t version_hlc;
+    uint64_t version_node;
+    uint8_t reserved[kInodeHeaderBytes - 176 - kInlineExtents * sizeof(Extent)];
     uint8_t blob[kInlineBlobBytes];
 };
 static_assert(sizeof(InodeRecord) == kInodeRecordBytes);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/inode.h"
+#include "core/version.h"
 
 namespace kvc {
 
@@ -24,19 +25,21 @@ class LowerTiers {
     // after the change finds the erase queued and stops there.
 
     // The lower copies of `path` are older than the pool now (removed, renamed away, replaced
-    // by a rename): they go.
-    virtual void obsolete(const std::string& path) = 0;
+    // by a rename): they go. `removed` is the removal's own version (later than every copy it
+    // makes obsolete, earlier than what the pool puts at `path` afterwards): a tier that keeps
+    // tombstones keeps it, so that a copy older than it is never stored there again.
+    virtual void obsolete(const std::string& path, const Version& removed) = 0;
     // The same for every lower copy below the directory `dir_path` ("a/b" covers "a/b/..."):
     // the directory was removed, renamed away or replaced, and the copies of the names below it
     // would come back older (or another entry's) under a directory made there later.
-    virtual void obsoleteTree(const std::string& dir_path) = 0;
+    virtual void obsoleteTree(const std::string& dir_path, const Version& removed) = 0;
 
     // --- called without the pool's lock: they may read the pool ---
 
     // A name the pool lacks: copy it up from below. True when the pool has it afterwards.
     virtual bool promote(EntryId dir, std::string_view name) = 0;
     // A writer released entry `id` (its new version is committed), or a truncating open
-    // emptied it: the lower copies of its name are older.
+    // emptied it: the lower copies of its name older than its version are obsolete.
     virtual void written(EntryId id) = 0;
     // A rename or a link put an entry at `path` (its old copies went through obsolete()).
     virtual void renamed(const std::string& path) = 0;

@@ -60,11 +60,12 @@ Status Pool::roomForBlob(const InodeBlob& blob, Inode* ino) {
 
 // Commits an entry: its record says File from now on. When even the metadata's blocks cannot be
 // found, it makes room as a write would and tries once more; ENOSPC leaves it uncommitted.
-Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum) {
+Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum, std::optional<Version> version) {
     for (const auto& [dir_id, slot] : ino->names)
         nameChanged(dir_id, index_.find(dir_id)->by_slot.at(slot).name);
     ino->data_checksum = checksum ? *checksum : dataChecksum(*ino);
     ino->has_data_checksum = true;
+    ino->version = version ? *version : clock_.tick();
     ino->dirty = false;
     if (persist(ino, Changed::Blocks)) return {};
     if (roomForBlob(RecordStore::blobOf(*ino), ino)) {
@@ -222,6 +223,8 @@ std::vector<EntryId> PoolLoader::loadInodes(Pool& p) {
             continue;
         }
         ino->generation = p.index_.newGeneration();
+        // Later commits get later versions, whatever this host's clock did meanwhile.
+        (void)p.clock_.observe(ino->version);
         by_atime.emplace_back(ino->atime_ns, ino->id);
         p.index_.add(std::move(ino));
     }

@@ -246,8 +246,13 @@ class Pool {
     void setDemotionSink(uint32_t min_reads, std::function<bool(EntryImage&&)> sink);
     // The pool-relative path of `name` in `dir` ("a/b/blk"); ENOENT if the directory is gone.
     Result<std::string> entryPath(EntryId dir, std::string_view name);
-    // The path of entry `id` (its first name); ENOENT if it has none.
-    Result<std::string> entryPath(EntryId id);
+    // The path of entry `id` (its first name); ENOENT if it has none. With `version`, its
+    // committed version goes there too.
+    Result<std::string> entryPath(EntryId id, Version* version = nullptr);
+    // A version found below shared memory (a copy, or a removal the remote tier keeps): the
+    // versions this pool issues from now on are later (core/version.h). False when it is too far
+    // ahead of this host's clock to be followed.
+    bool observeVersion(const Version& v);
     // A committed entry by path or by id, copied out without counting an access.
     // ENOENT: no such committed entry; EISDIR: a directory.
     Result<EntryImage> exportEntry(std::string_view path);
@@ -260,10 +265,11 @@ class Pool {
     void unwatchName(std::string_view path);
     // Stores an image as a committed entry at image.path, creating missing directories (owned
     // by the image's owner). The name appears only once the entry is complete, so no reader
-    // ever sees part of it. EEXIST if the name is taken; ENOSPC as for a write. With `epoch`
-    // (watchName(image.path), taken before the image was fetched and watched until now), ESTALE
-    // if the name changed since: a copy fetched before a newer version was written, evicted or
-    // removed is never installed.
+    // ever sees part of it. EEXIST if the name is taken; ENOSPC as for a write. The entry keeps
+    // image.version (EINVAL if this pool's clock cannot follow it: see observeVersion). With
+    // `epoch` (watchName(image.path), taken before the image was fetched and watched until now),
+    // ESTALE if the name changed since: a copy fetched before a newer version was written, evicted
+    // or removed is never installed.
     Status importEntry(const EntryImage& image, std::optional<uint64_t> epoch = std::nullopt);
     // Removes the entry at `path`, if it is there and committed (a promotion moving it up).
     Status removePath(std::string_view path);
@@ -346,7 +352,9 @@ class Pool {
     // Marks an entry complete and writes it (making room for its metadata if needed); ENOSPC
     // leaves it uncommitted.
     // `checksum`: the entry's data checksum if the caller computed it (else it is computed).
-    Status commit(Inode* ino, std::optional<uint64_t> checksum = std::nullopt);
+    // The entry gets a new version (`version`: the one its promoted copy had).
+    Status commit(Inode* ino, std::optional<uint64_t> checksum = std::nullopt,
+                  std::optional<Version> version = std::nullopt);
     uint64_t dataChecksum(const Inode& ino) const;
     // CandidateSet's steps that change records: the pool writes them.
     void settleChains();
@@ -389,6 +397,7 @@ class Pool {
     std::unique_ptr<RecordStore> records_;  // uses *segment_ and *allocator_
     InodeIndex index_{""};
     std::unique_ptr<CandidateSet> candidates_;  // uses index_
+    HybridClock clock_;          // the versions of commits and of names made to hold an entry
     uint64_t match_serial_ = 0;  // .match requests answered (never reset, unlike counters_)
     uint64_t max_entries_ = 0;
     std::atomic<bool> verify_reads_{false};

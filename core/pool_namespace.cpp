@@ -260,7 +260,8 @@ Status Pool::unlink(EntryId dir_id, std::string_view name) {
     if (!child) return child.error();
     if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
     removeEntryName(*dir, name, *child, false);
-    if (LowerTiers* tiers = tiers_.load()) tiers->obsolete(index_.pathOf(dir_id, name));
+    if (LowerTiers* tiers = tiers_.load())
+        tiers->obsolete(index_.pathOf(dir_id, name), clock_.tick());
     return {};
 }
 
@@ -394,16 +395,21 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
     new_dir->mtime_ns = new_dir->ctime_ns = now;
     persist(dir);
     if (new_dir != dir) persist(new_dir);
-    // The moved inodes' ctime changed too: without this a restart brings back the old one.
+    // Both names now hold something the lower tiers' copies are older than: those go (with a
+    // version of their own), and an entry a name came to hold is that name's newest version.
+    const Version removed = clock_.tick();
+    if (!s->isDir()) s->version = clock_.tick();
+    if (plan->exchange && !d->isDir()) d->version = clock_.tick();
+    // The moved inodes' ctime and version changed too: without this a restart brings back the
+    // old ones.
     persist(s);
     if (plan->exchange) persist(d);
-    // Both names now hold something the lower tiers' copies are older than; for a directory,
-    // every name below them too.
+    // For a directory, every name below them goes too.
     const std::string from_path = index_.pathOf(dir_id, name);
     if (LowerTiers* tiers = tiers_.load()) {
         to_path = index_.pathOf(new_dir_id, new_name);
-        tiers->obsolete(from_path);
-        tiers->obsolete(to_path);
+        tiers->obsolete(from_path, removed);
+        tiers->obsolete(to_path, removed);
     }
     if (moves_tree) {
         obsoleteTree(from_path);
@@ -494,12 +500,15 @@ Result<EntryAttr> Pool::linkHere(EntryId id, EntryId new_dir_id, std::string_vie
     settleChains();
     ino->ctime_ns = nowNs();
     ino->lookups++;
+    // The new name holds the entry now: lower copies of it are older, and the entry is its
+    // newest version. (An eviction demotes the entry under its first name only, so an older
+    // copy of this one would come back.)
+    const Version removed = clock_.tick();
+    ino->version = clock_.tick();
     persist(ino);
     persist(*dir);
-    // The new name holds the entry now: lower copies of it are older. (An eviction demotes the
-    // entry under its first name only, so an older copy of this one would come back.)
     if (LowerTiers* tiers = tiers_.load())
-        tiers->obsolete(to_path = index_.pathOf(new_dir_id, new_name));
+        tiers->obsolete(to_path = index_.pathOf(new_dir_id, new_name), removed);
     return attrOf(*ino);
 }
 

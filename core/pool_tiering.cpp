@@ -24,6 +24,7 @@ EntryImage Pool::imageOf(const Inode& ino, std::string path) const {
     EntryImage img;
     img.path = std::move(path);
     copyImageMeta(img, ino);
+    img.version = ino.version;
     img.parent = ino.parent;
     img.reads = ino.access_count;
     return img;
@@ -45,12 +46,18 @@ Result<std::string> Pool::entryPath(EntryId dir, std::string_view name) {
     return index_.pathOf(dir, name);
 }
 
-Result<std::string> Pool::entryPath(EntryId id) {
+Result<std::string> Pool::entryPath(EntryId id, Version* version) {
     std::lock_guard lk(meta_);
     Inode* ino = index_.find(id);
     if (!ino || ino->names.empty())
         return makeError(ENOENT, fmt::format("entry {} in pool {} has no name", id, name_));
+    if (version) *version = ino->version;
     return index_.pathOf(*ino);
+}
+
+bool Pool::observeVersion(const Version& v) {
+    std::lock_guard lk(meta_);
+    return clock_.observe(v);
 }
 
 // The inode is held by pointer, not by id: an id is reused as soon as its entry goes, and the
@@ -125,7 +132,7 @@ void Pool::treeChanged(const std::string& dir_path) {
 
 void Pool::obsoleteTree(const std::string& dir_path) {
     treeChanged(dir_path);
-    if (LowerTiers* tiers = tiers_.load()) tiers->obsoleteTree(dir_path);
+    if (LowerTiers* tiers = tiers_.load()) tiers->obsoleteTree(dir_path, clock_.tick());
 }
 
 uint64_t Pool::watchName(std::string_view path) {
@@ -172,6 +179,11 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
     {
         std::lock_guard lk(meta_);
         if (!exists() && stale()) return staleError();
+        // Its version stays with it: what this pool commits afterwards must come later.
+        if (!clock_.observe(image.version))
+            return makeError(EINVAL, fmt::format("the copy of \"{}\" has a version from the "
+                                                 "future (clock {:#x}); not installed",
+                                                 image.path, image.version.hlc));
         auto dir = makeDirs(dirs, image);
         if (!dir) return dir.error();
         if ((*dir)->by_name.count(name))
@@ -224,7 +236,7 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
     settleChains();
     persist(*dir);
     // Committed like a written entry; without room for its metadata it is no entry at all.
-    if (auto st = commit(ino, checksum); !st) {
+    if (auto st = commit(ino, checksum, image.version); !st) {
         removeEntryName(*dir, name, ino, false);
         return st;
     }

@@ -34,6 +34,8 @@ void fixedFieldsToRecord(const Inode& ino, InodeRecord& rec) {
     rec.pinned = ino.pinned ? 1 : 0;
     rec.data_checksummed = ino.has_data_checksum ? 1 : 0;
     rec.data_checksum = ino.data_checksum;
+    rec.version_hlc = ino.version.hlc;
+    rec.version_node = ino.version.node;
 }
 
 void fixedFieldsFromRecord(const InodeRecord& rec, Inode& ino) {
@@ -53,6 +55,7 @@ void fixedFieldsFromRecord(const InodeRecord& rec, Inode& ino) {
     ino.pin_expires_ns = rec.pin_expires_ns;
     ino.has_data_checksum = rec.data_checksummed != 0;
     ino.data_checksum = rec.data_checksum;
+    ino.version = Version{rec.version_hlc, rec.version_node};
 }
 
 // Writes (dir_id != 0) or clears one name record: a whole record with its checksum.

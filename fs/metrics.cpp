@@ -48,6 +48,8 @@ std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats
          "Demotions to the tier dropped (queue full or store failed).", &TierSnapshot::dropped},
         {"kvcachefs_tier_erase_retries_total", "counter",
          "Erases of obsolete lower copies tried again after a failure.", &TierSnapshot::retries},
+        {"kvcachefs_tier_stale_puts_total", "counter",
+         "Copies not stored: the tier held a newer version.", &TierSnapshot::stale},
         {"kvcachefs_tier_bytes_up_total", "counter", "Bytes promoted from the tier.",
          &TierSnapshot::bytes_up},
         {"kvcachefs_tier_bytes_down_total", "counter", "Bytes demoted to the tier.",

@@ -684,6 +684,19 @@ Status RedisCluster::del(std::string_view key) {
     return {};
 }
 
+Result<int64_t> RedisCluster::eval(std::string_view script, std::string_view key,
+                                   const std::vector<std::string_view>& args) {
+    std::vector<std::string_view> argv{"EVAL", script, "1", key};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Result<Reply> r = execute(key, argv);
+    if (!r) return r.error();
+    if (r->reply->type != REDIS_REPLY_INTEGER) {
+        counters_.errors.fetch_add(1, std::memory_order_relaxed);
+        return makeError(EIO, fmt::format("redis EVAL: unexpected reply type {}", r->reply->type));
+    }
+    return static_cast<int64_t>(r->reply->integer);
+}
+
 Result<std::vector<std::string>> RedisCluster::scan(std::string_view pattern) {
     counters_.requests.fetch_add(1, std::memory_order_relaxed);
     auto fail = [&](Error error) -> Result<std::vector<std::string>> {

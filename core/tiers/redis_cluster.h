@@ -74,6 +74,11 @@ class RedisCluster {
     Status set(std::string_view key, std::string_view value, uint64_t ttl_ms);
     // DEL key; deleting an absent key succeeds.
     Status del(std::string_view key);
+    // EVAL script 1 key args...: the script's integer answer (a Redis error, such as OOM from a
+    // write the script made, is an EIO error with Redis' text). Run on the key's master, so the
+    // script sees and changes that key atomically.
+    Result<int64_t> eval(std::string_view script, std::string_view key,
+                         const std::vector<std::string_view>& args);
     // Every key matching the glob `pattern` on every master of the slot table (SCAN ... MATCH,
     // to the end on each). An error when a master does not answer: the list would be partial.
     Result<std::vector<std::string>> scan(std::string_view pattern);

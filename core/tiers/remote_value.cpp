@@ -11,7 +11,7 @@
 namespace kvc {
 namespace {
 
-// Fixed part of the header, little-endian, 80 bytes.
+// Fixed part of the header, little-endian but for the order key, 104 bytes.
 struct Header {
     uint32_t magic;
     uint16_t version;
@@ -27,9 +27,30 @@ struct Header {
     int64_t mtime_ns;
     uint16_t parent_bytes;
     uint16_t path_bytes;
-    uint32_t reserved;
-    uint64_t checksum;  // of the whole value with this field zero
+    uint32_t flags;                    // kTombstone, or 0
+    uint64_t checksum;                 // of the whole value with this field zero
+    uint8_t order[kRemoteOrderBytes];  // see kRemoteOrderOffset
+    uint8_t reserved[7];
 };
+static_assert(offsetof(Header, order) == kRemoteOrderOffset);
+constexpr uint32_t kTombstone = 1;
+
+void putOrder(Header& h, const Version& v, bool tombstone) {
+    for (int i = 0; i < 8; ++i) {
+        h.order[i] = static_cast<uint8_t>(v.hlc >> (56 - 8 * i));
+        h.order[8 + i] = static_cast<uint8_t>(v.node >> (56 - 8 * i));
+    }
+    h.order[16] = tombstone ? 0 : 1;
+}
+
+Version orderVersion(const Header& h) {
+    Version v;
+    for (int i = 0; i < 8; ++i) {
+        v.hlc = (v.hlc << 8) | h.order[i];
+        v.node = (v.node << 8) | h.order[8 + i];
+    }
+    return v;
+}
 static_assert(sizeof(Header) == kRemoteHeaderBytes);
 static_assert(std::endian::native == std::endian::little, "the value layout is little-endian");
 
@@ -50,6 +71,39 @@ uint64_t checksumOf(std::string_view value) {
 
 }  // namespace
 
+// Offsets in Lua are 1-based: the first 8 bytes are magic, format version and header size (a
+// value of another format is not compared, only replaced); the order key follows at 81. Bytes
+// are compared one by one: Lua's string comparison follows the server's locale.
+const std::string_view kRemotePutScript = R"lua(
+local new = ARGV[1]
+local head = redis.call('GETRANGE', KEYS[1], 0, 96)
+if #head == 97 and string.sub(head, 1, 8) == string.sub(new, 1, 8) then
+  local newer = false
+  for i = 81, 97 do
+    local a, b = string.byte(new, i), string.byte(head, i)
+    if a ~= b then
+      newer = a > b
+      break
+    end
+  end
+  if not newer then return 0 end
+end
+local r
+if ARGV[2] ~= '0' then
+  r = redis.pcall('SET', KEYS[1], new, 'PX', ARGV[2])
+else
+  r = redis.pcall('SET', KEYS[1], new)
+end
+if type(r) == 'table' and r.err then
+  if ARGV[3] == '1' then
+    redis.call('DEL', KEYS[1])
+    return 2
+  end
+  return redis.error_reply(r.err)
+end
+return 1
+)lua";
+
 std::string remoteKey(std::string_view name_space, std::string_view pool, std::string_view path) {
     return fmt::format("{{}}{}:{}:{}", name_space, pool, path);
 }
@@ -58,23 +112,43 @@ uint64_t layoutFingerprint(std::string_view layout) {
     return hashBytes(layout.data(), layout.size());
 }
 
-std::string encodeRemoteValue(const EntryImage& image, uint64_t fingerprint) {
-    Header h{};
+namespace {
+
+std::string encode(Header& h, std::string_view parent, std::string_view path, std::string_view data,
+                   uint64_t fingerprint) {
     h.magic = kRemoteMagic;
     h.version = kRemoteVersion;
     h.header_bytes = kRemoteHeaderBytes;
-    h.payload_bytes = image.data.size();
+    h.payload_bytes = data.size();
     h.fingerprint = fingerprint;
-    copyImageMeta(h, image);
-    h.parent_bytes = static_cast<uint16_t>(image.parent.size());  // at most 4096
-    h.path_bytes = static_cast<uint16_t>(image.path.size());
-    std::string out(reinterpret_cast<const char*>(&h), sizeof h);
-    out += image.parent;
-    out += image.path;
-    out += image.data;
+    h.parent_bytes = static_cast<uint16_t>(parent.size());  // at most 4096
+    h.path_bytes = static_cast<uint16_t>(path.size());
+    std::string out;
+    out.reserve(sizeof h + parent.size() + path.size() + data.size());
+    out.append(reinterpret_cast<const char*>(&h), sizeof h);
+    out += parent;
+    out += path;
+    out += data;
     const uint64_t sum = hashBytes(out.data(), out.size());  // checksum field is zero here
     std::memcpy(out.data() + offsetof(Header, checksum), &sum, sizeof sum);
     return out;
+}
+
+}  // namespace
+
+std::string encodeRemoteValue(const EntryImage& image, uint64_t fingerprint) {
+    Header h{};
+    copyImageMeta(h, image);
+    putOrder(h, image.version, false);
+    return encode(h, image.parent, image.path, image.data, fingerprint);
+}
+
+std::string encodeRemoteTombstone(std::string_view path, const Version& version,
+                                  uint64_t fingerprint) {
+    Header h{};
+    h.flags = kTombstone;
+    putOrder(h, version, true);
+    return encode(h, {}, path, {}, fingerprint);
 }
 
 DecodedValue decodeRemoteValue(std::string_view value, uint64_t fingerprint,
@@ -107,6 +181,19 @@ DecodedValue decodeRemoteValue(std::string_view value, uint64_t fingerprint,
     const std::string_view stored_path = value.substr(sizeof h + h.parent_bytes, h.path_bytes);
     if (stored_path != path) {
         d.problem = fmt::format("value of \"{}\" stored under \"{}\"", stored_path, path);
+        return d;
+    }
+    const bool tombstone = h.flags == kTombstone;
+    if ((h.flags & ~kTombstone) != 0 || h.order[16] != (tombstone ? 0 : 1) ||
+        (tombstone && h.parent_bytes + h.payload_bytes != 0)) {
+        d.problem = fmt::format("flags {:#x} and rank {} do not agree", h.flags, h.order[16]);
+        return d;
+    }
+    d.image.version = orderVersion(h);
+    if (tombstone) {  // a removal applies to every layout's copies of the name
+        d.check = RemoteCheck::Removed;
+        d.problem = "removed";
+        d.image.path = std::string(stored_path);
         return d;
     }
     if (h.fingerprint != fingerprint) {

@@ -143,8 +143,8 @@ std::chrono::milliseconds retryDelay(uint32_t rounds) {
 
 // Items are stored in order. Erases the remote tier did not confirm wait aside (retries_), so a
 // node that is down holds up nothing else; once their delay has passed and the queue is empty,
-// they join the queue again. A newer copy of the same name stored before the retry is erased
-// with it: a miss, never an older version.
+// they join the queue again. A newer copy of the same name stored before the retry stays: the
+// retried tombstone is older than it, and the cluster keeps the newer value.
 void TierChain::workerLoop() {
     using Clock = std::chrono::steady_clock;
     std::unique_lock lk(queue_mutex_);
@@ -217,37 +217,58 @@ bool TierChain::store(Item& item) {
         item.target = Target::Remote;  // too large for the disk tier, or it is full: go on down
     }
     TierCounters& r = remote_counters_;
-    const std::string key = remoteKey(settings_.remote_namespace, top_.name(), img.path);
     if (item.erase && img.path.back() == '/') {
-        if (eraseTree(Target::Remote, img.path)) return true;
+        if (eraseTree(img.path, img.version)) return true;
         r.errors++;
         r.retries++;
         return false;
     }
     if (item.erase) {
-        if (remote_->del(key)) return true;
+        if (putRemote(item)) return true;
         // Not confirmed (a node down, paused or failing over): the older value may still be
         // there, and a later miss would bring it back. Tried again until it is confirmed.
         r.errors++;
         r.retries++;
         return false;
     }
-    const Status st =
-        remote_->set(key, encodeRemoteValue(img, fingerprint_), settings_.remote_ttl_s * 1000);
-    if (st) {
-        r.demotions++;
-        r.bytes_down += img.data.size();
-        return true;
-    }
+    if (putRemote(item)) return true;
     // Refused (maxmemory with noeviction, a node down): whatever older value the key holds is
-    // obsolete now, so it is erased instead.
+    // obsolete now, so a tombstone of this copy's version goes there instead.
     r.errors++;
     r.dropped++;
     std::string path = std::move(img.path);
+    const Version version = img.version;
     item.erase = true;
     item.image = EntryImage{};
     item.image.path = std::move(path);
+    item.image.version = version;
     return false;
+}
+
+uint64_t TierChain::tombstoneTtlMs() const {
+    // As long as the values it guards against may live; without an expiry, a day.
+    return (settings_.remote_ttl_s ? settings_.remote_ttl_s : kTombstoneDefaultTtlS) * 1000;
+}
+
+bool TierChain::putRemote(Item& item) {
+    const EntryImage& img = item.image;
+    const std::string key = remoteKey(settings_.remote_namespace, top_.name(), img.path);
+    const std::string value = item.erase
+                                  ? encodeRemoteTombstone(img.path, img.version, fingerprint_)
+                                  : encodeRemoteValue(img, fingerprint_);
+    const std::string ttl =
+        std::to_string(item.erase ? tombstoneTtlMs() : settings_.remote_ttl_s * 1000);
+    auto stored = remote_->eval(kRemotePutScript, key, {value, ttl, item.erase ? "1" : "0"});
+    if (!stored) return false;
+    if (*stored == 0) {
+        // The cluster holds this version or a newer one (another host wrote since, or removed
+        // it): it only moves forward.
+        remote_counters_.stale++;
+    } else if (!item.erase) {
+        remote_counters_.demotions++;
+        remote_counters_.bytes_down += img.data.size();
+    }
+    return true;
 }
 
 bool TierChain::fetchRemote(const std::string& path, EntryImage& out) {
@@ -263,6 +284,13 @@ bool TierChain::fetchRemote(const std::string& path, EntryImage& out) {
         return false;
     }
     DecodedValue d = decodeRemoteValue(**got, fingerprint_, path);
+    if (d.check == RemoteCheck::Removed) {
+        // Removed by this host or another: what this pool writes under the name from now on
+        // must be newer than the removal, or the cluster would refuse it.
+        (void)top_.observeVersion(d.image.version);
+        r.misses++;
+        return false;
+    }
     if (d.check != RemoteCheck::Ok) {
         r.misses++;
         if (d.check == RemoteCheck::Corrupt) {
@@ -339,33 +367,37 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
 
 void TierChain::written(EntryId id) {
     if (!remote_) return;
+    Version version;
     if (settings_.write_through) {
         if (auto img = top_.exportEntry(id)) enqueue(Target::Remote, std::move(*img));
-    } else if (auto path = top_.entryPath(id)) {
-        enqueueErase(Target::Remote, *path);
+    } else if (auto path = top_.entryPath(id, &version)) {
+        // A tombstone of the entry's own version: older copies go, a copy of this version
+        // (demoted later) may still be stored.
+        enqueueErase(Target::Remote, *path, version);
     }
 }
 
 // Erasures are small and must not be lost to a full queue (a stale copy would come back), so
 // they are queued past the bound.
-void TierChain::enqueueErase(Target target, const std::string& path) {
+void TierChain::enqueueErase(Target target, const std::string& path, const Version& removed) {
     std::lock_guard lk(queue_mutex_);
     if (stop_) return;
     Item item{target, EntryImage{}, true};
     item.image.path = path;
+    item.image.version = removed;
     queue_bytes_ += item.image.footprint();
     queue_.push_back(std::move(item));
     queue_cv_.notify_one();
 }
 
-void TierChain::obsolete(const std::string& path) {
+void TierChain::obsolete(const std::string& path, const Version& removed) {
     EntryImage gone;
     (void)takeQueued(path, gone);  // a copy on its way down is dropped here
-    if (disk_) enqueueErase(Target::Disk, path);
-    if (remote_) enqueueErase(Target::Remote, path);
+    if (disk_) enqueueErase(Target::Disk, path, removed);
+    if (remote_) enqueueErase(Target::Remote, path, removed);
 }
 
-void TierChain::obsoleteTree(const std::string& dir_path) {
+void TierChain::obsoleteTree(const std::string& dir_path, const Version& removed) {
     const std::string prefix = dir_path + "/";
     {
         std::lock_guard lk(queue_mutex_);
@@ -378,13 +410,14 @@ void TierChain::obsoleteTree(const std::string& dir_path) {
             }
         }
     }
-    if (disk_) enqueueErase(Target::Disk, prefix);
-    if (remote_) enqueueErase(Target::Remote, prefix);
+    if (disk_) enqueueErase(Target::Disk, prefix, removed);
+    if (remote_) enqueueErase(Target::Remote, prefix, removed);
 }
 
-// Every key of the tree on every master, found by SCAN and deleted; false if a master did not
-// answer or a delete was not confirmed (then all of it is tried again).
-bool TierChain::eraseTree(Target, const std::string& prefix) {
+// Every key of the tree on every master, found by SCAN, gets a tombstone of the removal's
+// version (a key another host wrote since keeps its newer value); false if a master did not
+// answer or a tombstone was not confirmed (then all of it is tried again).
+bool TierChain::eraseTree(const std::string& prefix, const Version& removed) {
     const std::string key_prefix = remoteKey(settings_.remote_namespace, top_.name(), prefix);
     std::string pattern;
     for (char c : key_prefix) {
@@ -394,9 +427,14 @@ bool TierChain::eraseTree(Target, const std::string& prefix) {
     pattern += '*';
     auto keys = remote_->scan(pattern);
     if (!keys) return false;
+    const size_t path_at = key_prefix.size() - prefix.size();
     bool all = true;
-    for (const std::string& k : *keys)
-        if (!remote_->del(k)) all = false;
+    for (const std::string& k : *keys) {
+        Item tomb{Target::Remote, EntryImage{}, true};
+        tomb.image.path = k.substr(path_at);
+        tomb.image.version = removed;
+        if (!putRemote(tomb)) all = false;
+    }
     return all;
 }
 

@@ -11,6 +11,9 @@
 // the remote copy stays, since other hosts share it).
 // A remote fault is a miss: every remote call is bounded by the cluster client's timeout, and a
 // failed node is skipped for a while.
+// Versions: every copy carries its entry's version, a removal leaves a tombstone of its own, and
+// the cluster stores either only over something older (kRemotePutScript), so it only moves
+// forward whatever the order in which hosts put (docs/TIERS.md, "Versions").
 #pragma once
 
 #include <chrono>
@@ -48,16 +51,17 @@ class TierChain final : public LowerTiers {
     // afterwards (also when a concurrent request put it there).
     bool promote(EntryId dir, std::string_view name) override;
     // A writer closed entry `id`. With write_through it is published to the remote tier; without,
-    // the remote copy of its name (an older version) is deleted, so that a later miss cannot
-    // bring the old bytes back.
+    // a tombstone of its version replaces the older copies of its name there, so that a later
+    // miss cannot bring the old bytes back.
     void written(EntryId id) override;
     // The lower copies of `path` go (removed, renamed away or over): a copy still queued is
     // dropped and erases are queued, past the queue's bound, for the disk and remote tiers.
-    void obsolete(const std::string& path) override;
+    void obsolete(const std::string& path, const Version& removed) override;
     // Every lower copy below `dir_path`: queued copies are dropped, and a tree erase is queued
     // for the disk tier (the directory removed there) and the remote tier (the keys found by a
-    // SCAN of every master, deleted). Until it is confirmed, a lookup below is a miss.
-    void obsoleteTree(const std::string& dir_path) override;
+    // SCAN of every master, each given a tombstone). Until it is confirmed, a lookup below is a
+    // miss.
+    void obsoleteTree(const std::string& dir_path, const Version& removed) override;
     // With write_through, the entry a rename put at `path` is published under it.
     void renamed(const std::string& path) override;
 
@@ -74,12 +78,15 @@ class TierChain final : public LowerTiers {
     Pool* diskPool() { return disk_.get(); }
 
   private:
+    // How long a tombstone stays in the cluster when values never expire (remote_ttl_s 0).
+    static constexpr uint64_t kTombstoneDefaultTtlS = 86400;
     enum class Target { Disk, Remote };
     struct Item {
         Target target;
         EntryImage image;
         // Remove image.path from the target instead of storing it. A path ending in '/' (no
-        // entry's does) is a tree: every path that starts with it.
+        // entry's does) is a tree: every path that starts with it. The remote tier keeps a
+        // tombstone of image.version in its place.
         bool erase = false;
     };
     // Whether an erase of `erased` (an entry's path, or a tree's "dir/") covers `path`.
@@ -89,11 +96,15 @@ class TierChain final : public LowerTiers {
     }
     // Under queue_mutex_: an erase covering `path` is being stored or waits to be tried again.
     bool eraseInFlight(const std::string& path) const;
-    bool eraseTree(Target target, const std::string& prefix);
+    bool eraseTree(const std::string& prefix, const Version& removed);
+    // Stores a value or a tombstone at `path` in the remote tier unless it holds a newer one;
+    // false when the cluster did not confirm.
+    bool putRemote(Item& item);
+    uint64_t tombstoneTtlMs() const;
 
     TierChain(Pool& top, const TierSettings& settings);
     bool enqueue(Target target, EntryImage&& image);
-    void enqueueErase(Target target, const std::string& path);
+    void enqueueErase(Target target, const std::string& path, const Version& removed);
     enum class Queued { No, Copy, Erased };
     // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing.
     Queued takeQueued(const std::string& path, EntryImage& out);

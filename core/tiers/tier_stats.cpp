@@ -15,6 +15,7 @@ TierSnapshot snapshotOf(const TierCounters& c) {
     s.demotions = c.demotions;
     s.dropped = c.dropped;
     s.retries = c.retries;
+    s.stale = c.stale;
     s.bytes_up = c.bytes_up;
     s.bytes_down = c.bytes_down;
     return s;
@@ -39,6 +40,7 @@ void appendTier(std::string& out, std::string_view name, const TierSnapshot& t, 
     line("demotions", t.demotions);
     line("dropped_demotions", t.dropped);
     line("erase_retries", t.retries);
+    line("stale_puts", t.stale);
     line("bytes_up", t.bytes_up);
     line("bytes_down", t.bytes_down);
 }

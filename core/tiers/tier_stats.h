@@ -17,6 +17,7 @@ struct TierCounters {
     std::atomic<uint64_t> demotions{0};   // entries stored here
     std::atomic<uint64_t> dropped{0};     // demotions dropped (queue full, or a failed store)
     std::atomic<uint64_t> retries{0};     // erases tried again after a failure
+    std::atomic<uint64_t> stale{0};       // puts not stored: the tier holds a newer version
     std::atomic<uint64_t> bytes_up{0};
     std::atomic<uint64_t> bytes_down{0};
 };
@@ -24,7 +25,7 @@ struct TierCounters {
 // A copy for reporting.
 struct TierSnapshot {
     uint64_t hits = 0, misses = 0, errors = 0, corrupt = 0, promotions = 0, demotions = 0,
-             dropped = 0, retries = 0, bytes_up = 0, bytes_down = 0;
+             dropped = 0, retries = 0, stale = 0, bytes_up = 0, bytes_down = 0;
     // Disk tier: its pool; remote: unused.
     uint64_t entries = 0, used_bytes = 0, capacity_bytes = 0;
 };

@@ -1,6 +1,7 @@
 // Tests of the time conversions in core/clock.h: a timespec from anywhere (a client's
 // utimensat, an image's attribute text) becomes nanoseconds without overflow, and back.
 #include "core/clock.h"
+#include "core/version.h"
 
 #include <gtest/gtest.h>
 
@@ -41,6 +42,40 @@ TEST(Clock, TimespecOfIsTheInverseWithANonNegativeNanosecondPart) {
         EXPECT_LT(ts.tv_nsec, 1000000000) << ns;
         EXPECT_EQ(nsOf(ts.tv_sec, ts.tv_nsec), ns);
     }
+}
+
+TEST(HybridClockTest, TicksGrowFollowTheWallClockAndWhatTheyObserve) {
+    HybridClock c(5);
+    const uint64_t wall = static_cast<uint64_t>(nowNs() / 1000000) << 16;
+    const Version a = c.tick();
+    EXPECT_GE(a.hlc, wall);
+    EXPECT_EQ(a.node, 5u);
+    Version prev = a;
+    for (int i = 0; i < 100000; ++i) {  // more than one millisecond's counter can hold
+        const Version v = c.tick();
+        ASSERT_GT(v, prev);
+        prev = v;
+    }
+    const Version seen{prev.hlc + (uint64_t{5000} << 16), 9};  // another host, 5 s ahead
+    EXPECT_TRUE(c.observe(seen));
+    EXPECT_GT(c.tick().hlc, seen.hlc);
+    EXPECT_TRUE(c.observe(Version{1, 1})) << "an old version is seen, and changes nothing";
+    EXPECT_GT(c.tick().hlc, seen.hlc);
+}
+
+TEST(HybridClockTest, AVersionFarAheadOfTheWallClockIsNotFollowed) {
+    HybridClock c(5);
+    const Version now = c.tick();
+    const Version forged{UINT64_MAX, 1};
+    EXPECT_FALSE(c.observe(forged));
+    const Version next = c.tick();
+    EXPECT_GT(next, now);
+    EXPECT_LT(next.hlc, now.hlc + ((HybridClock::kMaxAheadMs / 2) << 16)) << "it jumped";
+}
+
+TEST(HybridClockTest, ClocksGetDistinctNodes) {
+    EXPECT_NE(HybridClock().node(), HybridClock().node());
+    EXPECT_NE(HybridClock().node(), 0u);
 }
 
 }  // namespace

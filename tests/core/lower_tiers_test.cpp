@@ -15,8 +15,14 @@ namespace {
 class Recorder final : public LowerTiers {
   public:
     explicit Recorder(Pool& pool) : pool_(pool) {}
-    void obsolete(const std::string& path) override { calls.push_back("obsolete " + path); }
-    void obsoleteTree(const std::string& path) override { calls.push_back("tree " + path); }
+    void obsolete(const std::string& path, const Version& removed) override {
+        calls.push_back("obsolete " + path);
+        removals.push_back(removed);
+    }
+    void obsoleteTree(const std::string& path, const Version& removed) override {
+        calls.push_back("tree " + path);
+        removals.push_back(removed);
+    }
     bool promote(EntryId, std::string_view name) override {
         calls.push_back("promote " + std::string(name));
         // "below" is a name this tier has: it comes up as a complete entry.
@@ -34,6 +40,7 @@ class Recorder final : public LowerTiers {
     void renamed(const std::string& path) override { calls.push_back("renamed " + path); }
     std::vector<std::string> take() { return std::exchange(calls, {}); }
     std::vector<std::string> calls;
+    std::vector<Version> removals;  // the versions obsolete() and obsoleteTree() were given
 
   private:
     Pool& pool_;
@@ -125,6 +132,55 @@ TEST_F(LowerTiersTest, ALinkMakesTheNewNamesLowerCopiesObsolete) {
     EXPECT_EQ(tiers_->take(), (Calls{"obsolete d/l", "renamed d/l"}));
     EXPECT_EQ(p().link(a, kPoolRootId, "a").code(), EEXIST);
     EXPECT_EQ(tiers_->take(), Calls{}) << "a refused link changes no name";
+}
+
+// Every version the pool gives out is later than the ones before: a commit's, a removal's, and
+// the one a name gets when a rename or a link makes it hold an entry (later than the removal of
+// what that name held, or the tiers would refuse its copies as older than their tombstone).
+// A promoted copy keeps its own version, and the pool's clock follows it.
+TEST_F(LowerTiersTest, VersionsOnlyGrowAndANameMadeToHoldAnEntryIsItsNewest) {
+    auto versionOf = [&](EntryId id) {
+        Version v;
+        EXPECT_TRUE(p().entryPath(id, &v).ok());
+        return v;
+    };
+    const EntryId a = putEntry(p(), kPoolRootId, "a", "one");
+    const Version v1 = versionOf(a);
+    EXPECT_FALSE(v1.none());
+    ASSERT_TRUE(p().open(a, Access::Write).ok());
+    ASSERT_TRUE(p().write(a, 0, "two", 3).ok());
+    p().release(a, Access::Write);
+    const Version v2 = versionOf(a);
+    EXPECT_GT(v2, v1) << "a rewrite is a newer version";
+    ASSERT_TRUE(p().rename(kPoolRootId, "a", kPoolRootId, "b", 0).ok());
+    ASSERT_EQ(tiers_->removals.size(), 2u);
+    EXPECT_GT(tiers_->removals[0], v2);
+    EXPECT_GT(versionOf(a), tiers_->removals[0]) << "b's entry is newer than b's removal";
+    const Version renamed = versionOf(a);
+    ASSERT_TRUE(p().link(a, kPoolRootId, "c").ok());
+    EXPECT_GT(tiers_->removals.back(), renamed);
+    EXPECT_GT(versionOf(a), tiers_->removals.back());
+    ASSERT_TRUE(p().unlink(kPoolRootId, "c").ok());
+    const Version removed = tiers_->removals.back();
+    EXPECT_GT(removed, versionOf(a));
+
+    // A copy from below keeps its version; what the pool commits next is later still, even
+    // when the copy came from a host whose clock runs ahead of this one (but not too far).
+    EntryImage img;
+    img.path = "up";
+    img.data = "from another host";
+    img.version = Version{removed.hlc + (uint64_t{60000} << 16), 42};  // a minute ahead
+    ASSERT_TRUE(p().importEntry(img).ok());
+    const EntryId up = idOf(p(), kPoolRootId, "up");
+    EXPECT_EQ(versionOf(up), img.version);
+    putEntry(p(), kPoolRootId, "later", "x");
+    EXPECT_GT(versionOf(idOf(p(), kPoolRootId, "later")), img.version);
+    // One from a clock far in the future is not installed: it would pin every later version.
+    img.path = "future";
+    img.version.hlc += (HybridClock::kMaxAheadMs + 60000) << 16;
+    EXPECT_EQ(p().importEntry(img).code(), EINVAL);
+    EXPECT_EQ(p().lookup(kPoolRootId, "future").code(), ENOENT);
+    p().verify();
 }
 
 TEST_F(LowerTiersTest, MissesAskTheTiersLookupAndMatchAlike) {

@@ -6,6 +6,8 @@
 // renames, new entries), also with 20k entries.
 #include <gtest/gtest.h>
 
+#include "core/clock.h"
+
 #include <map>
 #include <set>
 #include <string>
@@ -227,6 +229,29 @@ TEST_F(Persistence, CleanDetachKeepsEverythingCommitted) {
     auto after = snapshot(p());
     EXPECT_EQ(after.size(), before.size());
     expectSameEntries(before, after);
+}
+
+// An entry's version is in its record: it survives a crash, and what the pool commits after the
+// attach is later, whatever the clock does (versions order copies in the lower tiers).
+TEST_F(Persistence, VersionsSurviveACrashAndLaterCommitsAreNewer) {
+    create(64);
+    EntryImage img;
+    img.path = "ahead";
+    img.data = "bytes";
+    img.version = Version{(static_cast<uint64_t>(nowNs() / 1000000) + 600000) << 16, 7};
+    ASSERT_TRUE(p().importEntry(img).ok());  // a copy from a clock ten minutes ahead
+    putEntry(p(), kPoolRootId, "mine", "x");
+    Version mine;
+    ASSERT_TRUE(p().entryPath(idOf(p(), kPoolRootId, "mine"), &mine).ok());
+    crashAndReattach();
+    Version v;
+    ASSERT_TRUE(p().entryPath(idOf(p(), kPoolRootId, "ahead"), &v).ok());
+    EXPECT_EQ(v, img.version);
+    ASSERT_TRUE(p().entryPath(idOf(p(), kPoolRootId, "mine"), &v).ok());
+    EXPECT_EQ(v, mine);
+    putEntry(p(), kPoolRootId, "after", "y");
+    ASSERT_TRUE(p().entryPath(idOf(p(), kPoolRootId, "after"), &v).ok());
+    EXPECT_GT(v.hlc, img.version.hlc) << "the reattached pool's clock went back";
 }
 
 TEST_F(Persistence, ReattachedPoolWorks) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "core/tiers/remote_value.h"
 #include "tests/mount/mount_fixture.h"
 #include "tests/tiers/redis_fixture.h"
 
@@ -223,6 +224,13 @@ class RemoteTiersTest : public ::testing::Test {
     int nodeOf(const std::string& ns, const std::string& n) const {
         return cluster_->masterIndexOfKey("{}" + ns + ":p:" + n);
     }
+    // What the cluster holds for an entry: "copy", "tombstone" (a removal's: a header and the
+    // path, nothing else) or "none".
+    std::string held(const std::string& ns, const std::string& n) const {
+        const std::string len = cluster_->cli(nodeOf(ns, n), {"STRLEN", "{}" + ns + ":p:" + n});
+        if (len == "0") return "none";
+        return len == std::to_string(kvc::kRemoteHeaderBytes + n.size()) ? "tombstone" : "copy";
+    }
 
     std::unique_ptr<RedisClusterFixture> cluster_;
     std::string seeds_;
@@ -248,6 +256,44 @@ TEST_F(RemoteTiersTest, TwoMountsShareEntriesThroughTheCluster) {
     TierMount c("size=1M,block_size=4K" + remote("other"));
     ASSERT_TRUE(c.start());
     EXPECT_EQ(ENOENT, statErrno(c.path(name(0))));
+}
+
+// Issue 19, case 4: host B evicted a copy it had only read (promoted from the cluster), and its
+// demotion put v1 back over host A's v2; a third host then read v1. Copies carry versions now,
+// and the cluster keeps a value unless what comes is newer.
+TEST_F(RemoteTiersTest, AHostsOlderCopyNeverGoesBackOverAnotherHostsNewerWrite) {
+    TierMount a("size=1M,block_size=4K,write_through" + remote("hosts"));
+    TierMount b("size=1M,block_size=4K" + remote("hosts"));
+    TierMount c("size=1M,block_size=4K" + remote("hosts"));
+    ASSERT_TRUE(a.start());
+    ASSERT_TRUE(b.start());
+    ASSERT_TRUE(c.start());
+    ASSERT_EQ(0, writeFile(a.path("x"), content(1)));
+    ASSERT_TRUE(a.settled());
+    ASSERT_EQ(content(1), readFile(b.path("x")).value_or("<missing>"));
+    ASSERT_EQ(0, writeFile(a.path("x"), content(2)));  // v2, published
+    ASSERT_TRUE(a.settled());
+    ASSERT_TRUE(b.evictAll());  // B's v1 goes down ...
+    ASSERT_TRUE(b.settled());
+    EXPECT_EQ(1u, b.stat("tier.remote.stale_puts")) << "... and is not stored over v2";
+    EXPECT_EQ(content(2), readFile(c.path("x")).value_or("<missing>")) << "C read an old version";
+
+    // Without write_through, a rewrite leaves a tombstone of its version: B's older copy is
+    // not stored either, and C misses instead of reading v2's predecessor.
+    ASSERT_EQ(0, writeFile(b.path("y"), content(3)));
+    ASSERT_TRUE(b.evictAll());
+    ASSERT_TRUE(b.settled());
+    ASSERT_EQ(content(3), readFile(a.path("y")).value_or("<missing>"));  // A has v1 of y now
+    ASSERT_EQ(0, writeFile(b.path("y"), content(4)));                    // B's v2: a tombstone
+    ASSERT_TRUE(b.settled());
+    ASSERT_TRUE(a.evictAll());  // A's v1 of y goes down: refused (and x: the cluster has it)
+    ASSERT_TRUE(a.settled());
+    EXPECT_EQ(2u, a.stat("tier.remote.stale_puts"));
+    EXPECT_EQ(ENOENT, statErrno(c.path("y"))) << "C must miss, not read the older version";
+    // B's own v2, once evicted, is stored over its tombstone, and everyone reads it.
+    ASSERT_TRUE(b.evictAll());
+    ASSERT_TRUE(b.settled());
+    EXPECT_EQ(content(4), readFile(c.path("y")).value_or("<missing>"));
 }
 
 TEST_F(RemoteTiersTest, EntriesGoDownThroughDiskToRemoteAndComeBack) {
@@ -281,7 +327,7 @@ TEST_F(RemoteTiersTest, ACorruptValueIsAMissAndIsDeleted) {
     const std::string key = "{}bad:p:x";
     const int node = nodeOf("bad", "x");
     ASSERT_GE(node, 0);
-    EXPECT_EQ("0", cluster_->cli(node, {"EXISTS", key}));
+    EXPECT_EQ("tombstone", held("bad", "x"));
     // Someone else's damaged bytes under our key.
     ASSERT_EQ("OK", cluster_->cli(node, {"SET", key, "KVCR garbage that is not a value"}));
     EXPECT_EQ(ENOENT, statErrno(m.path("x")));
@@ -293,20 +339,18 @@ TEST_F(RemoteTiersTest, NoOlderCopyComesBackAfterAnOverwriteOrARename) {
     TierMount m("size=1M,block_size=4K" + remote("stale"));
     ASSERT_TRUE(m.start());
     const int node = nodeOf("stale", "x");
-    auto below = [&](const std::string& n) {
-        return cluster_->cli(nodeOf("stale", n), {"EXISTS", "{}stale:p:" + n});
-    };
+    auto below = [&](const std::string& n) { return held("stale", n); };
     ASSERT_EQ(0, writeFile(m.path("x"), content(1)));
     ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
     ASSERT_GE(node, 0);
-    EXPECT_EQ("1", below("x"));
+    EXPECT_EQ("copy", below("x"));
     EXPECT_EQ(content(1), readFile(m.path("x")).value_or("<missing>"));
-    EXPECT_EQ("1", below("x")) << "a promotion leaves the shared copy";
+    EXPECT_EQ("copy", below("x")) << "a promotion leaves the shared copy";
     // Overwritten here: the cluster's copy is an older version and goes.
     ASSERT_EQ(0, writeFile(m.path("x"), content(2)));
     ASSERT_TRUE(m.drained());
-    EXPECT_EQ("0", below("x"));
+    EXPECT_EQ("tombstone", below("x"));
     ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
     EXPECT_EQ(content(2), readFile(m.path("x")).value_or("<missing>"));
@@ -315,10 +359,10 @@ TEST_F(RemoteTiersTest, NoOlderCopyComesBackAfterAnOverwriteOrARename) {
     ASSERT_EQ(0, writeFile(m.path("y"), content(3)));
     ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
-    ASSERT_EQ("1", below("y"));
+    ASSERT_EQ("copy", below("y"));
     ASSERT_EQ(0, errnoOf(::rename(m.path("y").c_str(), m.path("w").c_str())));
     ASSERT_TRUE(m.drained());
-    EXPECT_EQ("0", below("y"));
+    EXPECT_EQ("tombstone", below("y"));
     EXPECT_EQ(ENOENT, statErrno(m.path("y")));
     EXPECT_EQ(content(3), readFile(m.path("w")).value_or("<missing>"));
 
@@ -326,11 +370,11 @@ TEST_F(RemoteTiersTest, NoOlderCopyComesBackAfterAnOverwriteOrARename) {
     ASSERT_EQ(0, writeFile(m.path("t"), content(4)));
     ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
-    ASSERT_EQ("1", below("t"));
+    ASSERT_EQ("copy", below("t"));
     EXPECT_EQ(content(4), readFile(m.path("t")).value_or("<missing>"));  // promoted
     ASSERT_EQ(0, errnoOf(::truncate(m.path("t").c_str(), 100)));
     ASSERT_TRUE(m.drained());
-    EXPECT_EQ("0", below("t"));
+    EXPECT_EQ("tombstone", below("t"));
     ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
     const auto after = readFile(m.path("t"));
@@ -342,9 +386,7 @@ TEST_F(RemoteTiersTest, NoOlderCopyComesBackAfterAnOverwriteOrARename) {
 TEST_F(RemoteTiersTest, ARemovedDirectoryLeavesNoKeysBelowItInTheCluster) {
     TierMount m("size=1M,block_size=4K" + remote("trees"));
     ASSERT_TRUE(m.start());
-    auto below = [&](const std::string& n) {
-        return cluster_->cli(nodeOf("trees", n), {"EXISTS", "{}trees:p:" + n});
-    };
+    auto below = [&](const std::string& n) { return held("trees", n); };
     ASSERT_EQ(0, errnoOf(::mkdir(m.path("d").c_str(), 0755)));
     ASSERT_EQ(0, errnoOf(::mkdir(m.path("d*").c_str(), 0755)));  // a glob character
     for (int i = 0; i < 12; ++i) ASSERT_EQ(0, writeFile(m.path("d/" + name(i)), content(i)));
@@ -352,12 +394,12 @@ TEST_F(RemoteTiersTest, ARemovedDirectoryLeavesNoKeysBelowItInTheCluster) {
     ASSERT_EQ(0, writeFile(m.path("dx"), content(21)));
     ASSERT_TRUE(m.evictAll());
     ASSERT_TRUE(m.drained());
-    for (int i = 0; i < 12; ++i) ASSERT_EQ("1", below("d/" + name(i))) << i;
+    for (int i = 0; i < 12; ++i) ASSERT_EQ("copy", below("d/" + name(i))) << i;
     ASSERT_EQ(0, errnoOf(::rmdir(m.path("d").c_str())));
     ASSERT_TRUE(m.drained());
-    for (int i = 0; i < 12; ++i) EXPECT_EQ("0", below("d/" + name(i))) << i;
-    EXPECT_EQ("1", below("d*/kept")) << "another directory's keys stay";
-    EXPECT_EQ("1", below("dx")) << "a name that only starts like it stays";
+    for (int i = 0; i < 12; ++i) EXPECT_EQ("tombstone", below("d/" + name(i))) << i;
+    EXPECT_EQ("copy", below("d*/kept")) << "another directory's keys stay";
+    EXPECT_EQ("copy", below("dx")) << "a name that only starts like it stays";
     ASSERT_EQ(0, errnoOf(::mkdir(m.path("d").c_str(), 0755)));
     EXPECT_EQ(ENOENT, statErrno(m.path("d/" + name(3))));
     EXPECT_EQ(content(20), readFile(m.path("d*/kept")).value_or("<missing>"));
@@ -450,7 +492,7 @@ TEST_F(RemoteTiersTest, AnEraseTheClusterDidNotConfirmIsTriedAgain) {
     ASSERT_EQ(0, errnoOf(::unlink(m.path("x").c_str())));
     EXPECT_EQ(ENOENT, statErrno(m.path("x"))) << "a removal still queued is a miss";
     ASSERT_TRUE(m.drained()) << "the erase was never confirmed";
-    EXPECT_EQ("0", cluster_->cli(node, {"EXISTS", key}));
+    EXPECT_EQ("tombstone", held("del", "x"));
     EXPECT_GT(m.stat("tier.remote.erase_retries"), 0u);
     EXPECT_EQ(ENOENT, statErrno(m.path("x"))) << "the removed entry came back";
 }

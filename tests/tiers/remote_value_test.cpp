@@ -22,6 +22,7 @@ EntryImage sample() {
     img.seq_len = 4096;
     img.mtime_ns = 1700000000123456789;
     img.parent = "llama/blk-00ae";
+    img.version = Version{0x0123456789abcdef, 0xfedcba9876543210};
     return img;
 }
 
@@ -42,6 +43,40 @@ TEST(RemoteValueTest, RoundTripKeepsBytesAndMetadata) {
     EXPECT_EQ(d.image.layer, img.layer);
     EXPECT_EQ(d.image.seq_len, img.seq_len);
     EXPECT_EQ(d.image.mtime_ns, img.mtime_ns);
+    EXPECT_EQ(d.image.version, img.version);
+}
+
+// The order key is big-endian at a fixed offset (the put script compares its bytes), a copy's
+// rank is 1 and a tombstone's 0.
+TEST(RemoteValueTest, TheOrderKeyComparesAsTheVersionsDo) {
+    EntryImage img = sample();
+    const std::string v = encodeRemoteValue(img, 1);
+    const std::string t = encodeRemoteTombstone(img.path, img.version, 1);
+    const std::string_view kv = std::string_view(v).substr(kRemoteOrderOffset, kRemoteOrderBytes);
+    const std::string_view kt = std::string_view(t).substr(kRemoteOrderOffset, kRemoteOrderBytes);
+    EXPECT_EQ(kv.substr(0, 16), kt.substr(0, 16));
+    EXPECT_GT(kv, kt) << "a copy sorts above its own version's tombstone";
+    EXPECT_EQ(static_cast<uint8_t>(kv[0]), 0x01);
+    EXPECT_EQ(static_cast<uint8_t>(kv[8]), 0xfe);
+    img.version.hlc = 0x0123456789abcdef + 0x100;  // a carry into a higher byte
+    const std::string later = encodeRemoteValue(img, 1);
+    EXPECT_GT(std::string_view(later).substr(kRemoteOrderOffset, kRemoteOrderBytes), kv);
+}
+
+TEST(RemoteValueTest, ATombstoneDecodesAsRemovedWithItsVersion) {
+    const std::string t = encodeRemoteTombstone("a/b", Version{77, 3}, layoutFingerprint("x"));
+    EXPECT_EQ(t.size(), kRemoteHeaderBytes + 3);
+    // Whatever the layout: a removal is of the name.
+    const DecodedValue d = decodeRemoteValue(t, layoutFingerprint("y"), "a/b");
+    EXPECT_EQ(d.check, RemoteCheck::Removed);
+    EXPECT_EQ(d.image.version, (Version{77, 3}));
+    EXPECT_EQ(decodeRemoteValue(t, 1, "a/c").check, RemoteCheck::Corrupt);
+    for (size_t i = 0; i < t.size(); ++i) {
+        std::string bad = t;
+        bad[i] = static_cast<char>(bad[i] ^ 0x01);
+        EXPECT_EQ(decodeRemoteValue(bad, layoutFingerprint("x"), "a/b").check, RemoteCheck::Corrupt)
+            << "byte " << i;
+    }
 }
 
 TEST(RemoteValueTest, EveryFlippedByteAndEveryTruncationIsCorrupt) {

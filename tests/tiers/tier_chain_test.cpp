@@ -74,7 +74,8 @@ TEST_F(TierChainTest, ARemovedEntryIsAMissWhileItsEraseIsQueued) {
     ASSERT_EQ((*chain)->stats().disk.entries, 8u);
     for (int i = 0; i < 8; ++i) {
         const std::string name = "e" + std::to_string(i);
-        (*chain)->obsolete(name);  // as an rm does; the disk copy goes when the erase is stored
+        // As an rm does; the disk copy goes when the erase is stored.
+        (*chain)->obsolete(name, Version{1, 1});
         EXPECT_FALSE((*chain)->promote(kPoolRootId, name)) << name << " came back";
     }
     ASSERT_TRUE((*chain)->drain(5000));
