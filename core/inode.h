@@ -106,6 +106,9 @@ struct Inode {
     uint32_t chain_children = 0;  // cached entries naming this one as their parent
     bool had_children = false;    // chain_children was non-zero at some point
     bool dirty = false;           // record says Dirty: changed since the last commit
+    // Evicted while a reader held it open: its name shows whatever the tiers give back now, so
+    // a new open for writing (through a stale lookup) must not change these bytes instead.
+    bool evicted = false;
     bool in_policy = false;
     uint64_t matched_in = 0;  // the .match request that last reported it cached (0: none)
 

@@ -105,6 +105,12 @@ Status Pool::openCounted(EntryId id, bool for_write, bool truncate) {
     // and it must not open as an empty file. ESTALE makes the kernel look the name up again.
     if (!ino->isDir() && ino->nlink == 0 && ino->opens == 0)
         return makeError(ESTALE, fmt::format("entry {} in pool {} was removed", id, name_));
+    // Evicted while a reader kept it open, and reached again through a lookup made before: a
+    // write or truncate would change bytes no name shows, and report success while the name
+    // gives back the version before it. ESTALE: the kernel looks the name up again and opens
+    // what it names now.
+    if (ino->evicted && (for_write || truncate))
+        return makeError(ESTALE, fmt::format("entry {} in pool {} was evicted", id, name_));
     ino->opens++;
     if (for_write) {
         ino->write_opens++;

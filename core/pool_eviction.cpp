@@ -45,6 +45,7 @@ bool Pool::evictOne(EvictReport& report) {
 }
 
 void Pool::forgetEntry(Inode* ino) {
+    ino->evicted = true;
     const std::vector<std::pair<EntryId, uint64_t>> names = ino->names;
     for (auto [dir_id, slot] : names) {
         Inode* dir = index_.find(dir_id);
