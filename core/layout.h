@@ -93,6 +93,10 @@ enum class RecordState : uint32_t {
     File = 1,   // a committed entry: complete, survives a crash
     Dirty = 2,  // open for writing or being changed: dropped at attach after a crash
     Directory = 3,
+    // A removal the lower tiers have not confirmed yet (core/lower_tiers.h): the path in `blob`,
+    // the removal's version, `mode` a directory's for a tree. Not an inode: attach hands it to
+    // the tiers again. A build that does not know it drops it.
+    Tombstone = 4,
 };
 
 inline constexpr size_t kInlineExtents = 8;

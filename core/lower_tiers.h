@@ -16,6 +16,19 @@
 
 namespace kvc {
 
+// A removal to tell the tiers of: the lower copies of `path` (of every path below the directory
+// `path` for obsoleteTree) older than `version` are obsolete. `version` is the removal's own
+// (later than every copy it makes obsolete, earlier than what the pool puts at `path`
+// afterwards): a tier that keeps tombstones keeps it, so that an older copy is never stored
+// there again. `record`: the pool's durable tombstone for it (Pool::keepTombstone), to be given
+// back with Pool::dropTombstone once every tier confirmed it; 0 when none was kept.
+struct Removal {
+    std::string path;
+    Version version;
+    uint64_t record = 0;
+    bool tree = false;  // obsoleteTree's
+};
+
 class LowerTiers {
   public:
     virtual ~LowerTiers() = default;
@@ -24,15 +37,13 @@ class LowerTiers {
     // (taking LowerTiers' own locks after Pool::meta_, never the reverse). A lookup that misses
     // after the change finds the erase queued and stops there.
 
-    // The lower copies of `path` are older than the pool now (removed, renamed away, replaced
-    // by a rename): they go. `removed` is the removal's own version (later than every copy it
-    // makes obsolete, earlier than what the pool puts at `path` afterwards): a tier that keeps
-    // tombstones keeps it, so that a copy older than it is never stored there again.
-    virtual void obsolete(const std::string& path, const Version& removed) = 0;
-    // The same for every lower copy below the directory `dir_path` ("a/b" covers "a/b/..."):
-    // the directory was removed, renamed away or replaced, and the copies of the names below it
+    // The lower copies of r.path are older than the pool now (removed, renamed away, replaced
+    // by a rename): they go.
+    virtual void obsolete(const Removal& r) = 0;
+    // The same for every lower copy below the directory r.path ("a/b" covers "a/b/..."): the
+    // directory was removed, renamed away or replaced, and the copies of the names below it
     // would come back older (or another entry's) under a directory made there later.
-    virtual void obsoleteTree(const std::string& dir_path, const Version& removed) = 0;
+    virtual void obsoleteTree(const Removal& r) = 0;
 
     // --- called without the pool's lock: they may read the pool ---
 

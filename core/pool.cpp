@@ -14,6 +14,7 @@
 #include "core/aux_chain.h"
 #include "core/clock.h"
 #include "core/crash_points.h"
+#include "core/names.h"
 #include "core/record_codec.h"
 
 namespace kvc {
@@ -135,6 +136,7 @@ struct PoolLoader {
     // Committed inodes whose records and blocks check out; returns their ids oldest access
     // first. After a crash their bytes are checked against their checksums too.
     static std::vector<EntryId> loadInodes(Pool& p);
+    static bool loadTombstone(Pool& p, uint64_t slot);
     // Names whose directory and inode both came back.
     static void loadNames(Pool& p);
     // Drops what the pool directory does not reach, and second names of directories; sets
@@ -213,6 +215,7 @@ std::vector<EntryId> PoolLoader::loadInodes(Pool& p) {
     const bool after_crash = !p.segment_->super().clean;
     std::vector<std::pair<int64_t, EntryId>> by_atime;
     for (uint64_t slot = 0; slot < p.records_->inodeSlotsInUse(); ++slot) {
+        if (loadTombstone(p, slot)) continue;
         std::shared_ptr<Inode> ino = p.records_->readInode(slot);
         if (!ino) continue;
         // What cannot be verified after a crash becomes a miss, never wrong bytes.
@@ -234,6 +237,21 @@ std::vector<EntryId> PoolLoader::loadInodes(Pool& p) {
     ids.reserve(by_atime.size());
     for (const auto& [atime, id] : by_atime) ids.push_back(id);
     return ids;
+}
+
+// A removal the lower tiers had not confirmed when the pool was last attached: they are told
+// again (takeKeptTombstones). One with a path no pool could hold is dropped.
+bool PoolLoader::loadTombstone(Pool& p, uint64_t slot) {
+    auto t = p.records_->readTombstone(slot);
+    if (!t) return false;
+    if (!validatePoolPath(t->path, "tombstone path")) {
+        p.records_->clearInode(slot);
+        p.records_->reuseInodeSlot(slot);
+        return true;
+    }
+    (void)p.clock_.observe(t->version);
+    p.kept_tombstones_.push_back(Removal{t->path, t->version, slot + 1, t->tree});
+    return true;
 }
 
 void PoolLoader::loadNames(Pool& p) {

@@ -41,6 +41,7 @@
 #include "core/entry_image.h"
 #include "core/inode.h"
 #include "core/inode_index.h"
+#include "core/lower_tiers.h"
 #include "core/policy/eviction_policy.h"
 #include "core/record_store.h"
 #include "core/result.h"
@@ -253,6 +254,14 @@ class Pool {
     // versions this pool issues from now on are later (core/version.h). False when it is too far
     // ahead of this host's clock to be followed.
     bool observeVersion(const Version& v);
+    // Durable tombstones: a removal kept in the segment until the lower tiers confirmed it, so
+    // that a crash does not lose it (the pool keeps one itself for each removal it tells them
+    // of). keepTombstone returns its record (0 when none could be kept: no free slot); a path
+    // too long for a record is kept as a tree removal of its longest ancestor that fits.
+    uint64_t keepTombstone(const std::string& path, const Version& version);
+    void dropTombstone(uint64_t record);
+    // The tombstones found at attach, once: the tiers are told of them again.
+    std::vector<Removal> takeKeptTombstones();
     // A committed entry by path or by id, copied out without counting an access.
     // ENOENT: no such committed entry; EISDIR: a directory.
     Result<EntryImage> exportEntry(std::string_view path);
@@ -307,9 +316,12 @@ class Pool {
     // treeChanged, every watched name below the directory path.
     void nameChanged(EntryId dir, std::string_view name);
     void treeChanged(const std::string& dir_path);
-    // A directory at `dir_path` went, moved or was replaced: treeChanged, and the lower tiers'
-    // copies below it are obsolete.
+    // The lower tiers' copies of `path` are obsolete since the removal `removed` (a durable
+    // tombstone kept for it). For obsoleteTree, a directory at `dir_path` went, moved or was
+    // replaced: treeChanged, and the copies below it are obsolete.
+    void obsolete(const std::string& path, const Version& removed);
     void obsoleteTree(const std::string& dir_path);
+    Removal keptRemoval(std::string path, const Version& version, bool tree);
     // lookup and rename without their tier steps (which come after the pool's lock is given
     // back). `to_path`: the path a rename put an entry at (empty: nothing moved).
     Result<EntryAttr> lookupHere(EntryId dir, std::string_view name);
@@ -411,6 +423,7 @@ class Pool {
         uint64_t changes = 0;
     };
     std::unordered_map<std::string, NameWatch> watched_names_;  // see watchName(); under meta_
+    std::vector<Removal> kept_tombstones_;  // found at attach, until takeKeptTombstones()
 
     std::mutex sink_mutex_;
     std::function<void(const Invalidation&)> sink_;

@@ -260,8 +260,7 @@ Status Pool::unlink(EntryId dir_id, std::string_view name) {
     if (!child) return child.error();
     if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
     removeEntryName(*dir, name, *child, false);
-    if (LowerTiers* tiers = tiers_.load())
-        tiers->obsolete(index_.pathOf(dir_id, name), clock_.tick());
+    if (tiers_.load()) obsolete(index_.pathOf(dir_id, name), clock_.tick());
     return {};
 }
 
@@ -406,10 +405,10 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
     if (plan->exchange) persist(d);
     // For a directory, every name below them goes too.
     const std::string from_path = index_.pathOf(dir_id, name);
-    if (LowerTiers* tiers = tiers_.load()) {
+    if (tiers_.load()) {
         to_path = index_.pathOf(new_dir_id, new_name);
-        tiers->obsolete(from_path, removed);
-        tiers->obsolete(to_path, removed);
+        obsolete(from_path, removed);
+        obsolete(to_path, removed);
     }
     if (moves_tree) {
         obsoleteTree(from_path);
@@ -507,8 +506,7 @@ Result<EntryAttr> Pool::linkHere(EntryId id, EntryId new_dir_id, std::string_vie
     ino->version = clock_.tick();
     persist(ino);
     persist(*dir);
-    if (LowerTiers* tiers = tiers_.load())
-        tiers->obsolete(to_path = index_.pathOf(new_dir_id, new_name), removed);
+    if (tiers_.load()) obsolete(to_path = index_.pathOf(new_dir_id, new_name), removed);
     return attrOf(*ino);
 }
 

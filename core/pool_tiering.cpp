@@ -130,9 +130,50 @@ void Pool::treeChanged(const std::string& dir_path) {
         if (path.compare(0, prefix.size(), prefix) == 0) watch.changes++;
 }
 
+void Pool::obsolete(const std::string& path, const Version& removed) {
+    if (LowerTiers* tiers = tiers_.load()) tiers->obsolete(keptRemoval(path, removed, false));
+}
+
 void Pool::obsoleteTree(const std::string& dir_path) {
     treeChanged(dir_path);
-    if (LowerTiers* tiers = tiers_.load()) tiers->obsoleteTree(dir_path, clock_.tick());
+    if (LowerTiers* tiers = tiers_.load())
+        tiers->obsoleteTree(keptRemoval(dir_path, clock_.tick(), true));
+}
+
+// Written before the tiers hear of the removal, in the same step as the change of names: if the
+// process dies at any point after the change, attach finds the tombstone and tells them again.
+Removal Pool::keptRemoval(std::string path, const Version& version, bool tree) {
+    Removal r{std::move(path), version, 0, tree};
+    RecordStore::Tombstone t{0, r.path, version, tree};
+    while (t.path.size() > kInlineBlobBytes) {  // forgetting more is allowed; less is not
+        const size_t slash = t.path.rfind('/');
+        if (slash == std::string::npos) return r;
+        t.path.resize(slash);
+        t.tree = true;
+    }
+    auto slot = records_->takeInodeSlot();
+    if (!slot) return r;  // no free slot: told, but not kept
+    t.slot = *slot;
+    records_->writeTombstone(t);
+    r.record = *slot + 1;
+    return r;
+}
+
+uint64_t Pool::keepTombstone(const std::string& path, const Version& version) {
+    std::lock_guard lk(meta_);
+    return keptRemoval(path, version, false).record;
+}
+
+void Pool::dropTombstone(uint64_t record) {
+    if (record == 0) return;
+    std::lock_guard lk(meta_);
+    records_->clearInode(record - 1);
+    records_->reuseInodeSlot(record - 1);
+}
+
+std::vector<Removal> Pool::takeKeptTombstones() {
+    std::lock_guard lk(meta_);
+    return std::exchange(kept_tombstones_, {});
 }
 
 uint64_t Pool::watchName(std::string_view path) {

@@ -239,6 +239,40 @@ void RecordStore::clearInode(uint64_t slot) {
     segment_.clearInodeRecord(slot);
 }
 
+void RecordStore::writeTombstone(const Tombstone& t) {
+    InodeRecord rec;
+    std::memset(static_cast<void*>(&rec), 0, sizeof rec);
+    rec.state = RecordState::Tombstone;
+    rec.mode = t.tree ? 0040000 : 0100000;
+    rec.version_hlc = t.version.hlc;
+    rec.version_node = t.version.node;
+    rec.blob_bytes = std::min(t.path.size(), kInlineBlobBytes);
+    std::memcpy(rec.blob, t.path.data(), rec.blob_bytes);
+    rec.blob_checksum = hashBytes(rec.blob, rec.blob_bytes);
+    rec.checksum = inodeRecordChecksum(rec);
+    crashPoint("tombstone record");
+    std::memcpy(&segment_.inodeRecord(t.slot), &rec, sizeof rec);
+}
+
+std::optional<RecordStore::Tombstone> RecordStore::readTombstone(uint64_t slot) {
+    InodeRecord& rec = segment_.inodeRecord(slot);
+    if (rec.state != RecordState::Tombstone) return std::nullopt;
+    if (rec.checksum != inodeRecordChecksum(rec) || rec.blob_bytes == 0 ||
+        rec.blob_bytes > kInlineBlobBytes ||
+        hashBytes(rec.blob, rec.blob_bytes) != rec.blob_checksum) {
+        // Cut by a crash: the removal it kept is lost (TIERS.md says what that can bring back).
+        std::memset(static_cast<void*>(&rec), 0, sizeof rec);
+        free_inode_slots_.push_back(slot);
+        return std::nullopt;
+    }
+    Tombstone t;
+    t.slot = slot;
+    t.path.assign(reinterpret_cast<const char*>(rec.blob), rec.blob_bytes);
+    t.version = Version{rec.version_hlc, rec.version_node};
+    t.tree = (rec.mode & 0170000) == 0040000;
+    return t;
+}
+
 // A new chain holding `bytes`, in blocks that are free now (nullopt when there are not enough).
 std::optional<std::vector<Extent>> RecordStore::writeBlobChain(std::string_view bytes) {
     const uint32_t bs = segment_.blockSize();

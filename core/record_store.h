@@ -22,6 +22,7 @@
 #include "core/policy/eviction_policy.h"  // EntryId
 #include "core/record_codec.h"
 #include "core/result.h"
+#include "core/version.h"
 
 namespace kvc {
 
@@ -64,6 +65,21 @@ class RecordStore {
     // Blocks a new chain for `blob` takes if it became the entry's blob: 0 when it fits in the
     // record or in the chain the entry already has.
     uint64_t blocksForBlob(const InodeBlob& blob, const Inode& ino);
+
+    // --- tombstones -------------------------------------------------------------------------
+    // A removal the lower tiers must still be told of, kept in an inode slot (takeInodeSlot)
+    // until they confirm it (clearInode, reuseInodeSlot). `path` holds at most
+    // kInlineBlobBytes bytes; `tree`: every path below the directory `path`.
+    struct Tombstone {
+        uint64_t slot = 0;
+        std::string path;
+        Version version;
+        bool tree = false;
+    };
+    void writeTombstone(const Tombstone& t);
+    // At attach, before readInode: the tombstone in `slot`, or nullopt (another record, or a
+    // tombstone that fails its checks: then cleared and free).
+    std::optional<Tombstone> readTombstone(uint64_t slot);
 
     // --- name records -----------------------------------------------------------------------
     void writeName(uint64_t slot, EntryId dir, EntryId inode, std::string_view name);

@@ -51,6 +51,8 @@ Result<std::unique_ptr<TierChain>> TierChain::open(Pool& top, const TierSettings
     if (chain->disk_ && chain->remote_)
         chain->disk_->setDemotionSink(
             0, [self](EntryImage&& img) { return self->enqueue(Target::Remote, std::move(img)); });
+    // Removals a crash kept the tiers from confirming: told again, ahead of anything new.
+    for (const Removal& r : top.takeKeptTombstones()) chain->eraseEverywhere(r);
     chain->worker_ = std::thread([self] { self->workerLoop(); });
     top.setLowerTiers(self);
     return chain;
@@ -87,7 +89,7 @@ void TierChain::destroy() {
     if (disk_) (void)disk_->destroySegment();
 }
 
-bool TierChain::enqueue(Target target, EntryImage&& image) {
+bool TierChain::enqueue(Target target, EntryImage&& image, uint64_t record) {
     std::lock_guard lk(queue_mutex_);
     const uint64_t cost = image.footprint();
     if (stop_ || queue_bytes_ + cost > settings_.demote_queue_bytes) {
@@ -95,9 +97,27 @@ bool TierChain::enqueue(Target target, EntryImage&& image) {
         return false;
     }
     queue_bytes_ += cost;
-    queue_.push_back(Item{target, std::move(image)});
+    Item item{target, std::move(image), false, {}};
+    if (record) {
+        item.records.push_back(record);
+        record_refs_[record]++;
+    }
+    queue_.push_back(std::move(item));
     queue_cv_.notify_one();
     return true;
+}
+
+void TierChain::releaseRecords(const std::vector<uint64_t>& records, std::vector<uint64_t>& done) {
+    for (uint64_t r : records) {
+        auto it = record_refs_.find(r);
+        if (it == record_refs_.end() || --it->second > 0) continue;
+        record_refs_.erase(it);
+        done.push_back(r);
+    }
+}
+
+void TierChain::dropRecords(const std::vector<uint64_t>& done) {
+    for (uint64_t r : done) top_.dropTombstone(r);
 }
 
 // An entry evicted a moment ago may still wait in the queue: it is served from there. The
@@ -108,6 +128,18 @@ TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out
     for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
         if (it->erase && covers(it->image.path, path)) return Queued::Erased;
         if (it->erase || it->image.path != path) continue;
+        if (!it->records.empty()) {
+            // A published version's tombstone (written()): the copy goes up, the promise that
+            // older copies go stays, as an erase of its version.
+            out = it->image;
+            it->erase = true;
+            queue_bytes_ -= it->image.footprint();
+            it->image.data.clear();
+            it->image.data.shrink_to_fit();
+            it->image.parent.clear();
+            queue_bytes_ += it->image.footprint();
+            return Queued::Copy;
+        }
         queue_bytes_ -= it->image.footprint();
         out = std::move(it->image);
         queue_.erase(std::next(it).base());
@@ -174,12 +206,22 @@ void TierChain::workerLoop() {
         lk.lock();
         busy_ = false;
         erasing_.clear();
+        std::vector<uint64_t> confirmed;
         if (!done && !stop_) {
             if (retries_.empty()) retry_due_ = Clock::now() + retryDelay(failed_rounds_++);
             const std::string key = retryKey(item.target, item.image.path);
+            if (auto older = retries_.find(key); older != retries_.end())
+                item.records.insert(item.records.end(), older->second.records.begin(),
+                                    older->second.records.end());
             retries_.insert_or_assign(key, std::move(item));
-        } else if (done && queue_.empty() && retries_.empty()) {
-            failed_rounds_ = 0;
+        } else if (done) {
+            releaseRecords(item.records, confirmed);
+            if (queue_.empty() && retries_.empty()) failed_rounds_ = 0;
+        }
+        if (!confirmed.empty()) {
+            lk.unlock();  // the pool's lock comes first (Pool calls in under meta_)
+            dropRecords(confirmed);
+            lk.lock();
         }
         if (queue_.empty() && retries_.empty()) idle_cv_.notify_all();
     }
@@ -365,44 +407,63 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
     return true;
 }
 
+// Older copies of the name go: a tombstone of the entry's own version (a copy of this version,
+// demoted later, may still be stored over it), or with write_through the copy itself. Either is
+// kept in the segment until the cluster confirmed it; a copy the queue has no room for becomes
+// the tombstone, past the bound.
 void TierChain::written(EntryId id) {
     if (!remote_) return;
-    Version version;
+    Removal r;
+    std::optional<EntryImage> img;
     if (settings_.write_through) {
-        if (auto img = top_.exportEntry(id)) enqueue(Target::Remote, std::move(*img));
-    } else if (auto path = top_.entryPath(id, &version)) {
-        // A tombstone of the entry's own version: older copies go, a copy of this version
-        // (demoted later) may still be stored.
-        enqueueErase(Target::Remote, *path, version);
+        auto e = top_.exportEntry(id);
+        if (!e) return;
+        r.path = e->path;
+        r.version = e->version;
+        img = std::move(*e);
+    } else if (auto path = top_.entryPath(id, &r.version)) {
+        r.path = std::move(*path);
+    } else {
+        return;
     }
+    r.record = top_.keepTombstone(r.path, r.version);
+    if (img && enqueue(Target::Remote, std::move(*img), r.record)) return;
+    enqueueErase(Target::Remote, r);
 }
 
 // Erasures are small and must not be lost to a full queue (a stale copy would come back), so
 // they are queued past the bound.
-void TierChain::enqueueErase(Target target, const std::string& path, const Version& removed) {
+void TierChain::enqueueErase(Target target, const Removal& r, std::vector<uint64_t> carried) {
     std::lock_guard lk(queue_mutex_);
     if (stop_) return;
-    Item item{target, EntryImage{}, true};
-    item.image.path = path;
-    item.image.version = removed;
+    Item item{target, EntryImage{}, true, {}};
+    item.image.path = r.tree ? r.path + "/" : r.path;
+    item.image.version = r.version;
+    item.records = std::move(carried);  // their items are gone: this one holds them now
+    if (r.record) {
+        item.records.push_back(r.record);
+        record_refs_[r.record]++;
+    }
     queue_bytes_ += item.image.footprint();
     queue_.push_back(std::move(item));
     queue_cv_.notify_one();
 }
 
-void TierChain::obsolete(const std::string& path, const Version& removed) {
-    EntryImage gone;
-    (void)takeQueued(path, gone);  // a copy on its way down is dropped here
-    if (disk_) enqueueErase(Target::Disk, path, removed);
-    if (remote_) enqueueErase(Target::Remote, path, removed);
+void TierChain::eraseEverywhere(const Removal& r, std::vector<uint64_t> carried) {
+    if (disk_) enqueueErase(Target::Disk, r, remote_ ? std::vector<uint64_t>{} : carried);
+    if (remote_) enqueueErase(Target::Remote, r, std::move(carried));
 }
 
-void TierChain::obsoleteTree(const std::string& dir_path, const Version& removed) {
-    const std::string prefix = dir_path + "/";
+// Copies on their way down below the removed path are dropped. Tombstones they carried go with
+// the removal's erase (newer, and covering them): given back once it is confirmed.
+void TierChain::obsolete(const Removal& r) {
+    const std::string erased = r.tree ? r.path + "/" : r.path;
+    std::vector<uint64_t> carried;
     {
         std::lock_guard lk(queue_mutex_);
         for (auto it = queue_.begin(); it != queue_.end();) {
-            if (!it->erase && covers(prefix, it->image.path)) {  // on its way down: dropped
+            if (!it->erase && covers(erased, it->image.path)) {
+                carried.insert(carried.end(), it->records.begin(), it->records.end());
                 queue_bytes_ -= it->image.footprint();
                 it = queue_.erase(it);
             } else {
@@ -410,8 +471,11 @@ void TierChain::obsoleteTree(const std::string& dir_path, const Version& removed
             }
         }
     }
-    if (disk_) enqueueErase(Target::Disk, prefix, removed);
-    if (remote_) enqueueErase(Target::Remote, prefix, removed);
+    eraseEverywhere(r, std::move(carried));
+}
+
+void TierChain::obsoleteTree(const Removal& r) {
+    obsolete(r);
 }
 
 // Every key of the tree on every master, found by SCAN, gets a tombstone of the removal's
@@ -430,7 +494,7 @@ bool TierChain::eraseTree(const std::string& prefix, const Version& removed) {
     const size_t path_at = key_prefix.size() - prefix.size();
     bool all = true;
     for (const std::string& k : *keys) {
-        Item tomb{Target::Remote, EntryImage{}, true};
+        Item tomb{Target::Remote, EntryImage{}, true, {}};
         tomb.image.path = k.substr(path_at);
         tomb.image.version = removed;
         if (!putRemote(tomb)) all = false;

@@ -56,12 +56,12 @@ class TierChain final : public LowerTiers {
     void written(EntryId id) override;
     // The lower copies of `path` go (removed, renamed away or over): a copy still queued is
     // dropped and erases are queued, past the queue's bound, for the disk and remote tiers.
-    void obsolete(const std::string& path, const Version& removed) override;
+    void obsolete(const Removal& r) override;
     // Every lower copy below `dir_path`: queued copies are dropped, and a tree erase is queued
     // for the disk tier (the directory removed there) and the remote tier (the keys found by a
     // SCAN of every master, each given a tombstone). Until it is confirmed, a lookup below is a
     // miss.
-    void obsoleteTree(const std::string& dir_path, const Version& removed) override;
+    void obsoleteTree(const Removal& r) override;
     // With write_through, the entry a rename put at `path` is published under it.
     void renamed(const std::string& path) override;
 
@@ -88,6 +88,10 @@ class TierChain final : public LowerTiers {
         // entry's does) is a tree: every path that starts with it. The remote tier keeps a
         // tombstone of image.version in its place.
         bool erase = false;
+        // The pool's durable tombstones (Pool::keepTombstone) this item carries out: given back
+        // once every item holding one was stored (record_refs_), kept if the process stops
+        // first (attach tells the tiers again).
+        std::vector<uint64_t> records;
     };
     // Whether an erase of `erased` (an entry's path, or a tree's "dir/") covers `path`.
     static bool covers(const std::string& erased, const std::string& path) {
@@ -103,11 +107,21 @@ class TierChain final : public LowerTiers {
     uint64_t tombstoneTtlMs() const;
 
     TierChain(Pool& top, const TierSettings& settings);
-    bool enqueue(Target target, EntryImage&& image);
-    void enqueueErase(Target target, const std::string& path, const Version& removed);
+    bool enqueue(Target target, EntryImage&& image, uint64_t record = 0);
+    // An erase of r.path (r.tree: below it) in `target`, queued past the bound. `carried`:
+    // durable tombstones of items it replaces (their references move to it).
+    void enqueueErase(Target target, const Removal& r, std::vector<uint64_t> carried = {});
+    // Erases for every tier of the chain (TierChain has at least one); the last one carries
+    // `carried`.
+    void eraseEverywhere(const Removal& r, std::vector<uint64_t> carried = {});
     enum class Queued { No, Copy, Erased };
-    // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing.
+    // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing. A
+    // copy that carries durable tombstones stays in the queue as an erase of its version.
     Queued takeQueued(const std::string& path, EntryImage& out);
+    // Under queue_mutex_: one item holding each of `records` is done; those no item holds any
+    // more are appended to `done` (to be given back to the pool without queue_mutex_).
+    void releaseRecords(const std::vector<uint64_t>& records, std::vector<uint64_t>& done);
+    void dropRecords(const std::vector<uint64_t>& done);
     void workerLoop();
     static std::string retryKey(Target target, const std::string& path) {
         return (target == Target::Disk ? "d:" : "r:") + path;
@@ -142,6 +156,7 @@ class TierChain final : public LowerTiers {
     uint32_t failed_rounds_ = 0;
     bool busy_ = false;    // the worker holds an item
     std::string erasing_;  // retryKey() of the erase the worker is storing ("" if none)
+    std::map<uint64_t, uint32_t> record_refs_;  // durable tombstone -> items holding it
     bool stop_ = false;
     std::thread worker_;
 };

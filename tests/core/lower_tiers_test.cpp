@@ -2,6 +2,7 @@
 // them on every miss, whoever calls it: a recording LowerTiers checks each operation's calls.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,13 +16,15 @@ namespace {
 class Recorder final : public LowerTiers {
   public:
     explicit Recorder(Pool& pool) : pool_(pool) {}
-    void obsolete(const std::string& path, const Version& removed) override {
-        calls.push_back("obsolete " + path);
-        removals.push_back(removed);
+    void obsolete(const Removal& r) override {
+        calls.push_back("obsolete " + r.path);
+        removals.push_back(r.version);
+        records.push_back(r.record);
     }
-    void obsoleteTree(const std::string& path, const Version& removed) override {
-        calls.push_back("tree " + path);
-        removals.push_back(removed);
+    void obsoleteTree(const Removal& r) override {
+        calls.push_back("tree " + r.path);
+        removals.push_back(r.version);
+        records.push_back(r.record);
     }
     bool promote(EntryId, std::string_view name) override {
         calls.push_back("promote " + std::string(name));
@@ -41,6 +44,7 @@ class Recorder final : public LowerTiers {
     std::vector<std::string> take() { return std::exchange(calls, {}); }
     std::vector<std::string> calls;
     std::vector<Version> removals;  // the versions obsolete() and obsoleteTree() were given
+    std::vector<uint64_t> records;  // and their durable tombstones
 
   private:
     Pool& pool_;
@@ -181,6 +185,56 @@ TEST_F(LowerTiersTest, VersionsOnlyGrowAndANameMadeToHoldAnEntryIsItsNewest) {
     EXPECT_EQ(p().importEntry(img).code(), EINVAL);
     EXPECT_EQ(p().lookup(kPoolRootId, "future").code(), ENOENT);
     p().verify();
+}
+
+// Every removal the tiers hear of is kept in the segment until they give it back: a crash before
+// that (kill -9 with erases queued) must not let an older copy come back (issue 19, case 8).
+TEST_F(LowerTiersTest, RemovalsAreKeptInTheSegmentUntilTheTiersGiveThemBack) {
+    putEntry(p(), kPoolRootId, "a", "one");
+    putEntry(p(), kPoolRootId, "b", "two");
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    tiers_->take();
+    ASSERT_TRUE(p().unlink(kPoolRootId, "a").ok());
+    ASSERT_TRUE(p().rmdir(kPoolRootId, "d").ok());
+    // A path longer than a record holds is kept as its longest ancestor's tree.
+    const std::string deep = std::string(200, 'x') + "/" + std::string(200, 'y') + "/" +
+                             std::string(200, 'z') + "/" + std::string(200, 'w');
+    const uint64_t long_record = p().keepTombstone(deep, Version{5, 5});
+    const uint64_t given_back = p().keepTombstone("b", Version{6, 6});
+    ASSERT_EQ(tiers_->records.size(), 2u);
+    for (uint64_t r : tiers_->records) EXPECT_NE(r, 0u);
+    EXPECT_NE(long_record, 0u);
+    p().dropTombstone(given_back);  // confirmed by every tier
+
+    const SegmentLocation where = p().location();
+    p().setLowerTiers(nullptr);
+    pool_.reset();  // killed: no detach
+    auto again = Pool::attach(where);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    pool_ = std::move(*again);
+    std::vector<Removal> kept = p().takeKeptTombstones();
+    std::sort(kept.begin(), kept.end(),
+              [](const Removal& x, const Removal& y) { return x.path < y.path; });
+    ASSERT_EQ(kept.size(), 3u);
+    EXPECT_EQ(kept[0].path, "a");
+    EXPECT_FALSE(kept[0].tree);
+    EXPECT_EQ(kept[0].version, tiers_->removals[0]);
+    EXPECT_EQ(kept[1].path, "d");
+    EXPECT_TRUE(kept[1].tree);
+    EXPECT_EQ(kept[2].path, deep.substr(0, deep.rfind('/')));
+    EXPECT_TRUE(kept[2].tree);
+    EXPECT_TRUE(p().takeKeptTombstones().empty()) << "handed over once";
+    // Their slots are no entries', and what the pool makes next does not take them.
+    EXPECT_EQ(p().stats().entries, 1u);
+    putEntry(p(), kPoolRootId, "c", "three");
+    p().verify();
+    for (const Removal& r : kept) p().dropTombstone(r.record);
+    pool_.reset();
+    again = Pool::attach(where);
+    ASSERT_TRUE(again.ok());
+    pool_ = std::move(*again);
+    EXPECT_TRUE(p().takeKeptTombstones().empty()) << "given back, they are gone";
+    EXPECT_EQ(getEntry(p(), idOf(p(), kPoolRootId, "c")), "three");
 }
 
 TEST_F(LowerTiersTest, MissesAskTheTiersLookupAndMatchAlike) {

@@ -497,6 +497,34 @@ TEST_F(RemoteTiersTest, AnEraseTheClusterDidNotConfirmIsTriedAgain) {
     EXPECT_EQ(ENOENT, statErrno(m.path("x"))) << "the removed entry came back";
 }
 
+// Issue 19, case 8: erases lived only in the queue, in memory; after a kill -9 a removed entry
+// and an overwritten version came back. Every removal is kept in the pool's segment until the
+// cluster confirmed it, and a remount tells the cluster again.
+TEST_F(RemoteTiersTest, RemovalsQueuedAtAKillAreCarriedOutAfterTheRemount) {
+    TierMount m("size=1M,block_size=4K,remote_timeout_ms=200" + remote("kill"));
+    ASSERT_TRUE(m.start());
+    for (const char* n : {"x", "y"}) ASSERT_EQ(0, writeFile(m.path(n), content(1)));
+    ASSERT_TRUE(m.evictAll());
+    ASSERT_TRUE(m.settled());
+    for (const char* n : {"x", "y"}) {
+        ASSERT_EQ("copy", held("kill", n));
+        ASSERT_EQ(content(1), readFile(m.path(n)).value_or("<missing>"));  // promoted
+    }
+    // The cluster takes no write for 3 s: the removal of x and the tombstone of y's new version
+    // wait in the queue when the daemon is killed.
+    for (size_t n : cluster_->masters()) cluster_->cli(n, {"CLIENT", "PAUSE", "3000", "WRITE"});
+    ASSERT_EQ(0, errnoOf(::unlink(m.path("x").c_str())));
+    ASSERT_EQ(0, writeFile(m.path("y"), "v2"));
+    ASSERT_TRUE(eventually([&] { return m.stat("open_entries") == 0; }));
+    ASSERT_TRUE(m.mount.killAndRemount());
+    EXPECT_EQ(ENOENT, statErrno(m.path("x"))) << "the removed entry came back";
+    ASSERT_TRUE(m.drained()) << "the removals kept were not carried out";
+    EXPECT_EQ("tombstone", held("kill", "x"));
+    EXPECT_EQ("tombstone", held("kill", "y")) << "the older version stayed in the cluster";
+    EXPECT_EQ("v2", readFile(m.path("y")).value_or("<missing>"));
+    EXPECT_EQ(ENOENT, statErrno(m.path("x")));
+}
+
 TEST_F(RemoteTiersTest, ADeadMasterGivesMissesNotErrorsOrHangs) {
     TierMount m("size=256K,block_size=4K,remote_timeout_ms=200" + remote("dead"));
     ASSERT_TRUE(m.start());

@@ -75,7 +75,7 @@ TEST_F(TierChainTest, ARemovedEntryIsAMissWhileItsEraseIsQueued) {
     for (int i = 0; i < 8; ++i) {
         const std::string name = "e" + std::to_string(i);
         // As an rm does; the disk copy goes when the erase is stored.
-        (*chain)->obsolete(name, Version{1, 1});
+        (*chain)->obsolete(Removal{name, Version{1, 1}});
         EXPECT_FALSE((*chain)->promote(kPoolRootId, name)) << name << " came back";
     }
     ASSERT_TRUE((*chain)->drain(5000));
