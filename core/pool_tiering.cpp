@@ -167,6 +167,10 @@ uint64_t Pool::keepTombstone(const std::string& path, const Version& version) {
 void Pool::dropTombstone(uint64_t record) {
     if (record == 0) return;
     std::lock_guard lk(meta_);
+    // Only a tombstone's slot: never an entry's, whatever a caller got wrong.
+    if (record - 1 >= records_->inodeSlotsInUse() ||
+        segment_->inodeRecord(record - 1).state != RecordState::Tombstone)
+        return;
     records_->clearInode(record - 1);
     records_->reuseInodeSlot(record - 1);
 }

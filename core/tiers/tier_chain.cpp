@@ -52,7 +52,10 @@ Result<std::unique_ptr<TierChain>> TierChain::open(Pool& top, const TierSettings
         chain->disk_->setDemotionSink(
             0, [self](EntryImage&& img) { return self->enqueue(Target::Remote, std::move(img)); });
     // Removals a crash kept the tiers from confirming: told again, ahead of anything new.
-    for (const Removal& r : top.takeKeptTombstones()) chain->eraseEverywhere(r);
+    {
+        std::lock_guard lk(chain->queue_mutex_);
+        for (const Removal& r : top.takeKeptTombstones()) chain->eraseEverywhere(r);
+    }
     chain->worker_ = std::thread([self] { self->workerLoop(); });
     top.setLowerTiers(self);
     return chain;
@@ -120,14 +123,22 @@ void TierChain::dropRecords(const std::vector<uint64_t>& done) {
     for (uint64_t r : done) top_.dropTombstone(r);
 }
 
-// An entry evicted a moment ago may still wait in the queue: it is served from there. The
-// newest item for the path decides: an erase queued after it means the entry was removed, and
-// the lower tiers' copies (not yet erased) must not be looked at.
+// An entry evicted a moment ago may still wait in the queue: it is served from there, the newest
+// version queued, unless a removal not confirmed yet is newer than it. Versions decide, not the
+// order in the queue: written() exports a copy outside the pool's lock, so it may be queued
+// after a newer version or after the removal that made it obsolete. While such a removal
+// waits, the lower tiers' copies (not yet erased) must not be looked at.
 TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out) {
     std::lock_guard lk(queue_mutex_);
-    for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
-        if (it->erase && covers(it->image.path, path)) return Queued::Erased;
-        if (it->erase || it->image.path != path) continue;
+    const std::optional<Version> removed = pendingRemoval(path);
+    auto it = queue_.end();
+    for (auto i = queue_.begin(); i != queue_.end(); ++i)
+        if (!i->erase && i->image.path == path &&
+            (it == queue_.end() || !(i->image.version < it->image.version)))
+            it = i;
+    if (it != queue_.end()) {
+        // Equal versions: a rewrite's tombstone of its own version (rank 0), below its copy.
+        if (removed && it->image.version < *removed) return Queued::Erased;
         if (!it->records.empty()) {
             // A published version's tombstone (written()): the copy goes up, the promise that
             // older copies go stays, as an erase of its version.
@@ -142,24 +153,23 @@ TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out
         }
         queue_bytes_ -= it->image.footprint();
         out = std::move(it->image);
-        queue_.erase(std::next(it).base());
+        queue_.erase(it);
         if (queue_.empty() && !busy_ && retries_.empty()) idle_cv_.notify_all();
         return Queued::Copy;
     }
-    return eraseInFlight(path) ? Queued::Erased : Queued::No;
+    return removed ? Queued::Erased : Queued::No;
 }
 
-// An erase being stored or waiting to be tried again: the lower copy may still be there.
-bool TierChain::eraseInFlight(const std::string& path) const {
-    for (Target t : {Target::Disk, Target::Remote}) {
-        const std::string key = retryKey(t, path);
-        if (erasing_ == key || retries_.count(key)) return true;
-        if (!erasing_.empty() && covers(erasing_.substr(2), path) && erasing_.back() == '/')
-            return true;
-    }
-    for (const auto& [key, item] : retries_)
-        if (key.back() == '/' && covers(item.image.path, path)) return true;
-    return false;
+std::optional<Version> TierChain::pendingRemoval(const std::string& path) const {
+    std::optional<Version> newest;
+    auto see = [&](const std::string& erased, const Version& v) {
+        if (covers(erased, path) && (!newest || v > *newest)) newest = v;
+    };
+    for (const Item& item : queue_)
+        if (item.erase) see(item.image.path, item.image.version);
+    for (const auto& [key, item] : retries_) see(item.image.path, item.image.version);
+    if (erasing_) see(erasing_->first, erasing_->second);
+    return newest;
 }
 
 namespace {
@@ -200,12 +210,12 @@ void TierChain::workerLoop() {
         queue_.pop_front();
         queue_bytes_ -= item.image.footprint();
         busy_ = true;
-        if (item.erase) erasing_ = retryKey(item.target, item.image.path);
+        if (item.erase) erasing_.emplace(item.image.path, item.image.version);
         lk.unlock();
         const bool done = store(item);
         lk.lock();
         busy_ = false;
-        erasing_.clear();
+        erasing_.reset();
         std::vector<uint64_t> confirmed;
         if (!done && !stop_) {
             if (retries_.empty()) retry_due_ = Clock::now() + retryDelay(failed_rounds_++);
@@ -428,13 +438,13 @@ void TierChain::written(EntryId id) {
     }
     r.record = top_.keepTombstone(r.path, r.version);
     if (img && enqueue(Target::Remote, std::move(*img), r.record)) return;
-    enqueueErase(Target::Remote, r);
+    std::lock_guard lk(queue_mutex_);
+    queueErase(Target::Remote, r, {});
 }
 
 // Erasures are small and must not be lost to a full queue (a stale copy would come back), so
 // they are queued past the bound.
-void TierChain::enqueueErase(Target target, const Removal& r, std::vector<uint64_t> carried) {
-    std::lock_guard lk(queue_mutex_);
+void TierChain::queueErase(Target target, const Removal& r, std::vector<uint64_t> carried) {
     if (stop_) return;
     Item item{target, EntryImage{}, true, {}};
     item.image.path = r.tree ? r.path + "/" : r.path;
@@ -449,9 +459,11 @@ void TierChain::enqueueErase(Target target, const Removal& r, std::vector<uint64
     queue_cv_.notify_one();
 }
 
+// One step under queue_mutex_: every item holding r.record is counted before the worker can
+// store (and give back) the first.
 void TierChain::eraseEverywhere(const Removal& r, std::vector<uint64_t> carried) {
-    if (disk_) enqueueErase(Target::Disk, r, remote_ ? std::vector<uint64_t>{} : carried);
-    if (remote_) enqueueErase(Target::Remote, r, std::move(carried));
+    if (disk_) queueErase(Target::Disk, r, remote_ ? std::vector<uint64_t>{} : carried);
+    if (remote_) queueErase(Target::Remote, r, std::move(carried));
 }
 
 // Copies on their way down below the removed path are dropped. Tombstones they carried go with
@@ -459,16 +471,14 @@ void TierChain::eraseEverywhere(const Removal& r, std::vector<uint64_t> carried)
 void TierChain::obsolete(const Removal& r) {
     const std::string erased = r.tree ? r.path + "/" : r.path;
     std::vector<uint64_t> carried;
-    {
-        std::lock_guard lk(queue_mutex_);
-        for (auto it = queue_.begin(); it != queue_.end();) {
-            if (!it->erase && covers(erased, it->image.path)) {
-                carried.insert(carried.end(), it->records.begin(), it->records.end());
-                queue_bytes_ -= it->image.footprint();
-                it = queue_.erase(it);
-            } else {
-                ++it;
-            }
+    std::lock_guard lk(queue_mutex_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+        if (!it->erase && covers(erased, it->image.path)) {
+            carried.insert(carried.end(), it->records.begin(), it->records.end());
+            queue_bytes_ -= it->image.footprint();
+            it = queue_.erase(it);
+        } else {
+            ++it;
         }
     }
     eraseEverywhere(r, std::move(carried));

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -98,8 +99,10 @@ class TierChain final : public LowerTiers {
         return erased == path || (!erased.empty() && erased.back() == '/' &&
                                   path.compare(0, erased.size(), erased) == 0);
     }
-    // Under queue_mutex_: an erase covering `path` is being stored or waits to be tried again.
-    bool eraseInFlight(const std::string& path) const;
+    // Under queue_mutex_: the newest version of the removals covering `path` that are not
+    // confirmed yet (queued, being stored, or waiting to be tried again): the lower tiers may
+    // still hold what they remove.
+    std::optional<Version> pendingRemoval(const std::string& path) const;
     bool eraseTree(const std::string& prefix, const Version& removed);
     // Stores a value or a tombstone at `path` in the remote tier unless it holds a newer one;
     // false when the cluster did not confirm.
@@ -108,11 +111,11 @@ class TierChain final : public LowerTiers {
 
     TierChain(Pool& top, const TierSettings& settings);
     bool enqueue(Target target, EntryImage&& image, uint64_t record = 0);
-    // An erase of r.path (r.tree: below it) in `target`, queued past the bound. `carried`:
-    // durable tombstones of items it replaces (their references move to it).
-    void enqueueErase(Target target, const Removal& r, std::vector<uint64_t> carried = {});
-    // Erases for every tier of the chain (TierChain has at least one); the last one carries
-    // `carried`.
+    // Under queue_mutex_: an erase of r.path (r.tree: below it) in `target`, queued past the
+    // bound. `carried`: durable tombstones of items it replaces (their references move to it).
+    void queueErase(Target target, const Removal& r, std::vector<uint64_t> carried);
+    // Under queue_mutex_: erases for every tier of the chain (it has at least one); the last
+    // one carries `carried`.
     void eraseEverywhere(const Removal& r, std::vector<uint64_t> carried = {});
     enum class Queued { No, Copy, Erased };
     // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing. A
@@ -154,8 +157,9 @@ class TierChain final : public LowerTiers {
     std::map<std::string, Item> retries_;
     std::chrono::steady_clock::time_point retry_due_{};
     uint32_t failed_rounds_ = 0;
-    bool busy_ = false;    // the worker holds an item
-    std::string erasing_;  // retryKey() of the erase the worker is storing ("" if none)
+    bool busy_ = false;  // the worker holds an item
+    // The path and version of the erase the worker is storing, if any.
+    std::optional<std::pair<std::string, Version>> erasing_;
     std::map<uint64_t, uint32_t> record_refs_;  // durable tombstone -> items holding it
     bool stop_ = false;
     std::thread worker_;

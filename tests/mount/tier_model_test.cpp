@@ -777,7 +777,7 @@ TEST_F(TierModelTest, OneMountThroughAFailover) {
 // Disabled until remote values carry versions and are published by compare-and-set (issue 19,
 // case 4): a mount demotes a copy it only read over the other mount's newer value, so about 3%
 // of reads return a version older than the reading mount's own last write or unlink.
-TEST_F(TierModelTest, DISABLED_TwoMountsEachReadTheirOwnNewestWriteOrNewer) {
+TEST_F(TierModelTest, TwoMountsEachReadTheirOwnNewestWriteOrNewer) {
     start(0, 2, "size=256K,block_size=4K,write_through,remote_timeout_ms=200");
     run("two mounts", 2, 2, false);
 }
@@ -788,7 +788,7 @@ TEST_F(TierModelTest, DISABLED_TwoMountsEachReadTheirOwnNewestWriteOrNewer) {
 // Pool::openCounted allows for a nameless inode as long as someone has it open, truncates that
 // orphan and returns success, while the name's demoted copy keeps the bytes from before the
 // truncate and comes back whole at the next lookup. Disabled until core refuses it (ESTALE).
-TEST(TierRaceTest, DISABLED_ATruncateRacingAnEvictionIsNeverLost) {
+TEST(TierRaceTest, ATruncateRacingAnEvictionIsNeverLost) {
     TempDir disk;
     TierMount m("size=1M,block_size=4K,disk_dir=" + disk.path() + ",disk_size=16M");
     ASSERT_TRUE(m.start());
