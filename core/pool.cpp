@@ -251,6 +251,7 @@ bool PoolLoader::loadTombstone(Pool& p, uint64_t slot) {
     }
     (void)p.clock_.observe(t->version);
     p.kept_tombstones_.push_back(Removal{t->path, t->version, slot + 1, t->tree});
+    p.tombstone_records_++;
     return true;
 }
 

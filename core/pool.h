@@ -260,8 +260,17 @@ class Pool {
     // too long for a record is kept as a tree removal of its longest ancestor that fits.
     uint64_t keepTombstone(const std::string& path, const Version& version);
     void dropTombstone(uint64_t record);
+    // Calls `fn` under the pool's lock if `path` still names a committed entry of `version`
+    // (false otherwise): what `fn` queues for the tiers is ordered with the pool's own changes,
+    // whose erases are queued under the same lock.
+    bool whileCurrent(const std::string& path, const Version& version,
+                      const std::function<void()>& fn);
     // The tombstones found at attach, once: the tiers are told of them again.
     std::vector<Removal> takeKeptTombstones();
+    // Tombstones kept now. At most a quarter of the pool's inode slots are kept (they share the
+    // slots with entries): past that, while a tier stays unreachable, removals are told but
+    // not kept.
+    uint64_t keptTombstones();
     // A committed entry by path or by id, copied out without counting an access.
     // ENOENT: no such committed entry; EISDIR: a directory.
     Result<EntryImage> exportEntry(std::string_view path);
@@ -424,6 +433,7 @@ class Pool {
     };
     std::unordered_map<std::string, NameWatch> watched_names_;  // see watchName(); under meta_
     std::vector<Removal> kept_tombstones_;  // found at attach, until takeKeptTombstones()
+    uint64_t tombstone_records_ = 0;        // tombstone records in the segment now
 
     std::mutex sink_mutex_;
     std::function<void(const Invalidation&)> sink_;

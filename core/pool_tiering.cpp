@@ -151,12 +151,28 @@ Removal Pool::keptRemoval(std::string path, const Version& version, bool tree) {
         t.path.resize(slash);
         t.tree = true;
     }
+    if (tombstone_records_ >= segment_->super().inode_slots / 4) return r;  // told, not kept
     auto slot = records_->takeInodeSlot();
     if (!slot) return r;  // no free slot: told, but not kept
     t.slot = *slot;
     records_->writeTombstone(t);
+    tombstone_records_++;
     r.record = *slot + 1;
     return r;
+}
+
+bool Pool::whileCurrent(const std::string& path, const Version& version,
+                        const std::function<void()>& fn) {
+    std::lock_guard lk(meta_);
+    const Inode* ino = index_.resolve(path);
+    if (!ino || ino->isDir() || ino->dirty || ino->version != version) return false;
+    fn();
+    return true;
+}
+
+uint64_t Pool::keptTombstones() {
+    std::lock_guard lk(meta_);
+    return tombstone_records_;
 }
 
 uint64_t Pool::keepTombstone(const std::string& path, const Version& version) {
@@ -173,6 +189,7 @@ void Pool::dropTombstone(uint64_t record) {
         return;
     records_->clearInode(record - 1);
     records_->reuseInodeSlot(record - 1);
+    tombstone_records_--;
 }
 
 std::vector<Removal> Pool::takeKeptTombstones() {

@@ -1,8 +1,9 @@
 // Version: what orders the committed versions of a name, on one host and across hosts that share
 // a remote tier, so that a lower tier can tell an older copy from a newer one.
 //
-// A version is a hybrid logical clock reading (milliseconds since the epoch in the upper 48 bits,
-// a counter in the lower 16) and the id of the clock that issued it, compared in that order: two
+// A version is a hybrid logical clock reading (nanoseconds since the epoch: the wall clock, or one
+// more than the last reading when that is ahead) and the id of the clock that issued it,
+// compared in that order: two
 // clocks never issue the same version, and a clock that has seen a version (a copy promoted from
 // the cluster, a removal found there) only issues later ones afterwards, whatever its host's
 // wall clock says. Version {0, 0} is "none" (an entry committed by a build that kept none): older
@@ -31,21 +32,23 @@ class HybridClock {
     explicit HybridClock(uint64_t node = 0) : node_(node ? node : randomNode()) {}
 
     // A version later than every one issued or observed, and not behind the wall clock.
+    // Nanoseconds, so that of two changes on one host's clocks the later one is newer (a
+    // coarser clock with a counter orders two hosts' changes in one tick by their counters).
     Version tick() {
-        const uint64_t wall = static_cast<uint64_t>(nowNs() / 1000000) << 16;
+        const uint64_t wall = static_cast<uint64_t>(nowNs());
         last_ = last_ + 1 > wall ? last_ + 1 : wall;
         return Version{last_, node_};
     }
     // A version seen elsewhere: what this clock issues afterwards is later. One more than
-    // kMaxAheadMs ahead of this host's wall clock is not followed (a broken clock or a forged
+    // kMaxAheadNs ahead of this host's wall clock is not followed (a broken clock or a forged
     // value must not push every later version of this pool out of range); false then.
     bool observe(const Version& v) {
-        const uint64_t wall = static_cast<uint64_t>(nowNs() / 1000000) << 16;
-        if (v.hlc > wall + (kMaxAheadMs << 16)) return false;
+        const uint64_t wall = static_cast<uint64_t>(nowNs());
+        if (v.hlc > wall + kMaxAheadNs) return false;
         if (v.hlc > last_) last_ = v.hlc;
         return true;
     }
-    static constexpr uint64_t kMaxAheadMs = 3600 * 1000;
+    static constexpr uint64_t kMaxAheadNs = uint64_t{3600} * 1000000000;
     uint64_t node() const { return node_; }
 
   private:

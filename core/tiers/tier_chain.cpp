@@ -99,6 +99,13 @@ bool TierChain::enqueue(Target target, EntryImage&& image, uint64_t record) {
         countersOf(target).dropped++;
         return false;
     }
+    // A copy older than a removal still waiting (the disk tier evicting a copy whose erase is
+    // queued behind the item being stored) is obsolete: queued after that erase it could be
+    // served once the erase is confirmed.
+    if (auto removed = pendingRemoval(image.path); removed && image.version < *removed) {
+        countersOf(target).stale++;
+        return true;
+    }
     queue_bytes_ += cost;
     Item item{target, std::move(image), false, {}};
     if (record) {
@@ -219,11 +226,17 @@ void TierChain::workerLoop() {
         std::vector<uint64_t> confirmed;
         if (!done && !stop_) {
             if (retries_.empty()) retry_due_ = Clock::now() + retryDelay(failed_rounds_++);
+            // One erase per name waits: the newer one, which covers the other (whose durable
+            // tombstones are given back: the newer one is kept until it is confirmed).
             const std::string key = retryKey(item.target, item.image.path);
-            if (auto older = retries_.find(key); older != retries_.end())
-                item.records.insert(item.records.end(), older->second.records.begin(),
-                                    older->second.records.end());
-            retries_.insert_or_assign(key, std::move(item));
+            if (auto waiting = retries_.find(key); waiting == retries_.end()) {
+                retries_.emplace(key, std::move(item));
+            } else if (item.image.version < waiting->second.image.version) {
+                releaseRecords(item.records, confirmed);
+            } else {
+                releaseRecords(waiting->second.records, confirmed);
+                waiting->second = std::move(item);
+            }
         } else if (done) {
             releaseRecords(item.records, confirmed);
             if (queue_.empty() && retries_.empty()) failed_rounds_ = 0;
@@ -437,7 +450,16 @@ void TierChain::written(EntryId id) {
         return;
     }
     r.record = top_.keepTombstone(r.path, r.version);
-    if (img && enqueue(Target::Remote, std::move(*img), r.record)) return;
+    // The copy was taken outside the pool's lock: it is queued only if the path still names this
+    // version, under the pool's lock, so that it is ahead of the erase of anything that replaces
+    // or removes it. Otherwise (or without room) the tombstone of its version goes instead:
+    // that is right in every case, for it only hides older copies.
+    bool queued = false;
+    if (img)
+        (void)top_.whileCurrent(r.path, r.version, [&] {
+            queued = enqueue(Target::Remote, std::move(*img), r.record);
+        });
+    if (queued) return;
     std::lock_guard lk(queue_mutex_);
     queueErase(Target::Remote, r, {});
 }
@@ -538,6 +560,7 @@ TierStats TierChain::stats() {
     }
     if (remote_) s.remote_nodes = remote_->nodes().size();
     s.queue_hits = queue_hits_;
+    s.tombstones = top_.keptTombstones();
     s.queue_limit_bytes = settings_.demote_queue_bytes;
     std::lock_guard lk(queue_mutex_);
     // The item the worker is storing counts until it is stored (its counters updated), so an

@@ -54,6 +54,7 @@ std::string formatTierStats(const TierStats& s) {
     out += fmt::format("tier.queue.bytes {}\n", s.queue_bytes);
     out += fmt::format("tier.queue.limit_bytes {}\n", s.queue_limit_bytes);
     out += fmt::format("tier.queue.hits {}\n", s.queue_hits);
+    out += fmt::format("tier.queue.tombstones {}\n", s.tombstones);
     if (s.has_disk) appendTier(out, "disk", s.disk, true);
     if (s.has_remote) {
         appendTier(out, "remote", s.remote, false);

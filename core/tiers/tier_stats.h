@@ -41,6 +41,7 @@ struct TierStats {
     uint64_t queue_bytes = 0;
     uint64_t queue_limit_bytes = 0;
     uint64_t queue_hits = 0;    // promotions served from the queue itself
+    uint64_t tombstones = 0;    // removals kept in the pool's segment until the tiers confirm
     uint64_t remote_nodes = 0;  // masters the remote tier knows
 };
 

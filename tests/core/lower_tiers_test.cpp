@@ -173,7 +173,7 @@ TEST_F(LowerTiersTest, VersionsOnlyGrowAndANameMadeToHoldAnEntryIsItsNewest) {
     EntryImage img;
     img.path = "up";
     img.data = "from another host";
-    img.version = Version{removed.hlc + (uint64_t{60000} << 16), 42};  // a minute ahead
+    img.version = Version{removed.hlc + uint64_t{60} * 1000000000, 42};  // a minute ahead
     ASSERT_TRUE(p().importEntry(img).ok());
     const EntryId up = idOf(p(), kPoolRootId, "up");
     EXPECT_EQ(versionOf(up), img.version);
@@ -181,7 +181,7 @@ TEST_F(LowerTiersTest, VersionsOnlyGrowAndANameMadeToHoldAnEntryIsItsNewest) {
     EXPECT_GT(versionOf(idOf(p(), kPoolRootId, "later")), img.version);
     // One from a clock far in the future is not installed: it would pin every later version.
     img.path = "future";
-    img.version.hlc += (HybridClock::kMaxAheadMs + 60000) << 16;
+    img.version.hlc += HybridClock::kMaxAheadNs + uint64_t{60} * 1000000000;
     EXPECT_EQ(p().importEntry(img).code(), EINVAL);
     EXPECT_EQ(p().lookup(kPoolRootId, "future").code(), ENOENT);
     p().verify();
@@ -235,6 +235,26 @@ TEST_F(LowerTiersTest, RemovalsAreKeptInTheSegmentUntilTheTiersGiveThemBack) {
     pool_ = std::move(*again);
     EXPECT_TRUE(p().takeKeptTombstones().empty()) << "given back, they are gone";
     EXPECT_EQ(getEntry(p(), idOf(p(), kPoolRootId, "c")), "three");
+}
+
+// Tombstones share the inode slots with entries: while a tier stays unreachable they must not
+// take them all, or creating an entry would fail. Past a quarter of the slots a removal is told
+// to the tiers but not kept.
+TEST_F(LowerTiersTest, AtMostAQuarterOfTheSlotsHoldTombstones) {
+    auto small = makePool(64, "lru", 0, /*max_entries=*/40);
+    ASSERT_NE(small, nullptr);
+    std::vector<uint64_t> kept;
+    for (int i = 0; i < 20; ++i)
+        kept.push_back(small->keepTombstone("gone-" + std::to_string(i), Version{1, 1}));
+    EXPECT_EQ(small->keptTombstones(), 10u);
+    EXPECT_EQ(std::count(kept.begin(), kept.end(), 0u), 10) << "past the cap: told, not kept";
+    for (int i = 0; i < 30; ++i)
+        EXPECT_NE(putEntry(*small, kPoolRootId, "e" + std::to_string(i), "x"), 0u) << i;
+    for (uint64_t r : kept) small->dropTombstone(r);
+    EXPECT_EQ(small->keptTombstones(), 0u);
+    small->dropTombstone(kept[0]);  // twice: nothing happens
+    EXPECT_EQ(small->keptTombstones(), 0u);
+    small->verify();
 }
 
 TEST_F(LowerTiersTest, MissesAskTheTiersLookupAndMatchAlike) {

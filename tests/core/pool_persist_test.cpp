@@ -238,7 +238,7 @@ TEST_F(Persistence, VersionsSurviveACrashAndLaterCommitsAreNewer) {
     EntryImage img;
     img.path = "ahead";
     img.data = "bytes";
-    img.version = Version{(static_cast<uint64_t>(nowNs() / 1000000) + 600000) << 16, 7};
+    img.version = Version{static_cast<uint64_t>(nowNs()) + uint64_t{600} * 1000000000, 7};
     ASSERT_TRUE(p().importEntry(img).ok());  // a copy from a clock ten minutes ahead
     putEntry(p(), kPoolRootId, "mine", "x");
     Version mine;
