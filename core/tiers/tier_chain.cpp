@@ -52,9 +52,11 @@ Result<std::unique_ptr<TierChain>> TierChain::open(Pool& top, const TierSettings
         chain->disk_->setDemotionSink(
             0, [self](EntryImage&& img) { return self->enqueue(Target::Remote, std::move(img)); });
     // Removals a crash kept the tiers from confirming: told again, ahead of anything new.
+    // (Taken from the pool first: its lock comes before the queue's.)
+    const std::vector<Removal> kept = top.takeKeptTombstones();
     {
         std::lock_guard lk(chain->queue_mutex_);
-        for (const Removal& r : top.takeKeptTombstones()) chain->eraseEverywhere(r);
+        for (const Removal& r : kept) chain->eraseEverywhere(r);
     }
     chain->worker_ = std::thread([self] { self->workerLoop(); });
     top.setLowerTiers(self);
