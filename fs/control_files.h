@@ -30,6 +30,12 @@ const ControlFile* controlByLocal(bool root_level, EntryId local);
 // What an open control file holds. A write leaves its answer (the `.match` result, the
 // `.evict` report) to be read next, from the position of that read on. Threads sharing the
 // descriptor may read and write it at once: `lock` guards every field but `file`.
+//
+// No reply is ever sent while `lock` is held, nor is the handle touched after a reply: the reply
+// lets the caller close the descriptor, and the RELEASE that deletes the handle can run on
+// another thread before the replying thread is back from its writev to /dev/fuse. (An unlock
+// after the reply wrote into freed memory, which libfuse may already have reused for a request:
+// the daemon crashed in fuse_free_req.)
 struct ControlHandle {
     const ControlFile* file = nullptr;
     std::string content;

@@ -20,27 +20,25 @@
 namespace kvc::fs {
 namespace {
 
-void readControl(fuse_req_t req, uint32_t pool, ControlHandle* h, size_t size, off_t off) {
-    // The reply is a copy: the kernel may hand the RELEASE that deletes `h` to another thread
-    // as soon as it has the reply's bytes, before the writev that carried them has returned.
-    std::string reply;
-    {
-        std::lock_guard lk(h->lock);
-        if (h->rebase) {  // the answer to a write starts at the offset of the first read after it
-            h->rebase = false;
-            h->base = static_cast<uint64_t>(off);
-            if (h->file->kind == ControlKind::Match) {
-                auto names = h->match.names();
-                if (!names) return replyError(req, names.error(), "read");
-                auto answer = fsOf(req).matchAnswer(pool, *names);
-                if (!answer) return replyError(req, answer.error(), "read");
-                h->content = std::move(*answer);
-            }
+// The bytes a read of a control file gets, taken under the handle's lock. No reply is sent
+// under it (see ControlHandle).
+Result<std::string> readControl(fuse_req_t req, uint32_t pool, ControlHandle* h, size_t size,
+                                off_t off) {
+    std::lock_guard lk(h->lock);
+    if (h->rebase) {  // the answer to a write starts at the offset of the first read after it
+        h->rebase = false;
+        h->base = static_cast<uint64_t>(off);
+        if (h->file->kind == ControlKind::Match) {
+            auto names = h->match.names();
+            if (!names) return names.error();
+            auto answer = fsOf(req).matchAnswer(pool, *names);
+            if (!answer) return answer.error();
+            h->content = std::move(*answer);
         }
-        const uint64_t pos = static_cast<uint64_t>(off) >= h->base ? off - h->base : UINT64_MAX;
-        if (pos < h->content.size()) reply = h->content.substr(static_cast<size_t>(pos), size);
     }
-    fuse_reply_buf(req, reply.data(), reply.size());
+    const uint64_t pos = static_cast<uint64_t>(off) >= h->base ? off - h->base : UINT64_MAX;
+    if (pos >= h->content.size()) return std::string();
+    return h->content.substr(static_cast<size_t>(pos), size);
 }
 
 }  // namespace
@@ -48,8 +46,12 @@ void readControl(fuse_req_t req, uint32_t pool, ControlHandle* h, size_t size, o
 void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
     guarded(req, "read", [&] {
         const NodeRef ref = splitIno(ino);
-        if (isControlNode(ref))
-            return readControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), size, off);
+        if (isControlNode(ref)) {
+            auto bytes =
+                readControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), size, off);
+            if (!bytes) return replyError(req, bytes.error(), "read");
+            return (void)fuse_reply_buf(req, bytes->data(), bytes->size());
+        }
         auto slot = poolOf(req, ino);
         if (!slot) return replyError(req, ENOENT);
         Pool& pool = *slot->pool;

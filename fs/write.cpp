@@ -9,36 +9,49 @@
 
 namespace kvc::fs {
 
+namespace {
+
+// A write to a control file, done under the handle's lock: the bytes it takes, or the error to
+// answer. No reply is sent under it (see ControlHandle).
+Result<size_t> writeControl(fuse_req_t req, uint32_t pool, ControlHandle* h, const char* buf,
+                            size_t size) {
+    std::lock_guard lk(h->lock);
+    const std::string_view piece(buf, size);
+    if (h->file->kind == ControlKind::Match) {
+        // The writes since the last read are one request, answered by the next read.
+        if (!h->rebase) h->match.clear();
+        if (auto st = h->match.append(piece); !st) {
+            log(LogLevel::Info, "write to {}: {}", h->file->name, st.error().message);
+            return st.error();
+        }
+        h->content.clear();
+        h->rebase = true;
+        return size;
+    }
+    auto answer = fsOf(req).controlWrite(pool, *h->file, piece);
+    if (!answer) {
+        log(LogLevel::Info, "write to {}: {}", h->file->name, answer.error().message);
+        return answer.error();
+    }
+    // Names the command removed are gone for the caller once its write returns (the kernel
+    // holds only this control file's lock here).
+    fsOf(req).drainNotifications();
+    h->content = std::move(*answer);
+    h->rebase = true;
+    return size;
+}
+
+}  // namespace
+
 void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              fuse_file_info* fi) {
     guarded(req, "write", [&] {
         const NodeRef ref = splitIno(ino);
         if (isControlNode(ref)) {
-            auto* h = reinterpret_cast<ControlHandle*>(fi->fh);
-            std::lock_guard lk(h->lock);
-            const std::string_view piece(buf, size);
-            if (h->file->kind == ControlKind::Match) {
-                // The writes since the last read are one request, answered by the next read.
-                if (!h->rebase) h->match.clear();
-                if (auto st = h->match.append(piece); !st) {
-                    log(LogLevel::Info, "write to {}: {}", h->file->name, st.error().message);
-                    return replyError(req, st.error(), "write");
-                }
-                h->content.clear();
-                h->rebase = true;
-                return (void)fuse_reply_write(req, size);
-            }
-            auto answer = fsOf(req).controlWrite(ref.pool, *h->file, piece);
-            if (!answer) {
-                log(LogLevel::Info, "write to {}: {}", h->file->name, answer.error().message);
-                return replyError(req, answer.error(), "write");
-            }
-            // Names the command removed are gone for the caller once its write returns (the
-            // kernel holds only this control file's lock here).
-            fsOf(req).drainNotifications();
-            h->content = std::move(*answer);
-            h->rebase = true;
-            return (void)fuse_reply_write(req, size);
+            auto n =
+                writeControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), buf, size);
+            if (!n) return replyError(req, n.error(), "write");
+            return (void)fuse_reply_write(req, *n);
         }
         auto slot = poolOf(req, ino);
         if (!slot) return replyError(req, ENOENT);
