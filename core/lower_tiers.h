@@ -19,9 +19,10 @@ namespace kvc {
 // A removal to tell the tiers of: the lower copies of `path` (of every path below the directory
 // `path` for obsoleteTree) older than `version` are obsolete. `version` is the removal's own
 // (later than every copy it makes obsolete, earlier than what the pool puts at `path`
-// afterwards): a tier that keeps tombstones keeps it, so that an older copy is never stored
-// there again. `record`: the pool's durable tombstone for it (Pool::keepTombstone), to be given
-// back with Pool::dropTombstone once every tier confirmed it; 0 when none was kept.
+// afterwards), or the new version a commit made (a copy of that version may still be stored):
+// a tier that keeps tombstones keeps it, so that an older copy is never stored there again.
+// `record`: the pool's durable tombstone for it, to be given back with Pool::dropTombstone once
+// every tier confirmed it; 0 when none was kept.
 struct Removal {
     std::string path;
     Version version;
@@ -38,7 +39,7 @@ class LowerTiers {
     // after the change finds the erase queued and stops there.
 
     // The lower copies of r.path are older than the pool now (removed, renamed away, replaced
-    // by a rename): they go.
+    // by a rename, or a new version committed: then r.version is that version's own): they go.
     virtual void obsolete(const Removal& r) = 0;
     // The same for every lower copy below the directory r.path ("a/b" covers "a/b/..."): the
     // directory was removed, renamed away or replaced, and the copies of the names below it
@@ -49,8 +50,10 @@ class LowerTiers {
 
     // A name the pool lacks: copy it up from below. True when the pool has it afterwards.
     virtual bool promote(EntryId dir, std::string_view name) = 0;
-    // A writer released entry `id` (its new version is committed), or a truncating open
-    // emptied it: the lower copies of its name older than its version are obsolete.
+    // A writer released entry `id`, or a truncating open emptied it. Its new version's commit
+    // already made the older lower copies obsolete (obsolete(), with the new version as the
+    // removal's: a copy of that very version may still be stored); this is the moment to
+    // publish it (write_through).
     virtual void written(EntryId id) = 0;
     // A rename or a link put an entry at `path` (its old copies went through obsolete()).
     virtual void renamed(const std::string& path) = 0;

@@ -68,11 +68,22 @@ Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum, std::optional<
     ino->has_data_checksum = true;
     ino->version = version ? *version : clock_.tick();
     ino->dirty = false;
-    if (persist(ino, Changed::Blocks)) return {};
+    // A version made here (not a promoted copy's own): the lower copies of the name are older
+    // now. Their removal is kept before the record switches to the new version, and told to the
+    // tiers once it has: a crash after the switch finds the tombstone.
+    std::optional<Removal> older;
+    if (!version && tiers_.load() && !ino->names.empty())
+        older = removalAhead(index_.pathOf(*ino), ino->version, false);
+    auto committed = [&]() -> Status {
+        if (older) tell(*older);
+        return {};
+    };
+    if (persist(ino, Changed::Blocks)) return committed();
     if (roomForBlob(RecordStore::blobOf(*ino), ino)) {
         ino->dirty = false;
-        if (persist(ino, Changed::Blocks)) return {};
+        if (persist(ino, Changed::Blocks)) return committed();
     }
+    if (older) forgetRemoval(*older);
     return makeError(ENOSPC, fmt::format("pool {}: no room for the metadata of entry {}; it "
                                          "stays uncommitted",
                                          name_, ino->id));

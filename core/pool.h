@@ -254,11 +254,10 @@ class Pool {
     // versions this pool issues from now on are later (core/version.h). False when it is too far
     // ahead of this host's clock to be followed.
     bool observeVersion(const Version& v);
-    // Durable tombstones: a removal kept in the segment until the lower tiers confirmed it, so
-    // that a crash does not lose it (the pool keeps one itself for each removal it tells them
-    // of). keepTombstone returns its record (0 when none could be kept: no free slot); a path
-    // too long for a record is kept as a tree removal of its longest ancestor that fits.
-    uint64_t keepTombstone(const std::string& path, const Version& version);
+    // Durable tombstones: the pool keeps each removal it tells the lower tiers of (Removal::
+    // record) in the segment until they confirmed it and give it back here, so that a crash
+    // does not lose it. A path too long for a record is kept as a tree removal of its longest
+    // ancestor that fits.
     void dropTombstone(uint64_t record);
     // Calls `fn` under the pool's lock if `path` still names a committed entry of `version`
     // (false otherwise): what `fn` queues for the tiers is ordered with the pool's own changes,
@@ -289,12 +288,18 @@ class Pool {
     // ESTALE if the name changed since: a copy fetched before a newer version was written, evicted
     // or removed is never installed.
     Status importEntry(const EntryImage& image, std::optional<uint64_t> epoch = std::nullopt);
-    // Removes the entry at `path`, if it is there and committed (a promotion moving it up).
-    Status removePath(std::string_view path);
-    // Removes the directory at `path` with everything below it (a lower tier's copies of a
-    // removed tree): ENOENT if there is none, ENOTDIR for an entry. An entry being written, or
-    // a directory something was put in meanwhile, stays (EBUSY is returned for the first).
-    Status removeTree(std::string_view path);
+    // Which versions of a lower tier's copy a removal takes (all when empty): a disk tier erases
+    // only the copies older than the removal or the new version that made them obsolete, and a
+    // promotion moves up only the version it copied.
+    using VersionFilter = std::function<bool(const Version&)>;
+    // Removes the entry at `path`, if it is there, committed and of a version `which` takes:
+    // ENOENT if there is none, EEXIST if its version is not one `which` takes.
+    Status removePath(std::string_view path, const VersionFilter& which = {});
+    // Removes the directory at `path` with everything below it that `which` takes (a lower
+    // tier's copies of a removed tree): ENOENT if there is none, ENOTDIR for an entry. An entry
+    // being written, or a directory something was put in meanwhile, stays (EBUSY is returned
+    // for the first).
+    Status removeTree(std::string_view path, const VersionFilter& which = {});
     // Which of `names` in `dir` are cached, without counting hits or touching the policy.
     Result<std::vector<bool>> cachedNames(EntryId dir, const std::vector<std::string_view>& names);
 
@@ -325,11 +330,16 @@ class Pool {
     // treeChanged, every watched name below the directory path.
     void nameChanged(EntryId dir, std::string_view name);
     void treeChanged(const std::string& dir_path);
-    // The lower tiers' copies of `path` are obsolete since the removal `removed` (a durable
-    // tombstone kept for it). For obsoleteTree, a directory at `dir_path` went, moved or was
-    // replaced: treeChanged, and the copies below it are obsolete.
-    void obsolete(const std::string& path, const Version& removed);
-    void obsoleteTree(const std::string& dir_path);
+    // A change of names that makes lower copies obsolete (an unlink, a rename, an rmdir, a link)
+    // takes its removals in crash-consistent order: removalAhead writes each one's durable
+    // tombstone (with lower tiers only) before the names change, tell() hands it to the tiers
+    // after. If the process dies after the change, attach finds the tombstone and tells the
+    // tiers again; if it dies before, the tombstone only erases copies older than the name's.
+    // `tree`: every path below the directory `path` (treeChanged too, when told).
+    Removal removalAhead(std::string path, const Version& version, bool tree);
+    void tell(const Removal& r);
+    // A removal made ahead of a change that failed: its tombstone goes again.
+    void forgetRemoval(const Removal& r);
     Removal keptRemoval(std::string path, const Version& version, bool tree);
     // lookup and rename without their tier steps (which come after the pool's lock is given
     // back). `to_path`: the path a rename put an entry at (empty: nothing moved).
@@ -373,7 +383,9 @@ class Pool {
     // Marks an entry complete and writes it (making room for its metadata if needed); ENOSPC
     // leaves it uncommitted.
     // `checksum`: the entry's data checksum if the caller computed it (else it is computed).
-    // The entry gets a new version (`version`: the one its promoted copy had).
+    // The entry gets a new version (`version`: the one its promoted copy had); a new version of
+    // a named entry makes the lower copies of its name obsolete (LowerTiers::obsolete, with a
+    // durable tombstone of that version), in the same step.
     Status commit(Inode* ino, std::optional<uint64_t> checksum = std::nullopt,
                   std::optional<Version> version = std::nullopt);
     uint64_t dataChecksum(const Inode& ino) const;

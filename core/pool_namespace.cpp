@@ -259,8 +259,9 @@ Status Pool::unlink(EntryId dir_id, std::string_view name) {
     auto child = index_.child(*dir, name);
     if (!child) return child.error();
     if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
+    const Removal removal = removalAhead(index_.pathOf(dir_id, name), clock_.tick(), false);
     removeEntryName(*dir, name, *child, false);
-    if (tiers_.load()) obsolete(index_.pathOf(dir_id, name), clock_.tick());
+    tell(removal);
     return {};
 }
 
@@ -290,13 +291,14 @@ Status Pool::rmdir(EntryId dir_id, std::string_view name) {
     Inode* d = *child;
     if (!d->isDir()) return makeError(ENOTDIR, fmt::format("\"{}\" is not a directory", name));
     if (!d->by_slot.empty()) return makeError(ENOTEMPTY, fmt::format("\"{}\" is not empty", name));
+    // Lower copies of entries that lived below it must not come back under a new one.
+    const Removal removal = removalAhead(index_.pathOf(dir_id, name), clock_.tick(), true);
     dropName(*dir, name, false);
     (*dir)->nlink--;
     d->nlink = 0;
     persist(*dir);
     maybeFree(d);
-    // Lower copies of entries that lived below it must not come back under a new one.
-    obsoleteTree(index_.pathOf(dir_id, name));
+    tell(removal);
     return {};
 }
 
@@ -357,6 +359,22 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
     Inode* new_dir = plan->to_dir;
     // Known now: a replaced entry may be freed below.
     const bool moves_tree = s->isDir() || (d && d->isDir());
+    // Both names will hold something the lower tiers' copies are older than: those go, with a
+    // version of their own (before the versions the moved entries get below). For a directory,
+    // every name below them goes too.
+    const std::string from_path = index_.pathOf(dir_id, name);
+    const std::string dest_path = index_.pathOf(new_dir_id, new_name);
+    std::vector<Removal> removals;
+    const Version removed = clock_.tick();
+    if (tiers_.load()) {
+        to_path = dest_path;
+        removals.push_back(removalAhead(from_path, removed, false));
+        removals.push_back(removalAhead(dest_path, removed, false));
+    }
+    if (moves_tree) {
+        removals.push_back(removalAhead(from_path, clock_.tick(), true));
+        removals.push_back(removalAhead(dest_path, clock_.tick(), true));
+    }
 
     // The names change together (a crash leaves the old names or the new ones), and only then
     // does a replaced entry go: write the new state, switch the records, free the old.
@@ -394,26 +412,14 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
     new_dir->mtime_ns = new_dir->ctime_ns = now;
     persist(dir);
     if (new_dir != dir) persist(new_dir);
-    // Both names now hold something the lower tiers' copies are older than: those go (with a
-    // version of their own), and an entry a name came to hold is that name's newest version.
-    const Version removed = clock_.tick();
+    // An entry a name came to hold is that name's newest version.
     if (!s->isDir()) s->version = clock_.tick();
     if (plan->exchange && !d->isDir()) d->version = clock_.tick();
     // The moved inodes' ctime and version changed too: without this a restart brings back the
     // old ones.
     persist(s);
     if (plan->exchange) persist(d);
-    // For a directory, every name below them goes too.
-    const std::string from_path = index_.pathOf(dir_id, name);
-    if (tiers_.load()) {
-        to_path = index_.pathOf(new_dir_id, new_name);
-        obsolete(from_path, removed);
-        obsolete(to_path, removed);
-    }
-    if (moves_tree) {
-        obsoleteTree(from_path);
-        obsoleteTree(index_.pathOf(new_dir_id, new_name));
-    }
+    for (const Removal& r : removals) tell(r);
     return {};
 }
 
@@ -495,18 +501,23 @@ Result<EntryAttr> Pool::linkHere(EntryId id, EntryId new_dir_id, std::string_vie
     if (auto st = validateNewName(new_name, new_dir_id == kPoolRootId); !st) return st.error();
     if ((*dir)->by_name.contains(new_name))
         return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
-    if (auto st = addName(*dir, new_name, ino); !st) return st.error();
+    // The new name will hold the entry: lower copies of it are older, and the entry is its
+    // newest version. (An eviction demotes the entry under its first name only, so an older
+    // copy of this one would come back.)
+    const std::string dest_path = index_.pathOf(new_dir_id, new_name);
+    const Removal removal = removalAhead(dest_path, clock_.tick(), false);
+    if (auto st = addName(*dir, new_name, ino); !st) {
+        forgetRemoval(removal);
+        return st.error();
+    }
     settleChains();
     ino->ctime_ns = nowNs();
     ino->lookups++;
-    // The new name holds the entry now: lower copies of it are older, and the entry is its
-    // newest version. (An eviction demotes the entry under its first name only, so an older
-    // copy of this one would come back.)
-    const Version removed = clock_.tick();
     ino->version = clock_.tick();
     persist(ino);
     persist(*dir);
-    if (tiers_.load()) obsolete(to_path = index_.pathOf(new_dir_id, new_name), removed);
+    if (tiers_.load()) to_path = dest_path;
+    tell(removal);
     return attrOf(*ino);
 }
 

@@ -130,18 +130,31 @@ void Pool::treeChanged(const std::string& dir_path) {
         if (path.compare(0, prefix.size(), prefix) == 0) watch.changes++;
 }
 
-void Pool::obsolete(const std::string& path, const Version& removed) {
-    if (LowerTiers* tiers = tiers_.load()) tiers->obsolete(keptRemoval(path, removed, false));
+Removal Pool::removalAhead(std::string path, const Version& version, bool tree) {
+    if (!tiers_.load()) return Removal{std::move(path), version, 0, tree};
+    return keptRemoval(std::move(path), version, tree);
 }
 
-void Pool::obsoleteTree(const std::string& dir_path) {
-    treeChanged(dir_path);
-    if (LowerTiers* tiers = tiers_.load())
-        tiers->obsoleteTree(keptRemoval(dir_path, clock_.tick(), true));
+void Pool::tell(const Removal& r) {
+    if (r.tree) treeChanged(r.path);
+    LowerTiers* tiers = tiers_.load();
+    if (!tiers) return;
+    if (r.tree)
+        tiers->obsoleteTree(r);
+    else
+        tiers->obsolete(r);
 }
 
-// Written before the tiers hear of the removal, in the same step as the change of names: if the
-// process dies at any point after the change, attach finds the tombstone and tells them again.
+void Pool::forgetRemoval(const Removal& r) {
+    if (r.record == 0 || segment_->inodeRecord(r.record - 1).state != RecordState::Tombstone)
+        return;
+    records_->clearInode(r.record - 1);
+    records_->reuseInodeSlot(r.record - 1);
+    tombstone_records_--;
+}
+
+// The durable tombstone of a removal (made ahead of a change of names or a commit,
+// removalAhead), given back by dropTombstone once every tier confirmed it.
 Removal Pool::keptRemoval(std::string path, const Version& version, bool tree) {
     Removal r{std::move(path), version, 0, tree};
     RecordStore::Tombstone t{0, r.path, version, tree};
@@ -175,21 +188,12 @@ uint64_t Pool::keptTombstones() {
     return tombstone_records_;
 }
 
-uint64_t Pool::keepTombstone(const std::string& path, const Version& version) {
-    std::lock_guard lk(meta_);
-    return keptRemoval(path, version, false).record;
-}
-
 void Pool::dropTombstone(uint64_t record) {
     if (record == 0) return;
     std::lock_guard lk(meta_);
     // Only a tombstone's slot: never an entry's, whatever a caller got wrong.
-    if (record - 1 >= records_->inodeSlotsInUse() ||
-        segment_->inodeRecord(record - 1).state != RecordState::Tombstone)
-        return;
-    records_->clearInode(record - 1);
-    records_->reuseInodeSlot(record - 1);
-    tombstone_records_--;
+    if (record - 1 >= records_->inodeSlotsInUse()) return;
+    forgetRemoval(Removal{{}, {}, record, false});
 }
 
 std::vector<Removal> Pool::takeKeptTombstones() {
@@ -306,7 +310,7 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
     return {};
 }
 
-Status Pool::removePath(std::string_view path) {
+Status Pool::removePath(std::string_view path, const VersionFilter& which) {
     std::lock_guard lk(meta_);
     const size_t slash = path.rfind('/');
     Inode* dir = slash == std::string_view::npos ? index_.find(kPoolRootId)
@@ -317,11 +321,13 @@ Status Pool::removePath(std::string_view path) {
     if (!child) return child.error();
     if ((*child)->isDir() || (*child)->dirty)
         return makeError(EBUSY, fmt::format("{} is a directory or being written", path));
+    if (which && !which((*child)->version))
+        return makeError(EEXIST, fmt::format("{} holds a version that stays", path));
     removeEntryName(dir, name, *child, true);
     return {};
 }
 
-Status Pool::removeTree(std::string_view dir_path) {
+Status Pool::removeTree(std::string_view dir_path, const VersionFilter& which) {
     std::vector<std::string> files;
     std::vector<std::pair<std::string, std::string>> dirs;  // (parent path, name), deepest last
     {
@@ -347,7 +353,7 @@ Status Pool::removeTree(std::string_view dir_path) {
     }
     Status st;
     for (const std::string& f : files)
-        if (auto r = removePath(f); !r && r.code() != ENOENT) st = r;
+        if (auto r = removePath(f, which); !r && r.code() != ENOENT && r.code() != EEXIST) st = r;
     // Deepest first; a directory something was put in meanwhile stays (with its new contents).
     const size_t slash = dir_path.rfind('/');
     dirs.insert(

@@ -94,7 +94,7 @@ void TierChain::destroy() {
     if (disk_) (void)disk_->destroySegment();
 }
 
-bool TierChain::enqueue(Target target, EntryImage&& image, uint64_t record) {
+bool TierChain::enqueue(Target target, EntryImage&& image) {
     std::lock_guard lk(queue_mutex_);
     const uint64_t cost = image.footprint();
     if (stop_ || queue_bytes_ + cost > settings_.demote_queue_bytes) {
@@ -109,12 +109,7 @@ bool TierChain::enqueue(Target target, EntryImage&& image, uint64_t record) {
         return true;
     }
     queue_bytes_ += cost;
-    Item item{target, std::move(image), false, {}};
-    if (record) {
-        item.records.push_back(record);
-        record_refs_[record]++;
-    }
-    queue_.push_back(std::move(item));
+    queue_.push_back(Item{target, std::move(image), false, {}});
     queue_cv_.notify_one();
     return true;
 }
@@ -146,21 +141,10 @@ TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out
             (it == queue_.end() || !(i->image.version < it->image.version)))
             it = i;
     if (it != queue_.end()) {
-        // Equal versions: a rewrite's tombstone of its own version (rank 0), below its copy.
+        // Equal versions: a commit's erase of the older copies, of its own version (a rank-0
+        // tombstone), below its copy.
         if (removed && it->image.version < *removed) return Queued::Erased;
-        if (!it->records.empty()) {
-            // A published version's tombstone (written()): the copy goes up, the promise that
-            // older copies go stays, as an erase of its version.
-            out = it->image;
-            it->erase = true;
-            queue_bytes_ -= it->image.footprint();
-            it->image.data.clear();
-            it->image.data.shrink_to_fit();
-            it->image.parent.clear();
-            queue_bytes_ += it->image.footprint();
-            return Queued::Copy;
-        }
-        queue_bytes_ -= it->image.footprint();
+        queue_bytes_ -= it->cost();
         out = std::move(it->image);
         queue_.erase(it);
         if (queue_.empty() && !busy_ && retries_.empty()) idle_cv_.notify_all();
@@ -203,7 +187,7 @@ void TierChain::workerLoop() {
         if (stop_) return;
         if (queue_.empty() && !retries_.empty() && Clock::now() >= retry_due_) {
             for (auto& [key, item] : retries_) {
-                queue_bytes_ += item.image.footprint();
+                queue_bytes_ += item.cost();
                 queue_.push_back(std::move(item));
             }
             retries_.clear();
@@ -217,7 +201,7 @@ void TierChain::workerLoop() {
         }
         Item item = std::move(queue_.front());
         queue_.pop_front();
-        queue_bytes_ -= item.image.footprint();
+        queue_bytes_ -= item.cost();
         busy_ = true;
         if (item.erase) erasing_.emplace(item.image.path, item.image.version);
         lk.unlock();
@@ -256,20 +240,31 @@ bool TierChain::store(Item& item) {
     EntryImage& img = item.image;
     TierCounters& c = countersOf(item.target);
     if (item.target == Target::Disk) {
+        // An erase takes the copies older than its version (a removal's, or the new version
+        // that made them obsolete), never a newer one or that version itself.
+        const Version erased = img.version;
+        auto older = [&erased](const Version& v) { return v < erased; };
         if (item.erase && img.path.back() == '/') {
             // ENOENT: no such directory there. What stays (an entry being moved up, a newer copy
             // put there meanwhile) is current.
-            (void)disk_->removeTree(std::string_view(img.path).substr(0, img.path.size() - 1));
+            (void)disk_->removeTree(std::string_view(img.path).substr(0, img.path.size() - 1),
+                                    older);
             return true;
         }
         if (item.erase) {
-            (void)disk_->removePath(img.path);  // ENOENT: nothing to erase
+            (void)disk_->removePath(img.path, older);  // ENOENT: nothing to erase
             return true;
         }
         Status st = disk_->importEntry(img);
-        if (st.code() == EEXIST) {  // an older copy: the newer one replaces it
-            (void)disk_->removePath(img.path);
-            st = disk_->importEntry(img);
+        if (st.code() == EEXIST) {
+            // The disk tier holds a copy of the name: an older one makes way for this one; the
+            // same version or a newer one stays, and this copy is stale.
+            const Status removed = disk_->removePath(img.path, older);
+            if (removed.code() == EEXIST) {
+                c.stale++;
+                return true;
+            }
+            if (removed) st = disk_->importEntry(img);
         }
         if (st) {
             c.demotions++;
@@ -419,12 +414,15 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
         return false;
     }
     if (!st && st.code() != EEXIST) {
-        // The pool could not take it (full of pinned or open entries): it stays below.
-        if (queued) enqueue(disk_ ? Target::Disk : Target::Remote, std::move(img));
+        // The pool could not take it (full of pinned or open entries): one below stays there.
+        // A queued one is dropped: queued again, it could land behind the erase of a version
+        // written meanwhile and outlive it.
+        if (queued) countersOf(disk_ ? Target::Disk : Target::Remote).dropped++;
         if (from) from->errors++;
         return false;
     }
-    if (from == &disk_counters_) (void)disk_->removePath(*path);  // it moved up
+    if (from == &disk_counters_)  // it moved up (that version only: a newer one stays)
+        (void)disk_->removePath(*path, [&img](const Version& v) { return v == img.version; });
     if (st && from) {
         from->promotions++;
         from->bytes_up += img.data.size();
@@ -432,80 +430,57 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
     return true;
 }
 
-// Older copies of the name go: a tombstone of the entry's own version (a copy of this version,
-// demoted later, may still be stored over it), or with write_through the copy itself. Either is
-// kept in the segment until the cluster confirmed it; a copy the queue has no room for becomes
-// the tombstone, past the bound.
+// With write_through, the version a writer committed is published to the cluster. (Its commit
+// already queued, in the same step, the erase of the older copies in every tier, kept in the
+// segment until confirmed: a copy dropped here, for want of room, leaves only a miss.)
 void TierChain::written(EntryId id) {
-    if (!remote_) return;
-    Removal r;
-    std::optional<EntryImage> img;
-    if (settings_.write_through) {
-        auto e = top_.exportEntry(id);
-        if (!e) return;
-        r.path = e->path;
-        r.version = e->version;
-        img = std::move(*e);
-    } else if (auto path = top_.entryPath(id, &r.version)) {
-        r.path = std::move(*path);
-    } else {
-        return;
-    }
-    r.record = top_.keepTombstone(r.path, r.version);
+    if (!settings_.write_through || !remote_) return;
+    auto img = top_.exportEntry(id);
+    if (!img) return;
+    const std::string path = img->path;
+    const Version version = img->version;
     // The copy was taken outside the pool's lock: it is queued only if the path still names this
     // version, under the pool's lock, so that it is ahead of the erase of anything that replaces
-    // or removes it. Otherwise (or without room) the tombstone of its version goes instead:
-    // that is right in every case, for it only hides older copies.
-    bool queued = false;
-    if (img)
-        (void)top_.whileCurrent(r.path, r.version, [&] {
-            queued = enqueue(Target::Remote, std::move(*img), r.record);
-        });
-    if (queued) return;
-    std::lock_guard lk(queue_mutex_);
-    queueErase(Target::Remote, r, {});
+    // or removes it.
+    (void)top_.whileCurrent(path, version, [&] { enqueue(Target::Remote, std::move(*img)); });
 }
 
 // Erasures are small and must not be lost to a full queue (a stale copy would come back), so
 // they are queued past the bound.
-void TierChain::queueErase(Target target, const Removal& r, std::vector<uint64_t> carried) {
+void TierChain::queueErase(Target target, const Removal& r) {
     if (stop_) return;
     Item item{target, EntryImage{}, true, {}};
     item.image.path = r.tree ? r.path + "/" : r.path;
     item.image.version = r.version;
-    item.records = std::move(carried);  // their items are gone: this one holds them now
     if (r.record) {
         item.records.push_back(r.record);
         record_refs_[r.record]++;
     }
-    queue_bytes_ += item.image.footprint();
+    queue_bytes_ += item.cost();
     queue_.push_back(std::move(item));
     queue_cv_.notify_one();
 }
 
 // One step under queue_mutex_: every item holding r.record is counted before the worker can
 // store (and give back) the first.
-void TierChain::eraseEverywhere(const Removal& r, std::vector<uint64_t> carried) {
-    if (disk_) queueErase(Target::Disk, r, remote_ ? std::vector<uint64_t>{} : carried);
-    if (remote_) queueErase(Target::Remote, r, std::move(carried));
+void TierChain::eraseEverywhere(const Removal& r) {
+    if (disk_) queueErase(Target::Disk, r);
+    if (remote_) queueErase(Target::Remote, r);
 }
 
-// Copies on their way down below the removed path are dropped. Tombstones they carried go with
-// the removal's erase (newer, and covering them): given back once it is confirmed.
+// Copies on their way down below the removed path, older than the removal, are dropped.
 void TierChain::obsolete(const Removal& r) {
     const std::string erased = r.tree ? r.path + "/" : r.path;
-    std::vector<uint64_t> carried;
     std::lock_guard lk(queue_mutex_);
     for (auto it = queue_.begin(); it != queue_.end();) {
-        if (!it->erase && covers(erased, it->image.path)) {
-            carried.insert(carried.end(), it->records.begin(), it->records.end());
-            queue_bytes_ -= it->image.footprint();
+        if (!it->erase && covers(erased, it->image.path) && it->image.version < r.version) {
+            queue_bytes_ -= it->cost();
             it = queue_.erase(it);
         } else {
             ++it;
         }
     }
-    eraseEverywhere(r, std::move(carried));
+    eraseEverywhere(r);
 }
 
 void TierChain::obsoleteTree(const Removal& r) {

@@ -89,11 +89,14 @@ class TierChain final : public LowerTiers {
         // entry's does) is a tree: every path that starts with it. The remote tier keeps a
         // tombstone of image.version in its place.
         bool erase = false;
-        // The pool's durable tombstones (Pool::keepTombstone) this item carries out: given back
-        // once every item holding one was stored (record_refs_), kept if the process stops
-        // first (attach tells the tiers again).
+        // An erase's durable tombstone in the pool (Removal::record): given back once every
+        // item holding it was stored (record_refs_), kept if the process stops first (attach
+        // tells the tiers again).
         std::vector<uint64_t> records;
+        // What it takes of the queue's bound: an image's footprint; an erase holds a path only.
+        uint64_t cost() const { return erase ? image.path.size() + kEraseCost : image.footprint(); }
     };
+    static constexpr uint64_t kEraseCost = 256;
     // Whether an erase of `erased` (an entry's path, or a tree's "dir/") covers `path`.
     static bool covers(const std::string& erased, const std::string& path) {
         return erased == path || (!erased.empty() && erased.back() == '/' &&
@@ -110,16 +113,15 @@ class TierChain final : public LowerTiers {
     uint64_t tombstoneTtlMs() const;
 
     TierChain(Pool& top, const TierSettings& settings);
-    bool enqueue(Target target, EntryImage&& image, uint64_t record = 0);
+    bool enqueue(Target target, EntryImage&& image);
     // Under queue_mutex_: an erase of r.path (r.tree: below it) in `target`, queued past the
-    // bound. `carried`: durable tombstones of items it replaces (their references move to it).
-    void queueErase(Target target, const Removal& r, std::vector<uint64_t> carried);
-    // Under queue_mutex_: erases for every tier of the chain (it has at least one); the last
-    // one carries `carried`.
-    void eraseEverywhere(const Removal& r, std::vector<uint64_t> carried = {});
+    // bound, holding r.record.
+    void queueErase(Target target, const Removal& r);
+    // Under queue_mutex_: erases for every tier of the chain (it has at least one), each
+    // holding r.record.
+    void eraseEverywhere(const Removal& r);
     enum class Queued { No, Copy, Erased };
-    // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing. A
-    // copy that carries durable tombstones stays in the queue as an erase of its version.
+    // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing.
     Queued takeQueued(const std::string& path, EntryImage& out);
     // Under queue_mutex_: one item holding each of `records` is done; those no item holds any
     // more are appended to `done` (to be given back to the pool without queue_mutex_).

@@ -17,6 +17,7 @@
 
 #include "core/crash_points.h"
 #include "core/entry_image.h"
+#include "core/lower_tiers.h"
 #include "core/pool.h"
 #include "core/pool_restore.h"
 #include "core/snapshot_format.h"
@@ -265,6 +266,117 @@ TEST_F(CrashTest, EveryCrashPointLeavesTheOldOrTheNewVersion) {
     }
     std::printf("[ crash    ] %d crash points enumerated\n", total);
     ::unlink(image.c_str());
+}
+
+// Lower tiers that take every removal (the pool keeps a durable tombstone for each only while
+// tiers are attached).
+class AcceptingTiers final : public LowerTiers {
+  public:
+    void obsolete(const Removal&) override {}
+    void obsoleteTree(const Removal&) override {}
+    bool promote(EntryId, std::string_view) override { return false; }
+    void written(EntryId) override {}
+    void renamed(const std::string&) override {}
+};
+
+// Issue 19: a change that makes lower copies obsolete (of names, or a new version committed)
+// keeps its tombstone before the change. At every crash point, a removal the reattached segment
+// shows as done (the name gone, or holding what the change put there) has its tombstone, so
+// that attach tells the tiers again; before, the tombstone was written after the names (after
+// the commit, outside the pool's lock, for a rewrite), and a crash between the two lost it.
+TEST_F(CrashTest, EveryRemovalThatHappenedKeepsItsTombstone) {
+    struct RemovalOp {
+        std::string name;
+        std::function<void(Pool&)> prepare;  // before the crash points are armed
+        std::function<void(Pool&)> run;
+        // Whether the reattached pool shows the change done; then these paths (a trailing '/'
+        // for a tree) must have kept tombstones.
+        std::function<bool(Pool&)> done;
+        std::set<std::string> kept;
+    };
+    auto has = [](Pool& p, const std::string& n) {
+        return test::nameSet(p, kPoolRootId).count(n) > 0;
+    };
+    std::vector<RemovalOp> ops;
+    auto nothing = [](Pool&) {};
+    ops.push_back({"unlink",
+                   nothing,
+                   [](Pool& p) { ASSERT_TRUE(p.unlink(kPoolRootId, "a").ok()); },
+                   [&](Pool& p) { return !has(p, "a"); },
+                   {"a"}});
+    ops.push_back(
+        {"rename over",
+         nothing,
+         [](Pool& p) { ASSERT_TRUE(p.rename(kPoolRootId, "b", kPoolRootId, "c", 0).ok()); },
+         [&](Pool& p) { return !has(p, "b"); },
+         {"b", "c"}});
+    ops.push_back({"rmdir",
+                   [](Pool& p) { ASSERT_TRUE(p.mkdir(kPoolRootId, "dir", 0755, 0, 0).ok()); },
+                   [](Pool& p) { ASSERT_TRUE(p.rmdir(kPoolRootId, "dir").ok()); },
+                   [&](Pool& p) { return !has(p, "dir"); },
+                   {"dir/"}});
+    ops.push_back({"link",
+                   nothing,
+                   [](Pool& p) {
+                       ASSERT_TRUE(p.link(test::idOf(p, kPoolRootId, "d"), kPoolRootId, "e").ok());
+                   },
+                   [&](Pool& p) { return has(p, "e"); },
+                   {"e"}});
+    const std::string rewritten = bytes('R', 2);
+    ops.push_back({"rewrite in place",
+                   nothing,
+                   [&](Pool& p) {
+                       const EntryId id = test::idOf(p, kPoolRootId, "b");
+                       ASSERT_TRUE(p.open(id, Access::Write, Truncate::Yes).ok());
+                       ASSERT_TRUE(p.write(id, 0, rewritten.data(), rewritten.size()).ok());
+                       p.release(id, Access::Write);
+                   },
+                   [&](Pool& p) {  // (an entry being written at the crash may be dropped)
+                       return has(p, "b") &&
+                              test::getEntry(p, test::idOf(p, kPoolRootId, "b")) == rewritten;
+                   },
+                   {"b"}});
+    for (const RemovalOp& op : ops) {
+        int points = 0, done = 0;
+        for (uint64_t k = 1;; ++k) {
+            std::map<std::string, std::string> before;
+            auto pool = seed(before);
+            AcceptingTiers tiers;
+            pool->setLowerTiers(&tiers);
+            op.prepare(*pool);
+            const SegmentLocation where = pool->location();
+            bool crashed = false;
+            std::string step = "none: killed right after it returned";
+            armCrashAt(k);
+            try {
+                op.run(*pool);
+            } catch (const SimulatedCrash& c) {
+                crashed = true;
+                step = c.step;
+            }
+            armCrashAt(0);
+            SCOPED_TRACE(op.name + ": crash at step " + std::to_string(k) + " (" + step + ")");
+            pool->setLowerTiers(nullptr);
+            pool.reset();  // dies: no detach
+            auto again = Pool::attach(where);
+            EXPECT_TRUE(again.ok()) << again.error().message;
+            if (again.ok() && op.done(**again)) {
+                ++done;
+                std::set<std::string> kept;
+                for (const Removal& r : (*again)->takeKeptTombstones())
+                    kept.insert(r.tree ? r.path + "/" : r.path);
+                for (const std::string& path : op.kept)
+                    EXPECT_TRUE(kept.count(path)) << "the removal of " << path << " was lost";
+            }
+            again = makeError(ENOENT, "done");  // detached before the segment goes
+            (void)Segment::remove(where);
+            if (!crashed) break;
+            ++points;
+        }
+        EXPECT_GT(done, 0) << op.name << ": never seen done";
+        std::printf("[ crash    ] %-40s %d crash points, %d after the change\n", op.name.c_str(),
+                    points, done);
+    }
 }
 
 }  // namespace

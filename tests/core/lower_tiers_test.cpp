@@ -73,7 +73,13 @@ class LowerTiersTest : public PoolFixture {
 
 TEST_F(LowerTiersTest, EveryNewVersionAndEveryRemovedNameIsTold) {
     const EntryId a = putEntry(p(), kPoolRootId, "a", "one");
-    EXPECT_EQ(tiers_->take(), (Calls{"written a"}));
+    // The commit makes the older copies obsolete, with the new version as the removal's own
+    // (a copy of that version may still be stored), before the writer's release is told.
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete a", "written a"}));
+    Version committed;
+    ASSERT_TRUE(p().entryPath(a, &committed).ok());
+    EXPECT_EQ(tiers_->removals.back(), committed);
+    EXPECT_NE(tiers_->records.back(), 0u) << "kept in the segment";
     ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
     const EntryId d = idOf(p(), kPoolRootId, "d");
     ASSERT_TRUE(p().rename(kPoolRootId, "a", d, "b", 0).ok());
@@ -86,14 +92,14 @@ TEST_F(LowerTiersTest, EveryNewVersionAndEveryRemovedNameIsTold) {
     AttrChange cut;
     cut.size = 1;
     ASSERT_TRUE(p().setattr(a, cut).ok());  // truncate by path: a new version
-    EXPECT_EQ(tiers_->take(), (Calls{"written c"}));
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete c", "written c"}));
     AttrChange chmod;
     chmod.mode = 0600;
     ASSERT_TRUE(p().setattr(a, chmod).ok());  // the same bytes: nothing to tell
     EXPECT_EQ(tiers_->take(), Calls{});
     ASSERT_TRUE(p().open(a, Access::Read, Truncate::Yes).ok());  // O_RDONLY | O_TRUNC empties it
     p().release(a, Access::Read);
-    EXPECT_EQ(tiers_->take(), (Calls{"written c"}));
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete c", "written c"}));
 
     ASSERT_TRUE(p().unlink(kPoolRootId, "c").ok());
     EXPECT_EQ(tiers_->take(), (Calls{"obsolete c"}));
@@ -156,6 +162,9 @@ TEST_F(LowerTiersTest, VersionsOnlyGrowAndANameMadeToHoldAnEntryIsItsNewest) {
     p().release(a, Access::Write);
     const Version v2 = versionOf(a);
     EXPECT_GT(v2, v1) << "a rewrite is a newer version";
+    EXPECT_EQ(tiers_->removals, (std::vector<Version>{v1, v2}))
+        << "each commit makes the copies older than its own version obsolete";
+    tiers_->removals.clear();
     ASSERT_TRUE(p().rename(kPoolRootId, "a", kPoolRootId, "b", 0).ok());
     ASSERT_EQ(tiers_->removals.size(), 2u);
     EXPECT_GT(tiers_->removals[0], v2);
@@ -193,18 +202,28 @@ TEST_F(LowerTiersTest, RemovalsAreKeptInTheSegmentUntilTheTiersGiveThemBack) {
     putEntry(p(), kPoolRootId, "a", "one");
     putEntry(p(), kPoolRootId, "b", "two");
     ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
-    tiers_->take();
-    ASSERT_TRUE(p().unlink(kPoolRootId, "a").ok());
-    ASSERT_TRUE(p().rmdir(kPoolRootId, "d").ok());
     // A path longer than a record holds is kept as its longest ancestor's tree.
+    EntryId dir = kPoolRootId;
+    for (char c : {'x', 'y', 'z'}) {
+        ASSERT_TRUE(p().mkdir(dir, std::string(200, c), 0755, 0, 0).ok());
+        dir = idOf(p(), dir, std::string(200, c));
+    }
+    putEntry(p(), dir, std::string(200, 'w'), "deep");
     const std::string deep = std::string(200, 'x') + "/" + std::string(200, 'y') + "/" +
                              std::string(200, 'z') + "/" + std::string(200, 'w');
-    const uint64_t long_record = p().keepTombstone(deep, Version{5, 5});
-    const uint64_t given_back = p().keepTombstone("b", Version{6, 6});
-    ASSERT_EQ(tiers_->records.size(), 2u);
+    for (uint64_t r : tiers_->records) p().dropTombstone(r);  // the commits' erases confirmed
+    tiers_->take();
+    tiers_->records.clear();
+    tiers_->removals.clear();
+    ASSERT_TRUE(p().unlink(kPoolRootId, "a").ok());
+    ASSERT_TRUE(p().rmdir(kPoolRootId, "d").ok());
+    ASSERT_TRUE(p().unlink(dir, std::string(200, 'w')).ok());
+    const EntryId b = idOf(p(), kPoolRootId, "b");  // rewritten; its erase of older copies is
+    ASSERT_TRUE(p().open(b, Access::Write, Truncate::Yes).ok());  // confirmed by every tier
+    p().release(b, Access::Write);
+    ASSERT_EQ(tiers_->records.size(), 4u);
     for (uint64_t r : tiers_->records) EXPECT_NE(r, 0u);
-    EXPECT_NE(long_record, 0u);
-    p().dropTombstone(given_back);  // confirmed by every tier
+    p().dropTombstone(tiers_->records.back());
 
     const SegmentLocation where = p().location();
     p().setLowerTiers(nullptr);
@@ -226,6 +245,7 @@ TEST_F(LowerTiersTest, RemovalsAreKeptInTheSegmentUntilTheTiersGiveThemBack) {
     EXPECT_TRUE(p().takeKeptTombstones().empty()) << "handed over once";
     // Their slots are no entries', and what the pool makes next does not take them.
     EXPECT_EQ(p().stats().entries, 1u);
+    p().setLowerTiers(nullptr);  // c's commit keeps no tombstone
     putEntry(p(), kPoolRootId, "c", "three");
     p().verify();
     for (const Removal& r : kept) p().dropTombstone(r.record);
@@ -243,11 +263,18 @@ TEST_F(LowerTiersTest, RemovalsAreKeptInTheSegmentUntilTheTiersGiveThemBack) {
 TEST_F(LowerTiersTest, AtMostAQuarterOfTheSlotsHoldTombstones) {
     auto small = makePool(64, "lru", 0, /*max_entries=*/40);
     ASSERT_NE(small, nullptr);
-    std::vector<uint64_t> kept;
+    Recorder tiers(*small);
+    small->setLowerTiers(&tiers);
+    // 20 commits and 20 unlinks, none confirmed.
     for (int i = 0; i < 20; ++i)
-        kept.push_back(small->keepTombstone("gone-" + std::to_string(i), Version{1, 1}));
+        small->forget(putEntry(*small, kPoolRootId, "gone-" + std::to_string(i), "x"), 1);
+    for (int i = 0; i < 20; ++i)
+        ASSERT_TRUE(small->unlink(kPoolRootId, "gone-" + std::to_string(i)).ok());
+    const std::vector<uint64_t> kept = tiers.records;
+    ASSERT_EQ(kept.size(), 40u) << "every removal is told";
     EXPECT_EQ(small->keptTombstones(), 10u);
-    EXPECT_EQ(std::count(kept.begin(), kept.end(), 0u), 10) << "past the cap: told, not kept";
+    EXPECT_EQ(std::count(kept.begin(), kept.end(), 0u), 30) << "past the cap: told, not kept";
+    small->setLowerTiers(nullptr);
     for (int i = 0; i < 30; ++i)
         EXPECT_NE(putEntry(*small, kPoolRootId, "e" + std::to_string(i), "x"), 0u) << i;
     for (uint64_t r : kept) small->dropTombstone(r);

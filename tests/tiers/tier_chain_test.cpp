@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "core/clock.h"
 #include "core/tiers/tier_chain.h"
 #include "tests/core/pool_fixture.h"
 
@@ -74,8 +75,9 @@ TEST_F(TierChainTest, ARemovedEntryIsAMissWhileItsEraseIsQueued) {
     ASSERT_EQ((*chain)->stats().disk.entries, 8u);
     for (int i = 0; i < 8; ++i) {
         const std::string name = "e" + std::to_string(i);
-        // As an rm does; the disk copy goes when the erase is stored.
-        (*chain)->obsolete(Removal{name, Version{1, 1}});
+        // As an rm does (a removal is newer than every copy it removes); the disk copy goes
+        // when the erase is stored.
+        (*chain)->obsolete(Removal{name, Version{static_cast<uint64_t>(nowNs()), 1}});
         EXPECT_FALSE((*chain)->promote(kPoolRootId, name)) << name << " came back";
     }
     ASSERT_TRUE((*chain)->drain(5000));
@@ -83,6 +85,72 @@ TEST_F(TierChainTest, ARemovedEntryIsAMissWhileItsEraseIsQueued) {
         EXPECT_FALSE((*chain)->promote(kPoolRootId, "e" + std::to_string(i)));
     EXPECT_EQ((*chain)->stats().disk.entries, 0u);
     EXPECT_EQ(pool->stats().entries, 4u);
+}
+
+// Issue 19, found by the model test: a version written while the name had no copy in shared
+// memory (its lookup missed while the older copy was on its way to the disk tier) left that
+// older copy on disk, for written() told only the cluster. Once the new version went without a
+// copy of its own (here: never read, with demote_min_reads=1), a lookup brought the old bytes
+// back.
+TEST_F(TierChainTest, ANewVersionErasesTheOlderDiskCopyEvenIfItIsNotDemoted) {
+    auto pool = makePool(8);
+    TierSettings t = diskTier(64);
+    t.demote_min_reads = 1;
+    auto chain = TierChain::open(*pool, t, diskSegment());
+    ASSERT_TRUE(chain.ok()) << chain.error().message;
+    const EntryId v1 = putEntry(*pool, kPoolRootId, "x", pattern(1, 2 * kBlock));
+    ASSERT_TRUE(sameBytes(getEntry(*pool, v1), pattern(1, 2 * kBlock)));  // read once: demoted
+    ASSERT_TRUE(pool->evictPercent(100).ok());
+    ASSERT_TRUE((*chain)->drain(5000));
+    ASSERT_EQ((*chain)->stats().disk.entries, 1u);
+
+    putEntry(*pool, kPoolRootId, "x", pattern(2, 3 * kBlock));  // as an O_CREAT that missed
+    ASSERT_TRUE((*chain)->drain(5000));
+    EXPECT_EQ((*chain)->stats().disk.entries, 0u) << "the older copy stayed below";
+    ASSERT_TRUE(pool->evictPercent(100).ok());  // never read: not demoted
+    ASSERT_TRUE((*chain)->drain(5000));
+    if ((*chain)->promote(kPoolRootId, "x")) {
+        ADD_FAILURE() << "a copy of x came back";
+        EXPECT_TRUE(
+            sameBytes(getEntry(*pool, idOf(*pool, kPoolRootId, "x")), pattern(2, 3 * kBlock)))
+            << "and it is the older version";
+    }
+}
+
+// The disk tier stores a copy only over an older one, and an erase there takes only the copies
+// older than its version: the same version, or a newer one, stays.
+TEST_F(TierChainTest, TheDiskTierKeepsTheNewerOfTwoCopies) {
+    auto pool = makePool(8);
+    auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
+    ASSERT_TRUE(chain.ok()) << chain.error().message;
+    Pool& disk = *(*chain)->diskPool();
+    EntryImage newer;
+    newer.path = "x";
+    newer.mode = 0644;
+    newer.version = Version{2000, 7};
+    newer.data = pattern(2, kBlock);
+    ASSERT_TRUE(disk.importEntry(newer).ok());
+    // An erase of the copies older than the version of x on disk (the rewrite of the same
+    // version, or an earlier removal) leaves it.
+    (*chain)->obsolete(Removal{"x", Version{2000, 7}});
+    (*chain)->obsolete(Removal{"x", Version{1000, 7}});
+    ASSERT_TRUE((*chain)->drain(5000));
+    ASSERT_EQ((*chain)->stats().disk.entries, 1u);
+    // An older copy of x, evicted late, does not replace it.
+    EntryImage older = newer;
+    older.version = Version{1500, 7};
+    older.data = pattern(1, kBlock);
+    ASSERT_TRUE(pool->importEntry(older).ok());
+    ASSERT_TRUE(pool->evictPercent(100).ok());
+    ASSERT_TRUE((*chain)->drain(5000));
+    EXPECT_EQ((*chain)->stats().disk.stale, 1u);
+    ASSERT_TRUE((*chain)->promote(kPoolRootId, "x"));
+    EXPECT_TRUE(sameBytes(getEntry(*pool, idOf(*pool, kPoolRootId, "x")), pattern(2, kBlock)));
+    // A removal newer than it takes it.
+    ASSERT_TRUE(disk.importEntry(newer).ok());
+    (*chain)->obsolete(Removal{"x", Version{2001, 7}});
+    ASSERT_TRUE((*chain)->drain(5000));
+    EXPECT_EQ((*chain)->stats().disk.entries, 0u);
 }
 
 TEST_F(TierChainTest, AnImageLargerThanTheQueueBoundIsDroppedAndCounted) {
