@@ -83,6 +83,7 @@ void TierChain::stop() {
     for (const auto& [key, item] : retries_) countersOf(item.target).dropped++;
     queue_.clear();
     retries_.clear();
+    pending_.clear();
     queue_bytes_ = 0;
     idle_cv_.notify_all();
 }
@@ -153,16 +154,32 @@ TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out
     return removed ? Queued::Erased : Queued::No;
 }
 
+// The path itself, then every directory above it as a tree ("a/", "a/b/"): one lookup each.
 std::optional<Version> TierChain::pendingRemoval(const std::string& path) const {
     std::optional<Version> newest;
-    auto see = [&](const std::string& erased, const Version& v) {
-        if (covers(erased, path) && (!newest || v > *newest)) newest = v;
+    auto see = [&](const std::string& erased) {
+        auto it = pending_.find(erased);
+        if (it != pending_.end() && (!newest || it->second.rbegin()->first > *newest))
+            newest = it->second.rbegin()->first;
     };
-    for (const Item& item : queue_)
-        if (item.erase) see(item.image.path, item.image.version);
-    for (const auto& [key, item] : retries_) see(item.image.path, item.image.version);
-    if (erasing_) see(erasing_->first, erasing_->second);
+    see(path);
+    for (size_t slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1))
+        see(path.substr(0, slash + 1));
     return newest;
+}
+
+void TierChain::notePending(const Item& item, bool pending) {
+    if (!item.erase) return;
+    if (pending) {
+        pending_[item.image.path][item.image.version]++;
+        return;
+    }
+    auto it = pending_.find(item.image.path);
+    if (it == pending_.end()) return;
+    auto v = it->second.find(item.image.version);
+    if (v != it->second.end() && --v->second == 0) it->second.erase(v);
+    if (it->second.empty()) pending_.erase(it);
 }
 
 namespace {
@@ -203,12 +220,13 @@ void TierChain::workerLoop() {
         queue_.pop_front();
         queue_bytes_ -= item.cost();
         busy_ = true;
-        if (item.erase) erasing_.emplace(item.image.path, item.image.version);
+        const bool was_erase = item.erase;  // pending until it is confirmed
         lk.unlock();
         const bool done = store(item);
         lk.lock();
         busy_ = false;
-        erasing_.reset();
+        // A refused copy comes back as an erase of its version: pending from now on.
+        if (!was_erase && item.erase && !done) notePending(item, true);
         std::vector<uint64_t> confirmed;
         if (!done && !stop_) {
             if (retries_.empty()) retry_due_ = Clock::now() + retryDelay(failed_rounds_++);
@@ -218,12 +236,15 @@ void TierChain::workerLoop() {
             if (auto waiting = retries_.find(key); waiting == retries_.end()) {
                 retries_.emplace(key, std::move(item));
             } else if (item.image.version < waiting->second.image.version) {
+                notePending(item, false);
                 releaseRecords(item.records, confirmed);
             } else {
+                notePending(waiting->second, false);
                 releaseRecords(waiting->second.records, confirmed);
                 waiting->second = std::move(item);
             }
         } else if (done) {
+            notePending(item, false);
             releaseRecords(item.records, confirmed);
             if (queue_.empty() && retries_.empty()) failed_rounds_ = 0;
         }
@@ -457,6 +478,7 @@ void TierChain::queueErase(Target target, const Removal& r) {
         record_refs_[r.record]++;
     }
     queue_bytes_ += item.cost();
+    notePending(item, true);
     queue_.push_back(std::move(item));
     queue_cv_.notify_one();
 }

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/lower_tiers.h"
@@ -106,6 +107,9 @@ class TierChain final : public LowerTiers {
     // confirmed yet (queued, being stored, or waiting to be tried again): the lower tiers may
     // still hold what they remove.
     std::optional<Version> pendingRemoval(const std::string& path) const;
+    // Under queue_mutex_: an erase item becomes pending (queued, or a refused copy turned into
+    // one) or stops being pending (confirmed, or replaced by a newer erase of its path).
+    void notePending(const Item& item, bool pending);
     bool eraseTree(const std::string& prefix, const Version& removed);
     // Stores a value or a tombstone at `path` in the remote tier unless it holds a newer one;
     // false when the cluster did not confirm.
@@ -160,8 +164,9 @@ class TierChain final : public LowerTiers {
     std::chrono::steady_clock::time_point retry_due_{};
     uint32_t failed_rounds_ = 0;
     bool busy_ = false;  // the worker holds an item
-    // The path and version of the erase the worker is storing, if any.
-    std::optional<std::pair<std::string, Version>> erasing_;
+    // Removals not confirmed yet (queued, being stored, waiting for a retry), by the path they
+    // cover (a tree's ends in '/'): how many of each version.
+    std::unordered_map<std::string, std::map<Version, uint32_t>> pending_;
     std::map<uint64_t, uint32_t> record_refs_;  // durable tombstone -> items holding it
     bool stop_ = false;
     std::thread worker_;

@@ -153,6 +153,31 @@ TEST_F(TierChainTest, TheDiskTierKeepsTheNewerOfTwoCopies) {
     EXPECT_EQ((*chain)->stats().disk.entries, 0u);
 }
 
+// A removed tree covers every path below it, however deep, while its erase is pending and after.
+TEST_F(TierChainTest, EntriesBelowARemovedTreeAreMissesWhileItsEraseIsPending) {
+    auto pool = makePool(8);
+    auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
+    ASSERT_TRUE(chain.ok()) << chain.error().message;
+    ASSERT_TRUE(pool->mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
+    const EntryId d = idOf(*pool, kPoolRootId, "d");
+    ASSERT_TRUE(pool->mkdir(d, "e", 0755, 0, 0).ok());
+    const EntryId e = idOf(*pool, d, "e");
+    putEntry(*pool, d, "x", pattern(1, kBlock));
+    putEntry(*pool, e, "y", pattern(2, kBlock));
+    putEntry(*pool, kPoolRootId, "dx", pattern(3, kBlock));  // not below "d/"
+    ASSERT_TRUE(pool->evictPercent(100).ok());
+    ASSERT_TRUE((*chain)->drain(5000));
+    ASSERT_EQ((*chain)->stats().disk.entries, 3u);
+    (*chain)->obsoleteTree(Removal{"d", Version{static_cast<uint64_t>(nowNs()), 1}, 0, true});
+    EXPECT_FALSE((*chain)->promote(d, "x"));
+    EXPECT_FALSE((*chain)->promote(e, "y"));
+    ASSERT_TRUE((*chain)->drain(5000));
+    EXPECT_FALSE((*chain)->promote(d, "x"));
+    EXPECT_FALSE((*chain)->promote(e, "y"));
+    EXPECT_TRUE((*chain)->promote(kPoolRootId, "dx")) << "a sibling whose name starts alike";
+    EXPECT_EQ((*chain)->stats().disk.entries, 0u);
+}
+
 TEST_F(TierChainTest, AnImageLargerThanTheQueueBoundIsDroppedAndCounted) {
     auto pool = makePool(8);
     TierSettings t = diskTier(64);
