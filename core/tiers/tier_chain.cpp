@@ -105,7 +105,8 @@ bool TierChain::enqueue(Target target, EntryImage&& image) {
     // A copy older than a removal still waiting (the disk tier evicting a copy whose erase is
     // queued behind the item being stored) is obsolete: queued after that erase it could be
     // served once the erase is confirmed.
-    if (auto removed = pendingRemoval(image.path); removed && image.version < *removed) {
+    if (auto removed = pendingRemoval(image.path, std::nullopt);
+        removed && image.version < *removed) {
         countersOf(target).stale++;
         return true;
     }
@@ -131,11 +132,13 @@ void TierChain::dropRecords(const std::vector<uint64_t>& done) {
 // An entry evicted a moment ago may still wait in the queue: it is served from there, the newest
 // version queued, unless a removal not confirmed yet is newer than it. Versions decide, not the
 // order in the queue: written() exports a copy outside the pool's lock, so it may be queued
-// after a newer version or after the removal that made it obsolete. While such a removal
-// waits, the lower tiers' copies (not yet erased) must not be looked at.
-TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out) {
+// after a newer version or after the removal that made it obsolete.
+TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out,
+                                        Pending& pending) {
     std::lock_guard lk(queue_mutex_);
-    const std::optional<Version> removed = pendingRemoval(path);
+    pending.disk = pendingRemoval(path, Target::Disk);
+    pending.remote = pendingRemoval(path, Target::Remote);
+    const std::optional<Version> removed = std::max(pending.disk, pending.remote);
     auto it = queue_.end();
     for (auto i = queue_.begin(); i != queue_.end(); ++i)
         if (!i->erase && i->image.path == path &&
@@ -144,23 +147,32 @@ TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out
     if (it != queue_.end()) {
         // Equal versions: a commit's erase of the older copies, of its own version (a rank-0
         // tombstone), below its copy.
-        if (removed && it->image.version < *removed) return Queued::Erased;
+        if (removed && it->image.version < *removed) return Queued::No;
         queue_bytes_ -= it->cost();
         out = std::move(it->image);
         queue_.erase(it);
         if (queue_.empty() && !busy_ && retries_.empty()) idle_cv_.notify_all();
         return Queued::Copy;
     }
-    return removed ? Queued::Erased : Queued::No;
+    return Queued::No;
 }
 
-// The path itself, then every directory above it as a tree ("a/", "a/b/"): one lookup each.
-std::optional<Version> TierChain::pendingRemoval(const std::string& path) const {
+bool TierChain::Pending::erases(const std::optional<Version>& removed, const Version& copy) {
+    return removed && copy < *removed;
+}
+
+// The path itself, then every directory above it as a tree ("a/", "a/b/"): one lookup each, in
+// each tier asked about.
+std::optional<Version> TierChain::pendingRemoval(const std::string& path,
+                                                 std::optional<Target> target) const {
     std::optional<Version> newest;
     auto see = [&](const std::string& erased) {
-        auto it = pending_.find(erased);
-        if (it != pending_.end() && (!newest || it->second.rbegin()->first > *newest))
-            newest = it->second.rbegin()->first;
+        for (const Target t : {Target::Disk, Target::Remote}) {
+            if (target && *target != t) continue;
+            auto it = pending_.find(retryKey(t, erased));
+            if (it != pending_.end() && (!newest || it->second.rbegin()->first > *newest))
+                newest = it->second.rbegin()->first;
+        }
     };
     see(path);
     for (size_t slash = path.find('/'); slash != std::string::npos;
@@ -171,11 +183,12 @@ std::optional<Version> TierChain::pendingRemoval(const std::string& path) const 
 
 void TierChain::notePending(const Item& item, bool pending) {
     if (!item.erase) return;
+    const std::string key = retryKey(item.target, item.image.path);
     if (pending) {
-        pending_[item.image.path][item.image.version]++;
+        pending_[key][item.image.version]++;
         return;
     }
-    auto it = pending_.find(item.image.path);
+    auto it = pending_.find(key);
     if (it == pending_.end()) return;
     auto v = it->second.find(item.image.version);
     if (v != it->second.end() && --v->second == 0) it->second.erase(v);
@@ -401,13 +414,19 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
     EntryImage img;
     TierCounters* from = nullptr;
     bool queued = false;
-    const Queued q = takeQueued(*path, img);
-    if (q == Queued::Erased) return false;  // removed: a miss, whatever the tiers still hold
+    // A copy below is served only if no erase of that tier that was not confirmed when the
+    // lookup began is newer than it: such an erase may still have an older copy to remove there
+    // (or have removed it only after the copy was read). Erases made later change the name and
+    // the watch refuses the copy. The other tier's pending erases do not matter: every removal
+    // and every commit queues one for each tier, and no copy older than a removal still pending
+    // anywhere is queued for any tier.
+    Pending pending;
+    const Queued q = takeQueued(*path, img, pending);
     if (q == Queued::Copy) {
         queued = true;
         queue_hits_++;
     } else if (disk_) {
-        if (auto e = disk_->exportEntry(*path); e) {
+        if (auto e = disk_->exportEntry(*path); e && !Pending::erases(pending.disk, e->version)) {
             img = std::move(*e);
             from = &disk_counters_;
             disk_counters_.hits++;
@@ -417,6 +436,11 @@ bool TierChain::promote(EntryId dir, std::string_view name) {
     }
     if (!queued && !from && remote_) {
         if (!fetchRemote(*path, img)) return false;
+        if (Pending::erases(pending.remote, img.version)) {
+            remote_counters_.hits--;  // counted by fetchRemote: it is a miss
+            remote_counters_.misses++;
+            return false;
+        }
         from = &remote_counters_;
     }
     if (!queued && !from) return false;

@@ -61,8 +61,8 @@ class TierChain final : public LowerTiers {
     void obsolete(const Removal& r) override;
     // Every lower copy below `dir_path`: queued copies are dropped, and a tree erase is queued
     // for the disk tier (the directory removed there) and the remote tier (the keys found by a
-    // SCAN of every master, each given a tombstone). Until it is confirmed, a lookup below is a
-    // miss.
+    // SCAN of every master, each given a tombstone). Until a tier confirmed it, that tier's
+    // copies below are misses.
     void obsoleteTree(const Removal& r) override;
     // With write_through, the entry a rename put at `path` is published under it.
     void renamed(const std::string& path) override;
@@ -106,7 +106,15 @@ class TierChain final : public LowerTiers {
     // Under queue_mutex_: the newest version of the removals covering `path` that are not
     // confirmed yet (queued, being stored, or waiting to be tried again): the lower tiers may
     // still hold what they remove.
-    std::optional<Version> pendingRemoval(const std::string& path) const;
+    // `target`: that tier's removals only (nullopt: every tier's).
+    std::optional<Version> pendingRemoval(const std::string& path,
+                                          std::optional<Target> target) const;
+    // The newest removals of a path each tier had not confirmed when a lookup began.
+    struct Pending {
+        std::optional<Version> disk, remote;
+        // Whether a copy of `copy`'s version found in the tier may be one `removed` erases.
+        static bool erases(const std::optional<Version>& removed, const Version& copy);
+    };
     // Under queue_mutex_: an erase item becomes pending (queued, or a refused copy turned into
     // one) or stops being pending (confirmed, or replaced by a newer erase of its path).
     void notePending(const Item& item, bool pending);
@@ -124,9 +132,10 @@ class TierChain final : public LowerTiers {
     // Under queue_mutex_: erases for every tier of the chain (it has at least one), each
     // holding r.record.
     void eraseEverywhere(const Removal& r);
-    enum class Queued { No, Copy, Erased };
-    // The newest queued item for `path`: a copy (moved into `out`), an erase, or nothing.
-    Queued takeQueued(const std::string& path, EntryImage& out);
+    enum class Queued { No, Copy };
+    // The newest queued copy of `path` (moved into `out`), unless a removal not confirmed yet
+    // is newer than it; `pending` gets each tier's removals not confirmed yet.
+    Queued takeQueued(const std::string& path, EntryImage& out, Pending& pending);
     // Under queue_mutex_: one item holding each of `records` is done; those no item holds any
     // more are appended to `done` (to be given back to the pool without queue_mutex_).
     void releaseRecords(const std::vector<uint64_t>& records, std::vector<uint64_t>& done);
@@ -164,8 +173,8 @@ class TierChain final : public LowerTiers {
     std::chrono::steady_clock::time_point retry_due_{};
     uint32_t failed_rounds_ = 0;
     bool busy_ = false;  // the worker holds an item
-    // Removals not confirmed yet (queued, being stored, waiting for a retry), by the path they
-    // cover (a tree's ends in '/'): how many of each version.
+    // Removals not confirmed yet (queued, being stored, waiting for a retry), by tier and the
+    // path they cover (retryKey; a tree's path ends in '/'): how many of each version.
     std::unordered_map<std::string, std::map<Version, uint32_t>> pending_;
     std::map<uint64_t, uint32_t> record_refs_;  // durable tombstone -> items holding it
     bool stop_ = false;

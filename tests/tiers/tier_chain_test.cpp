@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/tiers/tier_chain.h"
@@ -11,6 +12,17 @@
 
 namespace kvc::test {
 namespace {
+
+// Polls `pred` every 5 ms for up to `timeout_ms`.
+template <class Pred>
+bool eventually(Pred pred, int timeout_ms = 5000) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+}
 
 class TierChainTest : public PoolFixture {
   protected:
@@ -193,6 +205,31 @@ TEST_F(TierChainTest, AnImageLargerThanTheQueueBoundIsDroppedAndCounted) {
     EXPECT_EQ(s.disk.dropped, 1u);
     EXPECT_TRUE((*chain)->promote(kPoolRootId, "small"));
     EXPECT_FALSE((*chain)->promote(kPoolRootId, "big"));
+}
+
+// With the cluster down, its erases of older copies wait; the disk tier's own were confirmed, so
+// its copy of a name committed meanwhile (the newest version) is served, not a miss for as long
+// as the cluster stays down.
+TEST_F(TierChainTest, TheDiskTierServesItsCopiesWhileTheClusterIsDown) {
+    auto pool = makePool(8);
+    TierSettings t = diskTier(64);
+    t.remote_seeds = {"127.0.0.1:1"};  // nothing listens on port 1
+    t.remote_timeout_ms = 100;
+    auto chain = TierChain::open(*pool, t, diskSegment());
+    ASSERT_TRUE(chain.ok()) << chain.error().message;
+    putEntry(*pool, kPoolRootId, "x", pattern(1, kBlock));
+    ASSERT_TRUE(pool->evictPercent(100).ok());
+    ASSERT_TRUE(eventually([&] { return (*chain)->stats().disk.entries == 1; }));
+    EXPECT_FALSE((*chain)->drain(300)) << "the cluster's erase of x's older copies still waits";
+    ASSERT_TRUE((*chain)->promote(kPoolRootId, "x"));
+    EXPECT_TRUE(sameBytes(getEntry(*pool, idOf(*pool, kPoolRootId, "x")), pattern(1, kBlock)));
+    // A removal waits for the cluster too; the disk tier's copy is gone once its erase is done.
+    ASSERT_TRUE(pool->evictPercent(100).ok());
+    ASSERT_TRUE(eventually([&] { return (*chain)->stats().disk.entries == 1; }));
+    (*chain)->obsolete(Removal{"x", Version{static_cast<uint64_t>(nowNs()), 1}});
+    EXPECT_FALSE((*chain)->promote(kPoolRootId, "x"));
+    ASSERT_TRUE(eventually([&] { return (*chain)->stats().disk.entries == 0; }));
+    EXPECT_FALSE((*chain)->promote(kPoolRootId, "x"));
 }
 
 TEST_F(TierChainTest, AnUnreachableClusterIsAMissWithinTheTimeout) {
