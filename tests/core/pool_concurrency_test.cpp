@@ -177,10 +177,14 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
         }
     };
 
+    // The evictor stops a little before the others, so that what the writers write last is
+    // left whole for the checks below: an evictor that had the CPU to itself at the end could
+    // otherwise leave no entry to check (seen once in CI, under load).
+    std::atomic<bool> stop_evicting{false};
     auto evictor = [&] {
         std::mt19937_64 rng(3000);
         const auto& policies = policyNames();
-        while (!stop) {
+        while (!stop && !stop_evicting) {
             switch (rng() % 8) {
                 case 0:
                 case 1: {
@@ -325,7 +329,9 @@ TEST_F(Concurrency, ReadersWritersEvictorsAndNamespaceOperations) {
     for (int t = 0; t < 2; ++t) threads.emplace_back(reader, t);
     threads.emplace_back(evictor);
     threads.emplace_back(namespaces);
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1700));
+    stop_evicting = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     stop = true;
     for (std::thread& t : threads) t.join();
 
