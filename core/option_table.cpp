@@ -123,6 +123,17 @@ Status checkDemoteQueue(uint64_t bytes) {
     return {};
 }
 
+// An absolute path that fits a Unix socket address, or "none".
+Status checkDataSocket(std::string_view path) {
+    if (path == "none") return {};
+    if (path.empty() || path.front() != '/' || path.size() > 107 ||
+        path.find('\0') != std::string_view::npos)
+        return makeError(EINVAL, fmt::format("data_socket: {:?} is not \"none\" nor an absolute "
+                                             "path of at most 107 bytes",
+                                             path));
+    return {};
+}
+
 Status checkInstance(std::string_view name) {
     const bool valid = !name.empty() && name.size() <= kMaxInstanceBytes &&
                        std::ranges::all_of(name, [](unsigned char c) {
@@ -217,6 +228,9 @@ constexpr OptionRow kRows[] = {
     {"verify_reads", Flag, Mount, Main, set<&MountSettings::verify_reads>, nullptr, "", "",
      "check an entry's checksum at every open for reading (a mismatch is a miss: the entry is "
      "dropped and counted)"},
+    {"data_socket", String, Mount, Main, set<&MountSettings::data_socket>, checked<checkDataSocket>,
+     "PATH|none", "/run/kvcachefs/INSTANCE.sock",
+     "the data path's Unix socket (docs/DATA_PATH.md); none: no data path"},
     {"restore", File, Mount, Main, set<&MountSettings::restore_path>, nullptr, "FILE", "none",
      "load a snapshot into its pool before serving (merge)"},
     {"disk_dir", Path, Pool, LowerTier, set<&TierSettings::disk_dir>, nullptr, "PATH",

@@ -27,6 +27,7 @@ struct MountSettings {
     bool direct_io = false;            // entries bypass the page cache
     bool verify_reads = false;         // check an entry's checksum at every read open
     std::string restore_path;          // a snapshot loaded into its pool before serving; absolute
+    std::string data_socket;           // the data path's socket; empty: the default; "none": off
 
     bool operator==(const MountSettings&) const = default;
 };

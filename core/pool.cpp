@@ -45,6 +45,7 @@ EntryAttr Pool::attrOf(const Inode& ino) const {
     a.atime_ns = ino.atime_ns;
     a.mtime_ns = ino.mtime_ns.load(std::memory_order_relaxed);
     a.ctime_ns = ino.ctime_ns.load(std::memory_order_relaxed);
+    a.committed = ino.isDir() || !ino.dirty;
     return a;
 }
 

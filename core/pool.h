@@ -65,6 +65,7 @@ struct EntryAttr {
     int64_t atime_ns = 0;
     int64_t mtime_ns = 0;
     int64_t ctime_ns = 0;
+    bool committed = false;  // complete: not being written (directories: always)
 };
 
 struct DirEntry {

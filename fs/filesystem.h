@@ -65,6 +65,12 @@ class Filesystem {
     // directory lock (a notification takes the directory's lock). Bounded: after 5 s it logs
     // a warning and returns.
     void drainNotifications();
+    // Tells the kernel (from the notifier thread) that a name or an entry's pages changed
+    // behind its back: the data path's stores and writes.
+    void invalidate(uint32_t pool, const Invalidation& inv) { queueInvalidation(pool, inv); }
+    // The data path's socket, served as the root's user.kvcache.data_socket (empty: none).
+    void setDataSocket(std::string path) { data_socket_ = std::move(path); }
+    const std::string& dataSocket() const { return data_socket_; }
 
     const DaemonOptions& options() const { return options_; }
     // The settings a pool of this name gets: its [pools.NAME] declaration, else the defaults.
@@ -109,6 +115,7 @@ class Filesystem {
     std::vector<std::shared_ptr<PoolSlot>> by_index_;  // index 0 unused; never reused
     std::map<std::string, uint32_t, std::less<>> by_name_;
     int64_t root_mtime_ns_ = 0;
+    std::string data_socket_;  // set before the loop starts
 
     std::mutex notify_mutex_;
     std::condition_variable notify_cv_;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "fs/data_service.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
 #include "fs/mount_restore.h"
@@ -105,6 +106,20 @@ int main(int argc, char* argv[]) {
 
     fs->startNotifier(session.se);
     NotifierGuard notifier{fs.get()};
+    // The data path (after fuse_daemonize: its threads would not survive the fork). A socket
+    // that cannot be made leaves the mount without it: clients fall back to the files.
+    std::unique_ptr<kvc::fs::DataService> data;
+    if (o.data_socket != "none") {
+        const std::string path =
+            o.data_socket.empty() ? kvc::fs::defaultDataSocket(o.instance) : o.data_socket;
+        data = std::make_unique<kvc::fs::DataService>(*fs, path);
+        if (auto st = data->start(); !st) {
+            log(LogLevel::Warning, "no data path: {}", st.error().message);
+            data.reset();
+        } else {
+            fs->setDataSocket(path);
+        }
+    }
     int rc;
     if (o.singlethread) {
         rc = fuse_session_loop(session.se);
@@ -115,6 +130,7 @@ int main(int argc, char* argv[]) {
         rc = fuse_session_loop_mt(session.se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }
+    if (data) data->stop();  // no request reaches a pool after this
     fs->detachAll();
     // The loop returns 0 after an unmount, the (positive) number of the signal that stopped
     // it (SIGTERM, SIGINT, SIGHUP: a clean stop too), or -errno.

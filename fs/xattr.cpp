@@ -9,6 +9,8 @@
 namespace kvc::fs {
 namespace {
 
+constexpr const char* kDataSocketXattr = "user.kvcache.data_socket";
+
 // The pool of a node that can carry attributes, or nullptr (the root, control files).
 std::shared_ptr<PoolSlot> attributable(fuse_req_t req, fuse_ino_t ino) {
     const NodeRef ref = splitIno(ino);
@@ -38,6 +40,12 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
 
 void opGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     guarded(req, "getxattr", [&] {
+        // The root's one attribute, read-only and not listed: where the data path listens.
+        if (ino == FUSE_ROOT_ID && std::strcmp(name, kDataSocketXattr) == 0) {
+            const std::string& path = fsOf(req).dataSocket();
+            if (path.empty()) return replyError(req, ENODATA);
+            return replySized(req, path, size);
+        }
         auto slot = attributable(req, ino);
         if (!slot) return replyError(req, ENODATA);
         auto v = slot->pool->getxattr(splitIno(ino).local, name);

@@ -7,7 +7,8 @@
 #                under ThreadSanitizer, three times over, the lower tiers' tests (demotion
 #                worker, Redis Cluster client called from several threads against a real
 #                cluster), and the daemon itself under the tiered model-checking stress test and
-#                the control-file close race (a report ends the daemon; it is printed here);
+#                the control-file close race and the data path's tests (a report ends the
+#                daemon; it is printed here);
 #   build-fuzz/  libFuzzer over the parsers and the snapshot loader (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,8 @@ scripts/install-deps.sh
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVCACHEFS_SANITIZE=thread \
   -DKVCACHEFS_BENCHMARKS=OFF >/dev/null
 cmake --build build-tsan -j"$(nproc)" --target core_pool_concurrency_test tiers_tier_chain_test \
-  tiers_redis_cluster_test kvcachefs mount_tier_model_test mount_control_test
+  tiers_redis_cluster_test kvcachefs mount_tier_model_test mount_control_test \
+  mount_data_path_test
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 timeout 900 build-tsan/tests/core_pool_concurrency_test --gtest_repeat=3 --gtest_brief=1
 timeout 300 build-tsan/tests/tiers/tiers_tier_chain_test --gtest_brief=1
@@ -36,6 +38,8 @@ TSAN_OPTIONS="$TSAN_OPTIONS log_path=$tsan_logs/report" \
 TSAN_OPTIONS="$TSAN_OPTIONS log_path=$tsan_logs/report" \
   timeout 300 build-tsan/tests/mount/mount_control_test --gtest_brief=1 \
   --gtest_filter='ControlTest.Closing*:ControlTest.Evict*' || daemon_status=$?
+TSAN_OPTIONS="$TSAN_OPTIONS log_path=$tsan_logs/report" \
+  timeout 300 build-tsan/tests/mount/mount_data_path_test --gtest_brief=1 || daemon_status=$?
 if compgen -G "$tsan_logs/report.*" >/dev/null; then
     cat "$tsan_logs"/report.*
     echo "ThreadSanitizer reported the above" >&2

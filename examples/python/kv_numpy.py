@@ -13,6 +13,9 @@ What it shows, in order:
   3. A write through a writable memmap (mode="r+") reaches the pool: read(2) sees it.
   4. If PyTorch is installed (Debian: python3-torch), torch.from_file(..., shared=True) maps
      the same entries as tensors, again without a copy. Without torch the part is skipped.
+  5. The same arrays through the data path (kvcachefs.Client: one batch stores them all from
+     memory shared with the daemon, one batch loads them back into a numpy view and a torch
+     view of it), then the same calls with plain file I/O (fast_path=False), for comparison.
 
 Exit status 0 when every check passed. Needs numpy (Debian: python3-numpy).
 """
@@ -24,8 +27,13 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kvcache_client import KVCacheClient  # noqa: E402
+try:
+    import kvcachefs
+except ImportError:  # not installed: the package of the source tree
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "client", "python"))
+    import kvcachefs
+from kvcachefs import KVCacheClient  # noqa: E402
 
 
 def entry_names(layer):
@@ -119,6 +127,42 @@ def torch_part(client, seq_dir, kv):
           "a write into a shared tensor reached the entry (O_DIRECT read after fsync)")
 
 
+def data_path_part(pool, seq_dir, kv):
+    """The same arrays through the data path (kvcachefs.Client), next to plain file I/O: one
+    batch stores every K and V from memory shared with the daemon, one batch loads them back,
+    and numpy and torch see the loaded blocks as views of that memory (no copy)."""
+    arrays = [a for layer in sorted(kv) for a in kv[layer]]
+    names = [f"{n}.dp" for layer in sorted(kv) for n in entry_names(layer)]
+    one = arrays[0].nbytes
+    for fast in (True, False):
+        with kvcachefs.Client(os.path.join(pool, seq_dir), fast_path=fast) as c:
+            how = "data path" if c.fast_path else "file I/O"
+            buf = c.buffer(2 * len(arrays) * one)
+            shape = (len(arrays),) + arrays[0].shape
+            # The application's one copy into shared memory (an engine's device-to-host copy).
+            buf.numpy(arrays[0].dtype, shape)[:] = np.stack(arrays)
+            errors = c.store(buf, [{"name": n, "offset": i * one, "length": one,
+                                    "xattrs": {"user.dtype": arrays[i].dtype.str,
+                                               "user.shape": ",".join(map(str, arrays[i].shape))}}
+                                   for i, n in enumerate(names)])
+            check(errors == [0] * len(names), f"{how}: {len(names)} entries stored in one batch")
+            errors, sizes = c.load(buf, names, one, offset=len(arrays) * one)
+            back = buf.numpy(arrays[0].dtype, shape, offset=len(arrays) * one)
+            check(errors == [0] * len(names) and sizes == [one] * len(names)
+                  and all(np.array_equal(back[i], a) for i, a in enumerate(arrays))
+                  and not back.flags.owndata,
+                  f"{how}: loaded back in one batch into a numpy view {back.shape} "
+                  f"{back.dtype}, equal")
+            with open(os.path.join(pool, seq_dir, names[-1]), "rb") as f:
+                check(f.read() == arrays[-1].tobytes(), f"{how}: read(2) of the mount agrees")
+            try:
+                import torch
+            except ImportError:
+                continue
+            t = buf.torch(torch.float16, shape, offset=len(arrays) * one)
+            check(np.array_equal(t.numpy(), back), f"{how}: a torch view {tuple(t.shape)} too")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("pool", help="a pool directory of a kvcachefs mount, e.g. /kvcache/llama")
@@ -170,6 +214,7 @@ def main():
     check(np.array_equal(again, kv[0][0]), "and nothing else changed")
 
     torch_part(client, args.seq, kv)
+    data_path_part(args.pool, args.seq, kv)
 
     st = client.stats()
     print(f"pool: {st['entries']} entries, {st['used_bytes']} bytes used, "

@@ -37,9 +37,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "python"))
 from engine import Engine, Model, block_hashes, entry_name, tokenize  # noqa: E402
-from kvcache_client import KVCacheClient  # noqa: E402
+from kvcachefs import KVCacheClient  # noqa: E402  (engine found the package)
 
 # --- the workload ---------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""The cache path of a serving engine, on kvcachefs: tokenize, hash blocks, match, read, compute
-the rest, write the new blocks. A stand-in for the KV connector of vLLM/LMCache or the storage
+"""The cache path of a serving engine, on kvcachefs: tokenize, hash blocks, match and load the
+cached prefix in one round trip, compute the rest, store the new blocks in one batch (through
+kvcachefs.Client: the data path, or file I/O without one). A stand-in for the KV connector of vLLM/LMCache or the storage
 backend of SGLang HiCache; the model is a stand-in too (see Model).
 
 Used by demo.py; it can also be imported on its own:
@@ -20,8 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from kvcache_client import KVCacheClient  # noqa: E402
+try:
+    import kvcachefs
+except ImportError:  # not installed: the package of the source tree
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "client", "python"))
+    import kvcachefs
+from kvcachefs import KVCacheClient  # noqa: E402
 
 # --- tokenizer -----------------------------------------------------------------------------
 
@@ -150,13 +156,27 @@ class Engine:
     """One engine process's view of the shared pool."""
 
     def __init__(self, pool_dir, name, model=None, verify=True):
-        self.client = KVCacheClient(pool_dir)
+        self.client = KVCacheClient(pool_dir)  # names, attributes, stats
+        self.blocks = kvcachefs.Client(pool_dir)  # the bytes: the data path, else file I/O
+        self.buffer = None
         self.name = name
         self.model = model or Model()
         self.verify = verify
 
     def close(self):
+        self.blocks.close()
         self.client.close()
+
+    def _buffer(self, blocks):
+        """Memory shared with the daemon for `blocks` blocks (an engine's pinned host buffer)."""
+        need = max(1, blocks) * self.model.block_bytes()
+        if self.buffer is None or self.buffer.size < need:
+            self.buffer = self.blocks.buffer(max(need, 64 * self.model.block_bytes()))
+        return self.buffer
+
+    def _blocks_view(self, count):
+        m = self.model
+        return self.buffer.numpy(np.float16, (count,) + m.block_shape())
 
     def serve(self, request, prompt, reply=""):
         """Prefill `prompt` (reusing cached blocks), then 'generate' `reply`, and cache every
@@ -167,30 +187,28 @@ class Engine:
         hashes = block_hashes(prompt_ids, m.block_tokens, m.name)
         names = [entry_name(h) for h in hashes]
 
-        # 1. Which leading blocks are cached? One round trip for the whole chain.
+        # 1-2. Which leading blocks are cached, and their bytes, in one round trip: the chain is
+        # matched as .match matches it and its leading run loaded into the shared buffer.
+        buf = self._buffer(len(names))
         t0 = time.perf_counter()
-        leading, _ = self.client.match(names)
+        chain = self.blocks.load_chain(buf, names, m.block_bytes())
         match_ms = (time.perf_counter() - t0) * 1000
+        leading = chain.leading
+        raced = leading - chain.loaded  # evicted between the match and the load: compute them
 
-        # 2. Read them into the request's KV buffer (an engine copies them to device memory).
+        # The request's KV buffer (an engine copies the blocks to device memory from the
+        # shared buffer; here, into one array).
         kv = np.empty(m.block_shape(len(prompt_ids) + len(reply_ids)), dtype=np.float16)
         t0 = time.perf_counter()
-        reused_blocks, writers, verified, raced = 0, [], True, 0
-        for i in range(leading):
-            try:
-                mapping = self.client.get(names[i])
-            except FileNotFoundError:
-                raced = leading - i  # evicted between .match and open: compute from here
-                break
-            with mapping:
-                block = np.frombuffer(mapping, dtype=np.float16).reshape(m.block_shape())
-                kv[:, :, i * m.block_tokens:(i + 1) * m.block_tokens] = block
-                del block
-            reused_blocks += 1
+        reused_blocks, writers, verified = chain.loaded, [], True
+        loaded = self._blocks_view(reused_blocks)
+        for i in range(reused_blocks):
+            kv[:, :, i * m.block_tokens:(i + 1) * m.block_tokens] = loaded[i]
             try:
                 writers.append(os.getxattr(self.client.path(names[i]), "user.writer").decode())
             except OSError:
-                writers.append("?")
+                writers.append("?")  # evicted since: its bytes were loaded all the same
+        del loaded
         read_ms = (time.perf_counter() - t0) * 1000
         if self.verify:
             for i in range(reused_blocks):
@@ -209,31 +227,35 @@ class Engine:
                                      m.decode_ms_per_token)
         compute_ms = (time.perf_counter() - t0) * 1000
 
-        # 4. Write the new full blocks, each naming its parent (leaves are evicted first).
+        # 4. Store the new full blocks in one batch, each naming its parent (leaves are evicted
+        # first). An engine's device-to-host copy puts them in the shared buffer.
         t0 = time.perf_counter()
-        written, written_bytes, not_stored = 0, 0, 0
         new_blocks = new_prompt_blocks + new_reply_blocks
-        for j, block in enumerate(new_blocks):
+        buf = self._buffer(len(new_blocks))
+        if new_blocks:
+            self._blocks_view(len(new_blocks))[:] = new_blocks
+        items = []
+        for j in range(len(new_blocks)):
             i = reused_blocks + j
-            name = entry_name(all_hashes[i])
-            parent = entry_name(all_hashes[i - 1]) if i > 0 else None
-            if self.client.exists(name):
+            items.append({"name": entry_name(all_hashes[i]), "offset": j * m.block_bytes(),
+                          "length": m.block_bytes(), "replace": False,  # EEXIST: written already
+                          "parent": entry_name(all_hashes[i - 1]) if i > 0 else None,
+                          "xattrs": {"seq_len": (i + 1) * m.block_tokens,
+                                     "user.writer": self.name}})
+        errors = self.blocks.store(buf, items) if items else []
+        written, not_stored = 0, 0
+        for j, err in enumerate(errors):
+            if err == 0:
+                written += 1
+            elif err == errno.EEXIST:
                 continue  # another worker wrote it meanwhile
-            try:
-                written_bytes += self.client.put(name, block, parent=parent, xattrs={
-                    "seq_len": (i + 1) * m.block_tokens,
-                    "user.writer": self.name,
-                })
-            except OSError as e:
-                # The cache is best effort: a pool whose every entry is pinned, open or a
-                # chain parent says ENOSPC (EDQUOT past the pin budget), and a block can be
-                # evicted before it is renamed into place (ENOENT). Serve anyway; the blocks
-                # after this one would be useless without it.
-                if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.ENOENT):
-                    raise
-                not_stored = len(new_blocks) - j
-                break
-            written += 1
+            elif err in (errno.ENOSPC, errno.EDQUOT):
+                # The cache is best effort: a pool whose every entry is pinned, open or a chain
+                # parent says ENOSPC (EDQUOT past the pin budget). Serve anyway.
+                not_stored += 1
+            else:
+                raise OSError(err, os.strerror(err), items[j]["name"])
+        written_bytes = written * m.block_bytes()
         write_ms = (time.perf_counter() - t0) * 1000
 
         return Result(worker=self.name, pid=os.getpid(), request=request,

@@ -43,6 +43,8 @@ const std::map<std::string_view, Case>& cases() {
         {"direct_io", {"", "1", "takes no value"}},
         {"verify_reads", {"", "yes", "takes no value"}},
         {"restore", {"/var/lib/kvcachefs/llama.kvc", "", "\"\""}},
+        {"data_socket",
+         {"/run/kvc/data.sock", "run/kvc.sock", "not \"none\" nor an absolute path"}},
         {"disk_dir", {"/srv/tier", "tier", "not an absolute path", "disk_size = \"4G\"\n"}},
         {"disk_size", {"4G", "4X", "\"4X\"", "disk_dir = \"/srv/tier\"\n"}},
         {"disk_policy", {"lfu", "mru", "unknown policy \"mru\""}},
@@ -224,8 +226,8 @@ TEST(OptionTable, HelpListsEveryRow) {
 // A default that --help shows as a value is the real default: applying it changes nothing.
 TEST(OptionTable, HelpDefaultsAreTheBuiltInOnes) {
     // These show a description, not a value.
-    const std::set<std::string_view> described = {"config",      "restore", "disk_dir",
-                                                  "disk_policy", "remote",  "remote_layout"};
+    const std::set<std::string_view> described = {
+        "config", "restore", "disk_dir", "disk_policy", "remote", "remote_layout", "data_socket"};
     for (const OptionRow& row : optionTable()) {
         if (row.fallback.empty() || described.contains(row.name)) continue;
         SCOPED_TRACE(std::string(row.name));

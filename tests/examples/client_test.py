@@ -1,15 +1,14 @@
 #!/usr/bin/python3
-"""Tests of examples/python/kvcache_client.py against a real pool (argv[1]); standard library
-only. Run by tests/examples/run_example.sh python_client. Last line: "client_test: OK"."""
+"""Tests of kvcachefs.KVCacheClient (client/python/kvcachefs/files.py) against a real pool
+(argv[1]); standard library only. Run by tests/examples/run_example.sh python_client, with the
+source tree's package first on PYTHONPATH. Last line: "client_test: OK"."""
 
 import mmap
 import os
 import sys
 import threading
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                "examples", "python"))
-from kvcache_client import KVCacheClient, parse_metrics, parse_stats  # noqa: E402
+from kvcachefs import KVCacheClient, parse_metrics, parse_stats  # noqa: E402
 
 failed = 0
 

@@ -3,7 +3,7 @@
 #
 #   run_example.sh KVCACHEFS_BIN MMAP_ENTRY_BIN EXAMPLE
 #
-# EXAMPLE is one of: python_client, python_numpy, c_mmap_entry, shell_walkthrough,
+# EXAMPLE is one of: python_client, python_numpy, c_mmap_entry, c_kv_blocks, shell_walkthrough,
 # serving_demo, serving_demo_256. Each run mounts the daemon it starts on a temporary directory
 # with its own instance and shm prefix (so ctest -j is safe), and always cleans up: lazy
 # unmount, wait for (then end) only the daemon it started, remove its /dev/shm segments and its
@@ -17,6 +17,9 @@ EXAMPLE=${3:?example name}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 EX=$SRC/examples
 PY=/usr/bin/python3
+# The source tree's Python package and the build's libkvcachefs, before anything installed.
+export PYTHONPATH=$SRC/client/python${PYTHONPATH:+:$PYTHONPATH}
+export KVCACHEFS_LIB=${KVCACHEFS_LIB:-$(cd "$(dirname "$BIN")/.." && pwd)/client/libkvcachefs.so.0}
 NAME_PREFIX=kvcex   # kvcachefs example test: /tmp/kvcex<pid>.*, /dev/shm/kvcex<pid>.*
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -145,6 +148,9 @@ python_numpy)
     run "kv_numpy" "$PY" "$EX/python/kv_numpy.py" "$POOL" --layers 3 --tokens 48
     has "kv_numpy: OK"
     has "layer02.v: memmap (48, 4, 32) float16, no copy, equals what was written"
+    has "data path: 6 entries stored in one batch"
+    has "data path: loaded back in one batch into a numpy view (6, 48, 4, 32) float16, equal"
+    has "file I/O: loaded back in one batch into a numpy view (6, 48, 4, 32) float16, equal"
     grep -q "FAIL" "$OUT" && fail "a check failed"
     if "$PY" -c 'import torch' 2>/dev/null; then
         has "torch.from_file(..., shared=True)"
@@ -204,6 +210,18 @@ EOF
     "$MMAP_ENTRY" >"$OUT" 2>&1
     [ $? = 2 ] || fail "no argument must give status 2"
     has "usage:"
+    ;;
+
+c_kv_blocks)
+    KV_BLOCKS=$(dirname "$MMAP_ENTRY")/kv_blocks
+    [ -x "$KV_BLOCKS" ] || fail "no kv_blocks at $KV_BLOCKS"
+    run "kv_blocks" "$KV_BLOCKS" "$POOL" 16 262144
+    has "kv_blocks: OK"
+    for how in "data path" "file I/O"; do
+        has "ok   $how: loaded the whole chain"
+        has "ok   $how: read(2) of the last block through the mount agrees"
+    done
+    [ "$(stat_of entries)" = 0 ] || fail "kv_blocks left entries behind"
     ;;
 
 shell_walkthrough)

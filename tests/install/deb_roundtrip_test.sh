@@ -19,6 +19,11 @@ remove_pkg() { [ $removed = 1 ] || apt-get purge -y -qq kvcachefs >/dev/null 2>&
 trap 'remove_pkg; cleanup' EXIT
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null || fail "apt-get install $deb"
 pass "package installs"
+[ -e /usr/include/kvcachefs.h ] && pkg-config --exists kvcachefs 2>/dev/null ||
+    [ -e /usr/lib/pkgconfig/kvcachefs.pc ] || fail "the package lacks kvcachefs.h or kvcachefs.pc"
+env -u PYTHONPATH -u KVCACHEFS_LIB /usr/bin/python3 -c 'import kvcachefs; kvcachefs.Client' ||
+    fail "the package's Python client does not import"
+pass "package has the client library, its header and the Python package"
 opts="size=16M,policy=lru,instance=deb,shm_prefix=$PREFIX"
 mount -t fuse.kvcachefs kvcachefs "$MNT" -o "$opts" || fail "mount -t fuse.kvcachefs"
 mkdir "$MNT/llama" && echo "kv block" > "$MNT/llama/blk-0" || fail "write"

@@ -12,6 +12,12 @@ for f in usr/bin/kvcachefs sbin/mount.fuse.kvcachefs usr/share/man/man8/kvcachef
     [ -e "$DEST/$f" ] || fail "missing $f in the installed tree"
 done
 pass "installed tree has daemon, helper, man page, config, unit"
+lib=$(find "$DEST/usr" -name libkvcachefs.so.0 | head -1)
+pydir=$(find "$DEST/usr/lib" -maxdepth 3 -type d -name kvcachefs -path '*dist-packages*' | head -1)
+[ -n "$lib" ] && [ -e "$DEST/usr/include/kvcachefs.h" ] && [ -n "$pydir" ] &&
+    [ -e "$(dirname "$lib")/pkgconfig/kvcachefs.pc" ] ||
+    fail "missing the client library, its header, pkg-config file or Python package"
+pass "installed tree has libkvcachefs, kvcachefs.h, kvcachefs.pc and the Python package"
 "$DEST/usr/bin/kvcachefs" --version | grep -q kvcachefs || fail "--version"
 # The installed example config is valid: the daemon accepts it.
 "$DEST/sbin/mount.fuse.kvcachefs" kvcachefs "$MNT" \
@@ -20,6 +26,17 @@ pass "installed tree has daemon, helper, man page, config, unit"
 mountpoint -q "$MNT" || fail "not mounted"
 mkdir "$MNT/p" && head -c 100000 /dev/urandom > "$TMP/data" && cp "$TMP/data" "$MNT/p/x" \
     && cmp "$TMP/data" "$MNT/p/x" || fail "data round trip"
+# The installed Python package finds the installed library beside it and takes the data path.
+PYTHONPATH=$(dirname "$pydir") KVCACHEFS_LIB= /usr/bin/python3 - "$MNT/p" <<'EOF' ||
+import sys, kvcachefs
+c = kvcachefs.Client(sys.argv[1])
+assert c.fast_path, "no data path"
+b = c.buffer(1 << 20)
+b.memoryview()[:5] = b"hello"
+assert c.store(b, [{"name": "py", "length": 5}]) == [0]
+assert open(sys.argv[1] + "/py", "rb").read() == b"hello"
+EOF
+    fail "the installed Python client"
 umount "$MNT" || fail "umount"
-pass "daemon and helper from the DESTDIR tree mount, serve and unmount"
+pass "daemon and helper from the DESTDIR tree mount, serve and unmount; the Python client stores"
 echo "1 passed, 0 failed"

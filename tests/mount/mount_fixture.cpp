@@ -259,7 +259,8 @@ std::string KvcMount::daemonLog() const {
     if (pid_ > 0) return ::testing::AssertionFailure() << "daemon already running";
     if (isMounted()) return ::testing::AssertionFailure() << mountpoint_ << " is still mounted";
     const std::string opts = "instance=" + prefix_ + ",shm_prefix=" + prefix_ +
-                             ",config=" + config_path_ + (options_.empty() ? "" : ",") + options_;
+                             ",config=" + config_path_ + ",data_socket=" + dataSocket() +
+                             (options_.empty() ? "" : ",") + options_;
     const int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return ::testing::AssertionFailure() << "cannot open " << log_path_;
     const pid_t parent = getpid();
@@ -395,6 +396,7 @@ void KvcMount::cleanup() {
     rmdir(mountpoint_.c_str());
     unlink(log_path_.c_str());
     unlink(config_path_.c_str());
+    unlink(dataSocket().c_str());  // left by a daemon that was killed
     rmdir(work_dir.c_str());
     if (slot_ >= 0) {
         std::lock_guard lk(g_slots_mutex);

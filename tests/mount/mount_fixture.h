@@ -70,6 +70,10 @@ class KvcMount {
     bool running() const { return pid_ > 0; }
     bool isMounted() const;
     std::string daemonLog() const;  // stdout+stderr of every daemon started so far
+    // The data path's socket (-o data_socket), in the mount's own temporary directory.
+    std::string dataSocket() const {
+        return mountpoint_.substr(0, mountpoint_.rfind('/')) + "/data.sock";
+    }
 
   private:
     ::testing::AssertionResult waitMounted();

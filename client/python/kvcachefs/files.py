@@ -1,10 +1,10 @@
-"""A tiny client for one kvcachefs pool, with nothing but the standard library.
+"""The file client of one kvcachefs pool, with nothing but the standard library.
 
-kvcachefs needs no client library: entries are files, metadata are extended attributes and the
-control files are read and written like any file. This module only wraps the few system calls a
-serving engine repeats, and the other Python examples use it:
+Entries are files, metadata are extended attributes and the control files are read and written
+like any file. This module wraps the few system calls a serving engine repeats (kvcachefs.Client
+moves the bytes themselves faster, through the data path):
 
-    from kvcache_client import KVCacheClient
+    from kvcachefs import KVCacheClient
     c = KVCacheClient("/kvcache/llama")
     c.put("blk-00a1", b"...")                        # write an entry, atomically
     c.put("blk-00a2", b"...", parent="blk-00a1")     # ... the next block of the chain
