@@ -206,6 +206,11 @@ class Pool {
     // Commits what was written so far when the caller is the only writer (as flush), and
     // pushes a disk-tier segment's pages out.
     Status fsync(EntryId id);
+    // flush() for a caller that wrote every byte of the entry itself, in order, and hashed them
+    // as it wrote (xxh3, Pool's data checksum): the entry is committed with `checksum`, without
+    // reading its bytes back. As flush, only when the caller is the entry's only writer (another
+    // writer's last release commits it then, hashing it).
+    Status commitWritten(EntryId id, uint64_t checksum);
 
     // --- extended attributes (user.kvcache.* and other user.*) ----------------------------
     Result<std::string> getxattr(EntryId id, std::string_view name);

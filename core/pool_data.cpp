@@ -183,6 +183,17 @@ Status Pool::flush(EntryId id) {
     return st;
 }
 
+Status Pool::commitWritten(EntryId id, uint64_t checksum) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    std::shared_lock data(ino->data_mutex);
+    std::lock_guard lk(meta_);
+    if (ino->write_opens != 1 || !ino->dirty) return {};
+    Status st = commit(ino.get(), checksum);
+    candidates_->refresh(ino.get());
+    return st;
+}
+
 Status Pool::allocateFor(Inode* ino, uint64_t count) {
     if (count == 0) return {};
     if (ino->pinned && pin_budget_ && pinnedBytes() + count * blockSize() > pin_budget_)
@@ -362,12 +373,25 @@ Result<Pool::ReadPlan> Pool::planRead(EntryId id, uint64_t offset, size_t len) {
     return plan;
 }
 
+// Through the segment's fd, not its mapping, as writes are: the kernel copies from the pages
+// whether or not this process ever mapped them (a first touch costs a page fault per 4 KiB, and
+// freed blocks lose their mapping when their pages are punched out).
 Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len) {
     auto plan = planRead(id, offset, len);
     if (!plan) return plan.error();
     char* dst = static_cast<char*>(out);
     for (const ReadPiece& piece : plan->pieces) {
-        std::memcpy(dst, piece.address, piece.len);
+        size_t done = 0;
+        while (done < piece.len) {
+            const ssize_t n = ::pread(segment_->fd(), dst + done, piece.len - done,
+                                      static_cast<off_t>(piece.file_offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                const int err = n < 0 ? errno : EIO;
+                return makeError(err, fmt::format("cannot read the segment: {}", strerror(err)));
+            }
+            done += static_cast<size_t>(n);
+        }
         dst += piece.len;
     }
     return plan->total;

@@ -1,5 +1,7 @@
 #include "core/transfer.h"
 
+#include <xxhash.h>
+
 #include <fmt/format.h>
 
 #include "core/names.h"
@@ -42,11 +44,14 @@ class Looked {
 // entry's attributes once it is in place.
 Result<EntryAttr> fillAndPublish(Pool& pool, EntryId dir, const StoreItem& item,
                                  std::string_view tmp_name, EntryId id, const EntryAttr& dir_attr,
-                                 const Credentials& who) {
+                                 const Credentials& who, bool& replaced) {
     if (item.len > 0) {
         auto w = pool.write(id, 0, item.data, item.len);
         if (!w) return w.error();
     }
+    // The bytes just written, hashed from the client's buffer rather than read back from the
+    // segment (that read faults in every page the write put there through the file).
+    const uint64_t checksum = XXH3_64bits(item.data, item.len);
     if (!item.parent.empty())
         if (auto st = pool.setxattr(id, "user.kvcache.parent", item.parent, 0); !st)
             return st.error();
@@ -57,7 +62,7 @@ Result<EntryAttr> fillAndPublish(Pool& pool, EntryId dir, const StoreItem& item,
     for (const auto& [name, value] : item.xattrs)
         if (auto st = pool.setxattr(id, name, value, 0); !st) return st.error();
     // Committed before its name replaces another: a crash after the rename finds it whole.
-    if (auto st = pool.fsync(id); !st) return st.error();
+    if (auto st = pool.commitWritten(id, checksum); !st) return st.error();
     // The rename's lookup of the name, as the kernel makes it.
     auto there = pool.lookup(dir, item.name);
     if (there) {
@@ -67,6 +72,7 @@ Result<EntryAttr> fillAndPublish(Pool& pool, EntryId dir, const StoreItem& item,
         if (!item.replace) return makeError(EEXIST, fmt::format("{} exists", item.name));
         if (!mayUnlinkFrom(dir_attr.mode, dir_attr.uid, there->uid, who))
             return makeError(EACCES, fmt::format("{}: sticky directory", item.name));
+        replaced = true;
     } else if (there.code() != ENOENT) {
         return there.error();
     }
@@ -78,7 +84,7 @@ Result<EntryAttr> fillAndPublish(Pool& pool, EntryId dir, const StoreItem& item,
 }  // namespace
 
 Result<EntryAttr> storeEntry(Pool& pool, EntryId dir, const StoreItem& item,
-                             std::string_view tmp_name, const Credentials& who) {
+                             std::string_view tmp_name, const Credentials& who, bool* replaced) {
     if (item.len > 0 && !item.data) return makeError(EFAULT, "no bytes to store");
     auto dir_attr = checkDir(pool, dir, who, kMayWrite | kMayExec);
     if (!dir_attr) return dir_attr.error();
@@ -95,7 +101,9 @@ Result<EntryAttr> storeEntry(Pool& pool, EntryId dir, const StoreItem& item,
                             IfExists::Fail);
     if (!made) return made.error();
     const EntryId id = made->id;
-    auto done = fillAndPublish(pool, dir, item, tmp_name, id, *dir_attr, who);
+    bool was_there = false;
+    auto done = fillAndPublish(pool, dir, item, tmp_name, id, *dir_attr, who, was_there);
+    if (replaced) *replaced = done.ok() && was_there;
     if (!done) (void)pool.unlink(dir, tmp_name);
     pool.release(id, Access::Write);  // the tiers learn of the new version here
     pool.forget(id, 1);

@@ -40,8 +40,10 @@ struct StoreItem {
 // among concurrent stores (the caller numbers them).
 // EACCES: `who` may not write `dir` (or, in a sticky directory, replace the entry); EISDIR: the
 // name is a directory; EEXIST: it exists and !replace; ENOSPC, EDQUOT, EFBIG as a write.
+// `replaced` (if given) tells whether an entry had the name before.
 Result<EntryAttr> storeEntry(Pool& pool, EntryId dir, const StoreItem& item,
-                             std::string_view tmp_name, const Credentials& who);
+                             std::string_view tmp_name, const Credentials& who,
+                             bool* replaced = nullptr);
 
 // Loads the whole committed entry `name` of `dir` into `out`, as open + read + close through the
 // mount: the lookup counts a miss or promotes from a lower tier, the open counts a hit and

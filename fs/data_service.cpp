@@ -216,7 +216,7 @@ class Handler {
 
     std::vector<char> store(const wire::Request& req, const Target& t) {
         std::vector<wire::ItemResult> out(req.items.size());
-        bool stored = false;
+        bool invalidated = false;
         for (size_t i = 0; i < req.items.size(); ++i) {
             const wire::Item& it = req.items[i];
             StoreItem item;
@@ -229,18 +229,22 @@ class Handler {
             item.replace = !(it.flags & wire::kStoreNoReplace);
             item.xattrs = it.xattrs;
             const std::string tmp = fmt::format(".kvc-data.{}.{}", getpid(), serial_++);
-            auto r = storeEntry(*t.slot->pool, t.id, item, tmp, c_.who);
+            bool replaced = false;
+            auto r = storeEntry(*t.slot->pool, t.id, item, tmp, c_.who, &replaced);
             out[i].status = r.code();
             if (!r) continue;
             out[i].value = r->size;
             out[i].mode = r->mode;
-            // The kernel may cache the name's previous entry, or its absence: it must ask again.
-            fs_.invalidate(t.slot->index, Invalidation{t.id, std::string(it.name), 0});
-            stored = true;
+            // The kernel may cache the name's previous entry: it must ask again. (A name that
+            // was missing needs nothing: the mount's misses are errors, which it does not cache.)
+            if (replaced) {
+                fs_.invalidate(t.slot->index, Invalidation{t.id, std::string(it.name), 0});
+                invalidated = true;
+            }
         }
         // Answered once the kernel has forgotten the old names: a reader through the mount
         // sees what was stored.
-        if (stored) fs_.drainNotifications();
+        if (invalidated) fs_.drainNotifications();
         return wire::encodeReply(req.op, req.id, out);
     }
 

@@ -76,6 +76,16 @@ TEST_F(TransferTest, AStoreIsACommittedEntryUnderItsNameAlone) {
     pool_->verify();
 }
 
+TEST_F(TransferTest, TheCommitChecksumIsTheStoredBytes) {
+    // Hashed from the client's bytes as they were written: the pool's own check agrees.
+    ASSERT_TRUE(store("blk", pattern(3, 3 * kBlock + 100)).ok());
+    ASSERT_TRUE(store("empty", "").ok());
+    pool_->setVerifyReads(true);
+    EXPECT_TRUE(sameBytes(load("blk"), pattern(3, 3 * kBlock + 100)));
+    EXPECT_EQ("", load("empty"));
+    EXPECT_EQ(0u, pool_->stats().counters.checksum_failures);
+}
+
 TEST_F(TransferTest, AReplacedEntryKeepsItsBytesForWhoeverHasItOpen) {
     ASSERT_TRUE(store("blk", pattern(1, 9000)).ok());
     const EntryId old = idOf(*pool_, kPoolRootId, "blk");

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Summarizes a run of tests/bench/perf/run.sh: medians per workload and filesystem, the ratio
-kvcachefs/tmpfs and whether it meets its target, the scale and memory tables. A target is
-"out of FUSE's reach" when the floor (fuse_floor: a FUSE daemon that stores nothing, measured in
-the same run) falls short of it too.
+kvcachefs/tmpfs and whether it meets its target, the scale and memory tables, and the data path
+(libkvcachefs against tmpfs, the mount's FUSE path and memcpy). A target is "out of FUSE's
+reach" when the floor (fuse_floor: a FUSE daemon that stores nothing, measured in the same run)
+falls short of it too.
 
 Usage: report.py OUT_DIR   (reads OUT_DIR/results.jsonl and OUT_DIR/machine.json; writes
 results.csv, summary.json, summary.md and, when gnuplot is installed, ratios.png and scale.png)
@@ -31,6 +32,22 @@ RATIO_TARGETS = {
 SCALE_TARGET = 1.5
 SCALE_OPS = ["lookup", ".match (32 names)", "create 4K", "create 4K evicting"]
 FILESYSTEMS = ["tmpfs", "kvc", "kvc-dio"]
+
+# The data path (issue 20): each row compares libkvcachefs ("kvc") with one baseline of the same
+# run: (baseline fs, what it is, target, kind). kind "min": the ratio lib/baseline (rates) must
+# reach the target; "max": the ratio lib time/baseline time must stay within it; None: stated.
+DATA_BASELINES = {
+    "store": [("tmpfs", "tmpfs pwrite (fallocated files)", 1.0, "min"),
+              ("tmpfs-rewrite", "tmpfs pwrite again (pages written before)", None, None),
+              ("fuse", "FUSE create+pwrite+close", 4.0, "min")],
+    "load": [("tmpfs", "tmpfs pread", 1.0, "min"),
+             ("fuse", "FUSE open+pread+close, cold", None, None),
+             ("fuse-warm", "FUSE open+pread+close, page cache", None, None)],
+    "chain": [("memcpy", "memcpy of the same bytes", 1.2, "max")],
+    "small store": [("fuse", "FUSE create+write+close", 10.0, "min")],
+    "small load": [("fuse", "FUSE open+read+close, cold", 10.0, "min")],
+}
+TWO_CLIENTS = "kvc-2c"
 FLOORS = ["floor", "floor-dio"]
 
 
@@ -116,8 +133,10 @@ def main(out: Path) -> None:
         if r["group"] == "mem":
             mem.setdefault(r["workload"], {"unit": r["unit"]})[r["fs"]] = float(r["value"])
 
+    data = data_rows(rows)
+
     summary = {"machine": machine, "compare": compare, "scale": scale_out, "scale_counts": counts,
-               "memory": mem}
+               "memory": mem, "data": data}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
     md = []
@@ -148,6 +167,16 @@ def main(out: Path) -> None:
         md.append("|---|---|--:|--:|--:|")
         for k, v in mem.items():
             md.append(f"| {k} | {v['unit']} | " + " | ".join(fmt(v.get(fs)) for fs in FILESYSTEMS) + " |")
+    if data:
+        md.append("")
+        md.append("| data path (libkvcachefs) | unit | library | compared with | its value | ratio "
+                  "| target |")
+        md.append("|---|---|--:|---|--:|--:|---|")
+        for e in data:
+            ratio = fmt(e["ratio"]) + ("×" if e["ratio"] is not None else "")
+            md.append(f"| {e['workload']} | {e['unit']} | {fmt(e['value'], e['unit'])} | "
+                      f"{e['baseline']} | {fmt(e['baseline_value'], e['unit'])} | {ratio} | "
+                      f"{data_verdict(e)} |")
     (out / "summary.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
@@ -155,6 +184,51 @@ def main(out: Path) -> None:
         plot(out, compare, scale_out, counts)
     else:
         print("report.py: gnuplot not installed, no PNG", file=sys.stderr)
+
+
+def data_rows(rows):
+    """Medians of the data group per (workload, fs), one row per comparison of the library with
+    a baseline; the two-client rows compare the aggregate with one client."""
+    samples = OrderedDict()
+    units = {}
+    for r in rows:
+        if r["group"] == "data":
+            samples.setdefault(r["workload"], {}).setdefault(r["fs"], []).append(float(r["value"]))
+            units[r["workload"]] = r["unit"]
+    out = []
+    for wl, per_fs in samples.items():
+        med = {fs: statistics.median(v) for fs, v in per_fs.items()}
+        lib = med.get("kvc")
+        op = wl.split()[0]
+        key = f"small {op}" if units[wl] == "ops/s" else op
+        for fs, what, target, kind in DATA_BASELINES.get(key, []):
+            base = med.get(fs)
+            if lib is None or base is None:
+                continue
+            ratio = lib / base if base else None
+            e = {"workload": wl, "unit": units[wl], "reps": len(per_fs["kvc"]), "value": lib,
+                 "baseline": what, "baseline_fs": fs, "baseline_value": base, "ratio": ratio,
+                 "target": target, "kind": kind, "samples": per_fs["kvc"],
+                 "baseline_samples": per_fs[fs]}
+            if kind == "min" and ratio is not None:
+                e["met"] = ratio >= target
+            elif kind == "max" and ratio is not None:
+                e["met"] = ratio <= target
+            out.append(e)
+        if TWO_CLIENTS in med and lib:
+            out.append({"workload": f"{wl}, 2 clients (aggregate)", "unit": units[wl],
+                        "reps": len(per_fs[TWO_CLIENTS]), "value": med[TWO_CLIENTS],
+                        "baseline": "1 client", "baseline_fs": "kvc", "baseline_value": lib,
+                        "ratio": med[TWO_CLIENTS] / lib, "target": None, "kind": None,
+                        "samples": per_fs[TWO_CLIENTS], "baseline_samples": per_fs["kvc"]})
+    return out
+
+
+def data_verdict(e) -> str:
+    if e["kind"] is None:
+        return "(stated)" if e["baseline_fs"] == "kvc" else ""
+    sign = "≥" if e["kind"] == "min" else "≤ (time)"
+    return f"{sign} {e['target']} {'met' if e.get('met') else 'MISSED'}"
 
 
 def plot(out: Path, compare, scale_out, counts) -> None:

@@ -5,23 +5,28 @@
 # PNG plots. Not a test: ctest runs only `--quick` (label "bench") to keep it working.
 #
 # Usage: tests/bench/perf/run.sh [--build DIR] [--out DIR] [--quick] [--reps N] [--size SIZE]
-#                                [--parts io,small,scale,mem] [--scale "10000 100000 1000000"]
+#                                [--parts io,small,scale,mem,data] [--scale "10000 100000 1000000"]
+#                                [--data-total SIZE]
 #   --build DIR  a build tree with fs/kvcachefs, tests/bench/kvc_perf and tests/bench/fuse_floor
-#                [$KVC_BUILD or ./build]
+#                (and tests/bench/kvc_data_bench for the data part) [$KVC_BUILD or ./build]
 #   --out DIR    where results.jsonl, results.csv, summary.json, summary.md and *.png go
 #                [/tmp/kvcperf-results]
 #   --quick      tiny sizes, one repetition (a smoke run, about a minute)
 #   --reps N     repetitions of each workload per filesystem [3]
 #   --size SIZE  bytes per large entry, with a K/M/G suffix [512M]
-#   --parts      which groups to run [io,small,scale,mem]
+#   --parts      which groups to run [io,small,scale,mem,data]
 #   --scale      entry counts of the scale group [10000 100000 1000000]
+#   --data-total bytes per sample of the data group's large workloads [256M]
 #
 # Workloads: io (fio, psync/mmap engines): sequential write and read (cold: posix_fadvise
 # DONTNEED first; warm: in the page cache) with 1 MiB and 128 KiB I/O and 1 and 2 threads, random
 # reads of 4 KiB and 64 KiB, mmap read and write cold and warm; small (kvc_perf): create+write+
 # close, stat, open+read+close, unlink of 4 KiB and 128 KiB entries, 1 and 2 threads; scale
 # (kvcachefs only): lookup, create, .match and create-with-eviction at each entry count; mem:
-# daemon RSS, shm resident bytes and page cache per GiB stored, with and without -o direct_io.
+# daemon RSS, shm resident bytes and page cache per GiB stored, with and without -o direct_io;
+# data (kvc_data_bench, on its own mount with a data socket): libkvcachefs stores and loads of
+# 2 MiB and 256 KiB blocks in batches vs tmpfs pwrite/pread and the mount's FUSE path, a 64-block
+# chain loaded in one round trip vs memcpy, 4 KiB blocks vs FUSE create/open, two clients.
 # The direct_io mount ("kvc-dio") also runs the 1 MiB single-thread sequential and 4 KiB small
 # workloads, to show what dropping the page-cache copy costs. The io and small groups also run on
 # fuse_floor ("floor", and "floor-dio" where kvc-dio runs), a FUSE daemon that meets the kernel
@@ -40,8 +45,9 @@ out=/tmp/kvcperf-results
 quick=0
 reps=3
 size_arg=512M
-parts=io,small,scale,mem
+parts=io,small,scale,mem,data
 scale_counts="10000 100000 1000000"
+data_total_arg=256M
 
 while (($#)); do
   case $1 in
@@ -52,6 +58,7 @@ while (($#)); do
     --size) size_arg=$2; shift 2 ;;
     --parts) parts=$2; shift 2 ;;
     --scale) scale_counts=$2; shift 2 ;;
+    --data-total) data_total_arg=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -66,7 +73,7 @@ to_bytes() {
 }
 
 if ((quick)); then
-  reps=1 size_arg=16M scale_counts="500 1000"
+  reps=1 size_arg=16M scale_counts="500 1000" data_total_arg=8M
 fi
 size=$(to_bytes "$size_arg")
 ((size >= 1 << 20)) || { echo "run.sh: --size must be at least 1M" >&2; exit 2; }
@@ -75,11 +82,15 @@ has_part() { [[ ",$parts," == *",$1,"* ]]; }
 daemon=$build/fs/kvcachefs
 perf=$build/tests/bench/kvc_perf
 floor_daemon=$build/tests/bench/fuse_floor
+data_bench=$build/tests/bench/kvc_data_bench
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 [ -x "$daemon" ] || { echo "run.sh: no daemon at $daemon (--build DIR)" >&2; exit 2; }
 [ -x "$perf" ] || { echo "run.sh: no kvc_perf at $perf (--build DIR)" >&2; exit 2; }
 [ -x "$floor_daemon" ] || { echo "run.sh: no fuse_floor at $floor_daemon (--build DIR)" >&2; exit 2; }
+if has_part data && [ ! -x "$data_bench" ]; then
+  echo "run.sh: no kvc_data_bench at $data_bench (--build DIR)" >&2; exit 2
+fi
 [ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ] || { echo "SKIP: /dev/fuse unusable"; exit 77; }
 command -v fusermount3 >/dev/null || { echo "SKIP: no fusermount3"; exit 77; }
 command -v fio >/dev/null || { echo "SKIP: no fio (scripts/install-deps.sh installs it)"; exit 77; }
@@ -355,6 +366,54 @@ if has_part mem; then
     fi
     rm -rf "$d"
   done
+fi
+
+# --- data path: libkvcachefs ---------------------------------------------------------------
+# Its own mount (a pool for two clients' samples plus the chain; the socket in $work). Each
+# repetition runs every workload's variants back to back (tmpfs, library, FUSE); entries are
+# removed after each sample. Raw samples go to data_raw.jsonl.
+if has_part data; then
+  data_total=$(to_bytes "$data_total_arg")
+  if ((quick)); then
+    data_args=(--sizes 2M,256K --batch 4 --chain 8 --chain-loops 1 --small-count 256 --small-batch 64)
+    data_chain=8 data_pool=256M
+  else
+    data_args=(--sizes 2M,256K --batch 64 --chain 64 --chain-loops 4 --small-count 4096 --small-batch 256)
+    data_chain=64 data_pool=$(((data_total * 2 + (128 << 20) + (256 << 20)) >> 20))M
+  fi
+  dmnt=$work/mnt-data
+  mount_kvc "$dmnt" "${tag}x" "size=$data_pool,data_socket=$work/data.sock"
+  mkdir "$dmnt/pool" "$tmpfs_dir/data"
+  : >"$out/data_raw.jsonl"
+  for rep in $(seq "$reps"); do
+    say "data rep $rep (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    timeout -k 5 "$step_timeout" "$data_bench" --pool "$dmnt/pool" --tmpfs "$tmpfs_dir/data" \
+      --total "$data_total" --reps 1 "${data_args[@]}" >"$work/data.jsonl" || {
+      echo "run.sh: kvc_data_bench failed or timed out after ${step_timeout}s" >&2; exit 1; }
+    cat "$work/data.jsonl" >>"$out/data_raw.jsonl"
+    # One record per sample: MB/s (10^6 B/s) of the large blocks, ops/s of the small ones, ms
+    # per chain load.
+    "$py" - "$work/data.jsonl" "$rep" "$data_chain" >>"$results" <<'EOF'
+import json, sys
+rep, chain = int(sys.argv[2]), int(sys.argv[3])
+def label(b):
+    return f"{b >> 20}M" if b >= 1 << 20 and b % (1 << 20) == 0 else f"{b >> 10}K"
+for line in open(sys.argv[1]):
+    s = json.loads(line)
+    wl = f"{s['op']} {label(s['size'])}"
+    if s["op"] == "chain":
+        wl, value, unit, hb = f"chain {chain}x{label(s['size'])}", s["seconds"] * 1e3 * chain / s["n"], "ms", "false"
+    elif s["size"] < 65536:
+        value, unit, hb = s["ops_per_s"], "ops/s", "true"
+    else:
+        value, unit, hb = s["mb_per_s"], "MB/s", "true"
+    print(f'{{"group":"data","workload":"{wl}","fs":"{s["fs"]}","rep":{rep},"value":{value:.3f},'
+          f'"unit":"{unit}","higher_better":{hb}}}')
+EOF
+  done
+  unmount_kvc "$dmnt"
+  rm -f /dev/shm/"$tag.${tag}x".*
+  rm -rf "$tmpfs_dir/data"
 fi
 
 # --- report ---------------------------------------------------------------------------------
