@@ -354,7 +354,17 @@ Status DataService::start() {
         return makeError(errno, fmt::format("cannot make {}: {}", dir, strerror(errno)));
     listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0) return makeError(errno, "cannot make the data socket");
-    (void)::unlink(path_.c_str());  // a stale socket of this instance's previous daemon
+    // A socket left by a daemon that died is replaced; one that answers is another mount's.
+    if (const int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0); probe >= 0) {
+        const bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(probe);
+        if (live) {
+            ::close(listen_fd_);
+            listen_fd_ = -1;
+            return makeError(EADDRINUSE, fmt::format("{} is another daemon's data socket", path_));
+        }
+    }
+    (void)::unlink(path_.c_str());
     if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         chmod(path_.c_str(), 0666) != 0 || listen(listen_fd_, 64) != 0) {
         const int err = errno;

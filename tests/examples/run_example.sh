@@ -3,7 +3,7 @@
 #
 #   run_example.sh KVCACHEFS_BIN MMAP_ENTRY_BIN EXAMPLE
 #
-# EXAMPLE is one of: python_client, python_numpy, c_mmap_entry, c_kv_blocks, shell_walkthrough,
+# EXAMPLE is one of: python_client, python_data_client, python_numpy, c_mmap_entry, c_kv_blocks, shell_walkthrough,
 # serving_demo, serving_demo_256. Each run mounts the daemon it starts on a temporary directory
 # with its own instance and shm prefix (so ctest -j is safe), and always cleans up: lazy
 # unmount, wait for (then end) only the daemon it started, remove its /dev/shm segments and its
@@ -141,6 +141,15 @@ case $EXAMPLE in
 python_client)
     run "client test" "$PY" "$SRC/tests/examples/client_test.py" "$POOL"
     has "client_test: OK"
+    ;;
+
+python_data_client)
+    need_numpy
+    run "data client test" "$PY" "$SRC/tests/examples/data_client_test.py" "$POOL"
+    has "data_client_test: OK"
+    has "ok   data path: load_chain loads the leading run (5, 5)"
+    has "ok   file I/O: load_chain loads the leading run (5, 5)"
+    [ "$(stat_of entries)" = 0 ] || fail "the test left entries behind"
     ;;
 
 python_numpy)

@@ -84,6 +84,33 @@ TEST_F(DataPathTest, TheMountNamesItsSocket) {
     EXPECT_EQ(1, kvc_fast_path(lib.c));
 }
 
+TEST_F(DataPathTest, AnotherMountNeverTakesALiveSocket) {
+    KvcMount other("size=16M,data_socket=" + mount().dataSocket());
+    ASSERT_TRUE(other.start());
+    // The second mount serves its files, without a data path of its own.
+    EXPECT_EQ("<ENODATA>", getXattr(other.path(), "user.kvcache.data_socket"));
+    EXPECT_NE(std::string::npos, other.daemonLog().find("no data path"));
+    other.cleanup();
+    // The first keeps its socket.
+    Lib lib(pool_);
+    ASSERT_EQ(0, lib.rc);
+    EXPECT_EQ(1, kvc_fast_path(lib.c));
+    EXPECT_EQ(0, lib.store("x", "y"));
+}
+
+TEST(DataPathOffTest, WithoutASocketTheLibraryUsesTheFiles) {
+    KvcMount m("size=16M,data_socket=none");
+    ASSERT_TRUE(m.start());
+    EXPECT_EQ("<ENODATA>", getXattr(m.path(), "user.kvcache.data_socket"));
+    ASSERT_EQ(0, mkdir(m.path("p").c_str(), 0755));
+    Lib lib(m.path("p"));
+    ASSERT_EQ(0, lib.rc);
+    EXPECT_EQ(0, kvc_fast_path(lib.c));
+    EXPECT_EQ(0, lib.store("x", "by the files"));
+    EXPECT_EQ("by the files", lib.load("x").second);
+    EXPECT_EQ("by the files", readFile(m.path("p/x")).value_or(""));
+}
+
 TEST_F(DataPathTest, StoredEntriesAreFilesWithTheirAttributes) {
     Lib lib(pool_);
     ASSERT_EQ(0, lib.rc);
