@@ -55,6 +55,16 @@ LOG=$TMP/daemon.log
 DAEMON=
 mkdir -p "$MNT"
 : > "$TMP/empty.toml"   # an installed /etc/kvcachefs/kvcachefs.toml must not leak in
+# A sanitizer build's libkvcachefs (the ASan tier) needs its runtime loaded before Python's own
+# libraries: Python runs through a wrapper that preloads it (leak checks off: CPython keeps its
+# objects at exit).
+asan_rt=$(ldd "$KVCACHEFS_LIB" 2>/dev/null | awk '/libasan/ { print $3 }')
+if [ -n "$asan_rt" ]; then
+    printf '#!/bin/sh\nLD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 exec %s "$@"\n' "$asan_rt" "$PY" \
+        > "$TMP/python3"
+    chmod +x "$TMP/python3"
+    PY=$TMP/python3
+fi
 
 cleanup() {
     local rc=$?

@@ -6,7 +6,8 @@ reach" when the floor (fuse_floor: a FUSE daemon that stores nothing, measured i
 falls short of it too.
 
 Usage: report.py OUT_DIR   (reads OUT_DIR/results.jsonl and OUT_DIR/machine.json; writes
-results.csv, summary.json, summary.md and, when gnuplot is installed, ratios.png and scale.png)
+results.csv, summary.json, summary.md and, when gnuplot is installed, ratios.png, scale.png and
+data_path.png)
 Standard library only.
 """
 import csv
@@ -181,7 +182,7 @@ def main(out: Path) -> None:
     print("\n".join(md))
 
     if shutil.which("gnuplot"):
-        plot(out, compare, scale_out, counts)
+        plot(out, compare, scale_out, counts, data)
     else:
         print("report.py: gnuplot not installed, no PNG", file=sys.stderr)
 
@@ -231,10 +232,12 @@ def data_verdict(e) -> str:
     return f"{sign} {e['target']} {'met' if e.get('met') else 'MISSED'}"
 
 
-def plot(out: Path, compare, scale_out, counts) -> None:
+def plot(out: Path, compare, scale_out, counts, data=()) -> None:
     script = ""
     if compare:
         script += ratio_plot(out, compare)
+    if data:
+        script += data_plot(out, data)
     if scale_out and len(counts) > 1:
         script += scale_plot(out, scale_out, counts)
     if script:
@@ -267,6 +270,38 @@ plot "{dat}" using 3:1:(0):3:($1-0.3):($1-0.1):ytic(2) with boxxyerror lc rgb "#
 reset
 """
     return script
+
+
+def data_plot(out: Path, data) -> str:
+    """data_path.png: each comparison of the data path as a ratio (log scale; for the chain, the
+    memcpy's time over the chain's, so that higher is better everywhere), labelled with the
+    library's absolute figure and the baseline's, and the target."""
+    dat = out / "data_path.dat"
+    with open(dat, "w") as f:
+        for i, e in enumerate(data):
+            r, t = e["ratio"], e["target"]
+            if e["kind"] == "max":  # a time: invert, so that the bar grows with speed
+                r, t = (1 / r if r else None), (1 / t if t else None)
+            label = (f'{e["workload"]} vs {e["baseline"]} ({fmt(e["value"])} vs '
+                     f'{fmt(e["baseline_value"])} {e["unit"]})').replace('"', "'")
+            f.write(f'{i} "{label}" {r or "NaN"} {t if t is not None else "NaN"}\n')
+    height = 300 + 22 * len(data)
+    return f"""
+set terminal pngcairo noenhanced size 1200,{height} font ",9"
+set output "{out / 'data_path.png'}"
+set title "data path (libkvcachefs) / baseline, medians in one run (higher is better)"
+set style fill solid 0.8 border -1
+set yrange [{len(data) - 0.2}:-0.8]
+set logscale x
+set xrange [0.1:100]
+set ytics nomirror font ",8"
+set grid x
+set key bottom right
+set xlabel "ratio (log scale)"
+plot "{dat}" using 3:1:(0.1):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#3b75af" title "data path", \\
+     "" using 4:1 with points pt 5 ps 0.9 lc rgb "#c0392b" title "target"
+reset
+"""
 
 
 def scale_plot(out: Path, scale_out, counts) -> str:
