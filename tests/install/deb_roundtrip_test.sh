@@ -21,7 +21,10 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null || fail 
 pass "package installs"
 [ -e /usr/include/kvcachefs.h ] && pkg-config --exists kvcachefs 2>/dev/null ||
     [ -e /usr/lib/pkgconfig/kvcachefs.pc ] || fail "the package lacks kvcachefs.h or kvcachefs.pc"
-env -u PYTHONPATH -u KVCACHEFS_LIB /usr/bin/python3 -c 'import kvcachefs; kvcachefs.Client' ||
+lib=$(dpkg -L kvcachefs | grep '/libkvcachefs\.so\.0$' | head -1)
+# shellcheck disable=SC2046  # asan_env gives whole words
+env -u PYTHONPATH -u KVCACHEFS_LIB $(asan_env "$lib") /usr/bin/python3 -c \
+    'import kvcachefs; kvcachefs.Client' ||
     fail "the package's Python client does not import"
 pass "package has the client library, its header and the Python package"
 opts="size=16M,policy=lru,instance=deb,shm_prefix=$PREFIX"

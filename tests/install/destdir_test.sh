@@ -27,7 +27,8 @@ mountpoint -q "$MNT" || fail "not mounted"
 mkdir "$MNT/p" && head -c 100000 /dev/urandom > "$TMP/data" && cp "$TMP/data" "$MNT/p/x" \
     && cmp "$TMP/data" "$MNT/p/x" || fail "data round trip"
 # The installed Python package finds the installed library beside it and takes the data path.
-PYTHONPATH=$(dirname "$pydir") KVCACHEFS_LIB= /usr/bin/python3 - "$MNT/p" <<'EOF' ||
+# shellcheck disable=SC2046  # asan_env gives whole words
+env PYTHONPATH="$(dirname "$pydir")" KVCACHEFS_LIB= $(asan_env "$lib") /usr/bin/python3 - "$MNT/p" <<'EOF' ||
 import sys, kvcachefs
 c = kvcachefs.Client(sys.argv[1])
 assert c.fast_path, "no data path"

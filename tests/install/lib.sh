@@ -21,3 +21,12 @@ trap cleanup EXIT
 
 # Waits until $1 is a mountpoint (the helper returns only then, so this is a check).
 is_mounted() { mountpoint -q "$1"; }
+
+# For env(1): what Python needs to load the libkvcachefs $1 when a sanitizer build made it (the
+# ASan tier): the ASan runtime preloaded, since it must come before Python's own libraries, and
+# no leak check (CPython keeps its objects at exit). Nothing for a normal build.
+asan_env() {
+    local rt
+    rt=$(ldd "$1" 2>/dev/null | awk '/libasan/ { print $3 }')
+    [ -z "$rt" ] || echo "LD_PRELOAD=$rt ASAN_OPTIONS=detect_leaks=0"
+}
