@@ -170,8 +170,9 @@ class Handler {
         if (slot >= wire::kMaxBuffers) return makeError(EMFILE, "too many buffers");
         void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) return makeError(errno, "cannot map the buffer");
-        // Its pages mapped now, once: a copy never takes a page fault per 4 KiB.
-        (void)madvise(p, size, MADV_POPULATE_WRITE);
+        // Not populated: the memfd may be sparse and as large as 1 TiB, and pages the daemon
+        // touches first are charged to it. A copy touches only the bytes a request moves, which
+        // a pool's capacity (stores) or an entry's size (loads) bounds.
         if (slot == c_.buffers.size()) c_.buffers.emplace_back();
         c_.buffers[slot] = {static_cast<char*>(p), size};
         return slot;
