@@ -556,19 +556,19 @@ TEST(DataPathTiersTest, StoresGoDownAndLoadsBringThemBack) {
     }
     ASSERT_TRUE(m.settled());
     EXPECT_GT(m.stat("tier.disk.entries"), 0u);
-    // A chain load promotes what it matches below, and loads it.
+    // A chain load promotes what it matches below, and loads it: 8 blocks, which the pool holds
+    // at once (a longer run would push its own head down again before it is loaded).
     std::vector<std::string> names;
-    std::vector<kvc_load_item> items(24);
+    std::vector<kvc_load_item> items(8);
     for (int i = 0; i < 24; ++i) names.push_back("t" + std::to_string(i));
-    for (size_t i = 0; i < 24; ++i) {
+    for (size_t i = 0; i < items.size(); ++i) {
         items[i].name = names[i].c_str();
         items[i].offset = i * (64 << 10);
         items[i].capacity = 64 << 10;
     }
     size_t leading = 0;
     const long loaded = kvc_load_chain(lib.c, lib.b, items.data(), items.size(), &leading);
-    EXPECT_EQ(24u, leading);
-    // The pool holds 16 of them at a time: the run is loaded while it stays.
+    EXPECT_EQ(8u, leading);
     EXPECT_GT(loaded, 0);
     for (long i = 0; i < loaded; ++i)
         EXPECT_EQ(pattern(64 << 10, 500 + static_cast<uint32_t>(i)),
@@ -576,6 +576,8 @@ TEST(DataPathTiersTest, StoresGoDownAndLoadsBringThemBack) {
             << i;
     // Every block loads back alone, whichever tier holds it.
     for (int i = 0; i < 24; ++i) {
+        // What the last promotions pushed down is stored below before it is asked for.
+        ASSERT_TRUE(m.settled());
         auto got = lib.load(names[i]);
         EXPECT_EQ(0, got.first) << names[i];
         EXPECT_EQ(pattern(64 << 10, 500 + i), got.second) << names[i];
