@@ -140,6 +140,34 @@ class MountTarget : public RestoreTarget {
         return {};
     }
 
+    Status putNode(const SnapshotRecord& n) override {
+        const std::string path = full(n.path);
+        const std::string tmp = tempFor(n.path);
+        const bool symlink = n.kind == SnapshotKind::Symlink;
+        if (symlink ? ::symlink(n.link_target.c_str(), tmp.c_str()) != 0
+                    : ::mknod(tmp.c_str(), n.mode & (S_IFMT | 0700), n.rdev) != 0) {
+            if (errno == EPERM && !symlink && (S_ISCHR(n.mode) || S_ISBLK(n.mode)) && !as_root_) {
+                warn(fmt::format("{}: device node not restored: only root can make one", path));
+                return {};
+            }
+            return sysError(symlink ? "symlink" : "mknod", tmp);
+        }
+        temp_.set(tmp);  // only once it is ours
+        auto st = [&]() -> Status {
+            if (as_root_ && lchown(tmp.c_str(), n.uid, n.gid) != 0) return sysError("chown", path);
+            if (!symlink && ::chmod(tmp.c_str(), n.mode & 07777) != 0)
+                return sysError("chmod", path);
+            const timespec times[2] = {timespecOf(n.atime_ns), timespecOf(n.mtime_ns)};
+            if (utimensat(AT_FDCWD, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+                return sysError("utimens", path);
+            if (::rename(tmp.c_str(), path.c_str()) != 0) return sysError("rename", path);
+            return {};
+        }();
+        if (!st) ::unlink(tmp.c_str());
+        temp_.release();
+        return st;
+    }
+
     Status finishDirectory(const SnapshotRecord& d) override {
         const std::string path = full(d.path);
         if (d.path.empty() && !created_pool_) return {};  // an existing pool keeps its own
@@ -291,6 +319,7 @@ int runRestore(const std::string& file, const std::string& pool_dir_arg, bool re
         file, pool_dir, report->entries, report->directories, humanBytes(report->bytes),
         report->bytes, secs, humanRate(report->bytes, secs));
     if (report->links) line += fmt::format(", {} hard links", report->links);
+    if (report->nodes) line += fmt::format(", {} symbolic links and special files", report->nodes);
     if (replace)
         line += fmt::format(", {} entries removed first", report->removed);
     else

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "cli/command_util.h"
 #include "cli/progress.h"
 #include "core/clock.h"
+#include "core/names.h"
 #include "core/snapshot_format.h"
 #include "core/snapshot_source.h"
 
@@ -99,6 +101,7 @@ Result<SourceStat> statAt(int dirfd, const char* path, int flags, const std::str
     s.atime_ns = ns(sx.stx_atime);
     s.mtime_ns = ns(sx.stx_mtime);
     s.ctime_ns = ns(sx.stx_ctime);
+    s.rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
     return s;
 }
 
@@ -186,6 +189,8 @@ class MountSource : public SnapshotSource {
             } else if (S_ISREG(cs.st_mode)) {
                 c.kind = SourceKind::Entry;
                 c.size = static_cast<uint64_t>(cs.st_size);
+            } else {
+                c.kind = SourceKind::Node;
             }
             out.children.push_back(std::move(c));
         }
@@ -200,6 +205,21 @@ class MountSource : public SnapshotSource {
             lgetxattr(describe(rel).c_str(), std::string(name).c_str(), value, sizeof value - 1);
         if (n <= 0) return std::nullopt;
         return std::string(value, static_cast<size_t>(n));
+    }
+
+    Result<SourceNode> readNode(std::string_view rel) override {
+        const std::string path = describe(rel);
+        auto st = statAt(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, path);
+        if (!st) return st.error();
+        SourceNode node{*st, {}};
+        if (S_ISLNK(st->mode)) {
+            std::string target(kMaxSymlinkBytes + 1, '\0');
+            const ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+            if (n < 0) return sysError("readlink", path);
+            target.resize(static_cast<size_t>(n));
+            node.target = std::move(target);
+        }
+        return node;
     }
 
     Result<std::unique_ptr<SourceEntry>> openEntry(std::string_view rel) override {
@@ -286,6 +306,7 @@ int runSnapshot(std::string pool_dir, const std::string& file) {
         pool_dir, file, n.entries, n.directories, humanBytes(n.bytes), n.bytes, secs,
         humanRate(n.bytes, secs));
     if (n.links) line += fmt::format(", {} hard links", n.links);
+    if (n.nodes) line += fmt::format(", {} symbolic links and special files", n.nodes);
     line += fmt::format(", {} skipped", n.skipped.size());
     if (!n.skipped.empty())
         line += fmt::format(" (being written or changing: {})", listSome(n.skipped));

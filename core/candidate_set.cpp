@@ -14,7 +14,7 @@ CandidateSet::CandidateSet(InodeIndex& index, std::unique_ptr<EvictionPolicy> po
     : index_(index), policy_(std::move(policy)) {}
 
 bool CandidateSet::eligible(const Inode& ino) {
-    return !ino.isDir() && ino.id != kPoolRootId && ino.nlink > 0 && !ino.pinned &&
+    return ino.isFile() && ino.id != kPoolRootId && ino.nlink > 0 && !ino.pinned &&
            ino.write_opens == 0 && ino.chain_children == 0 && !ino.dirty;
 }
 
@@ -115,7 +115,7 @@ void CandidateSet::dropChainRef(Inode* child) {
 }
 
 void CandidateSet::bindChain(EntryId dir, std::string_view name, Inode* target, bool bind) {
-    if (target->isDir() || chain_refs_.empty()) return;
+    if (!target->isFile() || chain_refs_.empty()) return;
     auto it = chain_refs_.find(index_.pathOf(dir, name));
     if (it == chain_refs_.end()) return;
     if (bind) {
@@ -147,10 +147,10 @@ void CandidateSet::bindSubtree(Inode* top, bool bind) {
     }
 }
 
-// The entry a parent path names (nullptr: none, or a directory).
+// The entry a parent path names (nullptr: none, a directory or a node).
 Inode* CandidateSet::chainTarget(std::string_view path) const {
     Inode* p = index_.resolve(path);
-    return p && !p->isDir() ? p : nullptr;
+    return p && p->isFile() ? p : nullptr;
 }
 
 Inode* CandidateSet::chainLoop(Inode* start, std::string_view start_parent,

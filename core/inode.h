@@ -66,6 +66,10 @@ struct Inode {
     std::atomic<int64_t> mtime_ns{0};
     std::atomic<int64_t> ctime_ns{0};
     std::atomic<uint64_t> size{0};
+    // Nodes other than entries and directories (isNode): what a device node names, and what a
+    // symbolic link holds (its size is the target's length). Metadata only: no blocks.
+    uint64_t rdev = 0;
+    std::string target;
 
     std::vector<Extent> extents;
     uint64_t blocks = 0;  // sum of extent counts
@@ -122,6 +126,11 @@ struct Inode {
     std::shared_mutex data_mutex;
 
     bool isDir() const { return (mode & 0170000) == 0040000; }
+    // An entry: a regular file, the only kind with blocks, versions and a place in the policy.
+    bool isFile() const { return (mode & 0170000) == 0100000; }
+    bool isSymlink() const { return (mode & 0170000) == 0120000; }
+    // A symbolic link, FIFO, socket or device node: a name with attributes and nothing cached.
+    bool isNode() const { return !isDir() && !isFile(); }
 };
 
 }  // namespace kvc

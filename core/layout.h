@@ -19,7 +19,9 @@
 // bytes of the superblock or a record with zero meaning "absent" does not need a bump. A segment
 // of another version is refused at attach, never reinterpreted, with one exception: version 1
 // (one superblock copy without sequence or checksum, otherwise the same layout) is read as the
-// first copy and rewritten as version 2 at attach.
+// first copy and rewritten as version 2 at attach. Record states and fields a build does not
+// know are dropped by it, never misread (the Node state; InodeRecord::rdev sits in what were
+// reserved zero bytes).
 #pragma once
 
 #include <cstddef>
@@ -97,6 +99,9 @@ enum class RecordState : uint32_t {
     // the removal's version, `mode` a directory's for a tree. Not an inode: attach hands it to
     // the tiers again. A build that does not know it drops it.
     Tombstone = 4,
+    // A symbolic link (its target in the blob), FIFO, socket or device node (`rdev`): `mode`
+    // says which. No blocks, never dirty. A build that does not know it drops it.
+    Node = 5,
 };
 
 inline constexpr size_t kInlineExtents = 8;
@@ -137,10 +142,12 @@ struct InodeRecord {
     // from a build that kept none.
     uint64_t version_hlc;
     uint64_t version_node;
-    uint8_t reserved[kInodeHeaderBytes - 176 - kInlineExtents * sizeof(Extent)];
+    uint64_t rdev;  // device nodes: the device they name (0 for every other kind)
+    uint8_t reserved[kInodeHeaderBytes - 184 - kInlineExtents * sizeof(Extent)];
     uint8_t blob[kInlineBlobBytes];
 };
 static_assert(sizeof(InodeRecord) == kInodeRecordBytes);
+static_assert(offsetof(InodeRecord, rdev) == 304);
 static_assert(offsetof(InodeRecord, blob) == kInodeHeaderBytes);
 
 inline constexpr size_t kDirentRecordBytes = 320;

@@ -39,6 +39,17 @@ Status validateParentPath(std::string_view path) {
     return validateEntryPath(path, "user.kvcache.parent");
 }
 
+Status validateSymlinkTarget(std::string_view target) {
+    if (target.empty()) return makeError(ENOENT, "a symbolic link needs a target");
+    if (target.size() > kMaxSymlinkBytes)
+        return makeError(ENAMETOOLONG, fmt::format("a symbolic link's target is {} bytes, more "
+                                                   "than {}",
+                                                   target.size(), kMaxSymlinkBytes));
+    if (target.find('\0') != std::string_view::npos)
+        return makeError(EINVAL, "a symbolic link's target holds a NUL byte");
+    return {};
+}
+
 bool isPoolControlName(std::string_view name) {
     for (std::string_view c : {".stats", ".policy", ".evict", ".size", ".match"})
         if (name == c) return true;

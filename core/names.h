@@ -1,6 +1,7 @@
 // Rules for names of entries and directories inside a pool.
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 #include "core/result.h"
@@ -14,6 +15,12 @@ Status validateEntryName(std::string_view name);
 Status validateEntryPath(std::string_view path, std::string_view what);
 // A chain parent path (user.kvcache.parent), checked as above.
 Status validateParentPath(std::string_view path);
+
+// The longest target of a symbolic link, as on Linux (PATH_MAX less its NUL).
+inline constexpr size_t kMaxSymlinkBytes = 4095;
+// A symbolic link's target: any bytes but NUL (the kernel follows it; the pool never reads it),
+// ENOENT when empty, ENAMETOOLONG past kMaxSymlinkBytes.
+Status validateSymlinkTarget(std::string_view target);
 
 // The names a pool's own directory keeps for its control files (.stats, .policy, .evict, .size,
 // .match; the FUSE adapter serves them): no entry or directory is made under them there.

@@ -41,11 +41,12 @@ EntryAttr Pool::attrOf(const Inode& ino) const {
     a.gid = ino.gid;
     a.size = ino.isDir() ? 0 : ino.size.load(std::memory_order_relaxed);
     a.blocks512 = ino.blocks * (segment_->blockSize() / 512);
+    a.rdev = ino.rdev;
     a.blksize = segment_->blockSize();
     a.atime_ns = ino.atime_ns;
     a.mtime_ns = ino.mtime_ns.load(std::memory_order_relaxed);
     a.ctime_ns = ino.ctime_ns.load(std::memory_order_relaxed);
-    a.committed = ino.isDir() || !ino.dirty;
+    a.committed = !ino.isFile() || !ino.dirty;
     return a;
 }
 
@@ -401,7 +402,7 @@ void Pool::verify() {
         }
         if (b != ino->blocks) throw std::logic_error(fmt::format("entry {} block count", id));
         blocks += b + ino->auxBlocks();
-        if (!ino->isDir() && ino->size > ino->blocks * blockSize())
+        if (ino->isFile() && ino->size > ino->blocks * blockSize())
             throw std::logic_error(fmt::format("entry {} is larger than its blocks", id));
     }
     if (blocks != allocator_->usedBlocks())

@@ -61,6 +61,7 @@ struct EntryAttr {
     uint32_t gid = 0;
     uint64_t size = 0;
     uint64_t blocks512 = 0;  // st_blocks
+    uint64_t rdev = 0;       // device nodes
     uint32_t blksize = 0;
     int64_t atime_ns = 0;
     int64_t mtime_ns = 0;
@@ -155,6 +156,18 @@ class Pool {
     // IfExists::Truncate, O_TRUNC).
     Result<EntryAttr> create(EntryId dir, std::string_view name, uint32_t mode, uint32_t uid,
                              uint32_t gid, IfExists if_exists);
+    // A symbolic link holding `target` (validateSymlinkTarget), which the pool never reads: the
+    // kernel follows it. Counts a lookup.
+    Result<EntryAttr> symlink(EntryId dir, std::string_view name, std::string_view target,
+                              uint32_t uid, uint32_t gid);
+    // mknod(2): `mode` with its file type. A regular file is an empty committed entry; a FIFO,
+    // socket or character or block device (`rdev`) is a node: metadata only, never cached data
+    // (the mount is nodev, so a device node opens nothing). EINVAL for any other type. Counts a
+    // lookup.
+    Result<EntryAttr> mknod(EntryId dir, std::string_view name, uint32_t mode, uint64_t rdev,
+                            uint32_t uid, uint32_t gid);
+    // A symbolic link's target; EINVAL for anything else.
+    Result<std::string> readlink(EntryId id);
     Status unlink(EntryId dir, std::string_view name);
     Status rmdir(EntryId dir, std::string_view name);
     static constexpr unsigned kRenameNoReplace = 1, kRenameExchange = 2;
@@ -321,6 +334,11 @@ class Pool {
     std::shared_ptr<Inode> sharedInode(EntryId id);
     EntryAttr attrOf(const Inode& ino) const;
     Result<Inode*> newInode(uint32_t mode, uint32_t uid, uint32_t gid);
+    // The directory `dir`, where `name` is free for something new (validateNewName; EEXIST).
+    Result<Inode*> dirWithFreeName(EntryId dir, std::string_view name);
+    // A new node (Inode::isNode) `name` in `dir`, its record written; counts a lookup.
+    Result<EntryAttr> addNode(EntryId dir, std::string_view name, uint32_t mode, uint64_t rdev,
+                              std::string_view target, uint32_t uid, uint32_t gid);
     Status addName(Inode* dir, std::string_view name, Inode* target);
     void dropName(Inode* dir, std::string_view name, bool notify);
     // unlink's work once the name is known to be an entry's: the name goes, then the entry if

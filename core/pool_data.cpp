@@ -101,6 +101,10 @@ Status Pool::openCounted(EntryId id, bool for_write, bool truncate) {
     if (truncate) data = std::unique_lock(ino->data_mutex);
     std::lock_guard lk(meta_);
     if (ino->isDir() && for_write) return makeError(EISDIR, "is a directory");
+    // The kernel opens FIFOs, sockets and devices itself and follows links: only a descriptor
+    // passed to the data path (or O_PATH) reaches a node, and a node has no bytes to give.
+    if (ino->isSymlink()) return makeError(ELOOP, "a symbolic link is not opened");
+    if (ino->isNode()) return makeError(ENXIO, "a special file has no data in the pool");
     // Removed while the caller held only a lookup, and closed by everyone: its blocks are gone,
     // and it must not open as an empty file. ESTALE makes the kernel look the name up again.
     if (!ino->isDir() && ino->nlink == 0 && ino->opens == 0)
@@ -271,7 +275,7 @@ Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
 Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t len) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
-    if (ino->isDir()) return makeError(EISDIR, "is a directory");
+    if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
     if (len == 0) return size_t{0};
     const uint64_t end = offset + len;
     if (end < offset) return makeError(EFBIG, "write past the largest offset");
@@ -312,7 +316,7 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
 Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
-    if (ino->isDir()) return makeError(EISDIR, "is a directory");
+    if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
     const uint64_t end = offset + len;
     if (end < offset) return makeError(EFBIG, "allocation past the largest offset");
     // As a writer for the duration (as setattr's truncate): a grown entry is committed by the
@@ -359,7 +363,7 @@ void Pool::copyBytes(const Inode& ino, std::string& out) const {
 Result<Pool::ReadPlan> Pool::planRead(EntryId id, uint64_t offset, size_t len) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
-    if (ino->isDir()) return makeError(EISDIR, "is a directory");
+    if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
     ReadPlan plan;
     plan.keep = ino;
     plan.lock = std::shared_lock(ino->data_mutex);

@@ -105,7 +105,7 @@ Result<EvictReport> Pool::evictPercent(double percent) {
     expirePins();
     uint64_t files = 0;
     for (auto& [id, ino] : index_)
-        if (!ino->isDir() && ino->nlink > 0) files++;
+        if (ino->isFile() && ino->nlink > 0) files++;
     const auto want = static_cast<uint64_t>(std::ceil(files * percent / 100.0 - 1e-9));
     EvictReport report;
     while (report.entries < want && evictOne(report)) {
@@ -278,7 +278,7 @@ Inode* Pool::cachedChild(Inode* dir, std::string_view name) {
     auto it = dir->by_name.find(name);
     if (it == dir->by_name.end()) return nullptr;
     Inode* ino = index_.find(it->second.inode);
-    return ino && !ino->isDir() && !ino->dirty ? ino : nullptr;
+    return ino && ino->isFile() && !ino->dirty ? ino : nullptr;
 }
 
 Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string_view>& names) {
@@ -348,6 +348,10 @@ PoolStats Pool::stats() {
         if (id == kPoolRootId || ino->nlink == 0) continue;
         if (ino->isDir()) {
             s.directories++;
+        } else if (ino->isSymlink()) {
+            s.symlinks++;
+        } else if (ino->isNode()) {
+            s.special_files++;
         } else {
             s.entries++;
             if (ino->pinned) s.pinned_bytes += ino->blocks * s.block_size;

@@ -152,6 +152,7 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
         std::shared_ptr<Inode> ino = sharedInode(id);
         if (!ino) return makeError(ENOENT, "no such entry");
         if (ino->isDir()) return makeError(EISDIR, "cannot truncate a directory");
+        if (ino->isNode()) return makeError(EINVAL, "only an entry has a size to change");
         if (auto st = open(id, Access::Write); !st) return st.error();
         Status st;
         {
@@ -169,6 +170,9 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
     std::lock_guard lk(meta_);
     Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
+    // A link's mode is not used and does not change, as on Linux (lchmod).
+    if (change.mode && ino->isSymlink())
+        return makeError(EOPNOTSUPP, "the mode of a symbolic link does not change");
     const int64_t now = nowNs();
     if (change.mode) ino->mode = (ino->mode & 0170000) | (*change.mode & 07777);
     if (change.uid) ino->uid = *change.uid;
@@ -182,14 +186,20 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
     return attrOf(*ino);
 }
 
-Result<EntryAttr> Pool::mkdir(EntryId dir_id, std::string_view name, uint32_t mode, uint32_t uid,
-                              uint32_t gid) {
-    std::lock_guard lk(meta_);
+Result<Inode*> Pool::dirWithFreeName(EntryId dir_id, std::string_view name) {
     auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
     if (auto st = validateNewName(name, dir_id == kPoolRootId); !st) return st.error();
     if ((*dir)->by_name.contains(name))
         return makeError(EEXIST, fmt::format("\"{}\" exists", name));
+    return dir;
+}
+
+Result<EntryAttr> Pool::mkdir(EntryId dir_id, std::string_view name, uint32_t mode, uint32_t uid,
+                              uint32_t gid) {
+    std::lock_guard lk(meta_);
+    auto dir = dirWithFreeName(dir_id, name);
+    if (!dir) return dir.error();
     auto ino = addDir(*dir, name, mode, uid, gid);
     if (!ino) return ino.error();
     (*ino)->lookups++;
@@ -226,6 +236,8 @@ Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t m
             if (exclusive) return makeError(EEXIST, fmt::format("\"{}\" exists", name));
             if ((*child)->isDir())
                 return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
+            if ((*child)->isNode())  // the kernel opens those itself, or follows the link
+                return makeError(EEXIST, fmt::format("\"{}\" is no entry", name));
             existing = (*child)->id;
             (*child)->lookups++;
         } else {
@@ -496,11 +508,8 @@ Result<EntryAttr> Pool::linkHere(EntryId id, EntryId new_dir_id, std::string_vie
     if (!ino) return makeError(ENOENT, "no such entry");
     if (ino->isDir()) return makeError(EPERM, "hard links to directories are not allowed");
     if (ino->nlink == 0) return makeError(ENOENT, "entry was removed");
-    auto dir = index_.dir(new_dir_id);
+    auto dir = dirWithFreeName(new_dir_id, new_name);
     if (!dir) return dir.error();
-    if (auto st = validateNewName(new_name, new_dir_id == kPoolRootId); !st) return st.error();
-    if ((*dir)->by_name.contains(new_name))
-        return makeError(EEXIST, fmt::format("\"{}\" exists", new_name));
     // The new name will hold the entry: lower copies of it are older, and the entry is its
     // newest version. (An eviction demotes the entry under its first name only, so an older
     // copy of this one would come back.)

@@ -129,6 +129,32 @@ class PoolTarget : public RestoreTarget {
         return {};
     }
 
+    Status putNode(const SnapshotRecord& n) override {
+        auto dir = dirOf(n.path);
+        if (!dir) return dir.error();
+        const std::string tmp = tempName();
+        auto a = n.kind == SnapshotKind::Symlink
+                     ? pool_.symlink(*dir, tmp, n.link_target, n.uid, n.gid)
+                     : pool_.mknod(*dir, tmp, n.mode, n.rdev, n.uid, n.gid);
+        if (!a)
+            return fail(n.path, n.kind == SnapshotKind::Symlink ? "symlink" : "mknod", a.error());
+        const EntryId id = a->id;
+        auto st = [&]() -> Status {
+            AttrChange change;
+            if (n.kind != SnapshotKind::Symlink) change.mode = n.mode & 07777;
+            change.atime_ns = n.atime_ns;
+            change.mtime_ns = n.mtime_ns;
+            if (auto s = pool_.setattr(id, change); !s) return fail(n.path, "setattr", s.error());
+            if (auto s = pool_.rename(*dir, tmp, *dir, baseName(n.path), 0); !s)
+                return fail(n.path, "rename", s.error());
+            return {};
+        }();
+        if (!st) (void)pool_.unlink(*dir, tmp);
+        pool_.forget(id, 1);
+        if (st) entries_[n.path] = {id, a->generation};
+        return st;
+    }
+
     Status finishDirectory(const SnapshotRecord& d) override {
         if (d.path.empty()) {
             if (!created_pool_) return {};
@@ -229,7 +255,7 @@ class PoolTarget : public RestoreTarget {
     Pool& pool_;
     bool created_pool_;
     std::unordered_map<std::string, EntryId> dirs_;  // restored or found directories
-    // Restored entries (id, generation), for links.
+    // Restored entries and nodes (id, generation), for links.
     std::unordered_map<std::string, std::pair<EntryId, uint64_t>> entries_;
     std::vector<char> buffer_;
     uint64_t counter_ = 0;

@@ -82,6 +82,7 @@ Result<EntryImage> Pool::exportEntry(EntryId id) {
 Result<EntryImage> Pool::exportInode(const std::shared_ptr<Inode>& ino, std::string_view path) {
     if (!ino) return makeError(ENOENT, fmt::format("no such entry in pool {}", name_));
     if (ino->isDir()) return makeError(EISDIR, "is a directory");
+    if (ino->isNode()) return makeError(ENOENT, "not an entry: nothing cached to copy");
     // The data lock keeps writers out; meta_ keeps eviction from freeing the blocks meanwhile.
     std::shared_lock data(ino->data_mutex);
     std::lock_guard lk(meta_);
@@ -178,7 +179,7 @@ bool Pool::whileCurrent(const std::string& path, const Version& version,
                         const std::function<void()>& fn) {
     std::lock_guard lk(meta_);
     const Inode* ino = index_.resolve(path);
-    if (!ino || ino->isDir() || ino->dirty || ino->version != version) return false;
+    if (!ino || !ino->isFile() || ino->dirty || ino->version != version) return false;
     fn();
     return true;
 }
@@ -321,6 +322,8 @@ Status Pool::removePath(std::string_view path, const VersionFilter& which) {
     if (!child) return child.error();
     if ((*child)->isDir() || (*child)->dirty)
         return makeError(EBUSY, fmt::format("{} is a directory or being written", path));
+    // A node holds no cached bytes: what a lower tier removes is a copy of an entry.
+    if ((*child)->isNode()) return makeError(EEXIST, fmt::format("{} is no entry: it stays", path));
     if (which && !which((*child)->version))
         return makeError(EEXIST, fmt::format("{} holds a version that stays", path));
     removeEntryName(dir, name, *child, true);

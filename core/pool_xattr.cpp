@@ -27,7 +27,7 @@ Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     const KvAttr a = kvAttr(name);
-    if (a != KvAttr::None && a != KvAttr::Unknown && !ino->isDir()) {
+    if (a != KvAttr::None && a != KvAttr::Unknown && ino->isFile()) {
         switch (a) {
             case KvAttr::Priority:
                 return std::to_string(ino->priority);
@@ -76,7 +76,7 @@ Result<std::vector<std::string>> Pool::listxattr(EntryId id) {
     Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     std::vector<std::string> out;
-    if (!ino->isDir() && id != kPoolRootId) {
+    if (ino->isFile()) {
         auto add = [&](const char* k) { out.push_back(std::string(kKvcacheXattrPrefix) + k); };
         if (ino->priority != 0) add("priority");
         if (ino->pinned) add(ino->pin_expires_ns ? "pin_ttl" : "pinned");
@@ -94,7 +94,9 @@ Status Pool::setxattr(EntryId id, std::string_view name, std::string_view value,
     if (!ino) return makeError(ENOENT, "no such entry");
     if (id == kPoolRootId) return makeError(EPERM, "attributes of a pool directory are not stored");
     auto parsed = parseXattr(name, value, ino->isDir());
-    if (!parsed) return parsed.error();
+    if (!parsed) return parsed.error();  // EOPNOTSUPP for other namespaces, whatever the kind
+    // As Linux for user.* (the only attributes a pool keeps): none on links and special files.
+    if (ino->isNode()) return makeError(EPERM, "no user.* attributes on links or special files");
     switch (parsed->attr) {
         case KvAttr::None:
             return setUserXattr(ino, name, value, flags);
@@ -208,7 +210,7 @@ Status Pool::removexattr(EntryId id, std::string_view name) {
     Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     const KvAttr a = kvAttr(name);
-    const bool kv = a != KvAttr::None && !ino->isDir() && id != kPoolRootId;
+    const bool kv = a != KvAttr::None && ino->isFile();
     const std::string key(name);
     if (!kv || a == KvAttr::Parent) {
         // The blob shrinks, but one still too large for the record goes to a new chain first.

@@ -53,6 +53,10 @@ std::string encodeBlob(const InodeBlob& blob) {
         put(out, e.start);
         put(out, e.count);
     }
+    if (!blob.target.empty()) {
+        put<uint32_t>(out, static_cast<uint32_t>(blob.target.size()));
+        out += blob.target;
+    }
     return out;
 }
 
@@ -74,6 +78,10 @@ std::optional<InodeBlob> decodeBlob(std::string_view bytes) {
         Extent e;
         if (!r.get(e.start) || !r.get(e.count)) return std::nullopt;
         blob.extra_extents.push_back(e);
+    }
+    if (!r.done()) {
+        uint32_t len = 0;
+        if (!r.get(len) || len == 0 || !r.bytes(len, blob.target)) return std::nullopt;
     }
     if (!r.done()) return std::nullopt;
     return blob;

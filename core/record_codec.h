@@ -17,6 +17,10 @@ struct InodeBlob {
     std::string parent;
     std::map<std::string, std::string> xattrs;
     std::vector<Extent> extra_extents;
+    // A symbolic link's target. Encoded after the extents only when not empty, so the blob of
+    // every other kind is what builds before symbolic links wrote and read (and a build before
+    // them drops a link's record: its blob has bytes it does not know).
+    std::string target;
 };
 
 std::string encodeBlob(const InodeBlob& blob);

@@ -4,12 +4,15 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include "core/aux_chain.h"
 #include "core/block_allocator.h"
 #include "core/crash_points.h"
 #include "core/inode.h"
+#include "core/names.h"
 #include "core/segment.h"
 
 namespace kvc {
@@ -36,6 +39,7 @@ void fixedFieldsToRecord(const Inode& ino, InodeRecord& rec) {
     rec.data_checksum = ino.data_checksum;
     rec.version_hlc = ino.version.hlc;
     rec.version_node = ino.version.node;
+    rec.rdev = ino.rdev;
 }
 
 void fixedFieldsFromRecord(const InodeRecord& rec, Inode& ino) {
@@ -56,6 +60,7 @@ void fixedFieldsFromRecord(const InodeRecord& rec, Inode& ino) {
     ino.has_data_checksum = rec.data_checksummed != 0;
     ino.data_checksum = rec.data_checksum;
     ino.version = Version{rec.version_hlc, rec.version_node};
+    ino.rdev = rec.rdev;
 }
 
 // Writes (dir_id != 0) or clears one name record: a whole record with its checksum.
@@ -106,6 +111,36 @@ std::optional<InodeBlob> readBlob(Segment& seg, const InodeRecord& rec,
         return std::nullopt;
     chain = std::move(aux->chain);
     return decodeBlob(aux->blob);
+}
+
+// The record's state and its mode's file type agree: an entry is a regular file, a directory a
+// directory, a node one of the other kinds.
+bool kindMatches(const InodeRecord& rec) {
+    switch (rec.mode & S_IFMT) {
+        case S_IFREG:
+            return rec.state == RecordState::File;
+        case S_IFDIR:
+            return rec.state == RecordState::Directory;
+        case S_IFLNK:
+        case S_IFIFO:
+        case S_IFSOCK:
+        case S_IFCHR:
+        case S_IFBLK:
+            return rec.state == RecordState::Node && rec.extent_count == 0;
+        default:
+            return false;
+    }
+}
+
+// A node's fields as the pool makes them: a link's target within the bounds and its size its
+// length; no other kind with a target, a size or (but device nodes) a device number.
+bool nodeFieldsValid(const Inode& ino) {
+    if (ino.isSymlink())
+        return validateSymlinkTarget(ino.target) && ino.size == ino.target.size() && ino.rdev == 0;
+    if (!ino.target.empty()) return false;
+    const uint32_t type = ino.mode & S_IFMT;
+    if (ino.isNode()) return ino.size == 0 && (ino.rdev == 0 || type == S_IFCHR || type == S_IFBLK);
+    return ino.rdev == 0;
 }
 
 }  // namespace
@@ -163,6 +198,7 @@ InodeBlob RecordStore::blobOf(const Inode& ino) {
     InodeBlob blob;
     blob.parent = ino.parent;
     blob.xattrs = ino.xattrs;
+    blob.target = ino.target;
     if (ino.extents.size() > kInlineExtents)
         blob.extra_extents.assign(ino.extents.begin() + kInlineExtents, ino.extents.end());
     return blob;
@@ -210,8 +246,10 @@ bool RecordStore::writeInode(Inode& ino, Changed what) {
         ino.dirty = true;
         new_aux = ino.aux;
     }
-    rec.state =
-        ino.isDir() ? RecordState::Directory : (ino.dirty ? RecordState::Dirty : RecordState::File);
+    rec.state = ino.isDir()    ? RecordState::Directory
+                : ino.isNode() ? RecordState::Node
+                : ino.dirty    ? RecordState::Dirty
+                               : RecordState::File;
     const bool chained = new_aux == ino.aux ? ino.aux_chained : true;
     rec.aux = new_aux.empty() ? Extent{} : new_aux.front();
     rec.aux_chained = !new_aux.empty() && chained ? 1 : 0;
@@ -383,8 +421,11 @@ std::shared_ptr<Inode> RecordStore::readInode(uint64_t slot) {
         free_inode_slots_.push_back(slot);
         return nullptr;
     };
-    if (rec.state != RecordState::File && rec.state != RecordState::Directory) return drop();
+    if (rec.state != RecordState::File && rec.state != RecordState::Directory &&
+        rec.state != RecordState::Node)
+        return drop();
     if (rec.checksum != inodeRecordChecksum(rec)) return drop();
+    if (!kindMatches(rec)) return drop();
     std::vector<Extent> chain;
     std::optional<InodeBlob> blob = readBlob(segment_, rec, chain);
     if (!blob || blob->extra_extents.size() + std::min<size_t>(rec.extent_count, kInlineExtents) !=
@@ -396,6 +437,8 @@ std::shared_ptr<Inode> RecordStore::readInode(uint64_t slot) {
     fixedFieldsFromRecord(rec, *ino);
     ino->parent = std::move(blob->parent);
     ino->xattrs = std::move(blob->xattrs);
+    ino->target = std::move(blob->target);
+    if (!nodeFieldsValid(*ino)) return drop();
     ino->aux = std::move(chain);
     ino->aux_chained = ino->aux.empty() || rec.aux_chained != 0;
     for (uint32_t i = 0; i < rec.extent_count; ++i)
@@ -413,7 +456,7 @@ std::shared_ptr<Inode> RecordStore::readInode(uint64_t slot) {
         if (!claimed_all || !(claimed_all = allocator_.reserve(e))) break;
         claimed.push_back(e);
     }
-    if (claimed_all && !ino->isDir() && ino->size > ino->blocks * segment_.blockSize())
+    if (claimed_all && ino->isFile() && ino->size > ino->blocks * segment_.blockSize())
         claimed_all = false;
     if (!claimed_all) {
         for (const Extent& e : claimed) allocator_.free(e);

@@ -107,6 +107,28 @@ std::string le64(uint64_t v) {
 
 // --- validation shared by writer and reader ---------------------------------------------------
 
+// Symbolic links, FIFOs, sockets, character and block devices.
+bool isNodeType(uint32_t type) {
+    return type == 0120000 || type == 0010000 || type == 0140000 || type == 0020000 ||
+           type == 0060000;
+}
+
+std::string_view kindName(SnapshotKind k) {
+    switch (k) {
+        case SnapshotKind::Directory:
+            return "directory";
+        case SnapshotKind::Entry:
+            return "entry";
+        case SnapshotKind::Link:
+            return "link";
+        case SnapshotKind::Symlink:
+            return "symlink";
+        case SnapshotKind::Special:
+            return "special file";
+    }
+    return "record";
+}
+
 // A pool-relative path: components that are valid entry names, no leading or trailing '/'.
 std::string checkPath(std::string_view path, std::string_view what) {
     if (path.size() > kSnapshotMaxPathBytes)
@@ -137,14 +159,33 @@ std::string validateRecord(const SnapshotRecord& r) {
             return "directory with entry data or entry attributes";
         if (r.path.empty() && !r.xattrs.empty()) return "pool directory with attributes";
     } else if (r.kind == SnapshotKind::Entry || r.kind == SnapshotKind::Link) {
-        if (type != 0100000) return fmt::format("entry with mode {:o}", r.mode);
+        // A link takes the type of what it names: an entry, a symbolic link or a special file.
+        if (type != 0100000 && !(r.kind == SnapshotKind::Link && isNodeType(type)))
+            return fmt::format("{} with mode {:o}", kindName(r.kind), r.mode);
         if (auto e = checkPath(r.path, "path"); !e.empty()) return e;
         if (r.kind == SnapshotKind::Entry && !r.link_target.empty())
             return "entry with a link target";
+        if (r.rdev) return fmt::format("{} with a device number", kindName(r.kind));
         if (r.kind == SnapshotKind::Link) {
             if (r.data_len) return "link with data";
             if (auto e = checkPath(r.link_target, "link target"); !e.empty()) return e;
         }
+    } else if (r.kind == SnapshotKind::Symlink || r.kind == SnapshotKind::Special) {
+        const bool symlink = r.kind == SnapshotKind::Symlink;
+        if (symlink ? type != 0120000 : !isNodeType(type) || type == 0120000)
+            return fmt::format("{} with mode {:o}", kindName(r.kind), r.mode);
+        if (auto e = checkPath(r.path, "path"); !e.empty()) return e;
+        if (symlink) {
+            if (auto st = validateSymlinkTarget(r.link_target); !st)
+                return "symbolic link: " + st.error().message;
+        } else if (!r.link_target.empty()) {
+            return "special file with a link target";
+        }
+        if (r.rdev && type != 0020000 && type != 0060000)
+            return fmt::format("{} with a device number", kindName(r.kind));
+        if (r.data_len || !r.parent.empty() || r.pinned || r.priority || r.pin_ttl_s != -1 ||
+            r.layer != -1 || r.seq_len != -1 || r.access_count || !r.xattrs.empty())
+            return fmt::format("{} with entry data or attributes", kindName(r.kind));
     } else {
         return fmt::format("unknown record kind {}", static_cast<int>(r.kind));
     }
@@ -177,7 +218,7 @@ std::string validateRecord(const SnapshotRecord& r) {
 std::string checkRestorable(const SnapshotRecord& r) {
     if (r.path.empty()) return {};
     if (auto st = validatePoolPath(r.path, "path"); !st) return st.error().message;
-    if (r.kind == SnapshotKind::Link) return {};
+    if (r.kind != SnapshotKind::Directory && r.kind != SnapshotKind::Entry) return {};
     const bool dir = r.kind == SnapshotKind::Directory;
     for (const auto& [k, v] : dir ? r.xattrs : entryAttributes(r)) {
         auto parsed = parseXattr(k, v, dir);
@@ -218,12 +259,13 @@ std::string encodeMeta(const SnapshotRecord& r) {
         e.bytes(k);
         e.bytes(v);
     }
+    e.u64(r.rdev);  // version 2
     return std::move(e.str());
 }
 
 // Empty on success. Every length is checked by the Decoder against the bytes present; the
 // values are checked by validateRecord once data_len is known.
-std::string decodeMeta(std::string_view meta, SnapshotRecord& r) {
+std::string decodeMeta(std::string_view meta, uint32_t version, SnapshotRecord& r) {
     Decoder d(meta);
     r.path = std::string(d.bytes(d.u16()));
     r.mode = d.u32();
@@ -259,6 +301,7 @@ std::string decodeMeta(std::string_view meta, SnapshotRecord& r) {
         std::string v(d.bytes(vlen));
         r.xattrs.emplace_back(std::move(k), std::move(v));
     }
+    r.rdev = version >= 2 ? d.u64() : 0;
     if (!d.ok()) return "meta ends early";
     if (!d.done()) return "meta has bytes after its last field";
     return {};
@@ -335,9 +378,11 @@ class TreeCheck {
             return fmt::format("{:?} comes before its directory", r.path);
         if (r.kind == SnapshotKind::Link) {
             auto t = seen_.find(r.link_target);
-            if (t == seen_.end() || t->second != SnapshotKind::Entry)
-                return fmt::format("link {:?} names {:?}, which is not an earlier entry", r.path,
-                                   r.link_target);
+            if (t == seen_.end() ||
+                (t->second != SnapshotKind::Entry && t->second != SnapshotKind::Symlink &&
+                 t->second != SnapshotKind::Special))
+                return fmt::format("link {:?} names {:?}, which is not an earlier entry or node",
+                                   r.path, r.link_target);
         }
         return {};
     }
@@ -631,18 +676,6 @@ class SeqReader {
     uint64_t pos_ = 0;
 };
 
-std::string_view kindName(SnapshotKind k) {
-    switch (k) {
-        case SnapshotKind::Directory:
-            return "directory";
-        case SnapshotKind::Entry:
-            return "entry";
-        case SnapshotKind::Link:
-            return "link";
-    }
-    return "record";
-}
-
 }  // namespace
 
 struct SnapshotReader::Cursor {
@@ -795,9 +828,9 @@ Status SnapshotReader::Verifier::readHeader() {
     const std::string head = buf + rest;
     if (XXH3_64bits(head.data(), header_len - 8) != loadLe64(head.data() + header_len - 8))
         return r.damaged("the header fails its checksum");
-    if (version != kSnapshotFormatVersion)
-        return r.damaged(
-            fmt::format("format version {}, this build reads {}", version, kSnapshotFormatVersion));
+    if (version < kSnapshotOldestVersion || version > kSnapshotFormatVersion)
+        return r.damaged(fmt::format("format version {}, this build reads {} to {}", version,
+                                     kSnapshotOldestVersion, kSnapshotFormatVersion));
     if (auto st = decodeHeader(head, version); !st) return st;
     const std::string s = le64(loadLe64(head.data() + header_len - 8));
     image.update(s.data(), s.size());
@@ -880,7 +913,10 @@ Result<RecordHead> SnapshotReader::Verifier::readRecordHead(const RecordPlace& p
     const uint32_t meta_len = d.u32();
     const uint32_t reserved2 = d.u32();
     const uint64_t data_len = d.u64();
-    if (kind < 1 || kind > 3 || reserved || reserved2)
+    // Kinds 4 and 5 came with version 2: a version 1 image holding one is damaged.
+    const uint8_t last_kind =
+        uint8_t(r.header_.version < 2 ? SnapshotKind::Link : SnapshotKind::Special);
+    if (kind < 1 || kind > last_kind || reserved || reserved2)
         return r.damaged(
             fmt::format("record {} at byte {}: bad record header (kind {})", p.number, p.at, kind));
     if (meta_len > kSnapshotMaxMetaBytes)
@@ -917,7 +953,7 @@ Result<SnapshotRecord> SnapshotReader::Verifier::decodeRecord(const RecordHead& 
                                                               const RecordPlace& p) {
     SnapshotRecord rec;
     rec.kind = static_cast<SnapshotKind>(head.kind);
-    if (auto e = decodeMeta(meta_, rec); !e.empty())
+    if (auto e = decodeMeta(meta_, r.header_.version, rec); !e.empty())
         return r.damaged(fmt::format("record {} at byte {}: {}", p.number, p.at, e));
     rec.data_len = head.data_len;
     if (auto e = validateRecord(rec); !e.empty())
@@ -943,6 +979,10 @@ void SnapshotReader::Verifier::addToSummary(const SnapshotRecord& rec) {
             break;
         case SnapshotKind::Link:
             s.links++;
+            break;
+        case SnapshotKind::Symlink:
+        case SnapshotKind::Special:
+            s.nodes++;
             break;
     }
 }
@@ -1032,7 +1072,7 @@ Result<bool> SnapshotReader::next(SnapshotRecord& rec) {
     if (!got || !*got) return changed("cannot read it again");
     rec = SnapshotRecord{};
     rec.kind = static_cast<SnapshotKind>(kind);
-    if (auto e = decodeMeta(meta, rec); !e.empty() || rec.path != index_[i].path)
+    if (auto e = decodeMeta(meta, header_.version, rec); !e.empty() || rec.path != index_[i].path)
         return changed("its metadata");
     rec.data_len = data_len;
     c.hash.reset();

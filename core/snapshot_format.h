@@ -21,6 +21,8 @@
 // mtime, ctime, btime (ns) | i32 priority | u8 pinned | i64 pin_ttl_s | i64 layer | i64 seq_len
 // | u64 access_count | u16 parent_len, parent | u16 link_len, link_target | u16 xattr_count, then
 // per attribute u8 name_len, u32 value_len, name, value (names strictly ascending).
+// Version 2 adds the record kinds Symlink (4) and Special (5), lets a Link name an earlier
+// Symlink or Special record as well as an Entry, and ends every record's meta with u64 rdev.
 //
 // Version rules (kSnapshotFormatVersion):
 //   - The first 16 bytes (magic, version, header_len, which is at most 64 KiB) and the rule
@@ -31,7 +33,8 @@
 //     bumps the version. There are no optional fields: a reader knows every byte of the versions
 //     it accepts, and refuses every other version with "format version N, this build reads M".
 //   - A build that reads version N+1 keeps reading version N, converting on the fly, for as long
-//     as images of N may exist (we promise at least one release).
+//     as images of N may exist (we promise at least one release). This build writes version 2
+//     and reads 1 and 2.
 //   - Changes that only tighten or loosen the writer's choices within the same bytes (which
 //     entries are skipped, record order) do not bump the version.
 //
@@ -54,7 +57,9 @@
 
 namespace kvc {
 
-inline constexpr uint32_t kSnapshotFormatVersion = 1;
+inline constexpr uint32_t kSnapshotFormatVersion = 2;
+// The oldest version this build reads.
+inline constexpr uint32_t kSnapshotOldestVersion = 1;
 
 // Bounds a reader enforces before trusting a length (a corrupt length must not make it
 // allocate or read gigabytes). They match what a pool can hold (core/xattr_limits.h).
@@ -66,7 +71,10 @@ inline constexpr size_t kSnapshotMaxMetaBytes = 1 << 20;
 enum class SnapshotKind : uint8_t {
     Directory = 1,  // path "" is the pool's own directory, always the first record
     Entry = 2,      // a regular file with its bytes
-    Link = 3,       // a further name of an earlier entry (a hard link): link_target is its path
+    Link = 3,       // a further name of an earlier entry or node (a hard link): link_target is
+                    // its path; mode has the type of what it names
+    Symlink = 4,    // a symbolic link (version 2): link_target is its target, any bytes but NUL
+    Special = 5,    // a FIFO, socket or device node (version 2): mode says which, rdev the device
 };
 
 struct SnapshotHeader {
@@ -98,7 +106,8 @@ struct SnapshotRecord {
     int64_t seq_len = -1;  // -1: not set
     uint64_t access_count = 0;  // for information: read-only in a pool
     std::string parent;         // chain parent's path, empty if none
-    std::string link_target;    // Link records only
+    std::string link_target;    // Link and Symlink records only
+    uint64_t rdev = 0;          // Special records of character and block devices only
     // Every other user.* attribute, verbatim, sorted by name.
     std::vector<std::pair<std::string, std::string>> xattrs;
     uint64_t data_len = 0;  // Entry records: the entry's size
@@ -117,12 +126,13 @@ struct SnapshotSummary {
     uint64_t directories = 0;  // not counting the pool's own directory
     uint64_t entries = 0;
     uint64_t links = 0;
+    uint64_t nodes = 0;       // Symlink and Special records
     uint64_t data_bytes = 0;  // sum of entries' sizes
     uint64_t largest_entry = 0;
     uint64_t file_bytes = 0;
 };
 
-// "directory", "entry" or "link", for messages.
+// "directory", "entry", "link", "symlink" or "special file", for messages.
 std::string_view snapshotKindName(SnapshotKind kind);
 
 namespace snapshot_detail {

@@ -145,6 +145,12 @@ Status putRecords(SnapshotReader& image, RestoreTarget& target, const RestoreOpt
                 report.links++;
                 if (existing.count(rec.path)) report.replaced++;
                 break;
+            case SnapshotKind::Symlink:
+            case SnapshotKind::Special:
+                if (auto st = target.putNode(rec); !st) return st.error();
+                report.nodes++;
+                if (existing.count(rec.path)) report.replaced++;
+                break;
         }
     }
     return {};

@@ -11,6 +11,9 @@
 //   - Each entry is written under a temporary name in its directory, given its attributes, mode
 //     and times, and renamed into place while still open for writing (so it cannot be evicted
 //     half-done and no reader sees a partial entry). Hard links are made the same way.
+//   - Symbolic links and special files are made under a temporary name with their owner, mode
+//     and times, then renamed into place, as entries are. A device node that the target cannot
+//     make (only root may) is a warning, not a failure.
 //   - Entries are written in image order, which the snapshot command makes least recently used
 //     first, so the policy's order comes back roughly as it was.
 //   - A pool smaller than the image: writes evict by the pool's policy as they need room
@@ -45,6 +48,7 @@ struct RestoreReport {
     uint64_t directories = 0;  // created or merged, not counting the pool's own
     uint64_t entries = 0;
     uint64_t links = 0;
+    uint64_t nodes = 0;     // symbolic links and special files
     uint64_t bytes = 0;     // entry bytes written
     uint64_t replaced = 0;  // merge: existing entries an image entry replaced
     uint64_t removed = 0;   // replace: entries removed first
@@ -82,8 +86,10 @@ class RestoreTarget {
     // Writes an entry (see the header comment for the steps), setting entryAttributes(entry) in
     // their order.
     virtual Status putEntry(const SnapshotRecord& entry, EntrySource& data) = 0;
-    // A further name for an entry restored before (rec.link_target).
+    // A further name for an entry or node restored before (rec.link_target).
     virtual Status putLink(const SnapshotRecord& link) = 0;
+    // A symbolic link or special file (see the header comment for the steps).
+    virtual Status putNode(const SnapshotRecord& node) = 0;
     // Attributes, owner, mode and times of a directory (path "": the pool's own directory).
     virtual Status finishDirectory(const SnapshotRecord& dir) = 0;
 

@@ -1,6 +1,8 @@
 // Taking a snapshot image of a pool through a SnapshotSource (see core/snapshot_source.h).
 #include "core/snapshot_source.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <type_traits>
 #include <unordered_map>
@@ -25,6 +27,16 @@ std::string join(const std::string& dir, const std::string& name) {
     return dir.empty() ? name : dir + "/" + name;
 }
 
+// Mode, owner and times.
+void attributesOf(const SourceStat& sx, SnapshotRecord& rec) {
+    rec.mode = sx.mode;
+    rec.uid = sx.uid;
+    rec.gid = sx.gid;
+    rec.atime_ns = sx.atime_ns;
+    rec.mtime_ns = sx.mtime_ns;
+    rec.ctime_ns = sx.ctime_ns;
+}
+
 struct Candidate {
     std::string path;
     int64_t last_access_ns = 0;
@@ -39,7 +51,8 @@ class Snapshotter {
     Result<SnapshotReport> run() {
         std::vector<SnapshotRecord> dirs;
         std::vector<Candidate> entries;
-        if (auto st = walk("", dirs, entries); !st) return st.error();
+        std::vector<std::string> nodes;
+        if (auto st = walk("", dirs, entries, nodes); !st) return st.error();
         std::stable_sort(entries.begin(), entries.end(),
                          [](const Candidate& a, const Candidate& b) {
                              return a.last_access_ns < b.last_access_ns;
@@ -49,6 +62,8 @@ class Snapshotter {
             if (auto st = writer_.endRecord(); !st) return st.error();
         }
         report_.directories = dirs.size() - 1;
+        for (const std::string& path : nodes)
+            if (auto st = storeNode(path); !st) return st.error();
         uint64_t total = 0;
         for (const Candidate& c : entries) total += c.size;
         if (options_.walked) options_.walked(total);
@@ -60,7 +75,7 @@ class Snapshotter {
   private:
     // Directory records (parents first) and the entries to read.
     Status walk(const std::string& rel, std::vector<SnapshotRecord>& dirs,
-                std::vector<Candidate>& entries) {
+                std::vector<Candidate>& entries, std::vector<std::string>& nodes) {
         auto dir = source_.readDirectory(rel, !rel.empty());
         if (!dir) {
             if (dir.code() == ENOENT && !rel.empty()) return {};  // removed while we walk
@@ -79,7 +94,9 @@ class Snapshotter {
         for (const SourceChild& child : children) {
             const std::string path = join(rel, child.name);
             if (child.kind == SourceKind::Directory) {
-                if (auto s = walk(path, dirs, entries); !s) return s;
+                if (auto s = walk(path, dirs, entries, nodes); !s) return s;
+            } else if (child.kind == SourceKind::Node) {
+                nodes.push_back(path);
             } else if (child.kind == SourceKind::Entry) {
                 if (startsWith(child.name, kRestoreTempPrefix)) {
                     report_.skipped.push_back(path);  // a restore's unfinished entry
@@ -170,12 +187,7 @@ class Snapshotter {
     Status describeEntry(SourceEntry& f, const std::string& rel, const SourceStat& sx,
                          SnapshotRecord& rec) {
         rec.kind = SnapshotKind::Entry;
-        rec.mode = sx.mode;
-        rec.uid = sx.uid;
-        rec.gid = sx.gid;
-        rec.atime_ns = sx.atime_ns;
-        rec.mtime_ns = sx.mtime_ns;
-        rec.ctime_ns = sx.ctime_ns;
+        attributesOf(sx, rec);
         rec.data_len = sx.size;
         // committed is checked around the read; last_access was taken before our own open.
         auto x = f.attributes({"user.kvcache.committed", "user.kvcache.last_access"},
@@ -226,6 +238,32 @@ class Snapshotter {
         // A pin with a time limit is listed as pin_ttl alone (pinned is then not listed).
         if (x->count("user.kvcache.pin_ttl")) rec.pinned = true;
         if (!rec.pinned) rec.pin_ttl_s = -1;
+        return {};
+    }
+
+    // A symbolic link or special file, or a link record to the first name of its inode.
+    Status storeNode(const std::string& path) {
+        auto node = source_.readNode(path);
+        if (!node) {
+            if (node.code() != ENOENT) return node.error();
+            report_.gone++;
+            return {};
+        }
+        const SourceStat& sx = node->stat;
+        if (sx.nlink > 1) {
+            auto it = linked_.find(sx.ino);
+            if (it != linked_.end()) return storeLink(path, it->second, sx);
+        }
+        SnapshotRecord rec;
+        rec.kind = S_ISLNK(sx.mode) ? SnapshotKind::Symlink : SnapshotKind::Special;
+        rec.path = path;
+        attributesOf(sx, rec);
+        if (S_ISCHR(sx.mode) || S_ISBLK(sx.mode)) rec.rdev = sx.rdev;
+        rec.link_target = std::move(node->target);
+        if (auto st = writer_.beginRecord(rec); !st) return st;
+        if (auto st = writer_.endRecord(); !st) return st;
+        report_.nodes++;
+        if (sx.nlink > 1) linked_.emplace(sx.ino, path);
         return {};
     }
 

@@ -6,8 +6,9 @@
 // restoreImage() (core/snapshot_restore.h) is for a restore.
 //   - The tree is walked first: directory records parents first, names sorted; a directory or
 //     name gone meanwhile is passed over. Regular files named `.kvcrestore.*` (a restore's
-//     unfinished entries) are skipped; anything that is neither a directory nor a regular file
-//     is not in the image. Directories keep their user.* attributes but not user.kvcache.*.
+//     unfinished entries) are skipped. Directories keep their user.* attributes but not
+//     user.kvcache.*. Symbolic links and special files (FIFOs, sockets, device nodes) are stored
+//     after the directories, before the entries, with their attributes, target or device.
 //   - Entries are read, and stored, least recently used first (by user.kvcache.last_access, asked
 //     during the walk before the snapshot's own reads touch it), so the policy's order stays as
 //     it was and a restore, which writes in image order, brings it back.
@@ -18,8 +19,8 @@
 //     the entry read once more; if it changes again it is left out and counted as skipped. So an
 //     entry is in the image whole, as one version a writer completed, or not at all.
 //   - An entry gone (evicted, removed) between the walk and its read is counted as gone.
-//   - A further name of an entry already stored (same inode, more than one link) becomes a link
-//     record to the first name.
+//   - A further name of an entry or node already stored (same inode, more than one link) becomes
+//     a link record to the first name.
 //   - The snapshot's own open counts as an access: the image keeps the access count minus one. A
 //     pin with a time limit (user.kvcache.pin_ttl) is a pin; an unpinned entry has pin_ttl -1.
 #pragma once
@@ -50,11 +51,12 @@ struct SourceStat {
     int64_t atime_ns = 0;
     int64_t mtime_ns = 0;
     int64_t ctime_ns = 0;
+    uint64_t rdev = 0;  // device nodes
 };
 // One version of an entry: the same inode, size, mtime and ctime.
 bool sameVersion(const SourceStat& a, const SourceStat& b);
 
-enum class SourceKind { Directory, Entry, Other };
+enum class SourceKind { Directory, Entry, Node, Other };  // Node: a symlink or special file
 
 struct SourceChild {
     std::string name;
@@ -68,6 +70,12 @@ struct SourceDirectory {
     SnapshotRecord record;
     // In any order; names gone between the listing and their stat are left out.
     std::vector<SourceChild> children;
+};
+
+// A symbolic link or special file: its attributes (not following a link) and a link's target.
+struct SourceNode {
+    SourceStat stat;
+    std::string target;
 };
 
 // An entry open for reading.
@@ -103,6 +111,8 @@ class SnapshotSource {
     // One extended attribute of an entry, by path; nullopt if it cannot be read.
     virtual std::optional<std::string> entryAttribute(std::string_view path,
                                                       std::string_view name) = 0;
+    // A symbolic link or special file, not following a link; ENOENT if it is gone.
+    virtual Result<SourceNode> readNode(std::string_view path) = 0;
     // Opens an entry for reading; ENOENT if it is gone.
     virtual Result<std::unique_ptr<SourceEntry>> openEntry(std::string_view path) = 0;
 };
@@ -118,6 +128,7 @@ struct SnapshotReport {
     uint64_t directories = 0;  // not counting the pool's own
     uint64_t entries = 0;
     uint64_t links = 0;
+    uint64_t nodes = 0;                // symbolic links and special files
     uint64_t bytes = 0;                // entry bytes in the image
     uint64_t gone = 0;                 // evicted or removed between the walk and the read
     std::vector<std::string> skipped;  // being written, a restore's, or changing twice

@@ -23,6 +23,8 @@ std::string formatStats(const PoolStats& s) {
     line("blocks_used", s.blocks_used);
     line("entries", s.entries);
     line("directories", s.directories);
+    line("symlinks", s.symlinks);
+    line("special_files", s.special_files);
     line("max_entries", s.max_entries);
     line("open_entries", s.open_entries);
     line("pinned_bytes", s.pinned_bytes);
@@ -54,6 +56,8 @@ PoolStats sumStats(const PoolStats& a, const PoolStats& b) {
     s.blocks_used += b.blocks_used;
     s.entries += b.entries;
     s.directories += b.directories;
+    s.symlinks += b.symlinks;
+    s.special_files += b.special_files;
     s.max_entries += b.max_entries;
     s.open_entries += b.open_entries;
     s.pinned_bytes += b.pinned_bytes;

@@ -31,6 +31,8 @@ struct PoolStats {
     uint64_t blocks_used = 0;
     uint64_t entries = 0;
     uint64_t directories = 0;
+    uint64_t symlinks = 0;
+    uint64_t special_files = 0;  // FIFOs, sockets, device nodes
     uint64_t max_entries = 0;
     uint64_t pinned_bytes = 0;
     uint64_t pin_budget_bytes = 0;

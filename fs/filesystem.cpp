@@ -269,6 +269,7 @@ struct stat Filesystem::toStat(uint32_t pool, const EntryAttr& a) const {
     st.st_size = static_cast<off_t>(a.size);
     st.st_blocks = static_cast<blkcnt_t>(a.blocks512);
     st.st_blksize = static_cast<blksize_t>(a.blksize);
+    st.st_rdev = static_cast<dev_t>(a.rdev);
     st.st_atim = timespecOf(a.atime_ns);
     st.st_mtim = timespecOf(a.mtime_ns);
     st.st_ctim = timespecOf(a.ctime_ns);

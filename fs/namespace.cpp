@@ -1,5 +1,5 @@
-// mkdir, rmdir, unlink, rename, link, symlink and mknod. At the root, mkdir and rmdir create
-// and delete pools; everything else there is refused.
+// mkdir, rmdir, unlink, rename, link, symlink, mknod and readlink. At the root, mkdir and rmdir
+// create and delete pools; everything else there is refused.
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -119,27 +119,49 @@ void opLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
     });
 }
 
-void opSymlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
-    replyError(req, EPERM);  // entries are data; see the README's differences from tmpfs
-}
-
-void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
-    guarded(req, "mknod", [&] {
-        if (!S_ISREG(mode) || parent == FUSE_ROOT_ID) return replyError(req, EPERM);
+// symlink and mknod make a node in a pool directory: the parent's checks, the creator's owner
+// and group (inheritFromDir), then `make` with them.
+template <class Make>
+static void makeNode(fuse_req_t req, const char* op, fuse_ino_t parent, const char* name,
+                     uint32_t mode, Make&& make) {
+    guarded(req, op, [&] {
+        if (parent == FUSE_ROOT_ID) return replyError(req, EPERM);  // the root holds pools
         if (isControlName(parent, name)) return replyError(req, EEXIST);
         auto slot = poolOf(req, parent);
         if (!slot || isControlInode(parent)) return replyError(req, ENOENT);
         const NodeRef ref = splitIno(parent);
         const fuse_ctx* ctx = fuse_req_ctx(req);
         auto dir = slot->pool->getattr(ref.local);
-        if (!dir) return replyError(req, dir.error(), "mknod");
-        uint32_t gid = ctx->gid, m = mode & 07777;
+        if (!dir) return replyError(req, dir.error(), op);
+        uint32_t gid = ctx->gid, m = mode;
         inheritFromDir(*dir, false, gid, m);
-        auto a = slot->pool->create(ref.local, name, m, ctx->uid, gid, IfExists::Fail);
-        if (!a) return replyError(req, a.error(), "mknod");
-        slot->pool->release(a->id, Access::Write);
-        auto now = slot->pool->getattr(a->id);
-        replyPoolEntry(req, ref.pool, now ? *now : *a);
+        Result<EntryAttr> a = make(*slot->pool, ref.local, m, ctx->uid, gid);
+        if (!a) return replyError(req, a.error(), op);
+        replyPoolEntry(req, ref.pool, *a);
+    });
+}
+
+void opSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+    makeNode(req, "symlink", parent, name, 0777,
+             [&](Pool& pool, EntryId dir, uint32_t, uint32_t uid, uint32_t gid) {
+                 return pool.symlink(dir, name, link, uid, gid);
+             });
+}
+
+void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+    makeNode(req, "mknod", parent, name, mode & 07777,
+             [&](Pool& pool, EntryId dir, uint32_t m, uint32_t uid, uint32_t gid) {
+                 return pool.mknod(dir, name, (mode & S_IFMT) | m, rdev, uid, gid);
+             });
+}
+
+void opReadlink(fuse_req_t req, fuse_ino_t ino) {
+    guarded(req, "readlink", [&] {
+        auto slot = poolOf(req, ino);
+        if (!slot || isControlInode(ino)) return replyError(req, EINVAL);
+        auto target = slot->pool->readlink(splitIno(ino).local);
+        if (!target) return replyError(req, target.error(), "readlink");
+        fuse_reply_readlink(req, target->c_str());
     });
 }
 

@@ -52,6 +52,8 @@ void opInit(void* userdata, fuse_conn_info* conn) {
     if (auto why = raiseReadahead(mountpoint, kReadaheadKiB); !why.empty())
         log(LogLevel::Info, "read-ahead stays at the kernel's default: {}", why);
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    // A link's target never changes (a new target is a new inode): the kernel may keep it.
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 }
 
 void opDestroy(void* userdata) {
@@ -74,6 +76,7 @@ fuse_lowlevel_ops makeOps() {
     ops.link = opLink;
     ops.symlink = opSymlink;
     ops.mknod = opMknod;
+    ops.readlink = opReadlink;
     ops.create = opCreate;
     ops.open = opOpen;
     ops.read = opRead;

@@ -20,6 +20,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 void opLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname);
 void opSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name);
 void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
+void opReadlink(fuse_req_t req, fuse_ino_t ino);
 // open.cpp
 void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
 void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);

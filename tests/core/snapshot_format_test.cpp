@@ -227,6 +227,7 @@ void expectSameRecord(const SnapshotRecord& a, const SnapshotRecord& b) {
     EXPECT_EQ(a.access_count, b.access_count);
     EXPECT_EQ(a.parent, b.parent);
     EXPECT_EQ(a.link_target, b.link_target);
+    EXPECT_EQ(a.rdev, b.rdev);
     EXPECT_EQ(a.xattrs, b.xattrs) << a.path;
     EXPECT_EQ(a.data_len, b.data_len);
 }
@@ -468,30 +469,31 @@ TEST_F(SnapshotTest, WrongMagicAndVersionAreRefusedByName) {
     EXPECT_NE(std::string::npos, refusal(path).find("bad magic"));
 
     spill(path, withVersion(good, 7));
-    EXPECT_NE(std::string::npos, refusal(path).find("format version 7, this build reads 1"));
+    EXPECT_NE(std::string::npos, refusal(path).find("format version 7, this build reads 1 to 2"));
     spill(path, withVersion(good, 0));
-    EXPECT_NE(std::string::npos, refusal(path).find("format version 0, this build reads 1"));
+    EXPECT_NE(std::string::npos, refusal(path).find("format version 0, this build reads 1 to 2"));
     // A future version whose header is longer than this version's is still named.
     {
         std::string future(8, '\0');
         std::memcpy(future.data(), good.data(), 8);
-        const uint32_t version = 2, len = 300;
+        const uint32_t version = 3, len = 300;
         for (uint32_t v : {version, len})
             for (int i = 0; i < 4; ++i) future.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
         future.resize(len - 8, 'f');
         const uint64_t sum = XXH3_64bits(future.data(), future.size());
         for (int i = 0; i < 8; ++i) future.push_back(static_cast<char>((sum >> (8 * i)) & 0xff));
-        future += "whatever a version 2 image holds after its header";
+        future += "whatever a version 3 image holds after its header";
         spill(path, future);
-        EXPECT_NE(std::string::npos, refusal(path).find("format version 2, this build reads 1"));
+        EXPECT_NE(std::string::npos,
+                  refusal(path).find("format version 3, this build reads 1 to 2"));
     }
     // A version changed without its checksum is damage, not a version.
     bad = good;
-    bad[8] = 2;
+    bad[8] = 3;
     spill(path, bad);
     EXPECT_NE(std::string::npos, refusal(path).find("header fails its checksum"));
     // The untouched image still reads: the helper itself is right.
-    spill(path, withVersion(good, 1));
+    spill(path, withVersion(good, kSnapshotFormatVersion));
     EXPECT_TRUE(SnapshotReader::open(path).ok());
 }
 
@@ -915,6 +917,193 @@ TEST_F(SnapshotTest, CreatedPoolTakesTheImagesRootModeAndOwner) {
     ASSERT_TRUE(other);
     ASSERT_TRUE(restoreIntoPool(*other, **r).ok());
     EXPECT_EQ(0040755u, other->getattr(kPoolRootId)->mode);
+}
+
+// --- symbolic links and special files (version 2) -----------------------------------------
+
+Item nodeItem(SnapshotKind kind, std::string path, uint32_t mode, std::string target = {},
+              uint64_t rdev = 0) {
+    Item it;
+    it.rec.kind = kind;
+    it.rec.path = std::move(path);
+    it.rec.mode = mode;
+    it.rec.uid = 1000;
+    it.rec.gid = 1001;
+    it.rec.atime_ns = 1700000006000000001;
+    it.rec.mtime_ns = 1700000007000000002;
+    it.rec.link_target = std::move(target);
+    it.rec.rdev = rdev;
+    return it;
+}
+
+std::vector<Item> nodeItems() {
+    std::vector<Item> items;
+    items.push_back({dirRecord(""), ""});
+    items.push_back({dirRecord("d"), ""});
+    items.push_back(nodeItem(SnapshotKind::Symlink, "d/link", 0120777, "../f"));
+    items.push_back(nodeItem(SnapshotKind::Symlink, "long", 0120777, std::string(4095, 'x')));
+    items.push_back(nodeItem(SnapshotKind::Special, "fifo", 0010640));
+    items.push_back(nodeItem(SnapshotKind::Special, "sock", 0140755));
+    items.push_back(nodeItem(SnapshotKind::Special, "null", 0020666, {}, (1u << 8) | 3));
+    items.push_back(nodeItem(SnapshotKind::Special, "d/sda", 0060660, {}, 8u << 8));
+    Item second = nodeItem(SnapshotKind::Link, "d/fifo2", 0010640, "fifo");
+    items.push_back(second);
+    items.push_back(entryItem("f", "bytes"));
+    return items;
+}
+
+TEST_F(SnapshotTest, NodeRecordsRoundTripAndRestoreIntoAPool) {
+    const auto items = nodeItems();
+    auto r = SnapshotReader::open(writeImage(items));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(6u, (*r)->summary().nodes);
+    EXPECT_EQ(1u, (*r)->summary().links);
+    const auto got = readAll(**r);
+    ASSERT_EQ(items.size(), got.size());
+    for (size_t i = 0; i < items.size(); ++i) expectSameRecord(items[i].rec, got[i].rec);
+
+    auto pool = makePool(64);
+    ASSERT_TRUE(pool);
+    auto rep = restoreIntoPool(*pool, **r);
+    ASSERT_TRUE(rep.ok()) << rep.error().message;
+    EXPECT_EQ(6u, rep->nodes);
+    EXPECT_EQ(1u, rep->links);
+    for (const Item& it : items) {
+        if (it.rec.kind == SnapshotKind::Directory || it.rec.kind == SnapshotKind::Entry) continue;
+        SCOPED_TRACE(it.rec.path);
+        auto a = pool->getattr(resolve(*pool, it.rec.path));
+        ASSERT_TRUE(a.ok());
+        EXPECT_EQ(a->mode, it.rec.mode);
+        EXPECT_EQ(a->uid, 1000u);
+        EXPECT_EQ(a->mtime_ns,
+                  it.rec.kind == SnapshotKind::Link ? items[4].rec.mtime_ns : it.rec.mtime_ns);
+        if (it.rec.kind == SnapshotKind::Symlink) {
+            EXPECT_EQ(*pool->readlink(a->id), it.rec.link_target);
+        }
+        EXPECT_EQ(a->rdev, it.rec.rdev);
+    }
+    EXPECT_EQ(2u, pool->getattr(resolve(*pool, "fifo"))->nlink);
+    EXPECT_EQ(resolve(*pool, "fifo"), resolve(*pool, "d/fifo2"));
+    const PoolStats st = pool->stats();
+    EXPECT_EQ(2u, st.symlinks);
+    EXPECT_EQ(4u, st.special_files);
+    // Merged again: every node replaced in place, nothing added.
+    auto again = restoreIntoPool(*pool, **r);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(2u, pool->stats().symlinks);
+    EXPECT_NO_THROW(pool->verify());
+}
+
+TEST_F(SnapshotTest, WriterAndReaderRefuseNodeRecordsAPoolCannotHold) {
+    auto refused = [&](Item bad, const char* why) {
+        const std::string path = newFile();
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        auto w = SnapshotWriter::start(fd, path, header());
+        ASSERT_TRUE(w.ok());
+        ASSERT_TRUE((*w)->beginRecord(dirRecord("")).ok());
+        ASSERT_TRUE((*w)->endRecord().ok());
+        auto st = (*w)->beginRecord(bad.rec);
+        EXPECT_FALSE(st.ok()) << why;
+        close(fd);
+    };
+    auto with = [](Item it, auto change) {
+        change(it.rec);
+        return it;
+    };
+    const Item link = nodeItem(SnapshotKind::Symlink, "l", 0120777, "t");
+    const Item fifo = nodeItem(SnapshotKind::Special, "p", 0010644);
+    refused(with(link, [](auto& r) { r.link_target.clear(); }), "empty target");
+    refused(with(link, [](auto& r) { r.link_target = std::string(4096, 't'); }), "long target");
+    refused(with(link, [](auto& r) { r.link_target = std::string("a\0b", 3); }), "NUL");
+    refused(with(link, [](auto& r) { r.mode = 0100644; }), "symlink with a file's mode");
+    refused(with(link, [](auto& r) { r.data_len = 1; }), "symlink with data");
+    refused(with(link, [](auto& r) { r.xattrs = {{"user.a", "1"}}; }), "symlink attributes");
+    refused(with(fifo, [](auto& r) { r.mode = 0120777; }), "special with a link's mode");
+    refused(with(fifo, [](auto& r) { r.mode = 0040755; }), "special with a directory's mode");
+    refused(with(fifo, [](auto& r) { r.rdev = 5; }), "FIFO with a device number");
+    refused(with(fifo, [](auto& r) { r.link_target = "x"; }), "special with a target");
+    refused(with(fifo, [](auto& r) { r.priority = 3; }), "special with kvcache attributes");
+    refused(with(entryItem("e", ""), [](auto& r) { r.rdev = 1; }), "entry with a device");
+    // A link record names an earlier entry or node, never a directory.
+    const std::string path = newFile();
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    auto w = SnapshotWriter::start(fd, path, header());
+    ASSERT_TRUE(w.ok());
+    for (const SnapshotRecord& rec : {dirRecord(""), dirRecord("d")}) {
+        ASSERT_TRUE((*w)->beginRecord(rec).ok());
+        ASSERT_TRUE((*w)->endRecord().ok());
+    }
+    EXPECT_FALSE((*w)->beginRecord(nodeItem(SnapshotKind::Link, "x", 0010644, "d").rec).ok());
+    close(fd);
+}
+
+// An image as a version 1 writer made it: the same records without the rdev field that ends
+// every record's meta in version 2, every checksum computed again.
+std::string asVersion1(const std::string& v2) {
+    auto load = [&](size_t at, int bytes) {
+        uint64_t v = 0;
+        for (int i = 0; i < bytes; ++i)
+            v |= uint64_t{static_cast<unsigned char>(v2[at + i])} << (8 * i);
+        return v;
+    };
+    auto put = [](std::string& out, uint64_t v, int bytes) {
+        for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    };
+    const size_t header_len = load(12, 4);
+    std::string out = v2.substr(0, header_len);
+    out[8] = 1;
+    const uint64_t head_sum = XXH3_64bits(out.data(), header_len - 8);
+    out.resize(header_len - 8);
+    put(out, head_sum, 8);
+    std::string sums;
+    put(sums, head_sum, 8);
+    size_t at = header_len;
+    uint64_t records = 0;
+    while (v2.compare(at, 7, "KVCSEND") != 0 || v2[at + 7] != '\0') {
+        const uint64_t meta_len = load(at + 8, 4), data_len = load(at + 16, 8);
+        const size_t start = out.size();
+        std::string head = v2.substr(at, 24);
+        for (int i = 0; i < 4; ++i)
+            head[8 + i] = static_cast<char>(((meta_len - 8) >> (8 * i)) & 0xff);
+        out += head;
+        out += v2.substr(at + 24, meta_len - 8);  // without rdev
+        out += v2.substr(at + 24 + meta_len, data_len);
+        const uint64_t sum = XXH3_64bits(out.data() + start, out.size() - start);
+        put(out, sum, 8);
+        put(sums, sum, 8);
+        at += 24 + meta_len + data_len + 8;
+        records++;
+    }
+    const size_t trailer = out.size();
+    out += "KVCSEND";
+    out.push_back('\0');
+    put(out, records, 8);
+    put(out, trailer + 40, 8);
+    put(out, XXH3_64bits(sums.data(), sums.size()), 8);
+    put(out, XXH3_64bits(out.data() + trailer, 32), 8);
+    return out;
+}
+
+TEST_F(SnapshotTest, VersionOneImagesStillRead) {
+    const auto items = sampleItems();
+    const std::string path = newFile();
+    spill(path, asVersion1(slurp(writeImage(items))));
+    auto r = SnapshotReader::open(path);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(1u, (*r)->header().version);
+    const auto got = readAll(**r);
+    ASSERT_EQ(items.size(), got.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+        expectSameRecord(items[i].rec, got[i].rec);
+        EXPECT_TRUE(sameBytes(got[i].data, items[i].data)) << items[i].rec.path;
+    }
+    auto pool = makePool(4096);
+    ASSERT_TRUE(pool);
+    ASSERT_TRUE(restoreIntoPool(*pool, **r).ok());
+    expectPoolHolds(*pool, items);
+    // Version 1 has no symbolic links or special files: such a record is unknown to it.
+    spill(path, asVersion1(slurp(writeImage(nodeItems()))));
+    EXPECT_NE(std::string::npos, refusal(path).find("bad record header (kind 4)"));
 }
 
 }  // namespace

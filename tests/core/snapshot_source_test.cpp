@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -130,7 +131,30 @@ class FakePool : public SnapshotSource {
                 out.children.push_back({base(it->first), SourceKind::Entry, it->second->st.size});
         for (const std::string& o : others)
             if (isChild(o)) out.children.push_back({base(o), SourceKind::Other});
+        for (const auto& [n, node] : nodes)
+            if (isChild(n)) out.children.push_back({base(n), SourceKind::Node});
         return out;
+    }
+
+    // A symbolic link or special file; `ino` shared by names that are hard links.
+    SourceNode& node(const std::string& path, uint32_t mode, uint64_t ino, std::string target = {},
+                     uint64_t rdev = 0) {
+        SourceNode& n = nodes[path];
+        n.stat.mode = mode;
+        n.stat.uid = 7;
+        n.stat.gid = 8;
+        n.stat.mtime_ns = 1600000000000000001;
+        n.stat.rdev = rdev;
+        n.stat.ino = ino;
+        n.stat.nlink = 1;
+        n.target = std::move(target);
+        return n;
+    }
+
+    Result<SourceNode> readNode(std::string_view path) override {
+        auto it = nodes.find(std::string(path));
+        if (it == nodes.end()) return makeError(ENOENT, "gone: " + std::string(path));
+        return it->second;
     }
 
     std::optional<std::string> entryAttribute(std::string_view path,
@@ -152,7 +176,8 @@ class FakePool : public SnapshotSource {
     std::set<std::string> gone_dirs;
     std::map<std::string, std::shared_ptr<FakeInode>> names;
     std::map<std::string, std::string> last_access;
-    std::set<std::string> others;  // neither a directory nor a regular file
+    std::set<std::string> others;  // what a source does not know
+    std::map<std::string, SourceNode> nodes;
     std::map<std::string, int> opens;
     // Called at the first read of each open of a path, with the open inode and the attempt.
     std::function<void(const std::string& path, FakeInode& open, int attempt)> on_read;
@@ -327,6 +352,36 @@ TEST_F(SnapshotSourceTest, UncommittedRestoreTemporariesAndOtherFilesAreLeftOut)
     EXPECT_EQ((std::vector<std::string>{".kvcrestore.12.0", "open"}), report->skipped);
     EXPECT_EQ(1, pool.opens["open"]);  // not read again
     EXPECT_EQ(0, pool.opens[".kvcrestore.12.0"]);
+}
+
+// Links and special files follow the directories, before the entries, with their target or
+// device; a second name of one (same inode) is a link record; one gone since the walk is gone.
+TEST_F(SnapshotSourceTest, SymbolicLinksAndSpecialFilesFollowTheDirectories) {
+    FakePool pool;
+    pool.directory("d");
+    pool.entry("e", "bytes", 1);
+    pool.node("d/link", S_IFLNK | 0777, 1, "../e");
+    pool.node("fifo", S_IFIFO | 0640, 2).stat.nlink = 2;
+    pool.node("d/fifo2", S_IFIFO | 0640, 2).stat.nlink = 2;
+    pool.node("null", S_IFCHR | 0666, 3, {}, makedev(1, 3));
+    std::vector<Item> items;
+    auto report = take(pool, items);
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_EQ((std::vector<std::string>{"", "d", "d/fifo2", "d/link", "fifo", "null", "e"}),
+              paths(items));
+    EXPECT_EQ(SnapshotKind::Special, find(items, "d/fifo2")->rec.kind);
+    EXPECT_EQ(SnapshotKind::Link, find(items, "fifo")->rec.kind);
+    EXPECT_EQ("d/fifo2", find(items, "fifo")->rec.link_target);
+    EXPECT_EQ(uint32_t(S_IFIFO | 0640), find(items, "fifo")->rec.mode);
+    const Item* link = find(items, "d/link");
+    EXPECT_EQ(SnapshotKind::Symlink, link->rec.kind);
+    EXPECT_EQ("../e", link->rec.link_target);
+    EXPECT_EQ(7u, link->rec.uid);
+    EXPECT_EQ(1600000000000000001, link->rec.mtime_ns);
+    EXPECT_EQ(makedev(1, 3), find(items, "null")->rec.rdev);
+    EXPECT_EQ(3u, report->nodes);
+    EXPECT_EQ(1u, report->links);
+    EXPECT_EQ(1u, report->entries);
 }
 
 TEST_F(SnapshotSourceTest, AnEntryWrittenWhileReadIsReadAgainWhole) {

@@ -173,7 +173,7 @@ class Driver {
 
     void step(Input& in) {
         const uint8_t op = in.byte();
-        switch (op % 24) {
+        switch (op % 26) {
             case 0:
                 create(in);
                 break;
@@ -243,6 +243,12 @@ class Driver {
             case 22:
                 (void)pool_->readdir(dir(in), in.extreme(), in.byte());
                 break;
+            case 23:
+                makeNode(in);
+                break;
+            case 24:
+                (void)pool_->readlink(entry(in));
+                break;
             default:
                 importExport(in);
                 break;
@@ -271,6 +277,18 @@ class Driver {
         return in.name();
     }
 
+    // A symbolic link (any target the input gives) or a node of any mknod type and device.
+    void makeNode(Input& in) {
+        const EntryId d = dir(in);
+        const std::string n = in.name();
+        const uint8_t b = in.byte();
+        auto a = b % 2
+                     ? pool_->symlink(d, n, in.value(), 0, 0)
+                     : pool_->mknod(d, n, static_cast<uint32_t>(in.extreme()), in.extreme(), 0, 0);
+        if (!a) return;
+        lookups_.push_back(a->id);
+        made_.push_back(a->id);
+    }
     void create(Input& in) {
         const EntryId d = dir(in);
         const std::string n = in.name();

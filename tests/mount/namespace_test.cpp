@@ -460,13 +460,15 @@ TEST_F(NamespaceTest, RenameAndLinkAcrossPoolsAreEXDEV) {
     EXPECT_EQ(0, statErrno(a + "/e"));
 }
 
-TEST_F(NamespaceTest, SymlinksAndDeviceNodesAreEPERM) {
+// The mount's root holds pools only; in a pool, control files' names stay theirs. (Every node
+// type inside a pool: parity_nodes_test.cpp and nodes_test.cpp.)
+TEST_F(NamespaceTest, NodesAtTheRootAreEPERMAndControlNamesStayTaken) {
     const std::string pool = makePool("p");
-    EXPECT_EQ(EPERM, errnoOf(symlink("target", (pool + "/l").c_str())));
-    EXPECT_EQ(EPERM, errnoOf(mknod((pool + "/c").c_str(), S_IFCHR | 0644, makedev(1, 3))));
-    EXPECT_EQ(EPERM, errnoOf(mknod((pool + "/b").c_str(), S_IFBLK | 0644, makedev(7, 0))));
-    EXPECT_EQ(EPERM, errnoOf(mkfifo((pool + "/f").c_str(), 0644)));
     EXPECT_EQ(EPERM, errnoOf(symlink("target", mnt("l").c_str())));
+    EXPECT_EQ(EPERM, errnoOf(mkfifo(mnt("f").c_str(), 0644)));
+    EXPECT_EQ(EPERM, errnoOf(mknod(mnt("c").c_str(), S_IFCHR | 0644, makedev(1, 3))));
+    EXPECT_EQ(EEXIST, errnoOf(symlink("target", (pool + "/.stats").c_str())));
+    EXPECT_EQ(EEXIST, errnoOf(mkfifo((pool + "/.evict").c_str(), 0644)));
     EXPECT_EQ(std::vector<std::string>({".", ".."}), listDir(pool));
     // mknod of a regular file is a create.
     EXPECT_EQ(0, errnoOf(mknod((pool + "/r").c_str(), S_IFREG | 0600, 0)));

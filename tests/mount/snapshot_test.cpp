@@ -300,7 +300,7 @@ TEST_F(SnapshotMountTest, DamagedImagesAndWrongBlockSizeChangeNothing) {
     magic[1] = 'X';
     cases.push_back({"magic", magic, "not a kvcachefs snapshot (bad magic)"});
     std::string version = good;
-    version[8] = 2;  // without its checksum: refused as a damaged header
+    version[8] = 3;  // without its checksum: refused as a damaged header
     cases.push_back({"version", version, "header fails its checksum"});
     cases.push_back({"empty", "", "empty file"});
     for (const Case& c : cases) {
