@@ -9,7 +9,7 @@ packages=(
   libfmt-dev libtomlplusplus-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format-14 libclang-rt-14-dev
-  attr util-linux procps psmisc
+  attr util-linux procps psmisc rsync
   python3-numpy python3-torch
   fio bc time
   gnuplot-nox
