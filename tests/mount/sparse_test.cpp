@@ -1,6 +1,7 @@
 // Sparse entries through a real mount, against tmpfs: a write of one byte at 2 GiB + 1 in a
 // 64 MiB pool succeeds as on tmpfs (same results, errno, st_size, zeros, SEEK_DATA/SEEK_HOLE),
-// takes one block and evicts nothing; the entry survives a remount and a kill -9.
+// takes one block and evicts nothing; the entry survives a remount, a kill -9, and a snapshot
+// restored into a pool smaller than it.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -148,6 +149,31 @@ TEST_F(SparseMountTest, SurvivesARemountAndAKill) {
     expectSparseEntry(pool + "/sparse");
     ASSERT_TRUE(mount().killAndRemount());
     expectSparseEntry(pool + "/sparse");
+}
+
+TEST_F(SparseMountTest, SnapshotRestoresIntoAPoolSmallerThanTheEntry) {
+    const std::string pool = makePool("p");
+    ASSERT_NO_FATAL_FAILURE(writeFar(pool + "/sparse"));
+    ASSERT_EQ(0, writeFile(pool + "/dense", pattern(100000, 7)));
+    const std::string image = work_ + "/p.kvs";
+    auto kvc = [&](const std::vector<std::string>& args) {
+        std::vector<std::string> argv = {KVCACHEFS_BIN};
+        argv.insert(argv.end(), args.begin(), args.end());
+        std::string out;
+        const int status = runProgram(argv, &out, 100000);
+        EXPECT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+    };
+    kvc({"snapshot", pool, image});
+    ASSERT_EQ(0, unlink((pool + "/sparse").c_str()));
+    ASSERT_EQ(0, unlink((pool + "/dense").c_str()));
+    kvc({"restore", image, pool});
+    expectSparseEntry(pool + "/sparse");
+    EXPECT_EQ(readFile(pool + "/dense"), pattern(100000, 7));
+    // The restore= option takes the same way, through the Pool API.
+    ASSERT_EQ(0, unlink((pool + "/sparse").c_str()));
+    KvcMount second("size=64M,restore=" + image);
+    ASSERT_TRUE(second.start());
+    expectSparseEntry(second.path("p/sparse"));
 }
 
 }  // namespace
