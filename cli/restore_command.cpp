@@ -88,12 +88,21 @@ class MountTarget : public RestoreTarget {
         temp_.set(tmp);  // only once it is ours
         bool renamed = false;
         auto st = [&]() -> Status {
+            // Blocks of zeros stay holes (docs/SNAPSHOT_FORMAT.md, "Sparse entries"): a sparse
+            // entry needs no more room than it took in its pool.
+            struct stat fst {};
+            if (fstat(fd, &fst) != 0) return sysError("stat", tmp);
+            const uint64_t block = fst.st_blksize > 0 ? uint64_t(fst.st_blksize) : 4096;
+            uint64_t off = 0;
             for (;;) {
                 auto n = data.read(buffer_.data(), buffer_.size());
                 if (!n) return n.error();
                 if (*n == 0) break;
-                if (!writeAll(fd, buffer_.data(), *n)) return sysError("write", path);
+                if (!pwriteKeepingHoles(fd, buffer_.data(), *n, off, block))
+                    return sysError("write", path);
+                off += *n;
             }
+            if (ftruncate(fd, static_cast<off_t>(off)) != 0) return sysError("truncate", path);
             // Only bytes that still match the image's checksum become visible.
             if (auto f = data.finish(); !f) return f;
             for (const auto& [k, v] : entryAttributes(e)) {

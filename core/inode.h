@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/extent_map.h"
 #include "core/layout.h"
 #include "core/policy/eviction_policy.h"
 #include "core/version.h"
@@ -71,8 +72,10 @@ struct Inode {
     uint64_t rdev = 0;
     std::string target;
 
+    // In file order, with holes (core/extent_map.h); blocks past the last one up to `size` are
+    // a hole.
     std::vector<Extent> extents;
-    uint64_t blocks = 0;  // sum of extent counts
+    uint64_t blocks = 0;  // pool blocks held: the counts of the data extents (not holes)
     // xxh3 of the bytes as last committed (has_data_checksum false: committed by a version
     // that kept none). Checked at attach after a crash, and at open with -o verify_reads.
     uint64_t data_checksum = 0;

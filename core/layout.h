@@ -22,6 +22,12 @@
 // first copy and rewritten as version 2 at attach. Record states and fields a build does not
 // know are dropped by it, never misread (the Node state; InodeRecord::rdev sits in what were
 // reserved zero bytes).
+//
+// Sparse entries (hole extents, below) did not bump the version: they give a meaning to extent
+// values no earlier build accepts. A build before them reserves every extent in the allocator
+// at attach, and a hole's start + count overflows, which it refuses; a record whose size is
+// past its blocks (a trailing hole) it refuses too. Either way it drops that one record as
+// damaged (forgets the entry: docs/DECISIONS.md, D1, D9) and can never misread it as blocks.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +46,9 @@ struct Extent {
     uint64_t count = 0;  // blocks
     bool operator==(const Extent&) const = default;
 };
+// The start of a hole extent of an entry: `count` blocks that take no pool block and read as
+// zeros (core/extent_map.h). Never a block number: block_count is at most 2^64 / block_size.
+inline constexpr uint64_t kHoleStart = UINT64_MAX;
 
 inline constexpr size_t kMaxNameBytes = 255;
 inline constexpr size_t kMaxNameIntents = 2;

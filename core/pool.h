@@ -104,6 +104,13 @@ struct MatchResult {
     std::vector<bool> cached;  // per name
 };
 
+// What a write does with blocks it fills with zeros only that are holes now: fills them as any
+// (a program's write), or leaves them holes (an image copied in: a restore, a lower tier's copy,
+// whose zeros then take no room).
+enum class Zeros { Fill, KeepHoles };
+// lseek(2)'s SEEK_DATA and SEEK_HOLE.
+enum class Seek { Data, Hole };
+
 // How an entry is opened (and released): for reading, or for writing.
 enum class Access { Read, Write };
 // O_TRUNC: an open empties the entry.
@@ -193,14 +200,27 @@ class Pool {
     // kernel sends after close(2) has returned and a daemon stopped right then would never see.
     // ENOSPC when not even the entry's metadata found room: it stays uncommitted.
     Status flush(EntryId id);
-    // Copies `len` bytes at `offset`; allocates (evicting by policy) as needed. Returns bytes
-    // written (all of them, or an error: ENOSPC when nothing can be evicted). The caller holds
-    // the entry open for writing (create, or open with for_write): EBADF otherwise.
-    Result<size_t> write(EntryId id, uint64_t offset, const void* data, size_t len);
-    // fallocate(2) mode 0: the entry grows to at least offset + len bytes (zeros), with every
-    // block up to there allocated and backed, so that writes below it cannot fail for space; an
-    // entry already that long is unchanged. EFBIG past the pool; ENOSPC and EDQUOT as a write.
+    // Copies `len` bytes at `offset`; allocates (evicting by policy) the blocks written that are
+    // holes, and no other: a write past the end leaves a hole (core/extent_map.h). Returns bytes
+    // written (all of them, or an error: ENOSPC when nothing can be evicted; EFBIG past
+    // kMaxEntryBytes). The caller holds the entry open for writing (create, or open with
+    // for_write): EBADF otherwise.
+    Result<size_t> write(EntryId id, uint64_t offset, const void* data, size_t len,
+                         Zeros zeros = Zeros::Fill);
+    // fallocate(2) mode 0: every block of [offset, offset + len) that is a hole gets a block,
+    // backed and zeroed, so that writes there cannot fail for space; the entry grows to at least
+    // offset + len bytes. EINVAL for no bytes, EFBIG past kMaxEntryBytes; ENOSPC and EDQUOT as a
+    // write.
     Status allocate(EntryId id, uint64_t offset, uint64_t len);
+    // fallocate(2) FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: [offset, offset + len) reads as
+    // zeros; its whole blocks (up to the size) become holes and are freed, the bytes of partly
+    // covered data blocks are zeroed. The size stays. EINVAL for no bytes, EFBIG past
+    // kMaxEntryBytes.
+    Status punchHole(EntryId id, uint64_t offset, uint64_t len);
+    // lseek(2) SEEK_DATA / SEEK_HOLE from `offset`: the first offset at or after it in data /
+    // in a hole (the end of the entry counts as a hole). ENXIO at or past the end, or for data
+    // when only holes follow. Holes are found by block: a data block is data to its end.
+    Result<uint64_t> seek(EntryId id, uint64_t offset, Seek whence);
     // A read plan: the caller copies from segment ranges while holding the returned lock.
     struct ReadPiece {
         uint64_t file_offset;  // offset in the segment's backing file; UINT64_MAX: zeros
@@ -290,7 +310,8 @@ class Pool {
     // not kept.
     uint64_t keptTombstones();
     // A committed entry by path or by id, copied out without counting an access.
-    // ENOENT: no such committed entry; EISDIR: a directory.
+    // ENOENT: no such committed entry; EISDIR: a directory; EFBIG: a sparse entry larger than
+    // the pool (an image holds every byte; it is neither exported nor demoted).
     Result<EntryImage> exportEntry(std::string_view path);
     Result<EntryImage> exportEntry(EntryId id);
     // A promotion watches the name it fetches a copy for: watchName returns the number of
@@ -421,6 +442,7 @@ class Pool {
     // The committed entry `name` of `dir`, or nullptr (absent, a directory, being written).
     Inode* cachedChild(Inode* dir, std::string_view name);
     void copyBytes(const Inode& ino, std::string& out) const;
+    bool fitsAnImage(const Inode& ino) const;
     void offerDemotion(const Inode& ino);
     Result<Inode*> makeDirs(std::string_view dirs, const EntryImage& owner);
     // A new directory `name` in `dir` (the caller checked the name is free).
@@ -439,7 +461,7 @@ class Pool {
     // -o verify_reads: the entry's bytes against its checksum before an open for reading.
     Status verifyBeforeRead(const std::shared_ptr<Inode>& ino);
     Status openCounted(EntryId id, bool for_write, bool truncate);
-    Status allocateFor(Inode* ino, uint64_t new_blocks);
+    Status fillHoles(Inode* ino, const std::vector<BlockRange>& holes);
     Status truncateBlocks(Inode* ino, uint64_t new_size);
     uint64_t pinnedBytes() const;
     uint64_t blocksFor(uint64_t bytes) const;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/extent_map.h"
 #include "core/lower_tiers.h"
 #include "core/pool.h"
 
@@ -18,9 +19,10 @@ namespace kvc {
 namespace {
 
 // Calls fn(address, segment_file_offset, length) for each contiguous piece of the byte range
-// [offset, offset+len) of an entry, which must lie within its blocks.
+// [offset, offset+len) of an entry, which must lie within its size. A hole (a hole extent, or
+// past the last extent) is a piece with address nullptr and offset UINT64_MAX: zeros.
 template <class Fn>
-void walkExtents(Segment& seg, const std::vector<Extent>& extents, uint64_t offset, size_t len,
+void walkExtents(Segment& seg, const std::vector<Extent>& extents, uint64_t offset, uint64_t len,
                  Fn&& fn) {
     const uint64_t bs = seg.blockSize();
     uint64_t ext_begin = 0;  // byte offset in the entry where this extent starts
@@ -29,13 +31,41 @@ void walkExtents(Segment& seg, const std::vector<Extent>& extents, uint64_t offs
         const uint64_t ext_end = ext_begin + e.count * bs;
         if (offset < ext_end) {
             const uint64_t in = offset - ext_begin;
-            const size_t n = static_cast<size_t>(std::min<uint64_t>(len, ext_end - offset));
-            fn(seg.blockAddress(e.start) + in, seg.blockFileOffset(e.start) + in, n);
+            const uint64_t n = std::min<uint64_t>(len, ext_end - offset);
+            if (isHole(e))
+                fn(static_cast<char*>(nullptr), UINT64_MAX, n);
+            else
+                fn(seg.blockAddress(e.start) + in, seg.blockFileOffset(e.start) + in, n);
             offset += n;
             len -= n;
         }
         ext_begin = ext_end;
     }
+    if (len > 0) fn(static_cast<char*>(nullptr), UINT64_MAX, len);  // the implicit hole
+}
+
+bool allZero(const char* p, size_t n) {
+    return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
+}
+
+// `holes` without the blocks in which a write of `len` bytes from `src` at `offset` writes only
+// zeros: a hole reads as zeros already, so they can stay holes (a block the write covers in
+// part too: an image copied in pieces need not be cut at block boundaries).
+std::vector<BlockRange> withoutZeroBlocks(const std::vector<BlockRange>& holes, uint64_t bs,
+                                          uint64_t offset, const char* src, uint64_t len) {
+    std::vector<BlockRange> out;
+    const uint64_t end = offset + len;
+    for (const BlockRange& h : holes) {
+        for (uint64_t b = h.first; b < h.first + h.count; ++b) {
+            const uint64_t from = std::max(b * bs, offset), to = std::min((b + 1) * bs, end);
+            if (allZero(src + (from - offset), to - from)) continue;
+            if (!out.empty() && out.back().first + out.back().count == b)
+                out.back().count++;
+            else
+                out.push_back({b, 1});
+        }
+    }
+    return out;
 }
 
 Status pwriteAll(int fd, const char* src, size_t len, uint64_t at) {
@@ -198,7 +228,11 @@ Status Pool::commitWritten(EntryId id, uint64_t checksum) {
     return st;
 }
 
-Status Pool::allocateFor(Inode* ino, uint64_t count) {
+// Fills the holes `holes` (entry block ranges, in order) with new blocks, backed and so
+// reading as zeros (freed blocks are punched: Segment::releaseBlocks).
+Status Pool::fillHoles(Inode* ino, const std::vector<BlockRange>& holes) {
+    uint64_t count = 0;
+    for (const BlockRange& h : holes) count += h.count;
     if (count == 0) return {};
     if (ino->pinned && pin_budget_ && pinnedBytes() + count * blockSize() > pin_budget_)
         return makeError(EDQUOT, fmt::format("pool {}: growing a pinned entry past the pin "
@@ -206,8 +240,14 @@ Status Pool::allocateFor(Inode* ino, uint64_t count) {
                                              name_, pin_budget_));
     if (auto st = makeRoom(count, ino); !st) return st;
     std::vector<Extent> got;
-    const uint64_t hint =
-        ino->extents.empty() ? UINT64_MAX : ino->extents.back().start + ino->extents.back().count;
+    // Right after the data extent before the first hole, so that an entry that grows stays
+    // contiguous.
+    uint64_t hint = UINT64_MAX, pos = 0;
+    for (const Extent& e : ino->extents) {
+        if (pos >= holes.front().first) break;
+        if (!isHole(e)) hint = e.start + e.count;
+        pos += e.count;
+    }
     if (!allocator_->allocate(count, got, hint))
         return makeError(ENOSPC, fmt::format("pool {} is full", name_));
     for (size_t i = 0; i < got.size(); ++i) {
@@ -220,23 +260,34 @@ Status Pool::allocateFor(Inode* ino, uint64_t count) {
                                                  name_, st.error().message));
         }
     }
-    for (const Extent& e : got) {
-        if (!ino->extents.empty() &&
-            ino->extents.back().start + ino->extents.back().count == e.start)
-            ino->extents.back().count += e.count;
-        else
-            ino->extents.push_back(e);
+    size_t gi = 0;       // extent of `got` being placed
+    uint64_t taken = 0;  // blocks of got[gi] placed
+    for (const BlockRange& h : holes) {
+        for (uint64_t at = h.first, left = h.count; left > 0;) {
+            const uint64_t n = std::min(left, got[gi].count - taken);
+            (void)replaceBlocks(ino->extents, at, Extent{got[gi].start + taken, n});  // a hole
+            at += n;
+            left -= n;
+            taken += n;
+            if (taken == got[gi].count) {
+                ++gi;
+                taken = 0;
+            }
+        }
     }
     ino->blocks += count;
     return {};
 }
 
 // Requires the inode's data_mutex exclusively and meta_. Bytes past the new size in its last
-// block are zeroed, so a later extension reads zeros there. Extending can fail as a write
-// can (ENOSPC, EDQUOT); the size is then unchanged.
+// block are zeroed, so a later extension reads zeros there. Extending makes a hole (no block),
+// so it fails only past the largest size (EFBIG).
 Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
     const uint64_t bs = blockSize();
     const uint64_t old_size = ino->size;
+    if (new_size > kMaxEntryBytes)
+        return makeError(EFBIG,
+                         fmt::format("pool {}: size {} is past the largest", name_, new_size));
     if (!ino->dirty) {
         ino->dirty = true;
         persist(ino, Changed::Blocks);
@@ -245,25 +296,15 @@ Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
         const uint64_t keep = blocksFor(new_size);
         if (new_size % bs) {
             const uint64_t tail = std::min<uint64_t>(keep * bs, old_size) - new_size;
-            walkExtents(*segment_, ino->extents, new_size, tail,
-                        [](char* p, uint64_t, size_t n) { std::memset(p, 0, n); });
+            walkExtents(*segment_, ino->extents, new_size, tail, [](char* p, uint64_t, uint64_t n) {
+                if (p) std::memset(p, 0, n);  // a hole's tail reads as zeros already
+            });
         }
-        uint64_t drop = ino->blocks - keep;
-        while (drop > 0) {
-            Extent& last = ino->extents.back();
-            const uint64_t n = std::min(drop, last.count);
-            const Extent freed{last.start + last.count - n, n};
+        for (const Extent& freed : keepBlocks(ino->extents, keep)) {
             allocator_->free(freed);
             segment_->releaseBlocks(freed);
-            last.count -= n;
-            if (last.count == 0) ino->extents.pop_back();
-            drop -= n;
-            ino->blocks -= n;
+            ino->blocks -= freed.count;
         }
-    } else if (new_size > old_size) {
-        const uint64_t need = blocksFor(new_size);
-        if (need > ino->blocks)
-            if (auto st = allocateFor(ino, need - ino->blocks); !st) return st;
     }
     ino->size = new_size;
     const int64_t now = nowNs();
@@ -272,37 +313,41 @@ Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
     return {};
 }
 
-Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t len) {
+Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t len, Zeros zeros) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
     if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
     if (len == 0) return size_t{0};
+    // As Linux: no byte at or past the largest size (EFBIG), checked without overflow.
+    if (offset >= kMaxEntryBytes || len > kMaxEntryBytes - offset)
+        return makeError(EFBIG, "write past the largest size of an entry");
     const uint64_t end = offset + len;
-    if (end < offset) return makeError(EFBIG, "write past the largest offset");
+    const uint64_t bs = blockSize();
+    const char* src = static_cast<const char*>(data);
     std::unique_lock data_lock(ino->data_mutex);
     {
         std::lock_guard lk(meta_);
         // Without a writer the entry may be a policy candidate, evicted under this write.
         if (ino->write_opens == 0)
             return makeError(EBADF, fmt::format("entry {} is not open for writing", id));
-        if (end > allocator_->blockCount() * uint64_t(blockSize()))
-            return makeError(
-                EFBIG, fmt::format("pool {}: an entry cannot be larger than the pool", name_));
         if (!ino->dirty) {
             ino->dirty = true;
             persist(ino.get(), Changed::Blocks);
         }
-        const uint64_t need = blocksFor(end);
-        if (need > ino->blocks)
-            if (auto st = allocateFor(ino.get(), need - ino->blocks); !st) return st.error();
+        // Only the blocks written that are holes take new blocks: a write far past the end
+        // needs (and may evict for) no more than the blocks it writes.
+        const uint64_t first = offset / bs;
+        std::vector<BlockRange> holes = holesIn(ino->extents, {first, blocksFor(end) - first});
+        if (zeros == Zeros::KeepHoles) holes = withoutZeroBlocks(holes, bs, offset, src, len);
+        if (auto st = fillHoles(ino.get(), holes); !st) return st.error();
     }
     // Through the segment's fd, not its mapping: the kernel copies straight into the backed
     // pages, without a page fault per 4 KiB in this process and without first zeroing a page
     // that is about to be overwritten (a third less daemon CPU per MiB, docs/PERFORMANCE.md).
-    const char* src = static_cast<const char*>(data);
+    // A piece still a hole is a block of zeros left as a hole (Zeros::KeepHoles).
     Status copied;
-    walkExtents(*segment_, ino->extents, offset, len, [&](char*, uint64_t at, size_t n) {
-        if (copied) copied = pwriteAll(segment_->fd(), src, n, at);
+    walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t at, uint64_t n) {
+        if (copied && p) copied = pwriteAll(segment_->fd(), src, n, at);
         src += n;
     });
     if (!copied) return copied.error();
@@ -317,8 +362,10 @@ Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
     if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
+    if (len == 0) return makeError(EINVAL, "allocation of no bytes");
+    if (offset > kMaxEntryBytes || len > kMaxEntryBytes - offset)
+        return makeError(EFBIG, "allocation past the largest size of an entry");
     const uint64_t end = offset + len;
-    if (end < offset) return makeError(EFBIG, "allocation past the largest offset");
     // As a writer for the duration (as setattr's truncate): a grown entry is committed by the
     // last writer's release, this one's if the caller holds no write open of its own.
     if (auto st = open(id, Access::Write); !st) return st;
@@ -326,24 +373,90 @@ Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
     {
         std::unique_lock data_lock(ino->data_mutex);
         std::lock_guard lk(meta_);
-        if (end > allocator_->blockCount() * uint64_t(blockSize()))
-            st = makeError(EFBIG,
-                           fmt::format("pool {}: an entry cannot be larger than the pool", name_));
-        else if (end > ino->size)  // blocks always cover the size, backed when allocated
-            st = truncateBlocks(ino.get(), end);
+        const uint64_t first = offset / blockSize();
+        const std::vector<BlockRange> holes =
+            holesIn(ino->extents, {first, blocksFor(end) - first});
+        if (!holes.empty() || end > ino->size) {
+            if (!ino->dirty) {
+                ino->dirty = true;
+                persist(ino.get(), Changed::Blocks);
+            }
+            st = fillHoles(ino.get(), holes);  // backed when allocated
+            if (st && end > ino->size) {
+                ino->size = end;
+                const int64_t now = nowNs();
+                ino->mtime_ns = now;
+                ino->ctime_ns = now;
+            }
+        }
     }
     release(id, Access::Write);
     return st;
 }
 
+Status Pool::punchHole(EntryId id, uint64_t offset, uint64_t len) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
+    if (len == 0) return makeError(EINVAL, "a hole of no bytes");
+    if (offset > kMaxEntryBytes || len > kMaxEntryBytes - offset)
+        return makeError(EFBIG, "a hole past the largest size of an entry");
+    // As a writer for the duration, as allocate().
+    if (auto st = open(id, Access::Write); !st) return st;
+    {
+        std::unique_lock data_lock(ino->data_mutex);
+        std::lock_guard lk(meta_);
+        const uint64_t bs = blockSize(), size = ino->size;
+        const uint64_t end = std::min(offset + len, size);
+        if (offset < end) {
+            if (!ino->dirty) {
+                ino->dirty = true;
+                persist(ino.get(), Changed::Blocks);
+            }
+            // Whole blocks go; a block the hole ends in at the size goes too (past the size
+            // its bytes are zeros already).
+            const uint64_t first = blocksFor(offset);
+            const uint64_t last = end == size ? blocksFor(size) : end / bs;
+            auto zero = [&](uint64_t from, uint64_t to) {
+                if (from < to)
+                    walkExtents(*segment_, ino->extents, from, to - from,
+                                [](char* p, uint64_t, uint64_t n) {
+                                    if (p) std::memset(p, 0, n);
+                                });
+            };
+            const uint64_t head_end = std::min(end, first * bs);
+            zero(offset, head_end);
+            zero(std::max(head_end, last * bs), end);
+            if (first < last)
+                for (const Extent& freed :
+                     replaceBlocks(ino->extents, first, Extent{kHoleStart, last - first})) {
+                    allocator_->free(freed);
+                    segment_->releaseBlocks(freed);
+                    ino->blocks -= freed.count;
+                }
+            const int64_t now = nowNs();
+            ino->mtime_ns = now;
+            ino->ctime_ns = now;
+        }
+    }
+    release(id, Access::Write);
+    return {};
+}
+
 // xxh3 of the entry's bytes, streamed from its blocks; the caller keeps writers out (the
-// entry's data_mutex, or meta_ with no writer open).
+// entry's data_mutex, or meta_ with no writer open). A hole is hashed as a marker with its
+// length, not as its zeros, so that the cost follows the blocks held, never the size (a write
+// at 2^63 - 2 must not take ages to commit): an entry without holes hashes as its bytes, as
+// before holes existed and as a writer of every byte (commitWritten) hashes it.
 uint64_t Pool::dataChecksum(const Inode& ino) const {
     XXH3_state_t* state = XXH3_createState();
     if (!state) throw std::bad_alloc();
     XXH3_64bits_reset(state);
-    walkExtents(*segment_, ino.extents, 0, ino.size.load(),
-                [&](char* p, uint64_t, size_t n) { XXH3_64bits_update(state, p, n); });
+    walkExtents(*segment_, ino.extents, 0, ino.size.load(), [&](char* p, uint64_t, uint64_t n) {
+        if (p) return (void)XXH3_64bits_update(state, p, n);
+        const uint64_t marker[2] = {kHoleStart, n};
+        XXH3_64bits_update(state, marker, sizeof marker);
+    });
     const uint64_t sum = XXH3_64bits_digest(state);
     XXH3_freeState(state);
     return sum;
@@ -352,10 +465,10 @@ uint64_t Pool::dataChecksum(const Inode& ino) const {
 // The whole entry's bytes; the caller holds meta_ and keeps writers out (an open, or a state in
 // which no writer can exist).
 void Pool::copyBytes(const Inode& ino, std::string& out) const {
-    out.resize(ino.size);
+    out.assign(ino.size, '\0');
     char* dst = out.data();
-    walkExtents(*segment_, ino.extents, 0, out.size(), [&](char* p, uint64_t, size_t n) {
-        std::memcpy(dst, p, n);
+    walkExtents(*segment_, ino.extents, 0, out.size(), [&](char* p, uint64_t, uint64_t n) {
+        if (p) std::memcpy(dst, p, n);
         dst += n;
     });
 }
@@ -370,11 +483,28 @@ Result<Pool::ReadPlan> Pool::planRead(EntryId id, uint64_t offset, size_t len) {
     const uint64_t size = ino->size;
     if (offset >= size) return plan;
     len = static_cast<size_t>(std::min<uint64_t>(len, size - offset));
-    walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t off, size_t n) {
-        plan.pieces.push_back(ReadPiece{off, p, n});
+    walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t off, uint64_t n) {
+        plan.pieces.push_back(ReadPiece{off, p, static_cast<size_t>(n)});
         plan.total += n;
     });
     return plan;
+}
+
+Result<uint64_t> Pool::seek(EntryId id, uint64_t offset, Seek whence) {
+    std::shared_ptr<Inode> ino = sharedInode(id);
+    if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
+    std::shared_lock data(ino->data_mutex);
+    const uint64_t size = ino->size, bs = blockSize();
+    // As Linux: an offset at or past the end has neither data nor a hole to find.
+    if (offset >= size) return makeError(ENXIO, "offset at or past the end of the entry");
+    if (whence == Seek::Hole) {
+        const uint64_t block = nextHoleBlock(ino->extents, offset / bs);
+        return std::min(size, std::max(offset, block * bs));  // the end is a hole too
+    }
+    const std::optional<uint64_t> block = nextDataBlock(ino->extents, offset / bs);
+    if (!block) return makeError(ENXIO, "no data past the offset");
+    return std::max(offset, *block * bs);
 }
 
 // Through the segment's fd, not its mapping, as writes are: the kernel copies from the pages
@@ -385,6 +515,11 @@ Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len) {
     if (!plan) return plan.error();
     char* dst = static_cast<char*>(out);
     for (const ReadPiece& piece : plan->pieces) {
+        if (!piece.address) {  // a hole
+            std::memset(dst, 0, piece.len);
+            dst += piece.len;
+            continue;
+        }
         size_t done = 0;
         while (done < piece.len) {
             const ssize_t n = ::pread(segment_->fd(), dst + done, piece.len - done,

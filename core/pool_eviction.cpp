@@ -35,7 +35,8 @@ bool Pool::evictOne(EvictReport& report) {
     Inode* ino = candidates_->takeVictim();
     if (!ino) return false;
     offerDemotion(*ino);
-    const uint64_t bytes = ino->size;
+    // What it gave back: a sparse entry's holes took no room (docs/ARCHITECTURE.md).
+    const uint64_t bytes = std::min<uint64_t>(ino->size, ino->blocks * blockSize());
     counters_.evictions++;
     counters_.evicted_bytes += bytes;
     report.entries++;
@@ -188,7 +189,7 @@ Status Pool::checkShrink(uint64_t want, uint64_t bytes) {
         fixed += ino->auxBlocks();
         if (!movable)
             for (const Extent& e : ino->extents)
-                if (e.start + e.count > want)
+                if (!isHole(e) && e.start + e.count > want)
                     return makeError(EBUSY, fmt::format("pool {}: an open entry holds blocks "
                                                         "beyond {} bytes; close it first",
                                                         name_, bytes));
@@ -225,7 +226,7 @@ bool Pool::relocateBelow(Inode& ino, uint64_t want, std::vector<Extent>& fence) 
     const uint64_t bs = blockSize();
     uint64_t beyond = 0;
     for (const Extent& e : ino.extents)
-        if (e.start + e.count > want) beyond += e.count;
+        if (!isHole(e) && e.start + e.count > want) beyond += e.count;
     std::vector<Extent> dst;
     if (beyond > 0 && !allocator_->allocate(beyond, dst)) return false;
     std::vector<Extent> moved;
@@ -233,7 +234,7 @@ bool Pool::relocateBelow(Inode& ino, uint64_t want, std::vector<Extent>& fence) 
     size_t di = 0;                // destination extent being filled
     uint64_t filled = 0;          // blocks of dst[di] already used
     for (const Extent& e : ino.extents) {
-        if (e.start + e.count <= want) {
+        if (isHole(e) || e.start + e.count <= want) {  // a hole stays a hole
             moved.push_back(e);
             continue;
         }
@@ -242,7 +243,8 @@ bool Pool::relocateBelow(Inode& ino, uint64_t want, std::vector<Extent>& fence) 
             const Extent piece{dst[di].start + filled, n};
             (void)segment_->backBlocks(piece);
             std::memcpy(segment_->blockAddress(piece.start), segment_->blockAddress(from), n * bs);
-            if (!moved.empty() && moved.back().start + moved.back().count == piece.start)
+            if (!moved.empty() && !isHole(moved.back()) &&
+                moved.back().start + moved.back().count == piece.start)
                 moved.back().count += n;
             else
                 moved.push_back(piece);

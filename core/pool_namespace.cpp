@@ -79,6 +79,7 @@ void Pool::maybeFree(Inode* ino) {
     candidates_->leave(ino);
     if (ino->opens) return;
     for (const Extent& e : ino->extents) {
+        if (isHole(e)) continue;
         allocator_->free(e);
         segment_->releaseBlocks(e);
     }
@@ -158,11 +159,8 @@ Result<EntryAttr> Pool::setattr(EntryId id, const AttrChange& change) {
         {
             std::unique_lock data(ino->data_mutex);
             std::lock_guard lk(meta_);
-            if (*change.size > allocator_->blockCount() * uint64_t(blockSize()))
-                st = makeError(EFBIG,
-                               fmt::format("size {} is larger than pool {}", *change.size, name_));
-            else
-                st = truncateBlocks(ino.get(), *change.size);  // its errno: ENOSPC, EDQUOT
+            // Growing makes a hole: any size up to kMaxEntryBytes (EFBIG past it).
+            st = truncateBlocks(ino.get(), *change.size);
         }
         release(id, Access::Write);
         if (!st) return st.error();

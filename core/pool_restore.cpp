@@ -77,7 +77,8 @@ class PoolTarget : public RestoreTarget {
                 auto n = data.read(buffer_.data(), buffer_.size());
                 if (!n) return n.error();
                 if (*n == 0) break;
-                auto w = pool_.write(id, off, buffer_.data(), *n);
+                // Blocks of zeros stay holes (docs/SNAPSHOT_FORMAT.md, "Sparse entries").
+                auto w = pool_.write(id, off, buffer_.data(), *n, Zeros::KeepHoles);
                 if (!w) return fail(e.path, "write", w.error());
                 off += *n;
             }

@@ -32,8 +32,16 @@ EntryImage Pool::imageOf(const Inode& ino, std::string path) const {
 
 // Called by evictOne before the names go: the victim is committed and has no writer, so its
 // bytes are stable under meta_.
+// An image holds an entry's bytes, holes included: a sparse entry larger than the pool could
+// hold stays out of images (not demoted, not exported), so that no copy needs more memory than
+// the pool's capacity.
+bool Pool::fitsAnImage(const Inode& ino) const {
+    return ino.size <= allocator_->blockCount() * uint64_t(blockSize());
+}
+
 void Pool::offerDemotion(const Inode& ino) {
     if (!demotion_sink_ || ino.access_count < demote_min_reads_ || ino.names.empty()) return;
+    if (!fitsAnImage(ino)) return;
     EntryImage img = imageOf(ino, index_.pathOf(ino));
     copyBytes(ino, img.data);
     demotion_sink_(std::move(img));
@@ -91,6 +99,10 @@ Result<EntryImage> Pool::exportInode(const std::shared_ptr<Inode>& ino, std::str
                          fmt::format("entry {} in pool {} is not committed", ino->id, name_));
     if (!path.empty() && index_.resolve(path) != ino.get())
         return makeError(ENOENT, fmt::format("{} in pool {} changed meanwhile", path, name_));
+    if (!fitsAnImage(*ino))
+        return makeError(EFBIG, fmt::format("entry {} in pool {} is a sparse entry of {} bytes, "
+                                            "larger than the pool: no image of it is made",
+                                            ino->id, name_, ino->size.load()));
     EntryImage img = imageOf(*ino, path.empty() ? index_.pathOf(*ino) : std::string(path));
     copyBytes(*ino, img.data);
     return img;
@@ -270,11 +282,18 @@ Status Pool::importEntry(const EntryImage& image, std::optional<uint64_t> epoch)
         }
     };
     if (!image.data.empty())
-        if (auto wrote = write(id, 0, image.data.data(), image.data.size()); !wrote) {
+        // Blocks of zeros stay holes: a sparse entry needs no room for them here either.
+        if (auto wrote = write(id, 0, image.data.data(), image.data.size(), Zeros::KeepHoles);
+            !wrote) {
             discard();
             return wrote.error();
         }
-    const uint64_t checksum = hashBytes(image.data.data(), image.data.size());  // before meta_
+    // Of what was stored, holes and all (Pool::dataChecksum), before meta_; nobody else has it.
+    uint64_t checksum = 0;
+    if (std::shared_ptr<Inode> written = sharedInode(id)) {
+        std::shared_lock data(written->data_mutex);
+        checksum = dataChecksum(*written);
+    }
     std::lock_guard lk(meta_);
     Inode* ino = index_.find(id);
     if (!exists() && stale()) {

@@ -444,10 +444,14 @@ std::shared_ptr<Inode> RecordStore::readInode(uint64_t slot) {
     for (uint32_t i = 0; i < rec.extent_count; ++i)
         ino->extents.push_back(i < kInlineExtents ? rec.extents[i]
                                                   : blob->extra_extents[i - kInlineExtents]);
-    // Every block must be inside the pool and claimed once.
+    // Every block must be inside the pool and claimed once; holes take none, but the list
+    // must fit the size (core/extent_map.h).
     std::vector<Extent> claimed;
-    bool claimed_all = true;
+    bool claimed_all =
+        ino->isDir() || extentsFitSize(ino->extents, ino->size, segment_.blockSize());
     for (const Extent& e : ino->extents) {
+        if (!claimed_all) break;
+        if (isHole(e)) continue;
         if (!(claimed_all = allocator_.reserve(e))) break;
         claimed.push_back(e);
         ino->blocks += e.count;
@@ -456,8 +460,6 @@ std::shared_ptr<Inode> RecordStore::readInode(uint64_t slot) {
         if (!claimed_all || !(claimed_all = allocator_.reserve(e))) break;
         claimed.push_back(e);
     }
-    if (claimed_all && ino->isFile() && ino->size > ino->blocks * segment_.blockSize())
-        claimed_all = false;
     if (!claimed_all) {
         for (const Extent& e : claimed) allocator_.free(e);
         return drop();
@@ -466,7 +468,8 @@ std::shared_ptr<Inode> RecordStore::readInode(uint64_t slot) {
 }
 
 void RecordStore::discardInode(const Inode& ino) {
-    for (const Extent& e : ino.extents) allocator_.free(e);
+    for (const Extent& e : ino.extents)
+        if (!isHole(e)) allocator_.free(e);
     for (const Extent& e : ino.aux) allocator_.free(e);
     segment_.clearInodeRecord(ino.slot);
     free_inode_slots_.push_back(ino.slot);

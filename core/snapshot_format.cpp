@@ -774,6 +774,9 @@ struct SnapshotReader::Verifier {
 
     std::string meta_;  // the record being read
     uint64_t last_progress_ = 0;
+    // Of the record's data read so far: blocks (of the image's block size) with a byte that is
+    // not zero; the others need no room in a pool (holes).
+    uint64_t data_blocks_ = 0;
 };
 
 Error SnapshotReader::Verifier::truncatedAt(std::string_view inside) const {
@@ -894,7 +897,11 @@ Result<bool> SnapshotReader::Verifier::readRecord(uint64_t number) {
     image.update(sum.data(), sum.size());
     r.checksums_.push_back(checksum);
     addToSummary(*rec);
-    r.index_.push_back(SnapshotIndexItem{rec->kind, std::move(rec->path), head->data_len, at});
+    const uint64_t room = std::min(head->data_len, data_blocks_ * r.header_.block_size);
+    r.summary_.data_room += room;
+    r.summary_.largest_room = std::max(r.summary_.largest_room, room);
+    r.index_.push_back(
+        SnapshotIndexItem{rec->kind, std::move(rec->path), head->data_len, at, room});
     return true;
 }
 
@@ -933,11 +940,26 @@ Result<RecordHead> SnapshotReader::Verifier::readRecordHead(const RecordPlace& p
 
 // A record's data goes into its checksum in pieces, with progress told as it goes.
 Status SnapshotReader::Verifier::hashData(uint64_t data_len) {
+    const uint64_t bs = r.header_.block_size;
+    uint64_t pos = 0;      // in the data
+    bool nonzero = false;  // in the block at pos
+    data_blocks_ = 0;
     for (uint64_t left = data_len; left > 0;) {
         auto c = in.chunk(static_cast<size_t>(std::min<uint64_t>(left, kIoBufferBytes)));
         if (!c) return r.damaged(fmt::format("read error: {}", c.error().message));
         if (c->empty()) return r.damaged("the file shrank while being read");
         hash.update(c->data(), c->size());
+        for (size_t i = 0; i < c->size();) {
+            const size_t n = static_cast<size_t>(std::min<uint64_t>(c->size() - i, bs - pos % bs));
+            const char* b = c->data() + i;
+            if (!nonzero) nonzero = b[0] != 0 || std::memcmp(b, b + 1, n - 1) != 0;
+            i += n;
+            pos += n;
+            if (pos % bs == 0 || pos == data_len) {
+                data_blocks_ += nonzero;
+                nonzero = false;
+            }
+        }
         left -= c->size();
         if (progress && in.pos() - last_progress_ >= kIoBufferBytes) {
             last_progress_ = in.pos();

@@ -119,6 +119,9 @@ struct SnapshotIndexItem {
     std::string path;
     uint64_t data_len;
     uint64_t offset;  // of the record in the file
+    // Bytes a pool needs for the entry: its blocks with a byte that is not zero (a restore
+    // leaves blocks of zeros as holes).
+    uint64_t room = 0;
 };
 
 struct SnapshotSummary {
@@ -129,6 +132,8 @@ struct SnapshotSummary {
     uint64_t nodes = 0;       // Symlink and Special records
     uint64_t data_bytes = 0;  // sum of entries' sizes
     uint64_t largest_entry = 0;
+    uint64_t data_room = 0;  // sum of the entries' SnapshotIndexItem::room
+    uint64_t largest_room = 0;
     uint64_t file_bytes = 0;
 };
 

@@ -66,8 +66,8 @@ std::vector<std::pair<std::string, std::string>> entryAttributes(const SnapshotR
 
 namespace {
 
-// The image's block size is the pool's, and no entry of it is larger than the pool: the pool's
-// capacity in bytes.
+// The image's block size is the pool's, and no entry of it needs more room than the pool has
+// (its blocks of zeros become holes): the pool's capacity in bytes.
 Result<uint64_t> checkFits(SnapshotReader& image, RestoreTarget& target) {
     const SnapshotHeader& h = image.header();
     const SnapshotSummary& sum = image.summary();
@@ -79,12 +79,12 @@ Result<uint64_t> checkFits(SnapshotReader& image, RestoreTarget& target) {
                                      h.block_size, *block_size, target.describe("")));
     auto capacity = target.capacityBytes();
     if (!capacity) return capacity.error();
-    if (sum.largest_entry > *capacity) {
+    if (sum.largest_room > *capacity) {
         for (const SnapshotIndexItem& item : image.index())
-            if (item.kind == SnapshotKind::Entry && item.data_len == sum.largest_entry)
-                return makeError(EFBIG, fmt::format("snapshot {}: entry {} is {} bytes, more than "
-                                                    "the capacity of {} ({} bytes)",
-                                                    image.name(), item.path, item.data_len,
+            if (item.kind == SnapshotKind::Entry && item.room == sum.largest_room)
+                return makeError(EFBIG, fmt::format("snapshot {}: entry {} needs {} bytes, more "
+                                                    "than the capacity of {} ({} bytes)",
+                                                    image.name(), item.path, item.room,
                                                     target.describe(""), *capacity));
     }
     return *capacity;
@@ -169,7 +169,7 @@ Result<RestoreReport> restoreImage(SnapshotReader& image, RestoreTarget& target,
     if (!options.replace) {
         if (auto st = checkMergeable(image, target, existing); !st) return st.error();
     }
-    const uint64_t data_bytes = image.summary().data_bytes;
+    const uint64_t data_bytes = image.summary().data_room;
     if (data_bytes > *capacity)
         target.warn(
             fmt::format("the image holds {} bytes of entries and {} has a capacity of {} "

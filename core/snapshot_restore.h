@@ -4,7 +4,8 @@
 // with the caller's rights: cli/restore_command.cpp) and the `restore=` mount option (through the
 // Pool API inside the daemon: core/pool_restore.h) behave alike:
 //   - Nothing changes until the image was verified whole (SnapshotReader::open), its block size
-//     equals the pool's, no entry is larger than the pool, and (merge) no path is a directory on
+//     equals the pool's, no entry needs more room than the pool has (its blocks of zeros are
+//     restored as holes: SnapshotIndexItem::room), and (merge) no path is a directory on
 //     one side and an entry on the other.
 //   - Merge (the default): entries of the image replace entries of the same path; everything
 //     else in the pool stays. `replace`: the pool's entries and directories are removed first.

@@ -82,6 +82,7 @@ fuse_lowlevel_ops makeOps() {
     ops.read = opRead;
     ops.write = opWrite;
     ops.fallocate = opFallocate;
+    ops.lseek = opLseek;
     ops.flush = opFlush;
     ops.release = opRelease;
     ops.fsync = opFsync;

@@ -29,6 +29,7 @@ void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
 void opFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
 // read.cpp
 void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void opLseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi);
 // write.cpp
 void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              fuse_file_info* fi);

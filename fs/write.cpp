@@ -1,8 +1,12 @@
 // write: entry data is copied once, from libfuse's request buffer into the segment. A write to
 // a control file is one command; its answer is what the next read on that descriptor returns.
-// fallocate: mode 0 grows an entry with backed blocks; other modes are not supported.
+// fallocate: mode 0 backs the holes of a range with blocks, FALLOC_FL_PUNCH_HOLE makes holes;
+// other modes are not supported.
 // `.match` is the exception: the writes since the last read are one request (a buffered writer
 // may flush a long one in pieces), checked at each write and answered at the next read.
+#include <fcntl.h>
+#include <linux/falloc.h>
+
 #include "core/control_requests.h"
 #include "fs/ops.h"
 #include "fs/reply.h"
@@ -69,13 +73,14 @@ void opFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
                  fuse_file_info*) {
     guarded(req, "fallocate", [&] {
         const NodeRef ref = splitIno(ino);
-        // An entry's blocks always cover its size and nothing else, so there is nothing to keep
-        // beyond it (FALLOC_FL_KEEP_SIZE) and no hole to punch or range to zero in place.
-        if (mode != 0 || isControlNode(ref)) return replyError(req, EOPNOTSUPP);
+        // Mode 0 and hole punching (which Linux takes only with FALLOC_FL_KEEP_SIZE).
+        constexpr int kPunch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+        if ((mode != 0 && mode != kPunch) || isControlNode(ref)) return replyError(req, EOPNOTSUPP);
         auto slot = poolOf(req, ino);
         if (!slot) return replyError(req, ENOENT);
-        auto st = slot->pool->allocate(ref.local, static_cast<uint64_t>(offset),
-                                       static_cast<uint64_t>(length));
+        const auto at = static_cast<uint64_t>(offset), len = static_cast<uint64_t>(length);
+        auto st = mode == kPunch ? slot->pool->punchHole(ref.local, at, len)
+                                 : slot->pool->allocate(ref.local, at, len);
         if (!st) return replyError(req, st.error(), "fallocate");
         replyOk(req);
     });

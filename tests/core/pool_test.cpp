@@ -201,12 +201,12 @@ TEST_F(PoolBasics, TruncateDownThenUpReadsZerosInTheTail) {
     ASSERT_TRUE(truncateTo(id, 100).ok());
     EXPECT_TRUE(sameBytes(readAt(id, 0, 100), std::string(100, '\0')));
 
-    // Errors: a directory, a size larger than the pool.
+    // Errors: a directory, a size past the largest (a size larger than the pool is a hole).
     ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
     AttrChange c;
     c.size = 10;
     EXPECT_EQ(p().setattr(idOf(p(), kPoolRootId, "d"), c).code(), EISDIR);
-    EXPECT_EQ(truncateTo(id, p().capacityBytes() + 1).code(), EFBIG);
+    EXPECT_EQ(truncateTo(id, kMaxEntryBytes + 1).code(), EFBIG);
     EXPECT_EQ(sizeOf(id), 100u);
     p().verify();
 }
@@ -232,7 +232,8 @@ TEST_F(PoolBasics, AllocateGrowsWithBackedZerosAndNeverShrinks) {
     ASSERT_TRUE(p().mkdir(kPoolRootId, "d", 0755, 0, 0).ok());
     EXPECT_EQ(p().allocate(idOf(p(), kPoolRootId, "d"), 0, 1).code(), EISDIR);
     EXPECT_EQ(p().allocate(999999, 0, 1).code(), ENOENT);
-    EXPECT_EQ(p().allocate(id, 0, p().capacityBytes() + 1).code(), EFBIG);
+    EXPECT_EQ(p().allocate(id, 0, p().capacityBytes() + 1).code(), ENOSPC);
+    EXPECT_EQ(p().allocate(id, kMaxEntryBytes, 1).code(), EFBIG);
     EXPECT_EQ(p().allocate(id, UINT64_MAX - 1, 3).code(), EFBIG);
     EXPECT_EQ(sizeOf(id), 100u + 3 * kBlock);
     p().verify();
@@ -262,7 +263,7 @@ TEST_F(PoolBasics, WriteErrors) {
     EXPECT_EQ(p().open(999999, Access::Read).code(), ENOENT);
 
     const EntryId id = openNew("big");
-    EXPECT_EQ(p().write(id, p().capacityBytes(), "x", 1).code(), EFBIG);
+    EXPECT_EQ(p().write(id, kMaxEntryBytes, "x", 1).code(), EFBIG);
     EXPECT_EQ(p().write(id, UINT64_MAX - 1, "xyz", 3).code(), EFBIG);
     auto zero = p().write(id, 0, "", 0);
     ASSERT_TRUE(zero.ok());

@@ -170,13 +170,29 @@ TEST_F(RecordStoreTest, ABlockClaimedByTwoRecordsStaysWithTheFirst) {
     EXPECT_EQ(allocator_->usedBlocks(), a.blocks);
 }
 
-TEST_F(RecordStoreTest, ASizePastTheBlocksIsDropped) {
-    Inode& ino = newFile(1);
-    ino.size = 2 * kBlock;
-    ASSERT_TRUE(store_->writeInode(ino, Changed::Blocks));
+// A size past the blocks is a hole (core/extent_map.h), and holes come back as they were; blocks
+// past the size, or a hole at the end of the list, cannot be an entry's: the record is dropped.
+TEST_F(RecordStoreTest, HolesComeBackAndExtentsPastTheSizeAreDropped) {
+    Inode& sparse = newFile(1);
+    sparse.extents.insert(sparse.extents.begin(), Extent{kHoleStart, 3});
+    sparse.size = 9 * kBlock + 1;
+    ASSERT_TRUE(store_->writeInode(sparse, Changed::Blocks));
+    Inode& past = newFile(2);
+    past.size = kBlock;
+    ASSERT_TRUE(store_->writeInode(past, Changed::Blocks));
+    Inode& trailing = newFile(1);
+    trailing.extents.push_back(Extent{kHoleStart, 1});
+    trailing.size = 4 * kBlock;
+    ASSERT_TRUE(store_->writeInode(trailing, Changed::Blocks));
     reattach();
-    EXPECT_FALSE(store_->readInode(ino.slot));
-    EXPECT_EQ(allocator_->usedBlocks(), 0u);
+    auto back = store_->readInode(sparse.slot);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->extents, sparse.extents);
+    EXPECT_EQ(back->blocks, 1u);
+    EXPECT_EQ(back->size.load(), 9 * kBlock + 1);
+    EXPECT_FALSE(store_->readInode(past.slot));
+    EXPECT_FALSE(store_->readInode(trailing.slot));
+    EXPECT_EQ(allocator_->usedBlocks(), 1u);
 }
 
 TEST_F(RecordStoreTest, WithoutRoomForTheBlobOnlyAChangeOfBlocksUncommits) {

@@ -710,12 +710,37 @@ TEST_F(SnapshotTest, RefusalsChangeNothing) {
     refused(plain, header(8192), true, "block size 8192, pool has 4096");
     // An entry larger than the whole pool.
     refused({{dirRecord(""), ""}, entryItem("huge", pattern(5, 65 * kBlock))}, header(), true,
-            "entry huge is 266240 bytes, more than the capacity");
+            "entry huge needs 266240 bytes, more than the capacity");
     // Merge conflicts: an entry where the pool has a directory, and the other way round.
     refused({{dirRecord(""), ""}, entryItem("new", "n"), entryItem("dir", "x")}, header(), false,
             "pool testpool: dir is a directory in the pool but an entry in the image");
     refused({{dirRecord(""), ""}, {dirRecord("e"), ""}}, header(), false,
             "e is an entry in the pool but a directory in the image");
+}
+
+// An entry larger than the pool whose blocks are zeros but one needs one block: the verifier
+// counts its room, and the restore leaves the zeros as holes.
+TEST_F(SnapshotTest, SparseEntriesLargerThanThePoolRestoreAsHoles) {
+    auto pool = makePool(64);
+    ASSERT_TRUE(pool);
+    std::string sparse(200 * kBlock + 3, '\0');
+    sparse[150 * kBlock + 7] = 's';
+    const std::string tail = std::string(kBlock, '\0') + "t";  // a partial last block
+    auto r = SnapshotReader::open(writeImage(
+        {{dirRecord(""), ""}, entryItem("sparse", sparse), entryItem("tail", tail)}, header()));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(sparse.size(), (*r)->summary().largest_entry);
+    EXPECT_EQ(uint64_t{kBlock}, (*r)->summary().largest_room);
+    EXPECT_EQ(2 * uint64_t{kBlock}, (*r)->summary().data_room);
+    auto rep = restoreIntoPool(*pool, **r);
+    ASSERT_TRUE(rep.ok()) << rep.error().message;
+    const EntryId id = idOf(*pool, kPoolRootId, "sparse");
+    EXPECT_EQ(pool->getattr(id)->blocks512, kBlock / 512);
+    EXPECT_TRUE(sameBytes(getEntry(*pool, id), sparse));
+    const EntryId t = idOf(*pool, kPoolRootId, "tail");
+    EXPECT_EQ(pool->getattr(t)->blocks512, kBlock / 512);
+    EXPECT_TRUE(sameBytes(getEntry(*pool, t), tail));
+    pool->verify();
 }
 
 TEST_F(SnapshotTest, ImagesWhoseChainsLoopAreRefusedAndChangeNothing) {
