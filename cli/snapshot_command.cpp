@@ -137,13 +137,40 @@ class MountEntry : public SourceEntry {
             const ssize_t n = ::read(f_.fd, out, len);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return sysError("read", path_);
+            pos_ += static_cast<uint64_t>(n);
             return static_cast<size_t>(n);
         }
+    }
+
+    // Two lseeks per run of data (where it starts, where it ends), none per read.
+    Result<uint64_t> skipHole(uint64_t max) override {
+        if (pos_ < data_end_) return uint64_t{0};
+        const off_t data = ::lseek(f_.fd, static_cast<off_t>(pos_), SEEK_DATA);
+        uint64_t hole = 0;
+        if (data < 0 && errno == ENXIO) {
+            hole = max;  // a hole to the end (or the entry shrank: the version check sees it)
+        } else if (data < 0) {
+            data_end_ = UINT64_MAX;  // no hole information: everything is data
+            return uint64_t{0};
+        } else if (static_cast<uint64_t>(data) > pos_) {
+            hole = std::min<uint64_t>(max, static_cast<uint64_t>(data) - pos_);
+        } else {
+            const off_t end = ::lseek(f_.fd, static_cast<off_t>(pos_), SEEK_HOLE);
+            data_end_ = end < 0 ? UINT64_MAX : static_cast<uint64_t>(end);
+            if (::lseek(f_.fd, static_cast<off_t>(pos_), SEEK_SET) < 0)
+                return sysError("lseek", path_);
+            return uint64_t{0};
+        }
+        pos_ += hole;
+        if (::lseek(f_.fd, static_cast<off_t>(pos_), SEEK_SET) < 0) return sysError("lseek", path_);
+        return hole;
     }
 
   private:
     Fd f_;
     std::string path_;
+    uint64_t pos_ = 0;       // the descriptor's offset
+    uint64_t data_end_ = 0;  // where the run of data at pos_ ends (0: not asked yet)
 };
 
 // A pool reached through its directory on a mount.

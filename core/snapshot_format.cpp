@@ -542,6 +542,38 @@ Status SnapshotWriter::appendData(const void* data, size_t len) {
     return put(data, len);
 }
 
+Status SnapshotWriter::appendZeros(uint64_t len) {
+    if (!in_record_ || len > data_left_)
+        return makeError(EINVAL, fmt::format("snapshot {}: {:?}: more data than the {} bytes "
+                                             "declared",
+                                             name_, pending_.path, pending_.data_len));
+    static const std::vector<char> zeros(kIoBufferBytes, 0);
+    if (!seekable_ || len < kDirectWriteBytes) {
+        for (uint64_t left = len; left > 0;) {
+            const size_t n = static_cast<size_t>(std::min<uint64_t>(left, zeros.size()));
+            if (auto st = appendData(zeros.data(), n); !st) return st;
+            left -= n;
+        }
+        return {};
+    }
+    for (uint64_t left = len; left > 0;) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(left, zeros.size()));
+        record_hash_->update(zeros.data(), n);
+        left -= n;
+    }
+    if (failed_) return makeError(EIO, fmt::format("snapshot {}: an earlier write failed", name_));
+    if (auto st = flush(); !st) return st;
+    // The bytes after it (the rest of the record, the trailer) give the file its size.
+    if (lseek(fd_, static_cast<off_t>(len), SEEK_CUR) < 0) {
+        failed_ = true;
+        return ioError("lseek");
+    }
+    flushed_ += len;
+    logical_ += len;
+    data_left_ -= len;
+    return {};
+}
+
 Status SnapshotWriter::endRecord() {
     if (!in_record_) return makeError(EINVAL, fmt::format("snapshot {}: no record", name_));
     if (data_left_)

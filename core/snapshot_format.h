@@ -164,6 +164,9 @@ class SnapshotWriter {
     // (or abandonRecord). The first record must be the pool's directory (path "").
     Status beginRecord(const SnapshotRecord& rec);
     Status appendData(const void* data, size_t len);
+    // `len` zero bytes of the record's data: the same image bytes as appendData of zeros, left
+    // as a hole of a seekable output file rather than written.
+    Status appendZeros(uint64_t len);
     Status endRecord();
     // Drops the record in progress as if it had never begun.
     Status abandonRecord();

@@ -142,6 +142,15 @@ class Snapshotter {
             if (auto st = writer_.beginRecord(rec); !st) return st;
             bool whole = true;
             for (uint64_t got = 0; got < rec.data_len;) {
+                auto hole = f.skipHole(rec.data_len - got);
+                if (!hole) return hole.error();
+                if (*hole > 0) {
+                    if (auto st = writer_.appendZeros(*hole); !st) return st;
+                    got += *hole;
+                    done_ += *hole;
+                    if (options_.progress) options_.progress(done_);
+                    continue;
+                }
                 const size_t want =
                     static_cast<size_t>(std::min<uint64_t>(buffer_.size(), rec.data_len - got));
                 auto n = f.read(buffer_.data(), want);

@@ -19,6 +19,9 @@
 //     the entry read once more; if it changes again it is left out and counted as skipped. So an
 //     entry is in the image whole, as one version a writer completed, or not at all.
 //   - An entry gone (evicted, removed) between the walk and its read is counted as gone.
+//   - A hole in an entry (SourceEntry::skipHole) is not read: its zeros go to the image as a
+//     hole of the image file where the file can have one (SnapshotWriter::appendZeros), so a
+//     sparse entry is quick to snapshot and its image takes little more room than its data.
 //   - A further name of an entry or node already stored (same inode, more than one link) becomes
 //     a link record to the first name.
 //   - The snapshot's own open counts as an access: the image keeps the access count minus one. A
@@ -97,6 +100,13 @@ class SourceEntry {
         std::initializer_list<std::string_view> also) = 0;
     // Up to `len` bytes from the current position; 0 at the end.
     virtual Result<size_t> read(void* out, size_t len) = 0;
+    // When the current position is in a hole (SEEK_DATA), passes over it, at most `max` bytes,
+    // and says how many: they read as zeros and need not be read. 0 in data, or where the
+    // source cannot tell.
+    virtual Result<uint64_t> skipHole(uint64_t max) {
+        (void)max;
+        return uint64_t{0};
+    }
 };
 
 // The operations a snapshot needs from a pool. Paths are pool-relative ("" is the pool itself).

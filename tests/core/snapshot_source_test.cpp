@@ -32,6 +32,8 @@ struct FakeInode {
     std::string committed = "1";
     std::string access_count = "1";  // counts our own open
     std::string created = "1700000000.5";
+    std::vector<std::pair<size_t, size_t>> holes;  // [begin, end) ranges of zeros, sorted
+    size_t bytes_read = 0;                         // through read(), over every open
 };
 
 class FakePool;
@@ -58,6 +60,15 @@ class FakeOpen : public SourceEntry {
         return out;
     }
     Result<size_t> read(void* out, size_t len) override;
+    Result<uint64_t> skipHole(uint64_t max) override {
+        for (const auto& [begin, end] : inode_->holes)
+            if (pos_ >= begin && pos_ < end) {
+                const size_t n = std::min<uint64_t>(max, end - pos_);
+                pos_ += n;
+                return uint64_t{n};
+            }
+        return uint64_t{0};
+    }
 
   private:
     FakePool& pool_;
@@ -198,6 +209,7 @@ Result<size_t> FakeOpen::read(void* out, size_t len) {
     const size_t n = std::min(len, inode_->data.size() - pos_);
     std::memcpy(out, inode_->data.data() + pos_, n);
     pos_ += n;
+    inode_->bytes_read += n;
     return n;
 }
 
@@ -382,6 +394,25 @@ TEST_F(SnapshotSourceTest, SymbolicLinksAndSpecialFilesFollowTheDirectories) {
     EXPECT_EQ(3u, report->nodes);
     EXPECT_EQ(1u, report->links);
     EXPECT_EQ(1u, report->entries);
+}
+
+// Holes are not read: the image holds their zeros all the same, in a file that has holes too.
+TEST_F(SnapshotSourceTest, HolesAreNotReadAndTheImageHoldsTheirZeros) {
+    FakePool pool;
+    std::string bytes(3 << 20, '\0');
+    bytes.replace(0, 5, "start");
+    bytes.replace(bytes.size() - 3, 3, "end");
+    auto in = pool.entry("sparse", bytes, 1);
+    in->holes = {{4096, bytes.size() - 4096}};
+    std::vector<Item> items;
+    auto report = take(pool, items);
+    ASSERT_TRUE(report) << report.error().message;
+    ASSERT_NE(nullptr, find(items, "sparse"));
+    EXPECT_TRUE(find(items, "sparse")->data == bytes);
+    EXPECT_EQ(2u * 4096, in->bytes_read);
+    struct stat st {};
+    ASSERT_EQ(0, ::stat(path_.c_str(), &st));
+    EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 1u << 20) << "the image has no hole";
 }
 
 TEST_F(SnapshotSourceTest, AnEntryWrittenWhileReadIsReadAgainWhole) {
