@@ -8,6 +8,7 @@
 // (Pool::verify: no block leaked, shared or owned while free).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <functional>
@@ -88,6 +89,20 @@ void writeImage(const std::string& path, const std::map<std::string, std::string
     ::close(fd);
 }
 
+// What a name shows: an entry's bytes, a symbolic link's target, a special file's type and
+// device.
+std::string contentOf(Pool& p, EntryId id) {
+    auto a = p.getattr(id);
+    if (!a.ok()) return "<getattr failed>";
+    if ((a->mode & S_IFMT) == S_IFLNK) {
+        auto target = p.readlink(id);
+        return target.ok() ? "->" + *target : "<readlink failed>";
+    }
+    if ((a->mode & S_IFMT) != S_IFREG)
+        return "node " + std::to_string(a->mode) + " " + std::to_string(a->rdev);
+    return test::getEntry(p, id);
+}
+
 class CrashTest : public PoolFixture {
   protected:
     // A 64-block pool whose entries sit at high blocks with free space below (so that a shrink
@@ -116,6 +131,8 @@ class CrashTest : public PoolFixture {
         EXPECT_TRUE(p->unlink(kPoolRootId, "filler").ok());
         const std::string big(20000, 'x');
         EXPECT_TRUE(p->setxattr(test::idOf(*p, kPoolRootId, "d"), "user.tag", big, 0).ok());
+        EXPECT_TRUE(p->symlink(kPoolRootId, "s", "target of s", 0, 0).ok());
+        before["s"] = "->target of s";
         p->verify();
         return p;
     }
@@ -154,7 +171,7 @@ class CrashTest : public PoolFixture {
         const std::set<std::string> names = test::nameSet(p, kPoolRootId);
         std::set<std::string> present;
         for (const std::string& n : names)
-            present.insert(test::getEntry(p, test::idOf(p, kPoolRootId, n)));
+            present.insert(contentOf(p, test::idOf(p, kPoolRootId, n)));
         for (const std::string& keep : op.outcome.must_keep)
             EXPECT_TRUE(present.count(keep)) << "an entry the operation keeps was lost";
         for (const auto& [name, old] : before) {
@@ -163,7 +180,7 @@ class CrashTest : public PoolFixture {
                     << name << " was lost";
                 continue;
             }
-            const std::string got = test::getEntry(p, test::idOf(p, kPoolRootId, name));
+            const std::string got = contentOf(p, test::idOf(p, kPoolRootId, name));
             auto other = op.outcome.may_hold.find(name);
             const bool allowed =
                 got == old || (other != op.outcome.may_hold.end() && other->second.count(got));
@@ -172,7 +189,7 @@ class CrashTest : public PoolFixture {
         }
         for (const auto& [name, contents] : op.outcome.may_hold) {
             if (before.count(name) || !names.count(name)) continue;
-            const std::string got = test::getEntry(p, test::idOf(p, kPoolRootId, name));
+            const std::string got = contentOf(p, test::idOf(p, kPoolRootId, name));
             EXPECT_TRUE(contents.count(got)) << name << " holds a partial version";
         }
         if (!op.xattr_entry.empty() && names.count(op.xattr_entry)) {
@@ -245,6 +262,33 @@ TEST_F(CrashTest, EveryCrashPointLeavesTheOldOrTheNewVersion) {
             ASSERT_TRUE(p.importEntry(image).ok());
         },
         outcome({"imported"}, {{"imported", {fresh}}}, false)));
+    const std::string target(3000, 't');  // too long for the record: in blocks of its own
+    ops.push_back(makeOp(
+        "make a symbolic link with a long target",
+        [&](Pool& p) { ASSERT_TRUE(p.symlink(kPoolRootId, "lnk", target, 0, 0).ok()); },
+        outcome({"lnk"}, {{"lnk", {"->" + target}}}, false)));
+    ops.push_back(makeOp(
+        "make a device node",
+        [&](Pool& p) { ASSERT_TRUE(p.mknod(kPoolRootId, "dev", S_IFCHR | 0600, 259, 0, 0).ok()); },
+        outcome({"dev"}, {{"dev", {"node " + std::to_string(S_IFCHR | 0600) + " 259"}}}, false)));
+    ops.push_back(makeOp(
+        "rename a link over an entry",
+        [&](Pool& p) { ASSERT_TRUE(p.rename(kPoolRootId, "s", kPoolRootId, "a", 0).ok()); },
+        outcome({"s"}, {{"a", {seeded["s"]}}}, false, {seeded["s"]})));
+    // A hole: one block written 1000 blocks past the end of "b" (more than the pool holds).
+    const std::string far_piece = test::pattern(77, kBlock);
+    std::string far = seeded["b"];
+    far.resize(1000 * kBlock, '\0');
+    far += far_piece;
+    ops.push_back(makeOp(
+        "write far past the end (a hole)",
+        [&](Pool& p) {
+            const EntryId id = test::idOf(p, kPoolRootId, "b");
+            ASSERT_TRUE(p.open(id, Access::Write).ok());
+            ASSERT_TRUE(p.write(id, 1000 * kBlock, far_piece.data(), far_piece.size()).ok());
+            p.release(id, Access::Write);
+        },
+        outcome({"b"}, {{"b", {far}}}, false)));
     const std::string image = "/tmp/kvc-crash-test-" + std::to_string(getpid()) + ".kvs";
     const std::string restored_a = bytes('A', 2), restored_r = bytes('R', 3);
     writeImage(image, {{"a", restored_a}, {"r1", restored_r}});
