@@ -19,6 +19,10 @@ remove_pkg() { [ $removed = 1 ] || apt-get purge -y -qq kvcachefs >/dev/null 2>&
 trap 'remove_pkg; cleanup' EXIT
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >/dev/null || fail "apt-get install $deb"
 pass "package installs"
+grep -q '^License: Apache-2.0$' /usr/share/doc/kvcachefs/copyright 2>/dev/null &&
+    [ -e /usr/share/doc/kvcachefs/README.md ] ||
+    fail "the package lacks its copyright file or its docs"
+pass "package has its copyright file (Apache-2.0) and docs"
 [ -e /usr/include/kvcachefs.h ] && pkg-config --exists kvcachefs 2>/dev/null ||
     [ -e /usr/lib/pkgconfig/kvcachefs.pc ] || fail "the package lacks kvcachefs.h or kvcachefs.pc"
 lib=$(dpkg -L kvcachefs | grep '/libkvcachefs\.so\.0$' | head -1)
