@@ -44,19 +44,31 @@ Result<std::string> readWhole(const std::string& path) {
 
 std::map<std::string, std::string> keyValues(const std::string& text) {
     std::map<std::string, std::string> out;
+    for (auto& [k, v] : statsLines(text)) out[k] = std::move(v);
+    return out;
+}
+
+}  // namespace
+
+StatsLines statsLines(const std::string& text) {
+    StatsLines out;
     size_t start = 0;
     while (start < text.size()) {
         size_t end = text.find('\n', start);
         if (end == std::string::npos) end = text.size();
         const std::string line = text.substr(start, end - start);
         const size_t sp = line.find(' ');
-        if (sp != std::string::npos) out[line.substr(0, sp)] = line.substr(sp + 1);
+        if (sp != std::string::npos) out.emplace_back(line.substr(0, sp), line.substr(sp + 1));
         start = end + 1;
     }
     return out;
 }
 
-}  // namespace
+Result<StatsLines> readStats(const std::string& dir) {
+    auto text = readWhole(dir + "/.stats");
+    if (!text) return text.error();
+    return statsLines(*text);
+}
 
 // --- system-call helpers -----------------------------------------------------------------
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -50,6 +51,12 @@ struct DirName {
 Result<std::vector<DirName>> listDir(int dirfd, const std::string& path);
 // The same for a path.
 Result<std::vector<DirName>> listDir(const std::string& path);
+
+// The `name value` lines of a `.stats` file, in order.
+using StatsLines = std::vector<std::pair<std::string, std::string>>;
+StatsLines statsLines(const std::string& text);
+// DIR/.stats, read whole (one read of a control file is one consistent answer).
+Result<StatsLines> readStats(const std::string& dir);
 
 // What a pool's `.stats` says (name, policy, geometry).
 struct PoolInfo {

@@ -139,7 +139,9 @@ std::string takeSource(fuse_args& args) {
 void printUsage(const char* program) {
     fmt::print("usage: {} [SOURCE] MOUNTPOINT [-o OPTIONS] [-f] [-d]\n", program);
     fmt::print("       {} snapshot POOLDIR FILE\n", program);
-    fmt::print("       {} restore [--replace] FILE POOLDIR\n\n", program);
+    fmt::print("       {} restore [--replace] FILE POOLDIR\n", program);
+    fmt::print("       {} status [--json] [MOUNT|POOLDIR]\n", program);
+    fmt::print("       {} policies\n\n", program);
     fmt::print("kvcachefs options (-o NAME=VALUE, comma-separated; defaults in brackets):\n");
     fmt::print("{}", optionHelp());
     fmt::print("  default_permissions is always on; as root, allow_other is added.\n");

@@ -65,6 +65,12 @@ class EvictionPolicy {
 
 // The policy names a pool accepts, in the order --help lists them.
 const std::vector<std::string>& policyNames();
+// Each policy with a line on when to choose it, in the same order.
+struct PolicyUse {
+    std::string name;
+    std::string use;
+};
+std::vector<PolicyUse> policyUses();
 // Creates a policy by name (case-insensitive); nullptr for an unknown name.
 std::unique_ptr<EvictionPolicy> makePolicy(std::string_view name);
 

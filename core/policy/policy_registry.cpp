@@ -9,19 +9,23 @@ namespace {
 struct PolicyEntry {
     const char* name;
     std::unique_ptr<EvictionPolicy> (*make)();
+    const char* use;  // when to choose it, one line (kvcachefs policies)
 };
 
 // In the order --help lists them: the classics first, then the scan-resistant FIFO variants,
 // then those made for KV-cache prefix chains.
 constexpr PolicyEntry kPolicies[] = {
-    {"lru", makeLruPolicy},
-    {"lfu", makeLfuPolicy},
-    {"fifo", makeFifoPolicy},
-    {"priority", makePriorityPolicy},
-    {"sieve", makeSievePolicy},
-    {"s3fifo", makeS3FifoPolicy},
-    {"lru+admit", makeLruAdmitPolicy},
-    {"kvadapt", makeKvAdaptPolicy},
+    {"lru", makeLruPolicy, "the default: recent reuse predicts the next, with no hints needed"},
+    {"lfu", makeLfuPolicy, "a stable hot set (shared system prompts) that must outlive bursts"},
+    {"fifo", makeFifoPolicy, "the cheapest: hits cost nothing; for streams read once, in order"},
+    {"priority", makePriorityPolicy,
+     "the engine knows best: user.kvcache.priority orders eviction, then recency"},
+    {"sieve", makeSievePolicy, "like lru, cheaper per hit and resistant to one-off scans"},
+    {"s3fifo", makeS3FifoPolicy, "many blocks read once (batch prefill) beside a reused core"},
+    {"lru+admit", makeLruAdmitPolicy,
+     "blocks seen once go first: keeps the reused ones when most are never asked again"},
+    {"kvadapt", makeKvAdaptPolicy,
+     "prefix chains (parents set): learns online what to keep; the best on the replayed traces"},
 };
 
 }  // namespace
@@ -33,6 +37,12 @@ const std::vector<std::string>& policyNames() {
         return v;
     }();
     return names;
+}
+
+std::vector<PolicyUse> policyUses() {
+    std::vector<PolicyUse> out;
+    for (const PolicyEntry& p : kPolicies) out.push_back({p.name, p.use});
+    return out;
 }
 
 std::unique_ptr<EvictionPolicy> makePolicy(std::string_view name) {
