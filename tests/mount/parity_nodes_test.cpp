@@ -265,6 +265,25 @@ std::vector<Step> nodeSequence() {
         return with(call(rename(P(b, "r").c_str(), P(b, "c").c_str())),
                     [&] { return describe(P(b, "c")); });
     });
+    // --- another user's nodes (made by root before an unprivileged run; absent, ENOENT, in
+    // the others): the owner's rights are needed for chmod, chown and setting times, write
+    // permission for touching them to now, the directory's for removing them.
+    add("others' nodes: chmod, chown, times, remove", [=](auto& b) {
+        std::string seen;
+        auto rc = [&](long r) { seen += errName(r == 0 ? 0 : errno) + " "; };
+        const timespec t[2] = {{1, 0}, {2, 0}};
+        for (const char* n : {"root-fifo", "root-sock", "root-chr"}) {
+            rc(chmod(P(b, n).c_str(), 0600));
+            rc(chown(P(b, n).c_str(), geteuid(), getegid()));
+            rc(utimensat(AT_FDCWD, P(b, n).c_str(), t, 0));
+            rc(utimensat(AT_FDCWD, P(b, n).c_str(), nullptr, 0));
+        }
+        rc(lchown(P(b, "root-link").c_str(), geteuid(), getegid()));
+        rc(utimensat(AT_FDCWD, P(b, "root-link").c_str(), t, AT_SYMLINK_NOFOLLOW));
+        Outcome o = call(unlink(P(b, "root-link").c_str()));
+        o.state = seen + describe(P(b, "root-fifo"));
+        return o;
+    });
     // --- a directory holding every type
     add("rmdir of a directory holding each type", [=](auto& b) {
         mkdir(P(b, "all").c_str(), 0755);
@@ -313,6 +332,13 @@ TEST_F(ParityNodesTest, SameResultsAsTmpfsAsUnprivilegedUser) {
     constexpr uid_t kNobody = 65534;
     const auto [tmpfs, pool] = ownedDirs(makePool("parity"), kNobody);
     ASSERT_FALSE(HasFailure());
+    // Root's nodes in the user's directory.
+    for (const std::string& base : {tmpfs, pool}) {
+        ASSERT_EQ(0, errnoOf(mkfifo((base + "/root-fifo").c_str(), 0666)));
+        ASSERT_EQ(0, errnoOf(mknod((base + "/root-sock").c_str(), S_IFSOCK | 0644, 0)));
+        ASSERT_EQ(0, errnoOf(mknod((base + "/root-chr").c_str(), S_IFCHR | 0600, makedev(1, 3))));
+        ASSERT_EQ(0, errnoOf(symlink("x", (base + "/root-link").c_str())));
+    }
     expectParity(nodeSequence(), 20, tmpfs, pool, kNobody);
 }
 
