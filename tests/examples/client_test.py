@@ -38,8 +38,14 @@ def main():
           "put(xattrs=) sets bare names in user.kvcache. and full names as given")
     check(x.get("user.kvcache.committed") == "1", "the entry is committed after put")
     check(not any(".tmp-" in n for n in os.listdir(pool)), "no temporary name is left")
+    # A view that outlives the with block (the README's numpy.frombuffer pattern).
+    with c.get("c-1") as m:
+        view = memoryview(m)[:16]
+    check(bytes(view) == data1[:16], "a view outlives the with block (no BufferError)")
+    view.release()
     c.put("c-empty", b"")
-    check(c.get("c-empty") == b"", "an empty entry gets b''")
+    with c.get("c-empty") as m:
+        check(bytes(m) == b"", "an empty entry gets an empty buffer, a context manager too")
 
     # exist_ok
     try:

@@ -67,6 +67,19 @@ def parse_metrics(text):
     return out
 
 
+class EntryMap(mmap.mmap):
+    """An entry's mapping (KVCacheClient.get). Leaving its with block closes it, unless a
+    view of it (numpy.frombuffer, memoryview) still exists: mmap.mmap raises BufferError then,
+    and the mapping is instead released with the last view."""
+
+    def __exit__(self, *exc):
+        try:
+            self.close()
+        except BufferError:
+            pass
+        return False
+
+
 class KVCacheClient:
     """One pool of a kvcachefs mount: `pool_dir` is the pool's directory (e.g. /kvcache/llama)."""
 
@@ -192,15 +205,17 @@ class KVCacheClient:
     def get(self, name):
         """A read-only, shared mmap of the entry (no copy into Python memory).
 
-        Use it as a context manager or close it; numpy.frombuffer(m, dtype) views it. Raises
-        FileNotFoundError if the entry is not (or no longer) cached. An empty entry gives b"".
+        Use it as a context manager or close it; numpy.frombuffer(m, dtype) views it, and such
+        a view may outlive the with block (the mapping then goes with the last view). Raises
+        FileNotFoundError if the entry is not (or no longer) cached. An empty entry gives an
+        empty memoryview (also a context manager).
         """
         fd = os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
         try:
             size = os.fstat(fd).st_size
             if size == 0:
-                return b""
-            return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+                return memoryview(b"")
+            return EntryMap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
         finally:
             os.close(fd)  # the mapping keeps the entry alive, even if it is evicted
 
