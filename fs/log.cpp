@@ -1,11 +1,13 @@
 // Daemon logging: one line per message, to syslog (daemon facility) or stderr.
 #include "fs/log.h"
 
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "core/excerpt.h"
@@ -18,10 +20,14 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 
 }  // namespace
 
-void logInit(bool use_syslog, LogLevel level) {
-    g_syslog = use_syslog;
+LogTarget logInit(bool background, LogLevel level, std::string syslog_socket) {
+    if (const char* s = std::getenv("KVCACHEFS_SYSLOG_SOCKET")) syslog_socket = s;
+    struct stat st {};
+    const bool listening = ::stat(syslog_socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+    g_syslog = background && listening;
     g_level = static_cast<int>(level);
-    if (use_syslog) openlog("kvcachefs", LOG_PID, LOG_DAEMON);
+    if (g_syslog) openlog("kvcachefs", LOG_PID, LOG_DAEMON);
+    return g_syslog ? LogTarget::Syslog : LogTarget::Stderr;
 }
 
 bool logEnabled(LogLevel level) {

@@ -1,5 +1,6 @@
 // kvcachefs daemon: parse options, attach pools, mount, serve, unmount. Each step's undo is
 // owned by an object, so teardown runs in reverse on every path.
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <unistd.h>
 
@@ -70,9 +71,10 @@ int main(int argc, char* argv[]) {
         std::printf("kvcachefs %s (libfuse %s)\n", KVCACHEFS_VERSION, fuse_pkgversion());
         return 0;
     }
-    // Background daemons log to syslog from the start; errors that stop the mount are also
-    // printed to stderr below.
-    kvc::fs::logInit(!parsed->foreground, parsed->debug ? LogLevel::Debug : LogLevel::Info);
+    // Background daemons log to syslog from the start (or to stderr where there is none: see
+    // fs/log.h); errors that stop the mount are also printed to stderr below.
+    const kvc::fs::LogTarget log_target =
+        kvc::fs::logInit(!parsed->foreground, parsed->debug ? LogLevel::Debug : LogLevel::Info);
 
     auto fs = std::make_unique<kvc::fs::Filesystem>(std::move(*parsed));
     if (auto st = fs->start(); !st) {
@@ -99,7 +101,15 @@ int main(int argc, char* argv[]) {
         return 1;
     }
     MountGuard mount{session.se};
+    // fuse_daemonize points stderr at /dev/null: a daemon with no syslog keeps its stderr.
+    const int kept_stderr = !o.foreground && log_target == kvc::fs::LogTarget::Stderr
+                                ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)
+                                : -1;
     if (fuse_daemonize(o.foreground) != 0) return 1;
+    if (kept_stderr >= 0) {
+        dup2(kept_stderr, STDERR_FILENO);
+        close(kept_stderr);
+    }
     fs->announce(getpid());  // a background daemon has a new pid now
     log(LogLevel::Info, "mounted {} on {} (instance {}, {} pools)", o.source, o.mountpoint,
         o.instance, fs->pools().size());

@@ -145,6 +145,9 @@ void printUsage(const char* program) {
     fmt::print("kvcachefs options (-o NAME=VALUE, comma-separated; defaults in brackets):\n");
     fmt::print("{}", optionHelp());
     fmt::print("  default_permissions is always on; as root, allow_other is added.\n");
+    fmt::print(
+        "\nLogs: with -f, to stderr; in the background, to syslog (daemon facility, see\n"
+        "journalctl -t kvcachefs), or to stderr when there is no /dev/log (a container).\n");
     fmt::print("\nFUSE options:\n");
     fflush(stdout);
     fuse_cmdline_help();
