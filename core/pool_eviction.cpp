@@ -340,6 +340,7 @@ PoolStats Pool::stats() {
     PoolStats s;
     s.name = name_;
     s.policy = candidates_->policy().name();
+    s.tier = segment_->location().dir.empty() ? "cpu" : "disk";
     s.block_size = blockSize();
     s.blocks_total = allocator_->blockCount();
     s.blocks_used = allocator_->usedBlocks();

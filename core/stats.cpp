@@ -15,6 +15,7 @@ std::string formatStats(const PoolStats& s) {
     auto line = [&](std::string_view k, auto v) { out += fmt::format("{} {}\n", k, v); };
     if (!s.name.empty()) line("pool", s.name);
     line("policy", s.policy.empty() ? "-" : s.policy);
+    if (!s.tier.empty()) line("tier", s.tier);
     line("capacity_bytes", s.capacity_bytes);
     line("used_bytes", s.used_bytes);
     line("free_bytes", s.free_bytes);
@@ -48,6 +49,7 @@ PoolStats sumStats(const PoolStats& a, const PoolStats& b) {
     PoolStats s = a;
     s.name.clear();
     s.policy.clear();
+    s.tier.clear();
     s.capacity_bytes += b.capacity_bytes;
     s.used_bytes += b.used_bytes;
     s.free_bytes += b.free_bytes;

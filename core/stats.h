@@ -23,6 +23,7 @@ struct PoolCounters {
 struct PoolStats {
     std::string name;
     std::string policy;
+    std::string tier;  // where the segment lives: "cpu" (shared memory) or "disk" (a file)
     uint64_t capacity_bytes = 0;
     uint64_t used_bytes = 0;
     uint64_t free_bytes = 0;

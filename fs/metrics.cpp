@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "core/clock.h"
+
 namespace kvc::fs {
 namespace {
 
@@ -15,9 +17,8 @@ struct Metric {
     std::function<double(const PoolStats&)> value;
 };
 
-double ratio(uint64_t a, uint64_t b) {
-    return b ? double(a) / double(b) : 0.0;
-}
+// The process's start, taken when the daemon's statics are made.
+const int64_t kStartNs = nowNs();
 
 // Per pool and tier: kvcachefs_tier_*{pool="...",tier="disk"|"remote"}.
 std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats>>& tiers) {
@@ -86,28 +87,35 @@ std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats
 
 std::string formatMetrics(const std::vector<PoolStats>& pools,
                           const std::vector<std::pair<std::string, TierStats>>& tiers) {
+    // Series carry the pool alone: what may change (the policy) or never does (the tier) is in
+    // kvcachefs_pool_info, so that switching a pool's policy starts no new series. Ratios are
+    // left to queries over the counters (an all-time ratio hides what happens now).
     const Metric metrics[] = {
         {"kvcachefs_capacity_bytes", "gauge", "Pool capacity.",
          [](const PoolStats& s) { return double(s.capacity_bytes); }},
         {"kvcachefs_used_bytes", "gauge", "Bytes of the pool's blocks in use.",
          [](const PoolStats& s) { return double(s.used_bytes); }},
+        {"kvcachefs_resident_bytes", "gauge", "Memory (or disk) the pool's segment really uses.",
+         [](const PoolStats& s) { return double(s.resident_bytes); }},
         {"kvcachefs_entries", "gauge", "Entries in the pool.",
          [](const PoolStats& s) { return double(s.entries); }},
+        {"kvcachefs_open_entries", "gauge", "Entries open or mapped somewhere.",
+         [](const PoolStats& s) { return double(s.open_entries); }},
         {"kvcachefs_pinned_bytes", "gauge", "Bytes held by pinned entries.",
          [](const PoolStats& s) { return double(s.pinned_bytes); }},
         {"kvcachefs_hits_total", "counter", "Reads and .match names found in the pool.",
          [](const PoolStats& s) { return double(s.counters.hits); }},
         {"kvcachefs_misses_total", "counter", "Lookups and .match names not found.",
          [](const PoolStats& s) { return double(s.counters.misses); }},
-        {"kvcachefs_hit_ratio", "gauge", "hits / (hits + misses).",
-         [](const PoolStats& s) {
-             return ratio(s.counters.hits, s.counters.hits + s.counters.misses);
-         }},
-        {"kvcachefs_prefix_hit_ratio", "gauge",
-         "Blocks in the leading cached run of .match requests / blocks requested.",
-         [](const PoolStats& s) {
-             return ratio(s.counters.match_leading, s.counters.match_blocks);
-         }},
+        {"kvcachefs_match_requests_total", "counter", ".match requests answered.",
+         [](const PoolStats& s) { return double(s.counters.match_requests); }},
+        {"kvcachefs_match_blocks_total", "counter", "Names asked in .match requests.",
+         [](const PoolStats& s) { return double(s.counters.match_blocks); }},
+        {"kvcachefs_match_blocks_hit_total", "counter", "Names .match found cached.",
+         [](const PoolStats& s) { return double(s.counters.match_hits); }},
+        {"kvcachefs_match_prefix_blocks_total", "counter",
+         "Names in the leading cached run of .match requests (the prefix hit).",
+         [](const PoolStats& s) { return double(s.counters.match_leading); }},
         {"kvcachefs_checksum_failures_total", "counter",
          "Entries dropped because their bytes failed their checksum.",
          [](const PoolStats& s) { return double(s.counters.checksum_failures); }},
@@ -116,12 +124,25 @@ std::string formatMetrics(const std::vector<PoolStats>& pools,
         {"kvcachefs_evicted_bytes_total", "counter", "Bytes of entries evicted.",
          [](const PoolStats& s) { return double(s.counters.evicted_bytes); }},
     };
-    std::string out;
+    std::string out = fmt::format(
+        "# HELP kvcachefs_build_info The daemon's version.\n"
+        "# TYPE kvcachefs_build_info gauge\n"
+        "kvcachefs_build_info{{version=\"{}\"}} 1\n"
+        "# HELP kvcachefs_start_time_seconds When the daemon started, in seconds since the "
+        "epoch.\n"
+        "# TYPE kvcachefs_start_time_seconds gauge\n"
+        "kvcachefs_start_time_seconds {:.3f}\n",
+        KVCACHEFS_VERSION, double(kStartNs) / 1e9);
+    out +=
+        "# HELP kvcachefs_pool_info A pool's eviction policy and tier (always 1).\n"
+        "# TYPE kvcachefs_pool_info gauge\n";
+    for (const PoolStats& s : pools)
+        out += fmt::format("kvcachefs_pool_info{{pool=\"{}\",policy=\"{}\",tier=\"{}\"}} 1\n",
+                           s.name, s.policy, s.tier);
     for (const Metric& m : metrics) {
         out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", m.name, m.help, m.name, m.type);
         for (const PoolStats& s : pools)
-            out += fmt::format("{}{{pool=\"{}\",policy=\"{}\"}} {}\n", m.name, s.name, s.policy,
-                               m.value(s));
+            out += fmt::format("{}{{pool=\"{}\"}} {}\n", m.name, s.name, m.value(s));
     }
     return out + formatTierMetrics(tiers);
 }

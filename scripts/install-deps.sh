@@ -14,6 +14,7 @@ packages=(
   fio bc time
   gnuplot-nox
   redis-server redis-tools libhiredis-dev
+  prometheus
 )
 
 missing=()

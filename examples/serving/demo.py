@@ -401,9 +401,11 @@ class Demo:
             print(f"   .stats {k} {st[k]}")
         metrics = self.client.metrics()
         name = os.path.basename(self.pool)
-        ratio = metrics.get(("kvcachefs_prefix_hit_ratio", name))
-        print(f"   .metrics kvcachefs_prefix_hit_ratio{{pool=\"{name}\"}} {ratio}")
-        self.check(st["prefix_blocks_hit"] > 0 and ratio is not None and ratio > 0,
+        prefix = metrics.get(("kvcachefs_match_prefix_blocks_total", name))
+        asked = metrics.get(("kvcachefs_match_blocks_total", name))
+        print(f"   .metrics kvcachefs_match_prefix_blocks_total{{pool=\"{name}\"}} {prefix} "
+              f"of kvcachefs_match_blocks_total {asked}")
+        self.check(st["prefix_blocks_hit"] > 0 and prefix is not None and prefix > 0,
                    "the pool counted prefix hits (.stats and .metrics)")
 
     def clean(self):

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -595,6 +596,10 @@ TEST_F(ControlTest, MetricsParseAsPrometheusText) {
             EXPECT_NE(std::string::npos, std::string(m[1]).rfind("_total"))
                 << "counter without _total: " << m[1];
         }
+        // Only the info metric names the policy: a series must not change with it.
+        if (m[1] != "kvcachefs_pool_info") {
+            EXPECT_EQ(std::string(m[2]).find("policy="), std::string::npos) << line;
+        }
         if (m[1] == "kvcachefs_entries") {
             const std::string labels = m[2];
             const size_t at = labels.find("pool=\"");
@@ -605,6 +610,22 @@ TEST_F(ControlTest, MetricsParseAsPrometheusText) {
     EXPECT_GE(samples, 10);
     EXPECT_EQ(3.0, entries["a"]);
     EXPECT_EQ(1.0, entries["b"]);
+    for (const char* info : {"kvcachefs_pool_info{pool=\"a\",policy=\"lru\",tier=\"cpu\"} 1\n",
+                             "kvcachefs_build_info{version=\"", "kvcachefs_start_time_seconds "})
+        EXPECT_NE(text->find(info), std::string::npos) << info;
+    EXPECT_EQ(text->find("_ratio"), std::string::npos) << "ratios are the queries' to compute";
+}
+
+// Prometheus's own checker (promtool, from Debian's prometheus package) reads .metrics without
+// an error or a lint finding.
+TEST_F(ControlTest, MetricsPassPromtool) {
+    poolWithEntries("a", 2);
+    ASSERT_EQ(0, controlWrite(mnt("a/.policy"), "s3fifo\n").first);
+    std::string out;
+    const int status =
+        runProgram({"/bin/sh", "-c", "promtool check metrics < " + mnt(".metrics")}, &out, 30000);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+    EXPECT_EQ(out.find("error"), std::string::npos) << out;
 }
 
 }  // namespace
