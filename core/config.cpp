@@ -409,8 +409,14 @@ std::string_view tierName(Tier tier) {
 Result<Tier> parseTier(std::string_view text) {
     const std::string name = toLower(text);
     if (name == "cpu") return Tier::Cpu;
-    if (name == "disk") return Tier::Disk;
-    return makeError(EINVAL, fmt::format("invalid tier {:?}: expected \"cpu\" or \"disk\"", text));
+    // nvme: the seed's name for a pool in a file on a fast disk (dir= says which).
+    if (name == "disk" || name == "nvme") return Tier::Disk;
+    if (name == "gpu")
+        return makeError(EINVAL,
+                         "tier \"gpu\" is not offered: pools live in host memory (cpu) or in a "
+                         "file (disk, nvme); an engine copies KV to and from the GPU itself");
+    return makeError(
+        EINVAL, fmt::format("invalid tier {:?}: expected \"cpu\", \"disk\" or \"nvme\"", text));
 }
 
 Config defaultConfig() {

@@ -208,7 +208,7 @@ constexpr OptionRow kRows[] = {
     {"block_size", BlockSize, Pool, Main, set<&PoolSettings::block_size>, nullptr, "SIZE", "4K",
      "block size of new pools, 4K..2M, a power of two"},
     {"tier", OptionKind::Tier, Pool, Main, set<&PoolSettings::tier>, nullptr, "cpu|disk", "cpu",
-     "where new pools live: shared memory or a file in dir="},
+     "where new pools live: shared memory or a file in dir= (nvme: the same as disk)"},
     {"dir", Path, Pool, Main, set<&PoolSettings::dir>, nullptr, "PATH", "",
      "directory of disk-tier segments (required with tier=disk)"},
     {"pin_budget", Size, Pool, Main, set<&PoolSettings::pin_budget>, nullptr, "SIZE", "0",

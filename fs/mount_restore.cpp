@@ -4,9 +4,10 @@
 //
 // The pool is the one named in the image. If the instance has no such pool (none reattached,
 // none declared in the config file), it is created with the mount's defaults except for the
-// block size and policy, which come from the image (a pool of another block size could never
-// take it). Restoring merges: entries of the image replace same-named ones, others stay. A bad
-// image fails the mount with the reader's message; a pool created for it is removed again.
+// block size, policy and capacity, which come from the image (a pool of another block size
+// could never take it, and the pool the image was taken from had that size). Restoring merges:
+// entries of the image replace same-named ones, others stay. A bad image fails the mount with the
+// reader's message; a pool created for it is removed again.
 #include <unistd.h>
 
 #include <chrono>
@@ -37,6 +38,7 @@ Status restoreAtMount(Filesystem& fs, const std::string& file) {
         PoolSettings settings = fs.settingsFor(h.pool);
         settings.block_size = h.block_size;
         if (makePolicy(h.policy)) settings.policy = h.policy;
+        if (h.capacity_bytes) settings.size = h.capacity_bytes;
         auto made = fs.createPool(h.pool, settings, 0755, getuid(), getgid());
         if (!made) return prefixed(made.error());
         slot = *made;

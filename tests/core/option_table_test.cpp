@@ -32,7 +32,7 @@ const std::map<std::string_view, Case>& cases() {
         {"size", {"16G", "12X", "\"12X\""}},
         {"policy", {"LFU", "nope", "unknown policy \"nope\""}},
         {"block_size", {"8K", "3000", "\"3000\""}},
-        {"tier", {"disk", "gpu", "invalid tier \"gpu\"", "dir = \"/srv/kvc\"\n"}},
+        {"tier", {"disk", "tape", "invalid tier \"tape\"", "dir = \"/srv/kvc\"\n"}},
         {"dir", {"/srv/kvc", "srv/kvc", "not an absolute path"}},
         {"pin_budget", {"1G", "lots", "\"lots\""}},
         {"max_entries", {"100000", "many", "\"many\" is not a whole number"}},

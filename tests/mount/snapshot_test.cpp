@@ -498,10 +498,12 @@ TEST_F(SnapshotMountTest, RestoreOptionLoadsTheImageAtMount) {
     std::string out;
     ASSERT_EQ(0, kvc({"snapshot", pool, image}, &out)) << out;
 
-    // A new instance: the pool is created from the image before the mount serves.
+    // A new instance: the pool is created from the image before the mount serves, with the
+    // source pool's size (64M), not the new mount's default.
     {
-        KvcMount fresh("size=64M,restore=" + image);
+        KvcMount fresh("size=32M,restore=" + image);
         ASSERT_TRUE(fresh.start());
+        EXPECT_EQ(64u << 20, statNum(readStats(fresh.path("llama/.stats")), "capacity_bytes"));
         const Tree t = treeOf(fresh.path("llama"));
         EXPECT_EQ(before, t);
         EXPECT_EQ(linkGroups(before), linkGroups(t));
