@@ -462,6 +462,9 @@ class Pool {
     Status verifyBeforeRead(const std::shared_ptr<Inode>& ino);
     Status openCounted(EntryId id, bool for_write, bool truncate);
     Status fillHoles(Inode* ino, const std::vector<BlockRange>& holes);
+    void markUncommitted(Inode* ino);
+    static Status checkRange(const Inode& ino, uint64_t offset, uint64_t len,
+                             std::string_view what);
     Status truncateBlocks(Inode* ino, uint64_t new_size);
     uint64_t pinnedBytes() const;
     uint64_t blocksFor(uint64_t bytes) const;

@@ -288,10 +288,7 @@ Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
     if (new_size > kMaxEntryBytes)
         return makeError(EFBIG,
                          fmt::format("pool {}: size {} is past the largest", name_, new_size));
-    if (!ino->dirty) {
-        ino->dirty = true;
-        persist(ino, Changed::Blocks);
-    }
+    markUncommitted(ino);
     if (new_size < old_size) {
         const uint64_t keep = blocksFor(new_size);
         if (new_size % bs) {
@@ -330,10 +327,7 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
         // Without a writer the entry may be a policy candidate, evicted under this write.
         if (ino->write_opens == 0)
             return makeError(EBADF, fmt::format("entry {} is not open for writing", id));
-        if (!ino->dirty) {
-            ino->dirty = true;
-            persist(ino.get(), Changed::Blocks);
-        }
+        markUncommitted(ino.get());
         // Only the blocks written that are holes take new blocks: a write far past the end
         // needs (and may evict for) no more than the blocks it writes.
         const uint64_t first = offset / bs;
@@ -358,13 +352,28 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
     return len;
 }
 
+// Before the first change of an entry's blocks since its last commit: its record says Dirty, so
+// that a crash in the middle drops the entry instead of bringing back blocks it no longer owns.
+void Pool::markUncommitted(Inode* ino) {
+    if (ino->dirty) return;
+    ino->dirty = true;
+    persist(ino, Changed::Blocks);
+}
+
+// fallocate's ranges (`what`: "allocation", "hole"): an entry's, not empty, below the largest
+// size, checked without overflow.
+Status Pool::checkRange(const Inode& ino, uint64_t offset, uint64_t len, std::string_view what) {
+    if (!ino.isFile()) return makeError(ino.isDir() ? EISDIR : EINVAL, "not an entry");
+    if (len == 0) return makeError(EINVAL, fmt::format("{} of no bytes", what));
+    if (offset > kMaxEntryBytes || len > kMaxEntryBytes - offset)
+        return makeError(EFBIG, fmt::format("{} past the largest size of an entry", what));
+    return {};
+}
+
 Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
-    if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
-    if (len == 0) return makeError(EINVAL, "allocation of no bytes");
-    if (offset > kMaxEntryBytes || len > kMaxEntryBytes - offset)
-        return makeError(EFBIG, "allocation past the largest size of an entry");
+    if (auto st = checkRange(*ino, offset, len, "allocation"); !st) return st;
     const uint64_t end = offset + len;
     // As a writer for the duration (as setattr's truncate): a grown entry is committed by the
     // last writer's release, this one's if the caller holds no write open of its own.
@@ -377,10 +386,7 @@ Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
         const std::vector<BlockRange> holes =
             holesIn(ino->extents, {first, blocksFor(end) - first});
         if (!holes.empty() || end > ino->size) {
-            if (!ino->dirty) {
-                ino->dirty = true;
-                persist(ino.get(), Changed::Blocks);
-            }
+            markUncommitted(ino.get());
             st = fillHoles(ino.get(), holes);  // backed when allocated
             if (st && end > ino->size) {
                 ino->size = end;
@@ -397,10 +403,7 @@ Status Pool::allocate(EntryId id, uint64_t offset, uint64_t len) {
 Status Pool::punchHole(EntryId id, uint64_t offset, uint64_t len) {
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
-    if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
-    if (len == 0) return makeError(EINVAL, "a hole of no bytes");
-    if (offset > kMaxEntryBytes || len > kMaxEntryBytes - offset)
-        return makeError(EFBIG, "a hole past the largest size of an entry");
+    if (auto st = checkRange(*ino, offset, len, "hole"); !st) return st;
     // As a writer for the duration, as allocate().
     if (auto st = open(id, Access::Write); !st) return st;
     {
@@ -409,10 +412,7 @@ Status Pool::punchHole(EntryId id, uint64_t offset, uint64_t len) {
         const uint64_t bs = blockSize(), size = ino->size;
         const uint64_t end = std::min(offset + len, size);
         if (offset < end) {
-            if (!ino->dirty) {
-                ino->dirty = true;
-                persist(ino.get(), Changed::Blocks);
-            }
+            markUncommitted(ino.get());
             // Whole blocks go; a block the hole ends in at the size goes too (past the size
             // its bytes are zeros already).
             const uint64_t first = blocksFor(offset);
