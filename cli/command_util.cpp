@@ -34,14 +34,6 @@ extern "C" void removeTempAndDie(int sig) {
 
 // --- .stats ------------------------------------------------------------------------------
 
-Result<std::string> readWhole(const std::string& path) {
-    Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (f.fd < 0) return sysError("open", path);
-    std::string out;
-    if (!readAll(f.fd, out)) return sysError("read", path);
-    return out;
-}
-
 std::map<std::string, std::string> keyValues(const std::string& text) {
     std::map<std::string, std::string> out;
     for (auto& [k, v] : statsLines(text)) out[k] = std::move(v);
@@ -49,6 +41,14 @@ std::map<std::string, std::string> keyValues(const std::string& text) {
 }
 
 }  // namespace
+
+Result<std::string> readWhole(const std::string& path) {
+    Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (f.fd < 0) return sysError("open", path);
+    std::string out;
+    if (!readAll(f.fd, out)) return sysError("read", path);
+    return out;
+}
 
 StatsLines statsLines(const std::string& text) {
     StatsLines out;

@@ -55,6 +55,8 @@ Result<std::vector<DirName>> listDir(const std::string& path);
 // The `name value` lines of a `.stats` file, in order.
 using StatsLines = std::vector<std::pair<std::string, std::string>>;
 StatsLines statsLines(const std::string& text);
+// A file read whole (a control file: one read is one consistent answer).
+Result<std::string> readWhole(const std::string& path);
 // DIR/.stats, read whole (one read of a control file is one consistent answer).
 Result<StatsLines> readStats(const std::string& dir);
 

@@ -19,6 +19,10 @@ namespace {
 struct Pool {
     std::string dir;
     StatsLines stats;
+    // From .errors (absent before daemons had it): refused control writes since the daemon
+    // started, and the latest one's line.
+    uint64_t rejected = 0;
+    std::string last_rejected;
 
     std::string get(std::string_view key) const {
         for (const auto& [k, v] : stats)
@@ -27,6 +31,21 @@ struct Pool {
     }
     uint64_t num(std::string_view key) const { return parseNumber<uint64_t>(get(key)).value_or(0); }
 };
+
+// A pool at `dir` with its .stats, and what its .errors says.
+Pool readPool(const std::string& dir, StatsLines stats) {
+    Pool p{dir, std::move(stats), 0, {}};
+    auto errors = readWhole(dir + "/.errors");
+    if (!errors) return p;
+    const StatsLines lines = statsLines(*errors);
+    for (const auto& [k, v] : lines)
+        if (k == "rejected_total") p.rejected = parseNumber<uint64_t>(v).value_or(0);
+    std::string_view text = *errors;
+    while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    const size_t nl = text.rfind('\n');
+    if (nl != std::string_view::npos) p.last_rejected = std::string(text.substr(nl + 1));
+    return p;
+}
 
 // The pools PATH shows: every pool of a mount's root, or the pool PATH is.
 Result<std::vector<Pool>> poolsAt(const std::string& path) {
@@ -38,16 +57,16 @@ Result<std::vector<Pool>> poolsAt(const std::string& path) {
             if (!n.is_dir) continue;
             auto stats = readStats(path + "/" + n.name);
             if (!stats) continue;  // removed since the listing
-            pools.push_back({path + "/" + n.name, std::move(*stats)});
+            pools.push_back(readPool(path + "/" + n.name, std::move(*stats)));
         }
         return pools;
     }
     auto stats = readStats(path);
-    Pool p{path, stats ? std::move(*stats) : StatsLines{}};
+    Pool p{path, stats ? std::move(*stats) : StatsLines{}, 0, {}};
     if (!stats || p.get("pool").empty())
         return makeError(EINVAL,
                          fmt::format("{} is neither a kvcachefs mount nor one of its pools", path));
-    pools.push_back(std::move(p));
+    pools.push_back(readPool(path, std::move(p.stats)));
     return pools;
 }
 
@@ -76,16 +95,19 @@ std::string jsonPool(const Pool& p) {
         const bool number = n && std::isfinite(*n);
         out += ", " + jsonString(k) + ": " + (number ? v : jsonString(v));
     }
+    out += fmt::format(", \"rejected_writes\": {}", p.rejected);
+    if (!p.last_rejected.empty()) out += ", \"last_rejected\": " + jsonString(p.last_rejected);
     return out + "}";
 }
 
 void printTable(const std::vector<Pool>& pools) {
-    std::vector<std::vector<std::string>> rows = {{"POOL", "POLICY", "SIZE", "USED", "FREE", "USE%",
-                                                   "ENTRIES", "HIT%", "PREFIX%", "EVICTED"}};
+    std::vector<std::vector<std::string>> rows = {{"POOL", "POLICY", "TIER", "SIZE", "USED", "FREE",
+                                                   "USE%", "ENTRIES", "HIT%", "PREFIX%",
+                                                   "EVICTED"}};
     for (const Pool& p : pools) {
         const uint64_t cap = p.num("capacity_bytes"), used = p.num("used_bytes");
-        rows.push_back({p.get("pool"), p.get("policy"), humanBytes(cap), humanBytes(used),
-                        humanBytes(p.num("free_bytes")),
+        rows.push_back({p.get("pool"), p.get("policy"), p.get("tier"), humanBytes(cap),
+                        humanBytes(used), humanBytes(p.num("free_bytes")),
                         percent(cap ? static_cast<double>(used) / static_cast<double>(cap) : 0),
                         p.get("entries"),
                         percent(parseNumber<double>(p.get("hit_ratio")).value_or(0)),
@@ -99,13 +121,19 @@ void printTable(const std::vector<Pool>& pools) {
         std::string line;
         for (size_t i = 0; i < r.size(); ++i) {
             // Names left-aligned, figures right-aligned.
-            line += i < 2 ? fmt::format("{:<{}}", r[i], width[i])
+            line += i < 3 ? fmt::format("{:<{}}", r[i], width[i])
                           : fmt::format("{:>{}}", r[i], width[i]);
             if (i + 1 < r.size()) line += "  ";
         }
         while (!line.empty() && line.back() == ' ') line.pop_back();
         std::printf("%s\n", line.c_str());
     }
+    // Why an `echo > .size` or a `setfattr` failed: the latest refusal of each pool.
+    for (const Pool& p : pools)
+        if (p.rejected)
+            std::printf("%s\n", fmt::format("{}: {} refused write{}, the last: {}", p.get("pool"),
+                                            p.rejected, p.rejected == 1 ? "" : "s", p.last_rejected)
+                                    .c_str());
 }
 
 }  // namespace

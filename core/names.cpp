@@ -51,7 +51,7 @@ Status validateSymlinkTarget(std::string_view target) {
 }
 
 bool isPoolControlName(std::string_view name) {
-    for (std::string_view c : {".stats", ".policy", ".evict", ".size", ".match"})
+    for (std::string_view c : kPoolControlNames)
         if (name == c) return true;
     return false;
 }

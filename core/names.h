@@ -1,6 +1,7 @@
 // Rules for names of entries and directories inside a pool.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <string_view>
 
@@ -22,8 +23,10 @@ inline constexpr size_t kMaxSymlinkBytes = 4095;
 // ENOENT when empty, ENAMETOOLONG past kMaxSymlinkBytes.
 Status validateSymlinkTarget(std::string_view target);
 
-// The names a pool's own directory keeps for its control files (.stats, .policy, .evict, .size,
-// .match; the FUSE adapter serves them): no entry or directory is made under them there.
+// The names a pool's own directory keeps for its control files (the FUSE adapter serves them):
+// no entry or directory is made under them there.
+inline constexpr std::array<std::string_view, 6> kPoolControlNames{".stats", ".policy", ".evict",
+                                                                   ".size",  ".match",  ".errors"};
 bool isPoolControlName(std::string_view name);
 // A name for a new entry or directory, or a rename's or link's new name, in a directory
 // (`pool_top`: the pool's own directory): validateEntryName, and EEXIST for a control file's

@@ -41,6 +41,7 @@
 #include "core/entry_image.h"
 #include "core/inode.h"
 #include "core/inode_index.h"
+#include "core/latency.h"
 #include "core/lower_tiers.h"
 #include "core/policy/eviction_policy.h"
 #include "core/record_store.h"
@@ -233,8 +234,9 @@ class Pool {
         std::vector<ReadPiece> pieces;
         size_t total = 0;
     };
+    // A caller that sends the planned bytes itself records the read's time in latency().read.
     Result<ReadPlan> planRead(EntryId id, uint64_t offset, size_t len);
-    // Convenience for callers that want bytes in a buffer.
+    // Convenience for callers that want bytes in a buffer (its time is recorded).
     Result<size_t> read(EntryId id, uint64_t offset, void* out, size_t len);
     // Commits what was written so far when the caller is the only writer (as flush), and
     // pushes a disk-tier segment's pages out.
@@ -267,6 +269,8 @@ class Pool {
     // again: it is in some tier). Names after that first miss are reported as the pool has them.
     Result<MatchResult> match(EntryId dir, const std::vector<std::string_view>& names);
     PoolStats stats();
+    // Latency histograms of reads, writes, .match and eviction passes (in stats() too).
+    PoolLatency& latency() { return latency_; }
 
     // Called (under the pool's lock: it must only queue) for every name or page the pool
     // dropped on its own.
@@ -484,6 +488,7 @@ class Pool {
     uint64_t max_entries_ = 0;
     std::atomic<bool> verify_reads_{false};
     PoolCounters counters_;
+    PoolLatency latency_;  // lock-free: recorded with or without meta_
     EvictReport last_eviction_;
     uint32_t demote_min_reads_ = 0;
     std::function<bool(EntryImage&&)> demotion_sink_;

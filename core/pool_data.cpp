@@ -311,6 +311,7 @@ Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
 }
 
 Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t len, Zeros zeros) {
+    LatencyTimer timed(latency_.write);
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
     if (!ino->isFile()) return makeError(ino->isDir() ? EISDIR : EINVAL, "not an entry");
@@ -511,6 +512,7 @@ Result<uint64_t> Pool::seek(EntryId id, uint64_t offset, Seek whence) {
 // whether or not this process ever mapped them (a first touch costs a page fault per 4 KiB, and
 // freed blocks lose their mapping when their pages are punched out).
 Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len) {
+    LatencyTimer timed(latency_.read);
     auto plan = planRead(id, offset, len);
     if (!plan) return plan.error();
     char* dst = static_cast<char*>(out);

@@ -64,6 +64,7 @@ Status Pool::makeRoom(uint64_t blocks, Inode* requester) {
         return makeError(ENOSPC, fmt::format("pool {}: {} blocks requested, the pool has {}", name_,
                                              blocks, allocator_->blockCount()));
     if (allocator_->freeBlocks() >= blocks) return {};
+    LatencyTimer timed(latency_.evict);
     // The requester is usually open for writing and so no candidate, but not always (a large
     // xattr on a closed entry): keep it out of the policy while evicting, or it could evict
     // itself and leave the caller with a nameless, possibly freed inode.
@@ -103,6 +104,7 @@ Result<EvictReport> Pool::evictPercent(double percent) {
     if (!(percent >= 0 && percent <= 100))
         return makeError(EINVAL, fmt::format("percent {} is not within 0-100", percent));
     std::lock_guard lk(meta_);
+    LatencyTimer timed(latency_.evict);
     expirePins();
     uint64_t files = 0;
     for (auto& [id, ino] : index_)
@@ -121,6 +123,7 @@ Result<EvictReport> Pool::evictUntilFree(uint64_t bytes) {
     if (bytes > capacity)
         return makeError(EINVAL, fmt::format("{} bytes is more than pool {} holds ({})", bytes,
                                              name_, capacity));
+    LatencyTimer timed(latency_.evict);
     expirePins();
     EvictReport report;
     while (allocator_->freeBlocks() * blockSize() < bytes && evictOne(report)) {
@@ -284,6 +287,7 @@ Inode* Pool::cachedChild(Inode* dir, std::string_view name) {
 }
 
 Result<MatchResult> Pool::match(EntryId dir_id, const std::vector<std::string_view>& names) {
+    LatencyTimer timed(latency_.match);
     std::vector<bool> below;
     if (LowerTiers* tiers = tiers_.load()) {
         auto cached = cachedNames(dir_id, names);
@@ -365,6 +369,8 @@ PoolStats Pool::stats() {
     s.pin_budget_bytes = pin_budget_;
     s.resident_bytes = segment_->residentBytes();
     s.counters = counters_;
+    s.latency = {latency_.read.snapshot(), latency_.write.snapshot(), latency_.match.snapshot(),
+                 latency_.evict.snapshot()};
     return s;
 }
 

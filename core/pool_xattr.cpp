@@ -27,6 +27,9 @@ Result<std::string> Pool::getxattr(EntryId id, std::string_view name) {
     Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, "no such entry");
     const KvAttr a = kvAttr(name);
+    // A directory's creation time (the pool's own directory: the pool's), its one kvcache
+    // attribute.
+    if (a == KvAttr::Created && ino->isDir()) return formatTime(ino->btime_ns);
     if (a != KvAttr::None && a != KvAttr::Unknown && ino->isFile()) {
         switch (a) {
             case KvAttr::Priority:

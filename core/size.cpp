@@ -89,10 +89,16 @@ Result<uint64_t> parseSizeAs(std::string_view text, std::string_view what) {
 
     bool bad_fraction = false;
     DecimalText d = splitDecimal(s, bad_fraction);
+    if (d.whole.empty() && s.front() == '.' && s.size() > 1 && isDigit(s[1]))
+        return fail(fmt::format("a number starts with a digit (write \"0{}\")", s));
     if (d.whole.empty()) return fail("expected a number with an optional unit, as in \"16G\"");
     if (bad_fraction) return fail("expected a digit after '.'");
 
     std::string_view unit = trim(d.rest);
+    // "1e3K": no exponents (a size is exact; 1e3 would be 1000, not a power of two).
+    if (!unit.empty() && (unit.front() == 'e' || unit.front() == 'E') && unit.size() > 1 &&
+        (isDigit(unit[1]) || unit[1] == '+' || unit[1] == '-'))
+        return fail("no exponents; write the digits, as in \"1000K\"");
     int shift = unitShift(unit);
     if (shift < 0) {
         return fail(

@@ -65,6 +65,7 @@ PoolStats sumStats(const PoolStats& a, const PoolStats& b) {
     s.pinned_bytes += b.pinned_bytes;
     s.pin_budget_bytes += b.pin_budget_bytes;
     s.resident_bytes += b.resident_bytes;
+    s.latency = {};  // not summed: .metrics has them per pool
     s.counters.hits += b.counters.hits;
     s.counters.misses += b.counters.misses;
     s.counters.evictions += b.counters.evictions;

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/latency.h"
+
 namespace kvc {
 
 // Counters kept since the pool was attached.
@@ -40,6 +42,7 @@ struct PoolStats {
     uint64_t open_entries = 0;
     uint64_t resident_bytes = 0;  // memory (or disk) the segment really uses
     PoolCounters counters;
+    PoolLatencySnapshot latency;  // for .metrics, not in .stats
 };
 
 // `name value` lines, one per field, in a fixed order.

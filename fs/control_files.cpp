@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "core/control_requests.h"
+#include "core/names.h"
+#include "core/reject_log.h"
 #include "core/size.h"
 #include "core/text.h"
 #include "fs/filesystem.h"
@@ -17,7 +19,7 @@
 namespace kvc::fs {
 namespace {
 
-constexpr std::array<ControlFile, 7> kControls{{
+constexpr std::array<ControlFile, 8> kControls{{
     {".stats", ControlKind::RootStats, 2, 0444, true},
     {".metrics", ControlKind::RootMetrics, 3, 0444, true},
     {".stats", ControlKind::Stats, 2, 0444, false},
@@ -25,7 +27,20 @@ constexpr std::array<ControlFile, 7> kControls{{
     {".evict", ControlKind::Evict, 4, 0644, false},
     {".size", ControlKind::Size, 5, 0644, false},
     {".match", ControlKind::Match, 6, 0666, false},
+    {".errors", ControlKind::Errors, 7, 0444, false},
 }};
+
+// Every control file of a pool is a name core/ keeps free of entries.
+constexpr bool poolNamesReserved() {
+    for (const auto& c : kControls) {
+        if (c.root_level) continue;
+        bool reserved = false;
+        for (std::string_view n : kPoolControlNames) reserved = reserved || n == c.name;
+        if (!reserved) return false;
+    }
+    return true;
+}
+static_assert(poolNamesReserved(), "a pool control file's name is missing in kPoolControlNames");
 
 std::string evictReport(const EvictReport& r) {
     return fmt::format("evicted_entries {}\nevicted_bytes {}\n", r.entries, r.bytes);
@@ -78,6 +93,8 @@ Result<std::string> Filesystem::controlContent(uint32_t pool, const ControlFile&
             return fmt::format("{}\n", p.capacityBytes());
         case ControlKind::Match:
             return std::string();
+        case ControlKind::Errors:
+            return formatRejections(slot->rejects.recent(), slot->rejects.total());
         default:
             return std::string();
     }

@@ -1,6 +1,6 @@
 // Control files: virtual files, not listed by readdir, reachable by name, with fresh content at
 // every open (direct I/O, never page-cached). The root has .stats and .metrics; each pool has
-// .stats, .policy, .evict, .size and .match.
+// .stats, .policy, .evict, .size, .match and .errors.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@
 
 namespace kvc::fs {
 
-enum class ControlKind { RootStats, RootMetrics, Stats, Policy, Evict, Size, Match };
+enum class ControlKind { RootStats, RootMetrics, Stats, Policy, Evict, Size, Match, Errors };
 
 struct ControlFile {
     std::string_view name;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/pool.h"
+#include "core/reject_log.h"
 #include "core/tiers/tier_chain.h"
 #include "fs/control_files.h"
 #include "fs/inode_ids.h"
@@ -34,6 +35,7 @@ struct PoolSlot {
     std::string name;
     std::unique_ptr<Pool> pool;
     std::unique_ptr<TierChain> tiers;  // lower tiers, if configured; destroyed before the pool
+    RejectLog rejects;                 // control writes and attributes refused lately (.errors)
 };
 
 class Filesystem {

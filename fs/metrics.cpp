@@ -83,6 +83,53 @@ std::string formatTierMetrics(const std::vector<std::pair<std::string, TierStats
     return out;
 }
 
+// The `le` label of a bucket bound: seconds, shortest exact form ("1e-06", "0.0025", "1").
+std::string boundLabel(uint64_t ns) {
+    return fmt::format("{}", double(ns) / 1e9);
+}
+
+// Per pool: kvcachefs_<op>_duration_seconds histograms.
+std::string formatLatencyMetrics(const std::vector<PoolStats>& pools) {
+    struct Histogram {
+        const char* name;
+        const char* help;
+        LatencySnapshot PoolLatencySnapshot::*field;
+    };
+    const Histogram histograms[] = {
+        {"kvcachefs_read_duration_seconds",
+         "Time to serve a read of an entry's bytes (FUSE read to its reply, data path load).",
+         &PoolLatencySnapshot::read},
+        {"kvcachefs_write_duration_seconds",
+         "Time to take a write of an entry's bytes (FUSE write, data path store).",
+         &PoolLatencySnapshot::write},
+        {"kvcachefs_match_duration_seconds",
+         "Time to answer a .match request, lower-tier promotions included.",
+         &PoolLatencySnapshot::match},
+        {"kvcachefs_eviction_duration_seconds",
+         "Time of an eviction pass: room made for a write, or an .evict request.",
+         &PoolLatencySnapshot::evict},
+    };
+    std::string out;
+    for (const Histogram& h : histograms) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", h.name, h.help, h.name);
+        for (const PoolStats& s : pools) {
+            const LatencySnapshot& l = s.latency.*h.field;
+            uint64_t cumulative = 0;
+            for (size_t i = 0; i < kLatencyBoundsNs.size(); ++i) {
+                cumulative += l.buckets[i];
+                out += fmt::format("{}_bucket{{pool=\"{}\",le=\"{}\"}} {}\n", h.name, s.name,
+                                   boundLabel(kLatencyBoundsNs[i]), cumulative);
+            }
+            out +=
+                fmt::format("{}_bucket{{pool=\"{}\",le=\"+Inf\"}} {}\n", h.name, s.name, l.count);
+            out +=
+                fmt::format("{}_sum{{pool=\"{}\"}} {}\n", h.name, s.name, double(l.sum_ns) / 1e9);
+            out += fmt::format("{}_count{{pool=\"{}\"}} {}\n", h.name, s.name, l.count);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string formatMetrics(const std::vector<PoolStats>& pools,
@@ -144,7 +191,7 @@ std::string formatMetrics(const std::vector<PoolStats>& pools,
         for (const PoolStats& s : pools)
             out += fmt::format("{}{{pool=\"{}\"}} {}\n", m.name, s.name, m.value(s));
     }
-    return out + formatTierMetrics(tiers);
+    return out + formatLatencyMetrics(pools) + formatTierMetrics(tiers);
 }
 
 }  // namespace kvc::fs

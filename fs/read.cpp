@@ -79,6 +79,7 @@ void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
         auto slot = poolOf(req, ino);
         if (!slot) return replyError(req, ENOENT);
         Pool& pool = *slot->pool;
+        LatencyTimer timed(pool.latency().read);  // to the reply, which copies the bytes
         auto plan = pool.planRead(ref.local, static_cast<uint64_t>(off), size);
         if (!plan) return replyError(req, plan.error(), "read");
         const std::vector<Pool::ReadPiece>& pieces = plan->pieces;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 
+#include "core/clock.h"
 #include "core/control_requests.h"
 #include "fs/ops.h"
 #include "fs/reply.h"
@@ -14,6 +15,13 @@
 namespace kvc::fs {
 
 namespace {
+
+// A control write refused: logged, and kept for the pool's .errors (an `echo` sees only EINVAL).
+Error rejected(fuse_req_t req, uint32_t pool, const ControlFile& file, Error error) {
+    log(LogLevel::Info, "write to {}: {}", file.name, error.message);
+    if (auto slot = fsOf(req).poolByIndex(pool)) slot->rejects.add(file.name, error, nowNs());
+    return error;
+}
 
 // A write to a control file, done under the handle's lock: the bytes it takes, or the error to
 // answer. No reply is sent under it (see ControlHandle).
@@ -24,19 +32,13 @@ Result<size_t> writeControl(fuse_req_t req, uint32_t pool, ControlHandle* h, con
     if (h->file->kind == ControlKind::Match) {
         // The writes since the last read are one request, answered by the next read.
         if (!h->rebase) h->match.clear();
-        if (auto st = h->match.append(piece); !st) {
-            log(LogLevel::Info, "write to {}: {}", h->file->name, st.error().message);
-            return st.error();
-        }
+        if (auto st = h->match.append(piece); !st) return rejected(req, pool, *h->file, st.error());
         h->content.clear();
         h->rebase = true;
         return size;
     }
     auto answer = fsOf(req).controlWrite(pool, *h->file, piece);
-    if (!answer) {
-        log(LogLevel::Info, "write to {}: {}", h->file->name, answer.error().message);
-        return answer.error();
-    }
+    if (!answer) return rejected(req, pool, *h->file, answer.error());
     // Names the command removed are gone for the caller once its write returns (the kernel
     // holds only this control file's lock here).
     fsOf(req).drainNotifications();

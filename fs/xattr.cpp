@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/clock.h"
+#include "core/xattr_rules.h"
 #include "fs/ops.h"
 #include "fs/reply.h"
 
@@ -33,7 +35,14 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
         if (!slot) return replyError(req, EPERM);
         auto st =
             slot->pool->setxattr(splitIno(ino).local, name, std::string_view(value, size), flags);
-        if (!st) return replyError(req, st.error(), "setxattr");
+        if (!st) {
+            // A kvcache attribute's value refused (not the create/replace flags' answers): kept
+            // for the pool's .errors, as a control write's.
+            if (std::string_view(name).starts_with(kKvcacheXattrPrefix) &&
+                st.error().code != EEXIST && st.error().code != ENODATA)
+                slot->rejects.add(name, st.error(), nowNs());
+            return replyError(req, st.error(), "setxattr");
+        }
         replyOk(req);
     });
 }

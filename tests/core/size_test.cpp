@@ -125,10 +125,14 @@ TEST(ParseSize, RejectsMalformedNumbers) {
     expectRejected("GiB", "GiB", "expected a number");
     expectRejected("1..5G", "1..5G", "after '.'");
     expectRejected("1.G", "1.G", "after '.'");
-    expectRejected(".5G", ".5G", "expected a number");
+    // Forms other tools take, refused with the form to write instead (every size of kvcachefs
+    // goes through parseSize: mount options, the config file, .size and .evict).
+    expectRejected(".5G", ".5G", "a number starts with a digit (write \"0.5G\")");
+    expectRejected("1e3K", "1e3K", "no exponents; write the digits, as in \"1000K\"");
+    expectRejected("2E+3", "2E+3", "no exponents");
     expectRejected("+5G", "+5G", "expected a number");
     expectRejected("0x10", "0x10", "unknown unit");
-    expectRejected("1e9", "1e9", "unknown unit");
+    expectRejected("1e9", "1e9", "no exponents");
     expectRejected("1,5G", "1,5G", "unknown unit");
     expectRejected("1 2", "1 2", "unknown unit");
 }

@@ -13,11 +13,13 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "core/latency.h"
 #include "tests/mount/mount_fixture.h"
 
 namespace kvctest {
@@ -503,6 +505,92 @@ TEST_F(ControlTest, RejectedValuesAreLoggedAsShortEscapedExcerpts) {
     EXPECT_NE(std::string::npos, log.find("\\x1b[1m/x")) << log.substr(0, 4000);
 }
 
+// .errors keeps why control writes and kvcache attributes were refused (the caller only got
+// EINVAL), newest last, the latest 16; hostile bytes arrive escaped, on one line each.
+TEST_F(ControlTest, ErrorsKeepsWhyWritesWereRefused) {
+    const std::string pool = poolWithEntries("p", 1);
+    EXPECT_EQ("rejected_total 0\n", readFile(pool + "/.errors").value_or("?"));
+    EXPECT_EQ(EINVAL, controlWrite(pool + "/.size", "12Q\n").first);
+    EXPECT_EQ(EINVAL, controlWrite(pool + "/.evict", "200%\n").first);
+    EXPECT_EQ(EINVAL,
+              errnoOf(setxattr((pool + "/e0").c_str(), "user.kvcache.priority", "high", 4, 0)));
+    // Not kept: what the caller's flags asked for, and attributes that are not kvcache's.
+    EXPECT_EQ(ENODATA,
+              errnoOf(setxattr((pool + "/e0").c_str(), "user.note", "1", 1, XATTR_REPLACE)));
+    EXPECT_EQ(EOPNOTSUPP, errnoOf(setxattr((pool + "/e0").c_str(), "trusted.x", "1", 1, 0)));
+    auto text = readFile(pool + "/.errors");
+    ASSERT_TRUE(text);
+    std::vector<std::string> lines;
+    std::istringstream in(*text);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    ASSERT_EQ(4u, lines.size()) << *text;
+    EXPECT_EQ("rejected_total 3", lines[0]);
+    const std::regex line(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) (E[A-Z0-9]+) (.+)$)");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(lines[1], m, line)) << lines[1];
+    EXPECT_EQ(".size", m[1].str());
+    EXPECT_EQ("EINVAL", m[2].str());
+    EXPECT_NE(m[3].str().find("12Q"), std::string::npos) << lines[1];
+    ASSERT_TRUE(std::regex_match(lines[2], m, line)) << lines[2];
+    EXPECT_EQ(".evict", m[1].str());
+    ASSERT_TRUE(std::regex_match(lines[3], m, line)) << lines[3];
+    EXPECT_EQ("user.kvcache.priority", m[1].str());
+    EXPECT_NE(m[3].str().find("high"), std::string::npos) << lines[3];
+
+    // Hostile input: escaped, one line; only the latest 16 are kept, every one is counted.
+    EXPECT_EQ(EINVAL, writeFile(pool + "/.policy", "\x1b[2J\nx", O_WRONLY));
+    for (int i = 0; i < 20; ++i)
+        EXPECT_EQ(EINVAL, controlWrite(pool + "/.size", "-" + std::to_string(i) + "\n").first);
+    text = readFile(pool + "/.errors");
+    ASSERT_TRUE(text);
+    EXPECT_EQ(std::string::npos, text->find('\x1b'));
+    lines.clear();
+    in = std::istringstream(*text);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    ASSERT_EQ(17u, lines.size()) << *text;
+    EXPECT_EQ("rejected_total 24", lines[0]);
+    EXPECT_NE(lines[16].find("-19"), std::string::npos) << lines[16];
+    // Read-only, and another pool's refusals are its own.
+    const int e = writeFile(pool + "/.errors", "x", O_WRONLY);
+    EXPECT_TRUE(e == EACCES || e == EPERM) << errName(e);
+    EXPECT_EQ("rejected_total 0\n", readFile(makePool("q") + "/.errors").value_or("?"));
+}
+
+// ".5G" and "1e3K" (what some tools write) are refused everywhere a size is taken, with the
+// same message saying what to write instead: mount options, the config file, .size and .evict.
+TEST_F(ControlTest, SizesOtherToolsWriteAreRefusedAlikeEverywhere) {
+    const std::string half = "invalid size \".5G\": a number starts with a digit (write \"0.5G\")";
+    const std::string exp =
+        "invalid size \"1e3K\": no exponents; write the digits, as in \"1000K\"";
+    char dir[] = "/tmp/kvcmt-sizes.XXXXXX";
+    ASSERT_NE(nullptr, mkdtemp(dir));
+    const std::string other = std::string(dir) + "/mnt", config = std::string(dir) + "/c.toml";
+    ASSERT_EQ(0, mkdir(other.c_str(), 0755));
+    auto start = [&](const std::string& options) {
+        std::string out;
+        const int status = runProgram({KVCACHEFS_BIN, other, "-f", "-o", options}, &out, 10000);
+        std::string ignored;  // had it mounted, it would still run: take it down
+        runProgram({"fusermount3", "-u", "-z", other}, &ignored);
+        EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) != 0) << out;
+        return out;
+    };
+    const std::string isolated = "instance=sizes,shm_prefix=" + mount().shmPrefix() + "x";
+    std::ofstream(config) << "";
+    EXPECT_NE(start("size=.5G," + isolated + ",config=" + config).find(half), std::string::npos);
+    std::ofstream(config) << "[defaults]\npool_size = \"1e3K\"\n";
+    EXPECT_NE(start("size=64M," + isolated + ",config=" + config).find(exp), std::string::npos);
+    unlink(config.c_str());
+    rmdir(other.c_str());
+    rmdir(dir);
+
+    const std::string pool = makePool("p");
+    EXPECT_EQ(EINVAL, controlWrite(pool + "/.size", ".5G\n").first);
+    EXPECT_EQ(EINVAL, controlWrite(pool + "/.evict", "1e3K\n").first);
+    const std::string errors = readFile(pool + "/.errors").value_or("");
+    EXPECT_NE(errors.find(".size EINVAL " + half), std::string::npos) << errors;
+    EXPECT_NE(errors.find(".evict EINVAL " + exp), std::string::npos) << errors;
+}
+
 TEST_F(ControlTest, ControlFilesAreNotListedButReachable) {
     const std::string pool = poolWithEntries("p", 1);
     std::vector<std::string> names;
@@ -512,7 +600,7 @@ TEST_F(ControlTest, ControlFilesAreNotListedButReachable) {
     closedir(d);
     std::sort(names.begin(), names.end());
     EXPECT_EQ(std::vector<std::string>({".", "..", "e0"}), names);
-    for (const char* c : {".stats", ".policy", ".evict", ".size", ".match"}) {
+    for (const char* c : {".stats", ".policy", ".evict", ".size", ".match", ".errors"}) {
         struct stat st {};
         ASSERT_EQ(0, ::stat((pool + "/" + c).c_str(), &st)) << c;
         EXPECT_TRUE(S_ISREG(st.st_mode)) << c;
@@ -591,8 +679,18 @@ TEST_F(ControlTest, MetricsParseAsPrometheusText) {
         }
         ASSERT_TRUE(std::regex_match(line, m, sample)) << "not a Prometheus sample: " << line;
         ++samples;
-        EXPECT_TRUE(types.count(m[1])) << m[1] << " has no TYPE before its samples";
-        if (types[m[1]] == "counter") {
+        // A histogram's samples are its name with _bucket, _sum or _count.
+        std::string family = m[1];
+        for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
+            const std::string base =
+                family.substr(0, family.size() - std::min(family.size(), suffix.size()));
+            if (family.ends_with(suffix) && types.count(base) && types[base] == "histogram") {
+                family = base;
+                break;
+            }
+        }
+        EXPECT_TRUE(types.count(family)) << m[1] << " has no TYPE before its samples";
+        if (types[family] == "counter") {
             EXPECT_NE(std::string::npos, std::string(m[1]).rfind("_total"))
                 << "counter without _total: " << m[1];
         }
@@ -614,6 +712,59 @@ TEST_F(ControlTest, MetricsParseAsPrometheusText) {
                              "kvcachefs_build_info{version=\"", "kvcachefs_start_time_seconds "})
         EXPECT_NE(text->find(info), std::string::npos) << info;
     EXPECT_EQ(text->find("_ratio"), std::string::npos) << "ratios are the queries' to compute";
+}
+
+// The latency histograms count what the pool did: every write, read, .match request and
+// eviction pass, in cumulative buckets that end at +Inf with the count.
+TEST_F(ControlTest, MetricsHistogramsCountOperations) {
+    ASSERT_EQ(0, ::mkdir(mnt("h").c_str(), 0755));
+    const std::string block(4096, 'x');
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(0, writeFile(mnt("h/e" + std::to_string(i)), block));
+    // O_DIRECT: past the page cache, so that every read reaches the daemon.
+    void* buf = nullptr;
+    ASSERT_EQ(0, posix_memalign(&buf, 4096, 4096));
+    std::unique_ptr<void, decltype(&free)> keep(buf, &free);
+    for (int i = 0; i < 5; ++i) {
+        const int fd = open(mnt("h/e" + std::to_string(i)).c_str(), O_RDONLY | O_DIRECT);
+        ASSERT_GE(fd, 0) << strerror(errno);
+        EXPECT_EQ(4096, pread(fd, buf, 4096, 0));
+        close(fd);
+    }
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(0, controlWrite(mnt("h/.match"), "e0\ne1\n").first);
+    ASSERT_EQ(0, controlWrite(mnt("h/.evict"), "40\n").first);
+    auto text = readFile(mnt(".metrics"));
+    ASSERT_TRUE(text);
+    auto sample = [&](const std::string& series) -> double {
+        const size_t at = text->find("\n" + series + " ");
+        if (at == std::string::npos) return -1;
+        return std::stod(text->substr(at + series.size() + 2));
+    };
+    // Each write(2) of 4 KiB is one FUSE write, each direct read one FUSE read.
+    EXPECT_GE(sample("kvcachefs_write_duration_seconds_count{pool=\"h\"}"), 5);
+    EXPECT_GE(sample("kvcachefs_read_duration_seconds_count{pool=\"h\"}"), 5);
+    EXPECT_EQ(3, sample("kvcachefs_match_duration_seconds_count{pool=\"h\"}"));
+    EXPECT_EQ(1, sample("kvcachefs_eviction_duration_seconds_count{pool=\"h\"}"));
+    for (const char* op : {"read", "write", "match", "eviction"}) {
+        const std::string name = std::string("kvcachefs_") + op + "_duration_seconds";
+        // The buckets in order: kLatencyBoundsNs in seconds, then +Inf; cumulative counts.
+        const std::regex bucket("^" + name + R"re(_bucket\{pool="h",le="([^"]+)"\} (\S+)$)re");
+        std::vector<std::pair<std::string, double>> buckets;
+        std::istringstream in(*text);
+        for (std::string line; std::getline(in, line);) {
+            std::smatch m;
+            if (std::regex_match(line, m, bucket)) buckets.emplace_back(m[1], std::stod(m[2]));
+        }
+        ASSERT_EQ(kvc::kLatencyBoundsNs.size() + 1, buckets.size()) << name;
+        for (size_t i = 0; i + 1 < buckets.size(); ++i) {
+            EXPECT_NEAR(double(kvc::kLatencyBoundsNs[i]) / 1e9, std::stod(buckets[i].first), 1e-12)
+                << name << " " << buckets[i].first;
+            EXPECT_LE(buckets[i].second, buckets[i + 1].second) << name << " " << buckets[i].first;
+        }
+        EXPECT_EQ("+Inf", buckets.back().first);
+        const double count = sample(name + "_count{pool=\"h\"}");
+        EXPECT_EQ(count, buckets.back().second) << name;
+        EXPECT_GT(sample(name + "_sum{pool=\"h\"}"), 0) << name;
+    }
 }
 
 // Prometheus's own checker (promtool, from Debian's prometheus package) reads .metrics without

@@ -50,6 +50,12 @@ TEST_F(LifecycleTest, CleanRemountKeepsEverything) {
     ASSERT_EQ(0, writeFile(a + "/.policy", "lfu", O_WRONLY));
     ASSERT_EQ(0, writeFile(b + "/.size", "32M", O_WRONLY));
     const std::string created = xattr(e, "user.kvcache.created");
+    // A directory's creation time, the pool's own directory's being the pool's.
+    const std::string pool_created = xattr(a, "user.kvcache.created");
+    const std::string dir_created = xattr(a + "/dir", "user.kvcache.created");
+    EXPECT_GT(std::stod(pool_created), 1.6e9) << pool_created;
+    EXPECT_LE(std::stod(pool_created), std::stod(dir_created));
+    EXPECT_EQ(EPERM, errnoOf(setxattr(a.c_str(), "user.kvcache.created", "1", 1, 0)));
     const auto stats_a = readStats(a + "/.stats");
 
     ASSERT_TRUE(mount().remount());
@@ -80,6 +86,8 @@ TEST_F(LifecycleTest, CleanRemountKeepsEverything) {
     EXPECT_EQ("one", xattr(e, "user.kvcache.parent"));
     EXPECT_EQ(binary, xattr(e, "user.bin"));
     EXPECT_EQ(created, xattr(e, "user.kvcache.created"));
+    EXPECT_EQ(pool_created, xattr(a, "user.kvcache.created"));
+    EXPECT_EQ(dir_created, xattr(a + "/dir", "user.kvcache.created"));
     EXPECT_EQ("d", xattr(a + "/dir", "user.dirtag"));
     EXPECT_EQ("lfu\n", readFile(a + "/.policy").value_or(""));
     EXPECT_EQ("33554432\n", readFile(b + "/.size").value_or(""));
