@@ -56,7 +56,7 @@ if [ $# -gt 0 ]; then
   exit $?
 fi
 "$replay_bin" --trace "$trace" --slice 400 --mount "$mnt/pool" \
-  --policies lru,s3fifo,lru+admit,kvadapt,kvadapt@hint --capacities 5,25 \
+  --policies lru,s3fifo,lru+admit,kvadapt,kvadapt@hint --capacities 5,25 --inprocess \
   --csv "$out.csv" --png "$out.png" --check
 rc=$?
 [ $rc -eq 0 ] || exit $rc

@@ -9,13 +9,15 @@ DEST=$TMP/dest
 DESTDIR=$DEST cmake --install "$BUILD" --prefix /usr >/dev/null || fail "cmake --install"
 for f in usr/bin/kvcachefs sbin/mount.fuse.kvcachefs usr/share/man/man8/kvcachefs.8 \
          etc/kvcachefs/kvcachefs.toml usr/lib/systemd/system/kvcachefs.service \
+         "usr/lib/systemd/system/kvcachefs@.service" \
          usr/share/doc/kvcachefs/copyright usr/share/doc/kvcachefs/LICENSE \
-         usr/share/doc/kvcachefs/README.md usr/share/doc/kvcachefs/docs/ARCHITECTURE.md; do
+         usr/share/doc/kvcachefs/README.md usr/share/doc/kvcachefs/docs/ARCHITECTURE.md \
+         usr/share/doc/kvcachefs/examples/README.md usr/share/doc/kvcachefs/examples/c/kv_blocks.c; do
     [ -e "$DEST/$f" ] || fail "missing $f in the installed tree"
 done
 grep -q '^License: Apache-2.0$' "$DEST/usr/share/doc/kvcachefs/copyright" ||
     fail "the copyright file names no license"
-pass "installed tree has daemon, helper, man page, config, unit, license and docs"
+pass "installed tree has daemon, helper, man page, config, units, license, docs and examples"
 lib=$(find "$DEST/usr" -name libkvcachefs.so.0 | head -1)
 pydir=$(find "$DEST/usr/lib" -maxdepth 3 -type d -name kvcachefs -path '*dist-packages*' | head -1)
 [ -n "$lib" ] && [ -e "$DEST/usr/include/kvcachefs.h" ] && [ -n "$pydir" ] &&

@@ -245,28 +245,32 @@ def plot(out: Path, compare, scale_out, counts, data=()) -> None:
 
 
 def ratio_plot(out: Path, compare) -> str:
+    """ratios.png: kvcachefs/tmpfs per workload (and with -o direct_io, and the FUSE floor), each
+    row labelled with the absolute medians, the legend below the plot."""
     dat = out / "ratios.dat"
     with open(dat, "w") as f:
         for i, e in enumerate(compare):
-            r = e["ratio"]
-            f.write(f'{i} "{e["workload"]}" {r.get("kvc") or "NaN"} {r.get("kvc-dio") or "NaN"} '
+            r, m = e["ratio"], e["median"]
+            label = (f'{e["workload"]} ({fmt(m.get("kvc"), e["unit"])} vs tmpfs '
+                     f'{fmt(m.get("tmpfs"), e["unit"])} {e["unit"]})').replace('"', "'")
+            f.write(f'{i} "{label}" {r.get("kvc") or "NaN"} {r.get("kvc-dio") or "NaN"} '
                     f'{e["target"] if e["target"] is not None else "NaN"} {r.get("floor") or "NaN"}\n')
-    height = 400 + 18 * len(compare)
+    height = 420 + 18 * len(compare)
     script = f"""
-set terminal pngcairo noenhanced size 1100,{height} font ",9"
+set terminal pngcairo noenhanced size 1200,{height} font ",9"
 set output "{out / 'ratios.png'}"
-set title "kvcachefs / tmpfs, medians in one run (higher is better; 1 = as fast as tmpfs)"
+set title "kvcachefs / tmpfs, medians in one run (higher is better; 1 = as fast as tmpfs)\\nrow labels: kvcachefs's median vs tmpfs's, in the workload's unit"
 set style fill solid 0.8 border -1
 set yrange [-0.8:{len(compare) - 0.2}] reverse
 set xrange [0:*]
 set ytics nomirror font ",8"
 set grid x
-set key bottom right
-set xlabel "ratio"
-plot "{dat}" using 3:1:(0):3:($1-0.3):($1-0.1):ytic(2) with boxxyerror lc rgb "#3b75af" title "kvcachefs", \\
+set key below vertical maxrows 4
+set xlabel "ratio to tmpfs"
+plot "{dat}" using 3:1:(0):3:($1-0.3):($1-0.1):ytic(2) with boxxyerror lc rgb "#3b75af" title "kvcachefs (default mount)", \\
      "" using 4:1:(0):4:($1-0.1):($1+0.1) with boxxyerror lc rgb "#ef8636" title "kvcachefs -o direct_io", \\
-     "" using 6:1:(0):6:($1+0.1):($1+0.3) with boxxyerror lc rgb "#9a9a9a" title "FUSE floor (stores nothing)", \\
-     "" using 5:1 with points pt 5 ps 0.9 lc rgb "#c0392b" title "target"
+     "" using 6:1:(0):6:($1+0.1):($1+0.3) with boxxyerror lc rgb "#9a9a9a" title "FUSE floor: a FUSE daemon that stores nothing", \\
+     "" using 5:1 with points pt 5 ps 0.9 lc rgb "#c0392b" title "target (docs/PERFORMANCE.md)"
 reset
 """
     return script
@@ -289,40 +293,55 @@ def data_plot(out: Path, data) -> str:
     return f"""
 set terminal pngcairo noenhanced size 1200,{height} font ",9"
 set output "{out / 'data_path.png'}"
-set title "data path (libkvcachefs) / baseline, medians in one run (higher is better)"
+set title "data path (libkvcachefs) / baseline, medians in one run (higher is better)\\nrow labels: the library's median vs the baseline's\\n(for the chain: times, and the bar is the baseline's time over the library's)"
 set style fill solid 0.8 border -1
 set yrange [{len(data) - 0.2}:-0.8]
 set logscale x
 set xrange [0.1:100]
 set ytics nomirror font ",8"
 set grid x
-set key bottom right
-set xlabel "ratio (log scale)"
-plot "{dat}" using 3:1:(0.1):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#3b75af" title "data path", \\
-     "" using 4:1 with points pt 5 ps 0.9 lc rgb "#c0392b" title "target"
+set key below vertical
+set xlabel "ratio to the baseline (log scale)"
+plot "{dat}" using 3:1:(0.1):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#3b75af" title "data path (libkvcachefs over the daemon's socket)", \\
+     "" using 4:1 with points pt 5 ps 0.9 lc rgb "#c0392b" title "target (docs/DATA_PATH.md)"
 reset
 """
 
 
+# What each line of scale.png measures, for its legend.
+SCALE_LEGEND = {
+    "lookup": "lookup: stat of an entry not yet known to the kernel",
+    ".match (32 names)": ".match: a request of 32 names",
+    "create 4K": "create: a new 4 KiB entry in a pool with room",
+    "create 4K evicting": "create evicting: a new 4 KiB entry in a full pool",
+}
+
+
 def scale_plot(out: Path, scale_out, counts) -> str:
+    """scale.png: per-operation cost against the pool's entries, each point labelled with its
+    figure, the legend below the plot."""
     sdat = out / "scale.dat"
     ops = [e for e in scale_out if e["op"] in SCALE_OPS]
     with open(sdat, "w") as f:
         for n in counts:
             f.write(f"{n} " + " ".join(str(e["by_count"].get(str(n), "NaN")) for e in ops) + "\n")
-    lines = ", ".join(f'"{sdat}" using 1:{i + 2} with linespoints lw 2 title "{e["op"]}"'
+    lines = ", ".join(f'"{sdat}" using 1:{i + 2} with linespoints lw 2 title "{SCALE_LEGEND.get(e["op"], e["op"])}", '
+                      f'"" using 1:{i + 2}:(sprintf("%.0f", ${i + 2})) with labels offset 0,0.8 '
+                      f'font ",8" notitle'
                       for i, e in enumerate(ops))
     return f"""
-set terminal pngcairo noenhanced size 800,500 font ",10"
+set terminal pngcairo noenhanced size 900,560 font ",10"
 set output "{out / 'scale.png'}"
-set title "kvcachefs per-operation cost vs entries in the pool"
+set title "kvcachefs per-operation cost vs entries in the pool (medians; lower is better)"
 set logscale x
 set yrange [0:*]
+set offsets graph 0.05, graph 0.05, graph 0.1, 0
 set grid
 set xlabel "entries in the pool"
 set ylabel "microseconds per operation"
-set key top left
+set key below vertical
 plot {lines}
+reset
 """
 
 
