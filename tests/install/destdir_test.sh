@@ -10,7 +10,8 @@ DESTDIR=$DEST cmake --install "$BUILD" --prefix /usr >/dev/null || fail "cmake -
 for f in usr/bin/kvcachefs sbin/mount.fuse.kvcachefs usr/share/man/man8/kvcachefs.8 \
          etc/kvcachefs/kvcachefs.toml usr/lib/systemd/system/kvcachefs.service \
          usr/share/doc/kvcachefs/copyright usr/share/doc/kvcachefs/LICENSE \
-         usr/share/doc/kvcachefs/README.md usr/share/doc/kvcachefs/docs/ARCHITECTURE.md; do
+         usr/share/doc/kvcachefs/README.md usr/share/doc/kvcachefs/docs/ARCHITECTURE.md \
+         usr/share/doc/kvcachefs/docs/ENGINES.md; do
     [ -e "$DEST/$f" ] || fail "missing $f in the installed tree"
 done
 grep -q '^License: Apache-2.0$' "$DEST/usr/share/doc/kvcachefs/copyright" ||
