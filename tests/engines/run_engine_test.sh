@@ -15,6 +15,10 @@ INSTANCE=eng-$TEST${MOUNT_OPTIONS:+-${MOUNT_OPTIONS//[^a-z0-9]/_}}
 [ -f "$SRC/tests/engines/$TEST.py" ] || fail "unknown test $TEST"
 "$PY" -c 'import numpy' 2>/dev/null ||
     fail "$PY has no numpy: install python3-numpy (scripts/install-deps.sh does)"
+if [ "$TEST" = sglang_adapter ]; then   # SGLang's interface passes torch tensors
+    "$PY" -c 'import torch' 2>/dev/null ||
+        fail "$PY has no torch: install python3-torch (scripts/install-deps.sh does)"
+fi
 kvc_mount 64M "$MOUNT_OPTIONS"
 
 POOL=$MNT/$TEST
