@@ -2,9 +2,13 @@
 
     lmcache_adapter.py POOL
 
-The calls, in LMCache's order (LMCache dev, plugin mode, LMCache >= 0.4.5; read at
+The calls, in LMCache's order (LMCache dev, plugin mode, LMCache >= 0.4.5), read in
 https://github.com/LMCache/LMCache/blob/0109660ce57fe9c046eb7953dfb56fb1e3c6d9fd/lmcache/v1/storage_backend/connector/__init__.py
-and .../lmcache/v1/storage_backend/remote_backend.py, .../connector/base_connector.py):
+(plugin loading, ConnectorContext),
+https://github.com/LMCache/LMCache/blob/009eca101c71ae583489ed4bc616c589f2edcdf7/lmcache/v1/storage_backend/remote_backend.py
+(how the connector is called) and
+https://github.com/LMCache/LMCache/blob/01712fbd51d033060d6a8851c06de0ebf351f74e/lmcache/v1/storage_backend/connector/base_connector.py
+(the RemoteConnector interface):
 
 1. ConnectorManager._remote_adapters_plugin_launcher: for a plugin named in
    remote_storage_plugins, import extra_config["remote_storage_plugin.NAME.module_path"], take
@@ -190,7 +194,7 @@ def instances(pool):
 def chains_under_pressure(pool):
     control(pool, ".policy", "lru")
     control(pool, ".size", 40 * CHUNK)
-    eng = Engine(pool)
+    eng = Engine(pool, **{"remote_storage_plugin.kvcachefs.priority": -1})
     chains = [chain(16, 10 + c) for c in range(6)]
     for keys in chains:
         for i in range(0, 16, 8):
@@ -202,6 +206,8 @@ def chains_under_pressure(pool):
     check(sum(present) <= 40 and present == leading and any(0 < p < 16 for p in present),
           f"96 chunks in a 40-chunk pool: eviction ate chains from their ends {present} "
           f"(the fs connector, without parents, leaves headless chains)")
+    check(xattr(fs.path(chains[-1][0].to_string()), "user.kvcache.priority") == "-1",
+          "remote_storage_plugin.kvcachefs.priority becomes user.kvcache.priority (a hint)")
     eng.close()
     control(pool, ".size", "64M")
 

@@ -29,6 +29,9 @@ Each chunk is one entry named as LMCache's own fs connector names its files
 save_chunk_meta must be false, as in LMCache's fs examples). Lookups are one `.match` per
 batch; every chunk written names the chunk before it as its user.kvcache.parent (the first of a
 batch: the one before it in an earlier lookup). Blocking I/O runs in the loop's executor.
+Options: remote_storage_plugin.NAME.pool (required), remote_storage_plugin.NAME.priority (an
+integer user.kvcache.priority for every chunk this engine writes: a hint for the `priority` and
+`kvadapt` policies).
 """
 
 import asyncio
@@ -76,11 +79,13 @@ class KVCacheFSConnectorAdapter(_AdapterBase):
             raise ValueError(f"kvcachefs: no pool: set extra_config "
                              f"remote_storage_plugin.{plugin}.pool to a pool directory of a "
                              f"kvcachefs mount")
-        return KVCacheFSConnector(pool, context.loop, context.local_cpu_backend)
+        priority = extra.get(f"remote_storage_plugin.{plugin}.priority")
+        return KVCacheFSConnector(pool, context.loop, context.local_cpu_backend,
+                                  None if priority is None else int(priority))
 
 
 class KVCacheFSConnector(_ConnectorBase):
-    def __init__(self, pool, loop, local_cpu_backend):
+    def __init__(self, pool, loop, local_cpu_backend, priority=None):
         config, metadata = local_cpu_backend.config, local_cpu_backend.metadata
         extra = getattr(config, "extra_config", None) or {}
         if _ConnectorBase is not object:
@@ -95,6 +100,7 @@ class KVCacheFSConnector(_ConnectorBase):
         self.client = KVCacheClient(pool)
         self.loop = loop
         self.local_cpu_backend = local_cpu_backend
+        self.attrs = {} if priority is None else {"priority": priority}
         self._chains = ChainMemory()
 
     @staticmethod
@@ -186,7 +192,8 @@ class KVCacheFSConnector(_ConnectorBase):
         names = [self.name(k) for k in keys]
         self._chains.learn(names)
         for name, parent, obj in zip(names, self._chains.parents(names), memory_objs):
-            self.client.put(name, memoryview(obj.byte_array).cast("B"), parent=parent)
+            self.client.put(name, memoryview(obj.byte_array).cast("B"), parent=parent,
+                            xattrs=self.attrs)
 
     async def put(self, key, memory_obj):
         await self._run(self._write, [key], [memory_obj])
