@@ -58,6 +58,14 @@ def control(pool, name, value):
         os.close(fd)
 
 
+def settle(pool):
+    """Returns once the kernel has dropped the names the pool evicted. The daemon tells the
+    kernel asynchronously when a write evicts, so a stat (os.path.exists) may see an evicted
+    name for a moment; a control write returns only after those notices are done. Rewriting
+    `.size` with the capacity it has changes nothing else."""
+    control(pool, ".size", stats(pool)["capacity_bytes"])
+
+
 def xattr(path, name):
     try:
         return os.getxattr(path, name).decode()

@@ -32,7 +32,7 @@ import uuid
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from replay import check, control, in_processes, kv_bytes, run, stats, xattr  # noqa: E402
+from replay import check, control, in_processes, kv_bytes, run, settle, stats, xattr  # noqa: E402
 
 PAGE = 128 * 1024
 MODEL = "Qwen/Qwen3-8B"
@@ -118,7 +118,8 @@ def basics(pool):
     check(all(fs.set(k, page_of(k)) for k in keys), "16 pages of a prompt are set")
     names = os.listdir(pool)
     check(sorted(names) == sorted(os.path.basename(fs.path(k)) for k in keys),
-          f"one entry per page, named as SGLang names it ({names[0][:20]}..._Qwen-Qwen3-8B_0_1.bin)")
+          f"one entry per page, named as SGLang names it "
+          f"({names[0][:20]}..._Qwen-Qwen3-8B_0_1.bin)")
     dst = np.empty(PAGE, dtype=np.uint8)
     check(all(np.array_equal(fs.get(k, dst), page_of(k)) for k in keys),
           "readinto the page's buffer returns exactly the bytes written")
@@ -129,7 +130,8 @@ def basics(pool):
     check(fs.set(keys[0], page_of(keys[0])) and os.stat(fs.path(keys[0])).st_ino == st.st_ino,
           "setting a page that exists writes nothing")
     more = page_hashes(list(range(1024, 1280)), prior=keys[-1])
-    check(fs.batch_exists(keys + more) == 16, "a longer prompt's lookup stops at the first page missing")
+    check(fs.batch_exists(keys + more) == 16,
+          "a longer prompt's lookup stops at the first page missing")
     for k in keys:
         os.unlink(fs.path(k))
 
@@ -171,7 +173,8 @@ def concurrent_writers(pool):
     keys = page_hashes(list(range(768)))
     barrier = multiprocessing.get_context("fork").Barrier(4)
     results = in_processes(same_page_writer, [(pool, keys, barrier)] * 4)
-    check(all(all(r) for r in results), "4 processes set the same 12 pages at once: every set succeeds")
+    check(all(all(r) for r in results),
+          "4 processes set the same 12 pages at once: every set succeeds")
     fs, dst = HiCacheFileFiles(pool), np.empty(PAGE, dtype=np.uint8)
     names = os.listdir(pool)
     check(len(names) == 12 and not any(".tmp." in n for n in names) and
@@ -191,6 +194,7 @@ def eviction(pool):
     keys = page_hashes(list(range(40 * 64)))
     check(all(fs.set(k, page_of(k)) for k in keys),
           "40 pages into a 16-page pool, SGLang's own bound unset: every set succeeds")
+    settle(pool)  # SGLang looks pages up with stat and scandir: let the kernel drop evicted names
     check(int(stats(pool)["used_bytes"]) <= 16 * PAGE, "kvcachefs bounds the memory")
     dst = np.empty(PAGE, dtype=np.uint8)
     check(fs.get(keys[0], dst) is None and not fs.exists(keys[0]),

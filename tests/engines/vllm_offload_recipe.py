@@ -32,7 +32,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from replay import check, control, in_processes, kv_bytes, run, stats, xattr  # noqa: E402
+from replay import check, control, in_processes, kv_bytes, run, settle, stats, xattr  # noqa: E402
 
 FILE = 512 * 1024   # 256 tokens per file (16 GPU blocks of 16 tokens)
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -201,6 +201,7 @@ def eviction(pool):
     hashes = block_hashes(40, 4)
     for h in hashes:
         fs.store(h, data_of(h))
+    settle(pool)  # the scheduler looks files up with stat: let the kernel drop evicted names
     s = stats(pool)
     check(int(s["used_bytes"]) <= 16 * FILE and int(s["evictions"]) >= 24,
           f"40 files into a 16-file pool: every store succeeds, {s['evictions']} evicted")

@@ -1,5 +1,7 @@
-"""What the adapters share: their memory of the engines' prefix chains, a full read."""
+"""What the adapters share: their memory of the engines' prefix chains, opening and reading a
+block."""
 
+import errno
 import os
 import threading
 from collections import OrderedDict
@@ -48,3 +50,14 @@ def read_fully(fd, view):
                 break
             done += n
     return done
+
+
+def open_block(path):
+    """A descriptor of the block at `path`, or None if it is not there: not stored, evicted,
+    or (ESTALE, README "Troubleshooting") evicted between the kernel's lookup and the open."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ESTALE):
+            return None
+        raise

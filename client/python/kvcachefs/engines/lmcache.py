@@ -39,7 +39,7 @@ import logging
 import os
 
 from ..files import KVCacheClient
-from ._common import ChainMemory, read_fully
+from ._common import ChainMemory, open_block, read_fully
 
 try:
     from lmcache.v1.storage_backend.connector import ConnectorAdapter as _AdapterBase
@@ -138,9 +138,8 @@ class KVCacheFSConnector(_ConnectorBase):
     # --- reads -------------------------------------------------------------------------------
 
     def _read(self, key):
-        try:
-            fd = os.open(self.client.path(self.name(key)), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:  # not stored, or evicted
+        fd = open_block(self.client.path(self.name(key)))
+        if fd is None:  # not stored, or evicted
             return None
         memory_obj = None
         try:

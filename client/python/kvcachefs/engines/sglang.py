@@ -31,7 +31,7 @@ import logging
 import os
 
 from ..files import KVCacheClient
-from ._common import ChainMemory, read_fully
+from ._common import ChainMemory, open_block, read_fully
 
 try:
     from sglang.srt.mem_cache.hicache_storage import HiCacheStorage as _Base
@@ -98,9 +98,8 @@ class KVCacheFSStorage(_Base):
         """The page read into `target_location` (a contiguous tensor of the page's size), or a
         new uint8 tensor; None if it is not stored (or was evicted) or has another size."""
         path = self.client.path(self.name(key))
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
+        fd = open_block(path)
+        if fd is None:
             return None
         try:
             size = os.fstat(fd).st_size
