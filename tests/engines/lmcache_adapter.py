@@ -35,7 +35,8 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lmcache_fs_recipe import FSConnectorFiles  # noqa: E402
-from replay import check, control, in_processes, kv_bytes, run, settle, stats, xattr  # noqa: E402
+from replay import (check, control, has_data_socket, in_processes, kv_bytes, run,  # noqa: E402
+                    settle, stats, xattr)
 
 CHUNK = 64 * 1024
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -127,6 +128,10 @@ def data(key):
 
 def calls(pool):
     eng = Engine(pool)
+    socket = has_data_socket(pool)
+    check(eng.conn.io.data_path == socket,
+          "chunks move through the data path" if socket else
+          "the mount has no data socket: chunks move through the files")
     check(eng.adapter.can_parse("plugin://kvcachefs.primary") and
           not eng.adapter.can_parse("plugin://fs") and eng.adapter.can_parse("kvcachefs:///x"),
           "the adapter parses plugin://kvcachefs[.NAME] and kvcachefs://, not other plugins")
@@ -214,6 +219,17 @@ def chains_under_pressure(pool):
 
 
 def errors(pool):
+    if has_data_socket(pool):
+        eng = Engine(pool, **{"remote_storage_plugin.kvcachefs.io": "files"})
+        check(not eng.conn.io.data_path,
+              "io: files moves chunks through the files although the mount has a data path")
+        eng.close()
+    else:
+        try:
+            Engine(pool, **{"remote_storage_plugin.kvcachefs.io": "data_path"})
+            check(False, "io: data_path on a mount without one: refused")
+        except OSError as e:
+            check("data socket" in str(e), f"io: data_path on a mount without one: {e}")
     try:
         Engine(pool, save_chunk_meta=True)
         check(False, "save_chunk_meta left on: refused")

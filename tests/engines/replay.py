@@ -66,6 +66,11 @@ def settle(pool):
     control(pool, ".size", stats(pool)["capacity_bytes"])
 
 
+def has_data_socket(pool):
+    """Whether the pool's mount serves the data path (its root names a data socket)."""
+    return xattr(os.path.dirname(os.path.abspath(pool)), "user.kvcache.data_socket") is not None
+
+
 def xattr(path, name):
     try:
         return os.getxattr(path, name).decode()

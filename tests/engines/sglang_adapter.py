@@ -32,7 +32,8 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from replay import check, control, in_processes, run, settle, stats, xattr  # noqa: E402
+from replay import (check, control, has_data_socket, in_processes, run, settle,  # noqa: E402
+                    stats, xattr)
 
 PAGE_TOKENS = 16
 TOKEN_BYTES = 2048          # one token's KV in the host pool: pages of 32 KiB
@@ -144,6 +145,11 @@ def prefetch(backend, host, keys, v1, prefix_keys=None):
 
 
 def both_paths(pool):
+    socket = has_data_socket(pool)
+    backend = create_backend(storage_config(pool), HostPool(1))
+    check(backend.io.data_path == socket,
+          "pages move through the data path" if socket else
+          "the mount has no data socket: pages move through the files")
     for v1 in (False, True):
         path = "batch_set_v1/batch_get_v1" if v1 else "batch_set/batch_get"
         host = HostPool(64)
@@ -230,6 +236,15 @@ def chains_under_pressure(pool):
 
 
 def errors(pool):
+    if has_data_socket(pool):
+        check(not create_backend(storage_config(pool, io="files"), HostPool(1)).io.data_path,
+              '"io": "files" moves pages through the files although the mount has a data path')
+    else:
+        try:
+            create_backend(storage_config(pool, io="data_path"), HostPool(1))
+            check(False, '"io": "data_path" on a mount without one: refused')
+        except OSError as e:
+            check("data socket" in str(e), f'"io": "data_path" on a mount without one: {e}')
     try:
         create_backend(storage_config(None), HostPool(1))
         check(False, "no pool configured: refused")

@@ -61,3 +61,117 @@ def open_block(path):
         if e.errno in (errno.ENOENT, errno.ESTALE):
             return None
         raise
+
+
+class BlockIO:
+    """Whole blocks between an engine's memory and a pool, in batches.
+
+    Through the data path (kvcachefs.Client: a copy into a buffer shared with the daemon, one
+    round trip per batch; docs/DATA_PATH.md) when libkvcachefs loads and the mount has a data
+    socket, else through the mount's files (KVCacheClient.put, open + readinto). `mode`:
+    "auto" (that choice), "files", or "data_path" (an error without one). Thread-safe.
+    """
+
+    def __init__(self, files, mode="auto", buffer_bytes=64 << 20):
+        if mode not in ("auto", "files", "data_path"):
+            raise ValueError(f'kvcachefs: io must be "auto", "files" or "data_path", not {mode!r}')
+        self.files = files
+        self.client = None
+        self._buffer = None
+        self._buffer_bytes = buffer_bytes
+        self._lock = threading.Lock()
+        if mode == "files":
+            return
+        try:
+            from ..client import Client
+            client = Client(files.pool_dir)
+        except (ImportError, OSError) as e:
+            if mode == "data_path":
+                raise OSError(getattr(e, "errno", None) or errno.ENOTSUP,
+                              f"kvcachefs: no data path for {files.pool_dir}: {e}") from e
+            return
+        if client.fast_path:
+            self.client = client
+        else:
+            client.close()
+            if mode == "data_path":
+                raise OSError(errno.ENOTSUP, f"kvcachefs: the mount of {files.pool_dir} has no "
+                              "data socket (-o data_socket=none?)")
+
+    @property
+    def data_path(self):
+        return self.client is not None
+
+    def _buffer_for(self, block_bytes):
+        if self._buffer is None or self._buffer.size < block_bytes:
+            self._buffer = self.client.buffer(max(self._buffer_bytes, block_bytes))
+        return self._buffer
+
+    def store(self, blocks):
+        """blocks: (name, bytes-like, parent or None, {attribute: value}). Returns one errno per
+        block (0: stored); each block is stored whole or not at all."""
+        if self.client is None:
+            out = []
+            for name, data, parent, attrs in blocks:
+                try:
+                    self.files.put(name, data, parent=parent, xattrs=attrs)
+                    out.append(0)
+                except OSError as e:
+                    out.append(e.errno)
+            return out
+        out = []
+        with self._lock:
+            i = 0
+            while i < len(blocks):
+                buf = self._buffer_for(max(len(b[1]) for b in blocks[i:i + 1]))
+                mem, items, offset = buf.memoryview(), [], 0
+                while i < len(blocks) and offset + len(blocks[i][1]) <= buf.size:
+                    name, data, parent, attrs = blocks[i]
+                    mem[offset:offset + len(data)] = data
+                    attrs = dict(attrs or {})
+                    item = {"name": name, "offset": offset, "length": len(data),
+                            "parent": parent, "xattrs": attrs}
+                    if "priority" in attrs:
+                        item["priority"] = int(attrs.pop("priority"))
+                    items.append(item)
+                    offset += len(data)
+                    i += 1
+                out += self.client.store(buf, items)
+        return out
+
+    def load(self, names, views):
+        """Reads names[i] into views[i], in order, up to the first one that is missing or larger
+        than its view. Returns the sizes read (a block may be smaller than its view)."""
+        sizes = []
+        if self.client is None:
+            for name, view in zip(names, views):
+                fd = open_block(self.files.path(name))
+                if fd is None:
+                    break
+                try:
+                    if os.fstat(fd).st_size > len(view):
+                        break
+                    sizes.append(read_fully(fd, view))
+                finally:
+                    os.close(fd)
+            return sizes
+        with self._lock:
+            i = 0
+            while i < len(names):
+                slot = max(len(v) for v in views)
+                buf = self._buffer_for(slot)
+                n = min(len(names) - i, buf.size // slot)
+                errors, got = self.client.load(buf, names[i:i + n], slot)
+                mem = buf.memoryview()
+                for j in range(n):
+                    if errors[j] or got[j] > len(views[i + j]):
+                        return sizes
+                    views[i + j][:got[j]] = mem[j * slot:j * slot + got[j]]
+                    sizes.append(got[j])
+                i += n
+        return sizes
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.client = None

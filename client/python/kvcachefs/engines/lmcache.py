@@ -29,9 +29,10 @@ Each chunk is one entry named as LMCache's own fs connector names its files
 save_chunk_meta must be false, as in LMCache's fs examples). Lookups are one `.match` per
 batch; every chunk written names the chunk before it as its user.kvcache.parent (the first of a
 batch: the one before it in an earlier lookup). Blocking I/O runs in the loop's executor.
-Options: remote_storage_plugin.NAME.pool (required), remote_storage_plugin.NAME.priority (an
-integer user.kvcache.priority for every chunk this engine writes: a hint for the `priority` and
-`kvadapt` policies).
+Chunks move through the data path (docs/DATA_PATH.md) when the mount has one, else through the
+files. Options: remote_storage_plugin.NAME.pool (required), remote_storage_plugin.NAME.priority
+(an integer user.kvcache.priority for every chunk this engine writes: a hint for the `priority`
+and `kvadapt` policies), remote_storage_plugin.NAME.io ("auto", "files" or "data_path").
 """
 
 import asyncio
@@ -39,7 +40,7 @@ import logging
 import os
 
 from ..files import KVCacheClient
-from ._common import ChainMemory, open_block, read_fully
+from ._common import BlockIO, ChainMemory
 
 try:
     from lmcache.v1.storage_backend.connector import ConnectorAdapter as _AdapterBase
@@ -81,11 +82,12 @@ class KVCacheFSConnectorAdapter(_AdapterBase):
                              f"kvcachefs mount")
         priority = extra.get(f"remote_storage_plugin.{plugin}.priority")
         return KVCacheFSConnector(pool, context.loop, context.local_cpu_backend,
-                                  None if priority is None else int(priority))
+                                  None if priority is None else int(priority),
+                                  extra.get(f"remote_storage_plugin.{plugin}.io", "auto"))
 
 
 class KVCacheFSConnector(_ConnectorBase):
-    def __init__(self, pool, loop, local_cpu_backend, priority=None):
+    def __init__(self, pool, loop, local_cpu_backend, priority=None, io="auto"):
         config, metadata = local_cpu_backend.config, local_cpu_backend.metadata
         extra = getattr(config, "extra_config", None) or {}
         if _ConnectorBase is not object:
@@ -101,6 +103,7 @@ class KVCacheFSConnector(_ConnectorBase):
         self.loop = loop
         self.local_cpu_backend = local_cpu_backend
         self.attrs = {} if priority is None else {"priority": priority}
+        self.io = BlockIO(self.client, io)
         self._chains = ChainMemory()
 
     @staticmethod
@@ -137,62 +140,54 @@ class KVCacheFSConnector(_ConnectorBase):
 
     # --- reads -------------------------------------------------------------------------------
 
-    def _read(self, key):
-        fd = open_block(self.client.path(self.name(key)))
-        if fd is None:  # not stored, or evicted
-            return None
-        memory_obj = None
-        try:
-            if os.fstat(fd).st_size == 0:
-                return None
-            memory_obj = self.local_cpu_backend.allocate(self.meta_shapes, self.meta_dtypes,
-                                                         self.meta_fmt)
-            if memory_obj is None:
-                return None
-            buf = memoryview(memory_obj.byte_array).cast("B")
-            if os.fstat(fd).st_size > len(buf):
-                logger.warning("kvcachefs: %s is larger than a chunk", self.name(key))
-                return None
-            done = read_fully(fd, buf)
-            if done < len(buf):  # a partial chunk (save_unfull_chunk), as LMCache's fs reads it
+    def _read_run(self, keys):
+        """The chunks of the leading run of `keys`, read in one batch into chunks LMCache
+        allocates; reading stops at the first one missing, empty or larger than a chunk."""
+        objs = []
+        for _ in keys:
+            obj = self.local_cpu_backend.allocate(self.meta_shapes, self.meta_dtypes,
+                                                  self.meta_fmt)
+            if obj is None:
+                break
+            objs.append(obj)
+        views = [memoryview(o.byte_array).cast("B") for o in objs]
+        sizes = self.io.load([self.name(k) for k in keys[:len(objs)]], views)
+        out = []
+        for obj, view, size in zip(objs, views, sizes):
+            if size == 0:
+                break
+            if size < len(view):  # a partial chunk (save_unfull_chunk), as LMCache's fs reads it
                 if not hasattr(self, "reshape_partial_chunk"):
-                    logger.warning("kvcachefs: %s has %d bytes, a chunk %d", self.name(key),
-                                   done, len(buf))
-                    return None
-                memory_obj = self.reshape_partial_chunk(memory_obj, done)
-            got, memory_obj = memory_obj, None
-            return got
-        finally:
-            os.close(fd)
-            if memory_obj is not None:
-                memory_obj.ref_count_down()
+                    logger.warning("kvcachefs: %s has %d bytes, a chunk %d",
+                                   self.name(keys[len(out)]), size, len(view))
+                    break
+                obj = self.reshape_partial_chunk(obj, size)
+            out.append(obj)
+        for obj in objs[len(out):]:  # given back
+            obj.ref_count_down()
+        return out
 
     async def get(self, key):
-        return await self._run(self._read, key)
+        run = await self._run(self._read_run, [key])
+        return run[0] if run else None
 
     def support_batched_get_non_blocking(self):
         return True
 
     async def batched_get_non_blocking(self, lookup_id, keys):
         """The chunks of the leading run of `keys` (reading stops at the first one missing)."""
-        def read_run():
-            out = []
-            for key in keys:
-                obj = self._read(key)
-                if obj is None:
-                    break
-                out.append(obj)
-            return out
-        return await self._run(read_run)
+        return await self._run(self._read_run, list(keys))
 
     # --- writes ------------------------------------------------------------------------------
 
     def _write(self, keys, memory_objs):
         names = [self.name(k) for k in keys]
         self._chains.learn(names)
-        for name, parent, obj in zip(names, self._chains.parents(names), memory_objs):
-            self.client.put(name, memoryview(obj.byte_array).cast("B"), parent=parent,
-                            xattrs=self.attrs)
+        blocks = [(name, memoryview(obj.byte_array).cast("B"), parent, self.attrs)
+                  for name, parent, obj in zip(names, self._chains.parents(names), memory_objs)]
+        for name, err in zip(names, self.io.store(blocks)):
+            if err:  # as LMCache's fs connector does: the put fails, LMCache logs it
+                raise OSError(err, f"kvcachefs: storing {name}: {os.strerror(err)}")
 
     async def put(self, key, memory_obj):
         await self._run(self._write, [key], [memory_obj])
@@ -217,4 +212,5 @@ class KVCacheFSConnector(_ConnectorBase):
                 if n.endswith(".data")]
 
     async def close(self):
+        self.io.close()
         self.client.close()

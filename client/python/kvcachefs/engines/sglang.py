@@ -21,9 +21,11 @@ Each page is one entry named as SGLang's own file backend (HiCacheFile) names it
 Lookups are one `.match` per batch. Every page written names the page before it as its
 user.kvcache.parent; the first page of a batch gets its parent from extra_info.prefix_keys
 (interface_v1 passes it to writes too: use it) or from an earlier lookup of the same chain.
-Options in the extra config: "pool" (required, or KVCACHEFS_SGLANG_POOL), "priority" (an
-integer user.kvcache.priority for every page this server writes: a hint for the `priority` and
-`kvadapt` policies).
+Not covered: the `*_v2` calls SGLang makes for models with more pools than the KV pool (Mamba or
+sliding-window states, DSA indexers). Pages move through the data path (docs/DATA_PATH.md) when the mount has one, else through the
+files. Options in the extra config: "pool" (required, or KVCACHEFS_SGLANG_POOL), "priority"
+(an integer user.kvcache.priority for every page this server writes: a hint for the `priority`
+and `kvadapt` policies), "io" ("auto", "files" or "data_path").
 """
 
 import errno
@@ -31,7 +33,7 @@ import logging
 import os
 
 from ..files import KVCacheClient
-from ._common import ChainMemory, open_block, read_fully
+from ._common import BlockIO, ChainMemory
 
 try:
     from sglang.srt.mem_cache.hicache_storage import HiCacheStorage as _Base
@@ -71,6 +73,7 @@ class KVCacheFSStorage(_Base):
             suffix += f"_cp{storage_config.attn_cp_rank}_{storage_config.attn_cp_size}"
         self.suffix = suffix
         self.priority = None if extra.get("priority") is None else int(extra["priority"])
+        self.io = BlockIO(self.client, extra.get("io", "auto"))
         self.mem_pool_host = None
         self._chains = ChainMemory()
 
@@ -97,49 +100,40 @@ class KVCacheFSStorage(_Base):
     def get(self, key, target_location=None, target_sizes=None):
         """The page read into `target_location` (a contiguous tensor of the page's size), or a
         new uint8 tensor; None if it is not stored (or was evicted) or has another size."""
-        path = self.client.path(self.name(key))
-        fd = open_block(path)
-        if fd is None:
-            return None
-        try:
-            size = os.fstat(fd).st_size
-            if target_location is None:
-                import torch
-                target_location = torch.empty(size, dtype=torch.uint8)
-            view = _page_bytes(target_location)
-            if size != len(view):
-                logger.warning("kvcachefs: %s has %d bytes, the page %d", path, size, len(view))
-                return None
-            done = read_fully(fd, view)
-            if done != len(view):
-                logger.warning("kvcachefs: short read of %s: %d of %d", path, done, len(view))
-                return None
-            return target_location
-        finally:
-            os.close(fd)
+        return self.batch_get([key], [target_location])[0]
 
     def batch_get(self, keys, target_locations=None, target_sizes=None):
-        """Pages in order; after the first one missing, the rest are None unread (SGLang uses
-        only the leading run)."""
+        """Pages in order, read in one batch; from the first one missing (or of another size)
+        on, None (SGLang uses only the leading run)."""
         keys = list(keys)
         targets = list(target_locations) if target_locations is not None else [None] * len(keys)
-        out = []
-        for key, target in zip(keys, targets):
-            page = self.get(key, target) if not out or out[-1] is not None else None
-            out.append(page)
-        return out
+        for i, t in enumerate(targets):
+            if t is None:  # no page given: one of the stored size
+                import torch
+                try:
+                    size = os.stat(self.client.path(self.name(keys[i]))).st_size
+                except FileNotFoundError:
+                    targets = targets[:i]
+                    break
+                targets[i] = torch.empty(size, dtype=torch.uint8)
+        views = [_page_bytes(t) for t in targets]
+        sizes = self.io.load([self.name(k) for k in keys[:len(views)]], views)
+        n = 0
+        while n < len(sizes) and sizes[n] == len(views[n]):
+            n += 1
+        if n < len(sizes):
+            logger.warning("kvcachefs: %s has %d bytes, a page %d", self.name(keys[n]),
+                           sizes[n], len(views[n]))
+        return targets[:n] + [None] * (len(keys) - n)
 
     def batch_get_v1(self, keys, host_indices, extra_info=None):
         """Reads pages straight into the registered host pool ("interface_v1": 1)."""
-        host, results = self._host(), []
-        for i, key in enumerate(keys):
-            page = None
-            if not results or results[-1]:
-                page = self.get(key, host.get_dummy_flat_data_page())
-                if page is not None:
-                    host.set_from_flat_data_page(int(host_indices[i * host.page_size]), page)
-            results.append(page is not None)
-        return results
+        host = self._host()
+        pages = self.batch_get(keys, [host.get_dummy_flat_data_page() for _ in keys])
+        for i, page in enumerate(pages):
+            if page is not None:
+                host.set_from_flat_data_page(int(host_indices[i * host.page_size]), page)
+        return [page is not None for page in pages]
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -169,27 +163,25 @@ class KVCacheFSStorage(_Base):
         parents = self._chains.parents(keys, parent_of_first)
         names = [self.name(k) for k in keys]
         _, cached = self.client.match(names)
-        results = []
+        blocks, where = [], []
         for i, (name, page) in enumerate(zip(names, pages)):
             if cached[i]:  # already stored (by this server or another): as HiCacheFile does
-                results.append(True)
                 continue
             attrs = {}
             if self.priority is not None:
                 attrs["priority"] = self.priority
             if pages_before is not None and self.mem_pool_host is not None:
                 attrs["seq_len"] = (pages_before + i + 1) * self.mem_pool_host.page_size
-            try:
-                self.client.put(name, _page_bytes(page),
-                                parent=None if parents[i] is None else self.name(parents[i]),
-                                xattrs=attrs)
-                results.append(True)
-            except OSError as e:
+            parent = None if parents[i] is None else self.name(parents[i])
+            blocks.append((name, _page_bytes(page), parent, attrs))
+            where.append(i)
+        results = [True] * len(names)
+        for i, err in zip(where, self.io.store(blocks)):
+            if err:
                 # ENOSPC: all that is left is pinned, open or a chain parent. The cache is best
                 # effort: SGLang keeps the page in host memory and serves the request.
-                logger.warning("kvcachefs: storing %s failed: %s", name, os.strerror(e.errno))
-                results += [False] * (len(names) - i)
-                break
+                logger.warning("kvcachefs: storing %s failed: %s", names[i], os.strerror(err))
+                results[i] = False
         return results
 
     def _host(self):
