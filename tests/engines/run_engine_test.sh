@@ -19,6 +19,12 @@ if [ "$TEST" = sglang_adapter ]; then   # SGLang's interface passes torch tensor
     "$PY" -c 'import torch' 2>/dev/null ||
         fail "$PY has no torch: install python3-torch (scripts/install-deps.sh does)"
 fi
+# The data socket lives in the test's temporary directory (not /run/kvcachefs, which another
+# run of the same test, in another tree, could share), unless the options say otherwise.
+case $MOUNT_OPTIONS in
+*data_socket=*) ;;
+*) MOUNT_OPTIONS=${MOUNT_OPTIONS:+$MOUNT_OPTIONS,}data_socket=$TMP/data.sock ;;
+esac
 kvc_mount 64M "$MOUNT_OPTIONS"
 
 POOL=$MNT/$TEST
