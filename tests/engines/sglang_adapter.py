@@ -35,6 +35,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from replay import (check, control, has_data_socket, in_processes, run, settle,  # noqa: E402
                     stats, xattr)
 
+# One torch thread: the test forks server processes after using torch, and a child must not
+# inherit a thread pool it cannot run.
+torch.set_num_threads(1)
+
 PAGE_TOKENS = 16
 TOKEN_BYTES = 2048          # one token's KV in the host pool: pages of 32 KiB
 PAGE = PAGE_TOKENS * TOKEN_BYTES
