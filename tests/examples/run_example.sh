@@ -9,122 +9,15 @@
 # unmount, wait for (then end) only the daemon it started, remove its /dev/shm segments and its
 # temporary directory. Python runs as /usr/bin/python3 with Debian's python3-numpy; a missing
 # dependency is a failure, never a skip.
-set -uo pipefail
-
 BIN=${1:?kvcachefs binary}
 MMAP_ENTRY=${2:?mmap_entry binary}
 EXAMPLE=${3:?example name}
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-EX=$SRC/examples
-PY=/usr/bin/python3
-# The source tree's Python package and the build's libkvcachefs, before anything installed.
-export PYTHONPATH=$SRC/client/python${PYTHONPATH:+:$PYTHONPATH}
-export KVCACHEFS_LIB=${KVCACHEFS_LIB:-$(cd "$(dirname "$BIN")/.." && pwd)/client/libkvcachefs.so.0}
 NAME_PREFIX=kvcex   # kvcachefs example test: /tmp/kvcex<pid>.*, /dev/shm/kvcex<pid>.*
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { echo "ok - $*"; }
-
-# --- leftovers of runs that were killed (ctest timeout: SIGKILL, no trap) ---------------------
-# Only names with our prefix whose <pid> is no longer a process are touched.
-sweep_stale() {
-    local f base pid
-    for f in /tmp/"$NAME_PREFIX"[0-9]*.* /dev/shm/"$NAME_PREFIX"[0-9]*.*; do
-        [ -e "$f" ] || continue
-        base=${f##*/}
-        pid=${base#"$NAME_PREFIX"}
-        pid=${pid%%.*}
-        case $pid in '' | *[!0-9]*) continue ;; esac
-        kill -0 "$pid" 2>/dev/null && continue
-        if [ -d "$f" ]; then
-            fusermount3 -u -z "$f/mnt" 2>/dev/null || umount -l "$f/mnt" 2>/dev/null
-            mountpoint -q "$f/mnt" 2>/dev/null || rm -rf "$f"
-        else
-            rm -f "$f"
-        fi
-    done
-}
-sweep_stale
-
-# --- mount ------------------------------------------------------------------------------------
-TMP=$(mktemp -d "/tmp/$NAME_PREFIX$$.XXXXXX") || fail "mktemp"
-MNT=$TMP/mnt
-PREFIX=$NAME_PREFIX$$
 INSTANCE=ex-$EXAMPLE
-LOG=$TMP/daemon.log
-DAEMON=
-mkdir -p "$MNT"
-: > "$TMP/empty.toml"   # an installed /etc/kvcachefs/kvcachefs.toml must not leak in
-# A sanitizer build's libkvcachefs (the ASan tier) needs its runtime loaded before Python's own
-# libraries: Python runs through a wrapper that preloads it (leak checks off: CPython keeps its
-# objects at exit).
-asan_rt=$(ldd "$KVCACHEFS_LIB" 2>/dev/null | awk '/libasan/ { print $3 }')
-if [ -n "$asan_rt" ]; then
-    printf '#!/bin/sh\nLD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 exec %s "$@"\n' "$asan_rt" "$PY" \
-        > "$TMP/python3"
-    chmod +x "$TMP/python3"
-    PY=$TMP/python3
-fi
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    if mountpoint -q "$MNT" 2>/dev/null; then
-        fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
-    fi
-    if [ -n "$DAEMON" ]; then
-        # The daemon exits by itself once its mount is gone; end it only if it does not.
-        for _ in $(seq 50); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$DAEMON" 2>/dev/null; then
-            echo "daemon $DAEMON still running after unmount: SIGTERM" >&2
-            kill -TERM "$DAEMON" 2>/dev/null
-            for _ in $(seq 50); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$DAEMON" 2>/dev/null && kill -KILL "$DAEMON" 2>/dev/null
-            rc=1
-        fi
-        wait "$DAEMON" 2>/dev/null
-        local drc=$?
-        if [ "$drc" != 0 ] && [ "$drc" != 127 ]; then
-            echo "FAIL: the daemon exited with status $drc" >&2
-            rc=1
-        fi
-    fi
-    if [ "$rc" != 0 ] && [ -s "$LOG" ]; then
-        if grep -qE "ERROR: (Address|Thread|Leak)Sanitizer|runtime error:" "$LOG"; then
-            echo "--- daemon log, from the sanitizer report ---" >&2
-            sed -n '/ERROR: [A-Za-z]*Sanitizer\|runtime error:/,$p' "$LOG" | head -n 200 >&2
-        else
-            echo "--- daemon log (last 40 lines) ---" >&2
-            tail -n 40 "$LOG" >&2
-        fi
-    fi
-    rm -f /dev/shm/"$PREFIX".* 2>/dev/null
-    if mountpoint -q "$MNT" 2>/dev/null; then
-        echo "warning: $MNT is still mounted; leaving $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-[ -x "$BIN" ] || fail "no daemon at $BIN"
-[ -e /dev/fuse ] || fail "/dev/fuse is missing: the example tests need FUSE"
-# The daemon gets SIGTERM if this script dies without its trap (SIGKILL by a ctest timeout), so
-# it unmounts itself; the segments left then are removed by the next run's sweep.
-setpriv --pdeathsig TERM "$BIN" "$MNT" -f \
-    -o "size=256M,instance=$INSTANCE,shm_prefix=$PREFIX,config=$TMP/empty.toml" >"$LOG" 2>&1 &
-DAEMON=$!
-for _ in $(seq 100); do
-    mountpoint -q "$MNT" && break
-    kill -0 "$DAEMON" 2>/dev/null || fail "the daemon exited before mounting"
-    sleep 0.1
-done
-mountpoint -q "$MNT" || fail "not mounted after 10 s"
-pass "mounted $MNT (daemon pid $DAEMON, shm prefix $PREFIX)"
+# The mount, the cleanup trap, fail/pass and $PY: shared with tests/engines.
+. "$(dirname "$0")/../mount_fixture.sh"
+EX=$SRC/examples
+kvc_mount 256M
 
 POOL=$MNT/$EXAMPLE
 mkdir "$POOL" || fail "mkdir pool"
@@ -290,7 +183,5 @@ serving_demo | serving_demo_256)
     ;;
 esac
 
-# The daemon survived the example and still answers.
-kill -0 "$DAEMON" 2>/dev/null || fail "the daemon died during the example"
-cat "$MNT/.stats" >/dev/null || fail "the mount no longer answers"
+kvc_check_alive
 pass "$EXAMPLE"

@@ -12,6 +12,7 @@ for f in usr/bin/kvcachefs sbin/mount.fuse.kvcachefs usr/share/man/man8/kvcachef
          "usr/lib/systemd/system/kvcachefs@.service" \
          usr/share/doc/kvcachefs/copyright usr/share/doc/kvcachefs/LICENSE \
          usr/share/doc/kvcachefs/README.md usr/share/doc/kvcachefs/docs/ARCHITECTURE.md \
+         usr/share/doc/kvcachefs/docs/ENGINES.md \
          usr/share/doc/kvcachefs/examples/README.md usr/share/doc/kvcachefs/examples/c/kv_blocks.c; do
     [ -e "$DEST/$f" ] || fail "missing $f in the installed tree"
 done

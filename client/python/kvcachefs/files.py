@@ -164,11 +164,12 @@ class KVCacheClient:
     def put(self, name, data, parent=None, xattrs=None, exist_ok=True):
         """Writes `data` (bytes-like) as the entry `name` and returns its size.
 
-        The bytes go to a temporary name first, get their attributes (`parent` becomes
+        The entry is made under a temporary name, gets its attributes (`parent` becomes
         user.kvcache.parent; `xattrs` maps more names to values: "user.x" is taken as is, a
-        bare "layer" means "user.kvcache.layer"), and are then renamed into place. So another
-        process never opens a half-written block under the real name. With exist_ok=False an
-        existing entry raises FileExistsError; otherwise it is replaced.
+        bare "layer" means "user.kvcache.layer") before its bytes, so that the parent is
+        protected from eviction while they are written, and is then renamed into place. So
+        another process never opens a half-written block under the real name. With
+        exist_ok=False an existing entry raises FileExistsError; otherwise it is replaced.
         """
         final = self.path(name)
         tmp = self.path(f"{name}.tmp-{os.getpid()}-{threading.get_ident()}")
@@ -176,9 +177,6 @@ class KVCacheClient:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             try:
-                done = 0
-                while done < len(view):
-                    done += os.write(fd, view[done:])
                 attrs = dict(xattrs or {})
                 if parent is not None:
                     attrs["parent"] = parent
@@ -187,6 +185,9 @@ class KVCacheClient:
                     if not isinstance(value, (bytes, bytearray)):
                         value = str(value).encode()
                     os.setxattr(fd, key, value)
+                done = 0
+                while done < len(view):
+                    done += os.write(fd, view[done:])
             finally:
                 os.close(fd)  # the entry is complete (committed) at the last close
             if exist_ok:
