@@ -1,9 +1,9 @@
 // Encoding of inode blobs and record checksums (xxh3).
 #include "core/record_codec.h"
 
-#include <xxhash.h>
-
 #include <cstring>
+
+#include "core/xxh3.h"
 
 namespace kvc {
 namespace {

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <cctype>
@@ -24,6 +23,7 @@
 #include "core/size.h"
 #include "core/snapshot_restore.h"
 #include "core/xattr_rules.h"
+#include "core/xxh3.h"
 
 namespace kvc {
 namespace {

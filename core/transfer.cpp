@@ -1,10 +1,9 @@
 #include "core/transfer.h"
 
-#include <xxhash.h>
-
 #include <fmt/format.h>
 
 #include "core/names.h"
+#include "core/xxh3.h"
 
 namespace kvc {
 namespace {

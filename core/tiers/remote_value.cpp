@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include <fmt/format.h>
-#include <xxhash.h>
 
 #include "core/record_codec.h"
+#include "core/xxh3.h"
 
 namespace kvc {
 namespace {
