@@ -171,7 +171,7 @@ def main():
               f"set multiplot layout {rows_n},{cols} title 'Each policy between LRU (0) and "
               f"Belady (1): (policy - LRU) / (Belady - LRU), prefix hit ratio ({mode})'",
               "set logscale x", "set xtics (" + ",".join(f"{p:g}" for p in pcts) + ")",
-              "set grid", "set key bottom right", "set yrange [-0.6:1]",
+              "set grid", "set key top left", "set yrange [-0.6:1]", "set xrange [0.8:32]",
               "set xlabel 'capacity (% of distinct blocks)'"]
     for i, f in enumerate(families):
         script.append(f"set title '{f}'")
