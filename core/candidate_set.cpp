@@ -22,11 +22,10 @@ AccessInfo CandidateSet::accessInfo(const Inode& ino) const {
     AccessInfo info;
     info.key_hash = ino.name_hash;
     info.last_access = ino.last_tick;
-    info.inserted_at = ino.last_tick - std::min(ino.last_tick, ino.access_count);
+    info.inserted_at = ino.made_tick;
     info.access_count = static_cast<uint32_t>(std::min<uint64_t>(ino.access_count, UINT32_MAX));
     info.priority = ino.priority;
     info.had_children = ino.had_children;
-    info.written_ns = ino.mtime_ns;
     if (!ino.parent.empty()) {  // the parent's name hash: the last component of its path
         const std::string_view parent = ino.parent;
         const std::string_view leaf = parent.substr(parent.rfind('/') + 1);

@@ -48,6 +48,8 @@ class CandidateSet {
     // (the policy's request stream) or part of one already seen (a read after its .match).
     void touch(Inode* ino, bool request = true);
     void setPriority(Inode* ino, int32_t priority);
+    // A write of the entry was committed (new contents): the policy's request stream.
+    void written(const Inode& ino) { policy_->observeWrite(accessInfo(ino)); }
     // A tick of the logical clock (a new entry's last access).
     uint64_t nextTick() { return ++tick_; }
 

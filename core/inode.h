@@ -103,6 +103,7 @@ struct Inode {
     std::string parent;  // chain parent, a name in the same directory
     uint64_t access_count = 0;
     uint64_t last_tick = 0;  // pool's logical clock at the last access
+    uint64_t made_tick = 0;  // pool's logical clock when it was made (or loaded): FIFO's order
     uint64_t name_hash = 0;
     std::map<std::string, std::string> xattrs;  // other user.* attributes, verbatim
 

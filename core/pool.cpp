@@ -70,6 +70,9 @@ Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum, std::optional<
     ino->has_data_checksum = true;
     ino->version = version ? *version : clock_.tick();
     ino->dirty = false;
+    // The policy's request stream sees the write here, in the writer's flush or close, so at
+    // the same point of the operation sequence whenever the front end delivers the release.
+    candidates_->written(*ino);
     // A version made here (not a promoted copy's own): the lower copies of the name are older
     // now. Their removal is kept before the record switches to the new version, and told to the
     // tiers once it has: a crash after the switch finds the tombstone.
@@ -342,7 +345,8 @@ void PoolLoader::releaseFreeBlocks(Pool& p) {
 
 void PoolLoader::rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atime) {
     for (const EntryId id : by_atime)
-        if (Inode* ino = p.index_.find(id)) ino->last_tick = p.candidates_->nextTick();
+        if (Inode* ino = p.index_.find(id))
+            ino->last_tick = ino->made_tick = p.candidates_->nextTick();
     for (auto& [id, ino] : p.index_) {
         if (ino->isDir() || id == kPoolRootId) continue;
         p.candidates_->trackPin(*ino);

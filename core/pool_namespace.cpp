@@ -27,7 +27,7 @@ Result<Inode*> Pool::newInode(uint32_t mode, uint32_t uid, uint32_t gid) {
     ino->atime_ns = ino->btime_ns = now;
     ino->mtime_ns = now;
     ino->ctime_ns = now;
-    ino->last_tick = candidates_->nextTick();
+    ino->last_tick = ino->made_tick = candidates_->nextTick();
     return index_.add(std::move(ino));
 }
 

@@ -23,6 +23,7 @@
 #include "core/pool.h"
 #include "core/reject_log.h"
 #include "core/tiers/tier_chain.h"
+#include "fs/close_order.h"
 #include "fs/control_files.h"
 #include "fs/inode_ids.h"
 #include "fs/instance_lock.h"
@@ -60,6 +61,8 @@ class Filesystem {
     // detached (called at unmount).
     void detachAll();
     void startNotifier(fuse_session* se);
+    // Keeps each client's close(2) ahead of its next request (fs/close_order.h).
+    CloseOrder& closeOrder() { return close_order_; }
     void stopNotifier();
     // Waits until the kernel has been told of every change queued so far, so that a name the
     // daemon removed (eviction on request, shrink) is gone for the caller when it returns.
@@ -99,6 +102,7 @@ class Filesystem {
     Result<std::string> matchAnswer(uint32_t pool, const std::vector<std::string_view>& names);
 
   private:
+    CloseOrder close_order_;
     SegmentLocation locationFor(const std::string& pool, const PoolSettings& s) const;
     SegmentLocation diskTierLocation(const std::string& pool, const TierSettings& t) const;
     // Registers a pool, with its lower tiers when `tiers` has any.

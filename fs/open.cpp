@@ -130,6 +130,9 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "flush", [&] {
+        // The RELEASE that follows a close(2) is asynchronous: the thread's next request waits
+        // for it (fs/close_order.h).
+        fsOf(req).closeOrder().flushed(ino, fuse_req_ctx(req)->pid);
         // Writes are in the segment as soon as they are answered; what close(2) adds is the
         // commit of an entry whose last writer this is (Pool::flush).
         if (!isControlInode(ino) && fi->fh == kWriteHandle)
@@ -144,11 +147,11 @@ void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "release", [&] {
         if (isControlInode(ino)) {
             delete reinterpret_cast<ControlHandle*>(fi->fh);
-            return replyOk(req);
-        }
-        if (auto slot = poolOf(req, ino))
+        } else if (auto slot = poolOf(req, ino)) {
             slot->pool->release(splitIno(ino).local,
                                 fi->fh == kWriteHandle ? Access::Write : Access::Read);
+        }
+        fsOf(req).closeOrder().released(ino);
         replyOk(req);
     });
 }

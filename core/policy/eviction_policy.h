@@ -30,7 +30,6 @@ struct AccessInfo {
     int32_t priority = 0;       // user.kvcache.priority; higher stays longer
     bool had_children = false;  // has been the user.kvcache.parent of a cached entry
     uint64_t parent_hash = 0;   // name hash of its user.kvcache.parent (0: none)
-    int64_t written_ns = 0;     // when its contents were last written (mtime): a new write differs
     uint64_t pool_entries = 0;  // entries in the pool now (0: unknown); sizes ghost lists
 };
 
@@ -50,6 +49,12 @@ class EvictionPolicy {
     // the same request). Policies that learn from the request stream use it. Called before
     // access() for a candidate; access() alone is a read within a request.
     virtual void observeHit(uint64_t /*key_hash*/, uint64_t /*now*/) {}
+    // Sees every committed write of an entry (new contents under its name), when the write is
+    // committed: the writer's flush or close, before the entry can become a candidate. `info`
+    // is the entry's as insert() would get it. Policies that learn from the request stream use
+    // it; an insert() is then never a write of its own (the entry may also come back from being
+    // a chain parent, or join after a policy switch).
+    virtual void observeWrite(const AccessInfo& /*info*/) {}
     // Changes the priority of a candidate (only Priority-like policies care).
     virtual void setPriority(EntryId /*id*/, int32_t /*priority*/) {}
     // Removes a candidate (deleted, pinned, opened for writing, got a child). Unknown: ignored.

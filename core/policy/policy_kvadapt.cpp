@@ -6,8 +6,9 @@
 // conversation replaces it), and reuses come after a think time, not at once. Which of these
 // matters, and how much, depends on the workload and the capacity, so kvadapt measures it:
 //
-//   - it sees every reference of a name: a hit (observeHit) or the write of a block that missed
-//     (the insert of a newly written entry), on its own clock of references;
+//   - it sees every reference of a name: a hit (observeHit) or the committed write of a block
+//     that missed (observeWrite), on its own clock of references, which counts these and nothing
+//     else (no wall-clock time), so its choices depend on the sequence of operations alone;
 //   - it keeps a history of name hashes reaching 8 cache-fulls of references back, with each
 //     name's reference count, chain depth (its parent's + 1), the length of the longest chain
 //     through it (the largest depth below it) and whether it ever had a child;
@@ -61,7 +62,6 @@ constexpr uint64_t kDecayCachefuls = 32;   // ended intervals count half after t
 struct Record {
     uint64_t hash = 0;
     uint64_t last_ref = 0;    // the policy's clock at the latest reference
-    int64_t written_ns = 0;   // the contents last inserted: an insert of other contents is a write
     uint64_t parent = 0;      // the parent's name hash (0: none)
     uint32_t count = 0;       // references seen (saturating)
     uint32_t depth = 1;       // 1 + the parent's depth
@@ -99,24 +99,31 @@ class KvAdaptPolicy final : public EvictionPolicy {
         capacity_ = std::max<uint64_t>({capacity_, info.pool_entries, candidates_.size() + 1});
         auto found = records_.find(info.key_hash);
         Record* r = found == records_.end() ? nullptr : &found->second;
-        if (!r && info.access_count > 0) {
+        if (!r) {
             // Known to the pool but not to us (a policy switch, or forgotten while a chain
-            // parent): a record for its class, without an interval to learn from.
+            // parent or being written): a record for its class, without an interval to learn
+            // from. Its write was a reference too.
             r = &records_.emplace(info.key_hash, Record{}).first->second;
             r->hash = info.key_hash;
             r->last_ref = clock_;
-            r->count = std::min<uint32_t>(info.access_count + 1, UINT32_MAX);
+            r->count = std::min<uint32_t>(info.access_count, UINT32_MAX - 1) + 1;
             link(*r, info.parent_hash);
-        } else if (!r || (r->written_ns && info.written_ns != r->written_ns)) {
-            r = reference(info.key_hash, info.parent_hash);  // a new write
         }
-        // else: back from being a chain parent (or first seen through a hit): not a reference.
-        r->written_ns = info.written_ns;
+        // else: written (observeWrite), back from being a chain parent, or first seen through a
+        // hit: not a reference of its own.
         r->had_child = r->had_child || info.had_children;
         r->candidates++;
         const Candidate cand{r, queueFor(*r, info.priority)};
         queues_[cand.queue].insert(id, r->last_ref);
         candidates_.emplace(id, cand);
+    }
+
+    // A write is a reference of the name (the block missed and was computed), placed under its
+    // parent.
+    void observeWrite(const AccessInfo& info) override {
+        capacity_ = std::max<uint64_t>(capacity_, info.pool_entries);
+        Record* r = reference(info.key_hash, info.parent_hash);
+        r->had_child = r->had_child || info.had_children;
     }
 
     void observeHit(uint64_t key_hash, uint64_t /*now*/) override { reference(key_hash, 0); }

@@ -3,7 +3,8 @@
 //
 // Each benchmark fills a policy with N candidates outside the timed loop, then times a steady
 // state in which the candidate count stays N:
-//   Mix       one hit on a random candidate, then pickVictim() and insert() of a new entry
+//   Mix       one hit on a random candidate, then pickVictim() and the write (observeWrite())
+//             and insert() of a new entry
 //             (what a full pool does per write of a new block); time is per round of 3 calls.
 //   Hit       access() of a random candidate only (the read path).
 //   Reinsert  remove() of a random candidate and insert() of it again with an older history
@@ -39,7 +40,7 @@ struct Harness {
     Harness(const std::string& name, size_t n) : policy(makePolicy(name)), live(n) {
         for (size_t slot = 0; slot < n; ++slot) {
             live[slot] = slot;
-            policy->insert(slot, infoFor(slot));
+            write(slot);
         }
         // Some history: 0.3 N hits at random, so about a quarter of the candidates were read.
         for (size_t i = 0; i < n / 10 * 3; ++i) policy->access(randomLive(), clock++);
@@ -66,6 +67,12 @@ struct Harness {
     }
 
     EntryId randomLive() { return live[rng() % live.size()]; }
+    // A new entry as the pool reports it: its committed write, then its insert.
+    void write(EntryId id) {
+        const AccessInfo info = infoFor(id);
+        policy->observeWrite(info);
+        policy->insert(id, info);
+    }
 };
 
 void BM_Mix(benchmark::State& state, const std::string& name) {
@@ -75,7 +82,7 @@ void BM_Mix(benchmark::State& state, const std::string& name) {
         const EntryId victim = *h.policy->pickVictim();
         const EntryId fresh = victim + (uint64_t{1} << kSlotBits);
         h.live[victim & kSlotMask] = fresh;
-        h.policy->insert(fresh, h.infoFor(fresh));
+        h.write(fresh);
     }
     state.SetItemsProcessed(state.iterations() * 3);
 }

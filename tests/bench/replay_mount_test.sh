@@ -5,7 +5,9 @@
 # always cleans up: lazy unmount, the daemon it started (by pid), its /dev/shm segments.
 # Usage: replay_mount_test.sh KVCACHEFS_BIN TRACE_REPLAY_BIN OUT_PREFIX [TRACE_REPLAY_ARGS...]
 # With no TRACE_REPLAY_ARGS it runs the CI check: the first 400 requests, five policies, 5% and
-# 25%, --check, and checks the CSV. With arguments (e.g. "--policies lru,kvadapt") it replays
+# 25%, through the mount and in process (--inprocess: the answers must be identical), --check,
+# and checks the CSV. KVC_TRACE replays another trace; KVC_REPLAY_DAEMON_ARGS adds daemon
+# arguments (e.g. -s, single-threaded). With arguments (e.g. "--policies lru,kvadapt") it replays
 # the whole trace with them, for the published numbers.
 # Exit 77 (skipped) when /dev/fuse is unusable or the trace is missing.
 set -uo pipefail
@@ -38,7 +40,7 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT
 
 # KVC_REPLAY_MOUNT_OPTS adds mount options, e.g. a disk tier: disk_dir=/var/tmp/x,disk_size=143M
-"$daemon_bin" "$mnt" -f \
+"$daemon_bin" "$mnt" -f ${KVC_REPLAY_DAEMON_ARGS:-} \
   -o size=64M,block_size=4K,policy=lru,instance="$tag",shm_prefix="$tag"${KVC_REPLAY_MOUNT_OPTS:+,$KVC_REPLAY_MOUNT_OPTS} \
   2>"$out.daemon.log" &
 daemon_pid=$!
@@ -61,9 +63,10 @@ fi
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 
-# The CSV has one row per (policy, capacity) including Belady, with ratios in [0,1].
+# The CSV has one row per (back end, policy, capacity), Belady once per capacity, with ratios in
+# [0,1]; --check has compared the two back ends' answers.
 rows=$(($(wc -l <"$out.csv") - 1))
-[ "$rows" -eq 12 ] || { echo "expected 12 CSV rows, got $rows"; exit 1; }
+[ "$rows" -eq 22 ] || { echo "expected 22 CSV rows, got $rows"; exit 1; }
 awk -F, 'NR > 1 && ($6 < 0 || $6 > 1 || $9 != 0) { bad = 1 } END { exit bad }' "$out.csv" \
   || { echo "a ratio is out of range or a write failed"; exit 1; }
 exit 0

@@ -31,11 +31,16 @@
 // request contains the block before it (the conversation has another turn), else -1 ("ended").
 // When that later request arrives, the old leaf gets -1 (superseded by the new turn's chain).
 //
-// Usage: trace_replay [--trace FILE] [--slice N] [--inprocess | --mount POOLDIR]
+// With both --inprocess and --mount, every run goes through both back ends and the pool's
+// answers (each request's leading run and cached blocks) must be identical: every policy decides
+// from the sequence of pool operations alone (docs/POLICIES.md, "Determinism").
+//
+// Usage: trace_replay [--trace FILE] [--label NAME] [--slice N] [--inprocess] [--mount POOLDIR]
 //                     [--policies a,b,c@hint] [--capacities 1,2,5,10,25]
 //                     [--csv FILE] [--png FILE] [--check]
 //        trace_replay --from-csv A.csv,B.csv [--csv MERGED] [--png FILE]
-// --check exits 1 unless every ratio is within [0,1] and no policy beats Belady.
+// --check exits 1 unless every ratio is within [0,1], no policy beats Belady and (with both
+// back ends) the two answered identically. --label names the trace in the CSV's last column.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -52,6 +57,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -126,6 +132,9 @@ struct Totals {
     uint64_t write_errors = 0;
     double pool_ratio = -1;  // the pool's own prefix_hit_ratio for this run, when known
     double seconds = 0;
+    // Every answer the pool gave, in order: each request's leading run and which of its blocks
+    // were cached. Two runs that made the same choices have the same digest.
+    uint64_t digest = 0;
     double ratio() const { return requested ? double(leading) / double(requested) : 0; }
 };
 
@@ -359,6 +368,11 @@ class MountBackend final : public Backend {
     bool lower_tiers_ = false;
 };
 
+uint64_t fold(uint64_t h, uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdULL;
+}
+
 Totals replay(Backend& pool, const std::vector<Request>& trace,
               const std::vector<std::vector<uint64_t>>& next, const std::string& policy,
               uint64_t blocks, bool hints) {
@@ -375,6 +389,8 @@ Totals replay(Backend& pool, const std::vector<Request>& trace,
         const size_t lead = pool.match(names, cached);
         t.requested += chain.size();
         t.leading += lead;
+        t.digest = fold(t.digest, lead);
+        for (size_t i = 0; i < chain.size(); ++i) t.digest = fold(t.digest, cached[i]);
         for (size_t i = 0; i < lead; ++i) pool.read(names[i]);
         for (size_t i = lead; i < chain.size(); ++i) {
             if (cached[i]) continue;  // stored already; the engine skips it
@@ -519,7 +535,8 @@ int fromCsv(const std::string& files, const std::string& csv_out, const std::str
 }
 
 int usage() {
-    std::cerr << "usage: trace_replay [--trace FILE] [--slice N] [--inprocess | --mount POOLDIR]\n"
+    std::cerr << "usage: trace_replay [--trace FILE] [--label NAME] [--slice N] [--inprocess]\n"
+                 "                    [--mount POOLDIR]\n"
                  "                    [--policies a,b,c@hint] [--capacities 1,2,5,10,25]\n"
                  "                    [--csv FILE] [--png FILE] [--check]\n";
     return 2;
@@ -529,7 +546,7 @@ int usage() {
 
 int main(int argc, char** argv) try {
     std::string trace_path = "/work/shared/traces/mooncake-conversation.jsonl";
-    std::string mount_dir, csv_path, png_path, from_csv;
+    std::string mount_dir, csv_path, png_path, from_csv, label;
     std::string policies = "lru,lfu,fifo,sieve,s3fifo,lru+admit,kvadapt,kvadapt@hint";
     std::string capacities = "1,2,5,10,25";
     size_t slice = 0;
@@ -558,13 +575,15 @@ int main(int argc, char** argv) try {
             png_path = value();
         else if (a == "--check")
             check = true;
+        else if (a == "--label")
+            label = value();
         else if (a == "--from-csv")
             from_csv = value();
         else
             return usage();
     }
     if (!from_csv.empty()) return fromCsv(from_csv, csv_path, png_path);
-    if (inprocess == !mount_dir.empty()) return usage();
+    if (!inprocess && mount_dir.empty()) return usage();
 
     const auto trace = loadTrace(trace_path, slice);
     const auto next = nextUses(trace);
@@ -574,17 +593,17 @@ int main(int argc, char** argv) try {
         refs += r.chain.size();
         distinct.insert(r.chain.begin(), r.chain.end());
     }
-    const std::string mode = inprocess ? "inprocess" : "mount";
+    // Both back ends: every run goes through each, and their answers must be identical.
+    std::vector<std::pair<std::string, std::unique_ptr<Backend>>> backends;
+    if (!mount_dir.empty())
+        backends.emplace_back("mount", std::make_unique<MountBackend>(mount_dir));
+    if (inprocess) backends.emplace_back("inprocess", std::make_unique<InProcessBackend>());
+    const std::string mode = backends.front().first;
     std::cout << fmt::format(
         "trace {}: {} requests, {} block references, {} distinct blocks; "
         "back end: {}\n",
-        trace_path, trace.size(), refs, distinct.size(), mode);
-
-    std::unique_ptr<Backend> backend;
-    if (inprocess)
-        backend = std::make_unique<InProcessBackend>();
-    else
-        backend = std::make_unique<MountBackend>(mount_dir);
+        trace_path, trace.size(), refs, distinct.size(),
+        backends.size() > 1 ? "mount and inprocess" : mode);
 
     std::vector<std::string> series = {"belady"};
     for (const auto& p : split(policies)) series.push_back(p);
@@ -595,53 +614,83 @@ int main(int argc, char** argv) try {
     if (!csv_path.empty()) {
         csv.open(csv_path);
         csv << "mode,policy,capacity_pct,capacity_blocks,blocks_requested,prefix_hit_ratio,"
-               "prefix_blocks_hit,pool_prefix_hit_ratio,write_errors,seconds\n";
+               "prefix_blocks_hit,pool_prefix_hit_ratio,write_errors,seconds,trace\n";
     }
-    Results result;
+    const std::string trace_name =
+        label.empty() ? trace_path.substr(trace_path.find_last_of('/') + 1) : label;
+    std::map<std::string, Results> result;  // by back end
     bool ok = true;
+    size_t differ = 0;
     for (double pct : pcts) {
         const auto blocks = static_cast<uint64_t>(double(distinct.size()) * pct / 100.0 + 0.5);
         for (const auto& s : series) {
-            Totals t;
-            if (s == "belady") {
-                const auto start = std::chrono::steady_clock::now();
-                t = belady(trace, next, blocks);
-                t.seconds =
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            } else {
-                const size_t at = s.find('@');
-                const std::string policy = s.substr(0, at);
-                const bool hints = at != std::string::npos && s.substr(at) == "@hint";
-                if (at != std::string::npos && !hints)
-                    throw std::runtime_error("unknown variant " + s);
-                t = replay(*backend, trace, next, policy, blocks, hints);
-            }
-            result[{s, pct}] = t.ratio();
-            std::cerr << fmt::format("{:>5}% {:>7} blocks  {:<16} {:.4f}  ({:.1f} s)\n", pct,
-                                     blocks, s, t.ratio(), t.seconds);
-            if (csv.is_open())
-                csv << fmt::format(
-                    "{},{},{},{},{},{:.6f},{},{},{},{:.2f}\n", mode, s, pct, blocks, t.requested,
-                    t.ratio(), t.leading,
-                    t.pool_ratio < 0 ? std::string() : fmt::format("{:.6f}", t.pool_ratio),
-                    t.write_errors, t.seconds);
-            if (!(t.ratio() >= 0 && t.ratio() <= 1)) ok = false;
-            if (t.pool_ratio >= 0 && std::abs(t.pool_ratio - t.ratio()) > 1e-9) {
-                std::cerr << s << ": the pool's prefix_hit_ratio " << t.pool_ratio
-                          << " differs from the replay's count\n";
-                ok = false;
+            std::optional<uint64_t> first_digest;
+            for (auto& [bmode, backend] : backends) {
+                Totals t;
+                if (s == "belady") {
+                    if (first_digest) break;  // offline: one computation
+                    const auto start = std::chrono::steady_clock::now();
+                    t = belady(trace, next, blocks);
+                    t.seconds =
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                            .count();
+                } else {
+                    const size_t at = s.find('@');
+                    const std::string policy = s.substr(0, at);
+                    const bool hints = at != std::string::npos && s.substr(at) == "@hint";
+                    if (at != std::string::npos && !hints)
+                        throw std::runtime_error("unknown variant " + s);
+                    t = replay(*backend, trace, next, policy, blocks, hints);
+                }
+                result[bmode][{s, pct}] = t.ratio();
+                std::cerr << fmt::format("{:>5}% {:>7} blocks  {:<16} {:.4f}  ({:.1f} s, {})\n",
+                                         pct, blocks, s, t.ratio(), t.seconds, bmode);
+                if (csv.is_open())
+                    csv << fmt::format(
+                        "{},{},{},{},{},{:.6f},{},{},{},{:.2f},{}\n", bmode, s, pct, blocks,
+                        t.requested, t.ratio(), t.leading,
+                        t.pool_ratio < 0 ? std::string() : fmt::format("{:.6f}", t.pool_ratio),
+                        t.write_errors, t.seconds, trace_name);
+                if (!(t.ratio() >= 0 && t.ratio() <= 1)) ok = false;
+                if (t.pool_ratio >= 0 && std::abs(t.pool_ratio - t.ratio()) > 1e-9) {
+                    std::cerr << s << ": the pool's prefix_hit_ratio " << t.pool_ratio
+                              << " differs from the replay's count\n";
+                    ok = false;
+                }
+                if (s == "belady") break;
+                if (!first_digest) {
+                    first_digest = t.digest;
+                } else if (*first_digest != t.digest) {
+                    std::cerr << fmt::format(
+                        "{} at {}%: the pool answered differently in process and through the "
+                        "mount ({:.6f} and {:.6f})\n",
+                        s, pct, result[backends.front().first][{s, pct}], t.ratio());
+                    ++differ;
+                    ok = false;
+                }
             }
         }
     }
     if (csv.is_open()) csv.close();
 
-    if (backend && backend->lowerTiers())
+    const bool tiers = backends.front().second->lowerTiers();
+    if (tiers)
         std::cout << "\n(the pool has lower tiers: belady is for the pool's capacity alone)\n";
-    if (!printTable(mode, series, pcts, result, !(backend && backend->lowerTiers()))) ok = false;
+    for (auto& [bmode, backend] : backends) {
+        auto& res = result[bmode];
+        if (bmode != mode)
+            for (const double pct : pcts) res[{"belady", pct}] = result[mode][{"belady", pct}];
+        if (!printTable(bmode, series, pcts, res, !tiers)) ok = false;
+    }
+    if (backends.size() > 1)
+        std::cout << fmt::format(
+            "\nin process and through the mount: {}\n",
+            differ ? fmt::format("{} runs answered differently", differ)
+                   : std::string("every run answered identically (same leading runs, same "
+                                 "cached blocks, request by request)"));
     if (!png_path.empty())
-        plot(png_path, series, pcts, result,
-             fmt::format("prefix hit ratio, {} requests, {} ({})", trace.size(), mode,
-                         trace_path.substr(trace_path.find_last_of('/') + 1)));
+        plot(png_path, series, pcts, result[mode],
+             fmt::format("prefix hit ratio, {} requests, {} ({})", trace.size(), mode, trace_name));
     if (check && !ok) {
         std::cerr << "check failed\n";
         return 1;

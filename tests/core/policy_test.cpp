@@ -443,10 +443,25 @@ TEST(LruAdmitPolicy, AdmissionSurvivesARemoveAndReinsert) {
     EXPECT_EQ(drain(*p), (Ids{5, 2}));
 }
 
+// A chain block as the pool describes it.
+AccessInfo block(uint64_t hash, uint64_t parent_hash = 0, uint64_t pool_entries = 8) {
+    AccessInfo info = history(1, 0, 0, 1, hash);
+    info.parent_hash = parent_hash;
+    info.pool_entries = pool_entries;
+    return info;
+}
+
+// A newly written block, as the pool reports it: the committed write, then the insert once
+// its writer has closed it.
+void write(EvictionPolicy& p, EntryId id, const AccessInfo& info) {
+    p.observeWrite(info);
+    p.insert(id, info);
+}
+
 // kvadapt: with nothing learned every class is worth the same, and the oldest reference goes.
 TEST(KvAdaptPolicy, WithoutHistoryItIsLru) {
     auto p = makePolicy("kvadapt");
-    insertInOrder(*p, {1, 2, 3, 4});
+    for (EntryId id : {1, 2, 3, 4}) write(*p, id, block(1000 + id));
     p->observeHit(1002, 10);  // a hit, as the pool reports it: the request, then the access
     p->access(2, 10);
     p->observeHit(1001, 11);
@@ -455,43 +470,34 @@ TEST(KvAdaptPolicy, WithoutHistoryItIsLru) {
     EXPECT_EQ(drain(*p), (Ids{3, 4, 2, 1}));
 }
 
-// A newly written chain block, as the pool inserts it once its write is committed.
-AccessInfo written(uint64_t hash, int64_t written_ns, uint64_t parent_hash = 0,
-                   uint64_t pool_entries = 8) {
-    AccessInfo info = history(1, 0, 0, 1, hash);
-    info.written_ns = written_ns;
-    info.parent_hash = parent_hash;
-    info.pool_entries = pool_entries;
-    return info;
-}
-
 // Trains on a workload where names written once are never asked for again while two names
 // asked for again and again come back every 12 references, longer than the 8-entry pool holds
-// under LRU: an older name seen many times then outlives a newer one seen once. Untrained, the
-// same pair goes oldest first.
+// under LRU: an older name seen many times then outlives a newer one seen once. Untrained, a
+// pair goes oldest first.
 TEST(KvAdaptPolicy, LearnsThatNamesSeenAgainComeBack) {
-    auto finalPair = [](EvictionPolicy& p, int64_t ns) {
+    auto finalPair = [](EvictionPolicy& p) {
         p.observeHit(1, 0);
-        p.insert(1, written(1, ns));           // older, seen before
-        p.insert(2, written(999999, ns + 1));  // newer, seen once
+        write(p, 1, block(1));       // older, seen before
+        write(p, 2, block(999999));  // newer, seen once
         return drain(p);
     };
     auto untrained = makePolicy("kvadapt");
-    EXPECT_EQ(finalPair(*untrained, 1), (Ids{1, 2}));
+    write(*untrained, 1, block(1));
+    write(*untrained, 2, block(999999));
+    EXPECT_EQ(drain(*untrained), (Ids{1, 2}));
 
     auto p = makePolicy("kvadapt");
     uint64_t hash = 1000;
     EntryId id = 100;
-    int64_t ns = 1;
     for (int round = 0; round < 400; ++round) {
         for (uint64_t hot = 1; hot <= 2; ++hot) p->observeHit(hot, 0);
         for (int k = 0; k < 10; ++k) {  // names seen once
-            p->insert(id, written(hash++, ns++));
+            write(*p, id, block(hash++));
             EXPECT_EQ(p->pickVictim(), id++);
         }
     }
     p->verify();
-    EXPECT_EQ(finalPair(*p, ns), (Ids{2, 1}));
+    EXPECT_EQ(finalPair(*p), (Ids{2, 1}));
 }
 
 // A chain's last block is never asked for again, its interior blocks are: after training, at
@@ -501,16 +507,15 @@ TEST(KvAdaptPolicy, LearnsThatChainTailsAreNotReused) {
     auto p = makePolicy("kvadapt");
     uint64_t hash = 1;
     EntryId id = 1;
-    int64_t ns = 1;
     std::vector<uint64_t> interior;
     for (int round = 0; round < 600; ++round) {
         const uint64_t head = hash++, tail = hash++;
-        p->insert(id, written(head, ns++));
+        write(*p, id, block(head));
         p->remove(id);  // it got a child: no longer a candidate
         const EntryId head_id = id++;
-        p->insert(id, written(tail, ns++, head));
-        EXPECT_EQ(p->pickVictim(), id++);              // the tail is evicted
-        p->insert(head_id, written(head, ns - 2, 0));  // back as a leaf, same contents
+        write(*p, id, block(tail, head));
+        EXPECT_EQ(p->pickVictim(), id++);    // the tail is evicted
+        p->insert(head_id, block(head, 0));  // back as a leaf, same contents
         interior.push_back(head);
         if (interior.size() > 6) {  // reused 6 chains later, then never again
             p->observeHit(interior.front(), 0);
@@ -522,10 +527,10 @@ TEST(KvAdaptPolicy, LearnsThatChainTailsAreNotReused) {
     }
     p->verify();
     const uint64_t head = hash++, tail = hash++;
-    p->insert(1, written(head, ns++));
+    write(*p, 1, block(head));
     p->remove(1);
-    p->insert(2, written(tail, ns++, head));
-    p->insert(1, written(head, ns - 2, 0));
+    write(*p, 2, block(tail, head));
+    p->insert(1, block(head, 0));
     EXPECT_EQ(p->pickVictim(), 2u);
 }
 
@@ -541,21 +546,41 @@ TEST(KvAdaptPolicy, HintsOrderBands) {
     EXPECT_EQ(drain(*p), (Ids{3, 4, 1, 2}));
 }
 
-// Back from being a chain parent with the same contents, an entry is not a new reference: its
-// age counts from its last reference. Written again (new contents), it is.
+// Back from being a chain parent, an entry is not a new reference: its age counts from its
+// last reference. Written again (a committed write), it is.
 TEST(KvAdaptPolicy, ReinsertIsNotAReferenceButARewriteIs) {
     auto p = makePolicy("kvadapt");
-    p->insert(1, written(11, 100));
+    write(*p, 1, block(11));
     p->remove(1);  // it got a child
-    p->insert(2, written(12, 101));
-    p->insert(1, written(11, 100));  // its child went
+    write(*p, 2, block(12));
+    p->insert(1, block(11));  // its child went
     EXPECT_EQ(drain(*p), (Ids{1, 2}));
 
-    p->insert(1, written(11, 100));
+    write(*p, 1, block(11));
     p->remove(1);
-    p->insert(2, written(12, 101));
-    p->insert(1, written(11, 102));  // evicted and written again
+    write(*p, 2, block(12));
+    write(*p, 1, block(11));  // evicted and written again
     EXPECT_EQ(drain(*p), (Ids{2, 1}));
+}
+
+// The policy's choices depend on the sequence of operations alone: the same sequence, replayed
+// on a second instance, gives the same victims, whatever the wall clock did in between.
+TEST(KvAdaptPolicy, SameOperationsSameChoices) {
+    auto run = [] {
+        auto p = makePolicy("kvadapt");
+        Ids victims;
+        uint64_t hash = 1;
+        for (EntryId id = 1; id <= 3000; ++id) {
+            write(*p, id, block(hash, id % 7 ? hash - 1 : 0, 16));
+            if (id % 3 == 0) p->observeHit(hash / 2 + 1, 0);
+            ++hash;
+            while (p->size() > 16) victims.push_back(*p->pickVictim());
+        }
+        return victims;
+    };
+    const Ids first = run();
+    EXPECT_EQ(first.size(), 3000u - 16);
+    EXPECT_EQ(run(), first);
 }
 
 TEST(S3FifoPolicy, MainIsAClockWithFrequencyCappedAtThree) {
