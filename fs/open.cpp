@@ -102,6 +102,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         if (isControlInode(ino)) {
             const ControlFile* c = controlByLocal(ref.pool == 0, ref.local);
             if (!c) return replyError(req, ENOENT);
+            awaitOwnCloses(req);  // the content follows this thread's closes
             auto content = fsOf(req).controlContent(ref.pool, *c);
             if (!content) return replyError(req, content.error(), "open");
             auto* h = new ControlHandle;
@@ -130,9 +131,9 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "flush", [&] {
-        // The RELEASE that follows a close(2) is asynchronous: the thread's next request waits
-        // for it (fs/close_order.h).
-        fsOf(req).closeOrder().flushed(ino, fuse_req_ctx(req)->pid);
+        // The RELEASE that follows a close(2) is asynchronous: the thread's next request on a
+        // control file waits for it (fs/close_order.h).
+        if (!isControlInode(ino)) fsOf(req).closeOrder().flushed(ino, fuse_req_ctx(req)->pid);
         // Writes are in the segment as soon as they are answered; what close(2) adds is the
         // commit of an entry whose last writer this is (Pool::flush).
         if (!isControlInode(ino) && fi->fh == kWriteHandle)

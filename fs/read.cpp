@@ -71,6 +71,7 @@ void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     guarded(req, "read", [&] {
         const NodeRef ref = splitIno(ino);
         if (isControlNode(ref)) {
+            awaitOwnCloses(req);
             auto bytes =
                 readControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), size, off);
             if (!bytes) return replyError(req, bytes.error(), "read");

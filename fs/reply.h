@@ -6,7 +6,6 @@
 
 #include <exception>
 #include <memory>
-#include <string_view>
 
 #include "core/result.h"
 #include "fs/filesystem.h"
@@ -42,14 +41,16 @@ void replyPoolEntry(fuse_req_t req, uint32_t pool, const EntryAttr& a);
 // The pool an inode belongs to, or nullptr (the pool was deleted).
 std::shared_ptr<PoolSlot> poolOf(fuse_req_t req, fuse_ino_t ino);
 
+// A request on a control file first waits for the releases the requesting thread's earlier
+// closes owe (fs/close_order.h), so that what the pool answers follows those closes.
+inline void awaitOwnCloses(fuse_req_t req) {
+    fsOf(req).closeOrder().awaitReleases(fuse_req_ctx(req)->pid);
+}
+
 // Runs a callback body; anything thrown becomes EIO (logged once), never crossing into libfuse.
-// The body runs after the releases the requesting thread's earlier closes owe (fs/close_order.h),
-// so the pool sees a client's operations in the order the client made them.
 template <class F>
 void guarded(fuse_req_t req, const char* op, F&& body) noexcept {
     try {
-        if (op != std::string_view("release"))  // which is what the others wait for
-            fsOf(req).closeOrder().awaitReleases(fuse_req_ctx(req)->pid);
         body();
     } catch (const std::exception& e) {
         log(LogLevel::Error, "{}: internal error: {}", op, e.what());

@@ -54,6 +54,7 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
     guarded(req, "write", [&] {
         const NodeRef ref = splitIno(ino);
         if (isControlNode(ref)) {
+            awaitOwnCloses(req);
             auto n =
                 writeControl(req, ref.pool, reinterpret_cast<ControlHandle*>(fi->fh), buf, size);
             if (!n) return replyError(req, n.error(), "write");

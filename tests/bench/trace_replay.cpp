@@ -310,6 +310,7 @@ class MountBackend final : public Backend {
         char buf[kBlockBytes];
         (void)!::read(fd, buf, sizeof buf);
         close(fd);
+        closed();
     }
     bool write(const std::string& name, const std::string* parent) override {
         const int fd = open((dir_ + "/" + name).c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
@@ -320,6 +321,7 @@ class MountBackend final : public Backend {
         static const std::string payload(kBlockBytes, 'k');
         ok = ok && ::write(fd, payload.data(), payload.size()) == ssize_t(payload.size());
         ok = close(fd) == 0 && ok;
+        closed();
         return ok;
     }
     void setPriority(const std::string& name, int priority) override {
@@ -334,6 +336,14 @@ class MountBackend final : public Backend {
     }
 
   private:
+    // After a close: the kernel sends RELEASE without waiting for it, and a request on a control
+    // file waits until this thread's closes have been released (fs/close_order.h), so the pool
+    // sees this replay's operations in its order, as in process. Re-reading the answer of the
+    // last .match changes nothing.
+    void closed() {
+        char c;
+        (void)!pread(match_fd_, &c, 1, 0);
+    }
     void control(const std::string& file, const std::string& text) {
         const int fd = open((dir_ + "/" + file).c_str(), O_WRONLY | O_TRUNC);
         if (fd < 0 || ::write(fd, text.data(), text.size()) != ssize_t(text.size())) {

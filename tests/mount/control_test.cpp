@@ -2,6 +2,7 @@
 // and .metrics at the root. Bad input must give EINVAL and change nothing.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -765,6 +766,29 @@ TEST_F(ControlTest, MetricsHistogramsCountOperations) {
         EXPECT_EQ(count, buckets.back().second) << name;
         EXPECT_GT(sample(name + "_sum{pool=\"h\"}"), 0) << name;
     }
+}
+
+// The kernel sends RELEASE after close(2) returns, without waiting: a control file read right
+// after a close still answers as of the close (fs/close_order.h). A mapping keeps the entry
+// open after its descriptor's close; .stats then says so (once the wait for a release that
+// does not come is over).
+TEST_F(ControlTest, ControlFilesAnswerAfterTheCallersCloses) {
+    const std::string pool = makePool("p");
+    const std::string block(8192, 'c');
+    for (int i = 0; i < 200; ++i) {
+        ASSERT_EQ(0, writeFile(pool + "/e" + std::to_string(i), block));
+        ASSERT_EQ(0u, stat(pool, "open_entries")) << "after close " << i;
+        ASSERT_TRUE(readFile(pool + "/e" + std::to_string(i)));
+        ASSERT_EQ(0u, stat(pool, "open_entries")) << "after read " << i;
+    }
+    const int fd = open((pool + "/e199").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    void* map = mmap(nullptr, block.size(), PROT_READ, MAP_SHARED, fd, 0);
+    ASSERT_NE(MAP_FAILED, map);
+    close(fd);
+    EXPECT_EQ(1u, stat(pool, "open_entries"));
+    EXPECT_EQ('c', static_cast<const char*>(map)[0]);
+    munmap(map, block.size());
 }
 
 // Prometheus's own checker (promtool, from Debian's prometheus package) reads .metrics without
