@@ -124,7 +124,11 @@ SegmentGeometry geometryFor(const PoolSettings& s) {
 
 struct PoolLoader {
     static void initCommon(Pool& p, std::unique_ptr<EvictionPolicy> policy) {
-        p.allocator_ = std::make_unique<BlockAllocator>(p.segment_->super().capacity_blocks);
+        // Stale blocks (an entry's, freed while the pool runs) taken for anything but a write
+        // that overwrites them are punched first, so that they read as zeros.
+        p.allocator_ = std::make_unique<BlockAllocator>(
+            p.segment_->super().capacity_blocks,
+            [seg = p.segment_.get()](Extent e) { seg->releaseBlocks(e); });
         p.name_ = p.segment_->super().pool_name;
         p.pin_budget_ = p.segment_->super().pin_budget_bytes;
         p.max_entries_ = p.segment_->super().inode_slots;
@@ -334,13 +338,11 @@ void PoolLoader::dropUnreachable(Pool& p) {
     }
 }
 
-// Free extents are already holes except those of dropped entries (or freed before a crash);
-// punching is idempotent, and only the free extents are walked, so it is cheap.
+// Free extents are holes except those of dropped entries and those the pool freed stale before
+// it stopped (Pool::freeData); punching is idempotent, and only the free extents are walked, so
+// it is cheap. From here on, every free block reads as zeros.
 void PoolLoader::releaseFreeBlocks(Pool& p) {
-    BlockAllocator copy = *p.allocator_;
-    std::vector<Extent> all;
-    if (copy.allocate(copy.freeBlocks(), all))
-        for (const Extent& e : all) p.segment_->releaseBlocks(e);
+    for (const Extent& e : p.allocator_->freeList()) p.segment_->releaseBlocks(e);
 }
 
 void PoolLoader::rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atime) {

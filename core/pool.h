@@ -465,7 +465,16 @@ class Pool {
     // -o verify_reads: the entry's bytes against its checksum before an open for reading.
     Status verifyBeforeRead(const std::shared_ptr<Inode>& ino);
     Status openCounted(EntryId id, bool for_write, bool truncate);
-    Status fillHoles(Inode* ino, const std::vector<BlockRange>& holes);
+    // Gives the entry blocks `holes` new pool blocks, backed. Blocks freed stale are reused
+    // first (BlockAllocator::allocateReusing): those the caller overwrites whole right after,
+    // bytes [offset, offset + len) of the entry, are listed in `reused` for it to zero should
+    // its copy fail; the others are zeroed here. With len 0 every new block reads as zeros.
+    Status fillHoles(Inode* ino, const std::vector<BlockRange>& holes, uint64_t offset = 0,
+                     uint64_t len = 0, std::vector<Extent>* reused = nullptr);
+    // Gives an entry's blocks back, stale: the next write reuses their pages as they are.
+    void freeData(Extent e);
+    // Zeroes blocks, backed (a failed copy into reused blocks).
+    void zeroBlocks(const std::vector<Extent>& blocks);
     void markUncommitted(Inode* ino);
     static Status checkRange(const Inode& ino, uint64_t offset, uint64_t len,
                              std::string_view what);

@@ -245,44 +245,41 @@ Status Pool::commitWritten(EntryId id, uint64_t checksum) {
     return st;
 }
 
-// Fills the holes `holes` (entry block ranges, in order) with new blocks, backed and so
-// reading as zeros (freed blocks are punched: Segment::releaseBlocks).
-Status Pool::fillHoles(Inode* ino, const std::vector<BlockRange>& holes) {
-    uint64_t count = 0;
-    for (const BlockRange& h : holes) count += h.count;
-    if (count == 0) return {};
-    if (ino->pinned && pin_budget_ && pinnedBytes() + count * blockSize() > pin_budget_)
-        return makeError(EDQUOT, fmt::format("pool {}: growing a pinned entry past the pin "
-                                             "budget of {} bytes",
-                                             name_, pin_budget_));
-    if (auto st = makeRoom(count, ino); !st) return st;
-    std::vector<Extent> got;
-    // Right after the data extent before the first hole, so that an entry that grows stays
-    // contiguous.
-    uint64_t hint = UINT64_MAX, pos = 0;
-    for (const Extent& e : ino->extents) {
-        if (pos >= holes.front().first) break;
-        if (!isHole(e)) hint = e.start + e.count;
-        pos += e.count;
+namespace {
+
+// Calls fn(part, stale) for the parts of `e` in order, `stale` telling whether a part lies in
+// `stale_sorted` (disjoint extents, by start).
+template <typename Fn>
+void splitByStale(Extent e, const std::vector<Extent>& stale_sorted, Fn&& fn) {
+    uint64_t at = e.start;
+    const uint64_t end = e.start + e.count;
+    auto it = std::lower_bound(stale_sorted.begin(), stale_sorted.end(), at,
+                               [](const Extent& s, uint64_t b) { return s.start + s.count <= b; });
+    for (; at < end && it != stale_sorted.end() && it->start < end; ++it) {
+        const uint64_t s = std::max(it->start, at), s_end = std::min(it->start + it->count, end);
+        if (s > at) fn(Extent{at, s - at}, false);
+        fn(Extent{s, s_end - s}, true);
+        at = s_end;
     }
-    if (!allocator_->allocate(count, got, hint))
-        return makeError(ENOSPC, fmt::format("pool {} is full", name_));
-    for (size_t i = 0; i < got.size(); ++i) {
-        if (auto st = segment_->backBlocks(got[i]); !st) {
-            for (const Extent& e : got) {
-                allocator_->free(e);
-                segment_->releaseBlocks(e);
-            }
-            return makeError(ENOSPC, fmt::format("pool {}: the host cannot back more memory ({})",
-                                                 name_, st.error().message));
-        }
-    }
+    if (at < end) fn(Extent{at, end - at}, false);
+}
+
+// Pool blocks `blocks` placed at entry block `at`.
+struct Placed {
+    uint64_t at;
+    Extent blocks;
+};
+
+// Where the blocks `got` go, in order, to fill `holes` (as many blocks in all).
+std::vector<Placed> placeInHoles(const std::vector<BlockRange>& holes,
+                                 const std::vector<Extent>& got) {
+    std::vector<Placed> placed;
     size_t gi = 0;       // extent of `got` being placed
     uint64_t taken = 0;  // blocks of got[gi] placed
     for (const BlockRange& h : holes) {
         for (uint64_t at = h.first, left = h.count; left > 0;) {
             const uint64_t n = std::min(left, got[gi].count - taken);
-            (void)replaceBlocks(ino->extents, at, Extent{got[gi].start + taken, n});  // a hole
+            placed.push_back({at, Extent{got[gi].start + taken, n}});
             at += n;
             left -= n;
             taken += n;
@@ -292,7 +289,83 @@ Status Pool::fillHoles(Inode* ino, const std::vector<BlockRange>& holes) {
             }
         }
     }
+    return placed;
+}
+
+}  // namespace
+
+void Pool::freeData(Extent e) {
+    allocator_->free(e, Freed::Stale);
+}
+
+void Pool::zeroBlocks(const std::vector<Extent>& blocks) {
+    for (const Extent& e : blocks) {
+        segment_->releaseBlocks(e);
+        (void)segment_->backBlocks(e);  // unbacked, a hole reads as zeros too
+    }
+}
+
+Status Pool::fillHoles(Inode* ino, const std::vector<BlockRange>& holes, uint64_t offset,
+                       uint64_t len, std::vector<Extent>* reused) {
+    uint64_t count = 0;
+    for (const BlockRange& h : holes) count += h.count;
+    if (count == 0) return {};
+    if (ino->pinned && pin_budget_ && pinnedBytes() + count * blockSize() > pin_budget_)
+        return makeError(EDQUOT, fmt::format("pool {}: growing a pinned entry past the pin "
+                                             "budget of {} bytes",
+                                             name_, pin_budget_));
+    if (auto st = makeRoom(count, ino); !st) return st;
+    std::vector<Extent> got, stale;
+    // Right after the data extent before the first hole, so that an entry that grows stays
+    // contiguous.
+    uint64_t hint = UINT64_MAX, pos = 0;
+    for (const Extent& e : ino->extents) {
+        if (pos >= holes.front().first) break;
+        if (!isHole(e)) hint = e.start + e.count;
+        pos += e.count;
+    }
+    if (!allocator_->allocateReusing(count, got, stale, hint))
+        return makeError(ENOSPC, fmt::format("pool {} is full", name_));
+    std::sort(stale.begin(), stale.end(),
+              [](const Extent& a, const Extent& b) { return a.start < b.start; });
+    // The entry blocks the caller overwrites whole; a stale block anywhere else (the partial
+    // first or last block of a write, every block of an allocation) is zeroed, never read.
+    const uint64_t bs = blockSize();
+    const uint64_t whole_first = len ? offset / bs + (offset % bs != 0) : 0;
+    const uint64_t whole_end = len ? (offset + len) / bs : 0;
+    std::vector<Extent> back, kept;  // blocks to back (fresh or zeroed), stale ones overwritten
+    const std::vector<Placed> placed = placeInHoles(holes, got);
+    for (const Placed& p : placed) {
+        splitByStale(p.blocks, stale, [&](Extent part, bool is_stale) {
+            if (!is_stale) return back.push_back(part);
+            const uint64_t entry_first = p.at + (part.start - p.blocks.start);
+            const uint64_t entry_end = entry_first + part.count;
+            const uint64_t a = std::clamp(whole_first, entry_first, entry_end);
+            const uint64_t b = std::clamp(whole_end, a, entry_end);
+            const Extent head{part.start, a - entry_first};
+            const Extent whole{head.start + head.count, b - a};
+            const Extent tail{whole.start + whole.count, entry_end - b};
+            if (whole.count) kept.push_back(whole);
+            for (const Extent& z : {head, tail}) {
+                if (z.count == 0) continue;
+                segment_->releaseBlocks(z);
+                back.push_back(z);
+            }
+        });
+    }
+    for (const Extent& e : back) {
+        if (auto st = segment_->backBlocks(e); !st) {
+            for (const Extent& g : got) {
+                segment_->releaseBlocks(g);
+                allocator_->free(g);
+            }
+            return makeError(ENOSPC, fmt::format("pool {}: the host cannot back more memory ({})",
+                                                 name_, st.error().message));
+        }
+    }
+    for (const Placed& p : placed) (void)replaceBlocks(ino->extents, p.at, p.blocks);  // holes
     ino->blocks += count;
+    if (reused) reused->insert(reused->end(), kept.begin(), kept.end());
     return {};
 }
 
@@ -315,8 +388,7 @@ Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
             });
         }
         for (const Extent& freed : keepBlocks(ino->extents, keep)) {
-            allocator_->free(freed);
-            segment_->releaseBlocks(freed);
+            freeData(freed);
             ino->blocks -= freed.count;
         }
     }
@@ -339,6 +411,7 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
     const uint64_t end = offset + len;
     const uint64_t bs = blockSize();
     const char* src = static_cast<const char*>(data);
+    std::vector<Extent> reused;  // stale blocks this write overwrites (fillHoles)
     std::unique_lock data_lock(ino->data_mutex);
     {
         std::lock_guard lk(meta_);
@@ -351,18 +424,22 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
         const uint64_t first = offset / bs;
         std::vector<BlockRange> holes = holesIn(ino->extents, {first, blocksFor(end) - first});
         if (zeros == Zeros::KeepHoles) holes = withoutZeroBlocks(holes, bs, offset, src, len);
-        if (auto st = fillHoles(ino.get(), holes); !st) return st.error();
+        if (auto st = fillHoles(ino.get(), holes, offset, len, &reused); !st) return st.error();
     }
     // Through the segment's fd, not its mapping: the kernel copies straight into the backed
-    // pages, without a page fault per 4 KiB in this process and without first zeroing a page
-    // that is about to be overwritten (a third less daemon CPU per MiB, docs/PERFORMANCE.md).
+    // pages, without a page fault per 4 KiB in this process (a third less daemon CPU per MiB,
+    // docs/PERFORMANCE.md). Blocks reused stale are pages the host has given already: the copy
+    // is all it costs to write them.
     // A piece still a hole is a block of zeros left as a hole (Zeros::KeepHoles).
     Status copied;
     walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t at, uint64_t n) {
         if (copied && p) copied = pwriteAll(segment_->fd(), src, n, at);
         src += n;
     });
-    if (!copied) return copied.error();
+    if (!copied) {
+        zeroBlocks(reused);  // their old bytes must not show where the copy did not reach
+        return copied.error();
+    }
     if (end > ino->size) ino->size = end;
     const int64_t now = nowNs();
     ino->mtime_ns = now;
@@ -448,8 +525,7 @@ Status Pool::punchHole(EntryId id, uint64_t offset, uint64_t len) {
             if (first < last)
                 for (const Extent& freed :
                      replaceBlocks(ino->extents, first, Extent{kHoleStart, last - first})) {
-                    allocator_->free(freed);
-                    segment_->releaseBlocks(freed);
+                    freeData(freed);
                     ino->blocks -= freed.count;
                 }
             const int64_t now = nowNs();

@@ -206,11 +206,7 @@ Status Pool::checkShrink(uint64_t want, uint64_t bytes) {
 // Takes every free block at or past `want`, so that nothing moved lands there.
 std::vector<Extent> Pool::fenceFreeBlocksFrom(uint64_t want) {
     std::vector<Extent> fence;
-    if (allocator_->freeBlocks() == 0) return fence;
-    BlockAllocator probe = *allocator_;
-    std::vector<Extent> all;
-    probe.allocate(probe.freeBlocks(), all);
-    for (const Extent& e : all) {
+    for (const Extent& e : allocator_->freeList()) {
         const uint64_t s = std::max(e.start, want), end = e.start + e.count;
         if (s < end) {
             allocator_->reserve({s, end - s});
@@ -368,6 +364,7 @@ PoolStats Pool::stats() {
     s.max_entries = max_entries_;
     s.pin_budget_bytes = pin_budget_;
     s.resident_bytes = segment_->residentBytes();
+    s.retained_bytes = allocator_->staleBlocks() * uint64_t(blockSize());
     s.counters = counters_;
     s.latency = {latency_.read.snapshot(), latency_.write.snapshot(), latency_.match.snapshot(),
                  latency_.evict.snapshot()};

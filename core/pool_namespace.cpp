@@ -78,11 +78,8 @@ void Pool::maybeFree(Inode* ino) {
     // count an eviction of something already gone.
     candidates_->leave(ino);
     if (ino->opens) return;
-    for (const Extent& e : ino->extents) {
-        if (isHole(e)) continue;
-        allocator_->free(e);
-        segment_->releaseBlocks(e);
-    }
+    for (const Extent& e : ino->extents)
+        if (!isHole(e)) freeData(e);
     ino->extents.clear();
     ino->blocks = 0;
     // The inode may live on while the front end holds a lookup: it must read as empty, not

@@ -31,6 +31,7 @@ std::string formatStats(const PoolStats& s) {
     line("pinned_bytes", s.pinned_bytes);
     line("pin_budget_bytes", s.pin_budget_bytes);
     line("resident_bytes", s.resident_bytes);
+    line("retained_bytes", s.retained_bytes);
     line("hits", c.hits);
     line("misses", c.misses);
     line("hit_ratio", fmt::format("{:.4f}", hit_ratio));
@@ -65,6 +66,7 @@ PoolStats sumStats(const PoolStats& a, const PoolStats& b) {
     s.pinned_bytes += b.pinned_bytes;
     s.pin_budget_bytes += b.pin_budget_bytes;
     s.resident_bytes += b.resident_bytes;
+    s.retained_bytes += b.retained_bytes;
     s.latency = {};  // not summed: .metrics has them per pool
     s.counters.hits += b.counters.hits;
     s.counters.misses += b.counters.misses;

@@ -1,7 +1,8 @@
 // Tests of BlockAllocator: allocation and free with coalescing, best fit, allocation across
 // holes in a fragmented map, reserve (the rebuild at attach) with overlap detection, resize,
-// growth hints that keep an entry contiguous, and a randomised run checked against a bitmap
-// model with verify() after every step.
+// growth hints that keep an entry contiguous, stale blocks (freed still backed: reused first by
+// allocateReusing, zeroed before anything else takes them), and randomised runs checked against
+// a bitmap model with verify() after every step.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -232,10 +233,110 @@ TEST(BlockAllocator, HintKeepsAGrowingEntryContiguous) {
     EXPECT_EQ(other, (Extents{{15, 1}}));
 }
 
+// The zeroer of a test: records what it was asked to zero.
+struct ZeroLog {
+    Extents zeroed;
+    BlockAllocator::Zeroer zeroer() {
+        return [this](Extent e) { zeroed.push_back(e); };
+    }
+};
+
+// An allocator of `blocks` with every block in use, then `stale` freed stale.
+BlockAllocator fullThenStale(uint64_t blocks, ZeroLog& log, const Extents& stale) {
+    BlockAllocator a(blocks, log.zeroer());
+    Extents all;
+    EXPECT_TRUE(a.allocate(blocks, all));
+    for (const Extent& e : stale) a.free(e, Freed::Stale);
+    return a;
+}
+
+TEST(BlockAllocator, StaleBlocksAreReusedFirstAndHandedOutAsSuch) {
+    ZeroLog log;
+    BlockAllocator a(100, log.zeroer());
+    Extents x, y;
+    ASSERT_TRUE(a.allocate(10, x));  // [0,10)
+    ASSERT_TRUE(a.allocate(20, y));  // [10,30)
+    a.free(y[0], Freed::Stale);
+    EXPECT_EQ(a.staleBlocks(), 20u);
+    EXPECT_EQ(a.freeBlocks(), 90u);
+    EXPECT_NO_THROW(a.verify());
+
+    // Best fit alone would take the 70 free blocks from 30 on; the stale ones go first.
+    Extents got, stale;
+    ASSERT_TRUE(a.allocateReusing(5, got, stale));
+    EXPECT_EQ(got, (Extents{{10, 5}}));
+    EXPECT_EQ(stale, (Extents{{10, 5}}));
+    EXPECT_EQ(a.staleBlocks(), 15u);
+    // More than the stale blocks: the rest by best fit, listed only in `got`.
+    Extents more, more_stale;
+    ASSERT_TRUE(a.allocateReusing(25, more, more_stale));
+    EXPECT_EQ(more, (Extents{{15, 25}}));  // stale [15,30) then the hole after it
+    EXPECT_EQ(more_stale, (Extents{{15, 15}}));
+    EXPECT_EQ(a.staleBlocks(), 0u);
+    EXPECT_TRUE(log.zeroed.empty());
+    EXPECT_NO_THROW(a.verify());
+}
+
+TEST(BlockAllocator, EveryOtherTakerGetsStaleBlocksZeroed) {
+    ZeroLog log;
+    BlockAllocator a = fullThenStale(64, log, {{8, 8}, {40, 4}});
+    a.free({44, 4});  // a hole next to stale blocks: coalesced as free, not as stale
+    EXPECT_EQ(a.staleBlocks(), 12u);
+    EXPECT_NO_THROW(a.verify());
+
+    Extents got;
+    ASSERT_TRUE(a.allocate(8, got));  // best fit: the 8 blocks at 8, all stale
+    EXPECT_EQ(got, (Extents{{8, 8}}));
+    EXPECT_EQ(log.zeroed, (Extents{{8, 8}}));
+
+    log.zeroed.clear();
+    ASSERT_TRUE(a.reserve({42, 4}));  // two stale blocks and two holes
+    EXPECT_EQ(log.zeroed, (Extents{{42, 2}}));
+    EXPECT_EQ(a.staleBlocks(), 2u);  // [40,42) is still stale
+    EXPECT_NO_THROW(a.verify());
+
+    log.zeroed.clear();
+    a.free({60, 4}, Freed::Stale);
+    ASSERT_TRUE(a.resize(62));  // the cut goes with its stale blocks zeroed
+    EXPECT_EQ(log.zeroed, (Extents{{62, 2}}));
+    EXPECT_EQ(a.staleBlocks(), 4u);
+    EXPECT_NO_THROW(a.verify());
+}
+
+TEST(BlockAllocator, AHintInsideStaleBlocksKeepsAnEntryContiguous) {
+    ZeroLog log;
+    BlockAllocator a = fullThenStale(64, log, {{10, 20}, {50, 10}});
+    Extents entry{{0, 10}}, stale;
+    ASSERT_TRUE(a.allocateReusing(4, entry, stale, 10));
+    EXPECT_EQ(entry, (Extents{{0, 14}}));
+    ASSERT_TRUE(a.allocateReusing(4, entry, stale, 14));
+    EXPECT_EQ(entry, (Extents{{0, 18}}));
+    EXPECT_EQ(stale, (Extents{{10, 4}, {14, 4}}));
+    EXPECT_TRUE(log.zeroed.empty());
+    EXPECT_NO_THROW(a.verify());
+}
+
+TEST(BlockAllocator, FreeListIsTheFreeExtentsInOrder) {
+    BlockAllocator a(32);
+    Extents all;
+    ASSERT_TRUE(a.allocate(32, all));
+    a.free({20, 4});
+    a.free({2, 3});
+    a.free({24, 8});
+    EXPECT_EQ(a.freeList(), (Extents{{2, 3}, {20, 12}}));
+}
+
 TEST(BlockAllocator, RandomOperationsKeepEveryInvariant) {
     constexpr uint64_t kBlocks = 1000;
-    BlockAllocator a(kBlocks);
-    std::vector<bool> used(kBlocks, false);
+    // The model: which blocks are used, and which free ones are stale. Only allocateReusing may
+    // hand out a stale block unzeroed; everything else must have it zeroed first.
+    std::vector<bool> used(kBlocks, false), stale(kBlocks, false);
+    BlockAllocator a(kBlocks, [&](Extent e) {
+        for (uint64_t b = e.start; b < e.start + e.count; ++b) {
+            ASSERT_TRUE(stale[b]) << "zeroed block " << b << ", which is not stale";
+            stale[b] = false;
+        }
+    });
     std::vector<Extent> owned;  // extents handed out, each freed whole or in pieces
     std::mt19937_64 rng(20240611);
     for (int step = 0; step < 4000; ++step) {
@@ -248,15 +349,24 @@ TEST(BlockAllocator, RandomOperationsKeepEveryInvariant) {
                 const Extent& grow = owned[rng() % owned.size()];
                 hint = grow.start + grow.count;
             }
-            const bool ok = a.allocate(want, got, hint);
+            Extents handed;
+            const bool reusing = rng() % 2 == 0;
+            const bool ok =
+                reusing ? a.allocateReusing(want, got, handed, hint) : a.allocate(want, got, hint);
             const uint64_t free_in_model = std::count(used.begin(), used.end(), false);
             ASSERT_EQ(ok, want <= free_in_model) << "step " << step;
             if (ok) {
                 ASSERT_EQ(total(got), want);
+                for (const Extent& e : handed)
+                    for (uint64_t b = e.start; b < e.start + e.count; ++b) {
+                        ASSERT_TRUE(stale[b]) << "block " << b << " handed as stale";
+                        stale[b] = false;
+                    }
                 for (const Extent& e : got) {
                     for (uint64_t b = e.start; b < e.start + e.count; ++b) {
                         ASSERT_LT(b, kBlocks);
                         ASSERT_FALSE(used[b]) << "block " << b << " handed out twice";
+                        ASSERT_FALSE(stale[b]) << "stale block " << b << " handed out unzeroed";
                         used[b] = true;
                     }
                     owned.push_back(e);
@@ -268,8 +378,12 @@ TEST(BlockAllocator, RandomOperationsKeepEveryInvariant) {
             // Free a part (the tail) sometimes, as truncation does.
             const uint64_t n = rng() % 3 == 0 ? 1 + rng() % e.count : e.count;
             const Extent freed{e.start + e.count - n, n};
-            a.free(freed);
-            for (uint64_t b = freed.start; b < freed.start + freed.count; ++b) used[b] = false;
+            const bool as_stale = rng() % 2 == 0;
+            a.free(freed, as_stale ? Freed::Stale : Freed::Zeros);
+            for (uint64_t b = freed.start; b < freed.start + freed.count; ++b) {
+                used[b] = false;
+                stale[b] = as_stale;
+            }
             if (n == e.count)
                 owned.erase(owned.begin() + static_cast<long>(i));
             else
@@ -282,6 +396,8 @@ TEST(BlockAllocator, RandomOperationsKeepEveryInvariant) {
         ASSERT_NO_THROW(a.verify()) << "step " << step;
         ASSERT_EQ(a.freeBlocks(),
                   static_cast<uint64_t>(std::count(used.begin(), used.end(), false)));
+        ASSERT_EQ(a.staleBlocks(),
+                  static_cast<uint64_t>(std::count(stale.begin(), stale.end(), true)));
     }
     for (const Extent& e : owned) EXPECT_TRUE(a.isAllocated(e));
     for (const Extent& e : owned) a.free(e);

@@ -359,7 +359,10 @@ if has_part mem; then
     else
       mnt=${d%/pool/mem}
       pid=${daemon_pid[$mnt]}
-      record mem "shm resident" "$fs" 1 "$(per_gib "$(pool_stat "${dir_of[$fs]}" resident_bytes)")" GiB/GiB false
+      # What the entries hold: the pool also keeps the blocks the io group freed, backed for the
+      # next writes (retained_bytes), which is memory it has, not memory these entries cost.
+      held=$(($(pool_stat "${dir_of[$fs]}" resident_bytes) - $(pool_stat "${dir_of[$fs]}" retained_bytes)))
+      record mem "shm resident" "$fs" 1 "$(per_gib "$held")" GiB/GiB false
       record mem "page cache" "$fs" 1 "$(per_gib "$cached")" GiB/GiB false
       record mem "daemon RSS anon (MiB)" "$fs" 1 "$(($(rss_kib "$pid" RssAnon) >> 10))" MiB false
       record mem "daemon RSS shmem" "$fs" 1 "$(per_gib "$(($(rss_kib "$pid" RssShmem) * 1024))")" GiB/GiB false
