@@ -11,20 +11,31 @@
 //     else (no wall-clock time), so its choices depend on the sequence of operations alone;
 //   - it keeps a history of name hashes reaching 8 cache-fulls of references back, with each
 //     name's reference count, chain depth (its parent's + 1), the length of the longest chain
-//     through it (the largest depth below it) and whether it ever had a child;
+//     through it (the largest depth below it), whether it ever had a child, and how many new
+//     names its latest request wrote;
+//   - a request is a run of references along one chain: the hits of its cached prefix, then the
+//     writes below them; it ends when a reference does not continue it (a hit after a write, a
+//     hit not below the previous name, a write not below the previous name). Only then is its
+//     count of new names (written and not in the history) known, and every name it referenced
+//     takes it; until then a written name has the count so far (exact for the chain's last
+//     block, the only one that is a candidate meanwhile);
 //   - each reference opens an interval of a class: times referenced (1, 2, 3-4, 5-8, 9+) x chain
-//     tail or interior x chain depth (1-3, 4-15, 16+) x chain length (1-15, 16-63, 64+);
+//     tail or interior x chain depth (1-3, 4-15, 16+) x chain length (1-15, 16-63, 64+) x new
+//     names of its request (0-1, 2-3, 4-7, 8+): 360 classes;
 //   - a RetentionLearner estimates, per class, the chance of a reuse against the time since the
 //     last reference, and from it the worth of keeping an entry of that class at a given age
-//     (retention_learner.h); it is refitted every cache-full of references, and the counts of
-//     ended intervals halve every 32;
+//     (retention_learner.h); a class's estimate starts from 256 intervals' worth of its group's
+//     (the four classes that differ only by the request's new names), so a rare class follows
+//     its group; it is refitted every cache-full of references, and the counts of ended
+//     intervals halve every 32;
 //   - the victim is the candidate worth least: per class the candidates wait in order of last
 //     reference, and the oldest of each class is compared. With nothing learned every class is
 //     worth the same and the oldest goes: LRU.
 //
 // The only constants are structural: the class boundaries (powers of two and four), the history
-// horizon, the refit and halving periods (in cache-fulls of references) and the bins (four per
-// octave). Nothing is fitted to a trace.
+// horizon, the refit and halving periods (in cache-fulls of references), the bins (four per
+// octave) and the group prior (256 intervals: the one constant chosen by measurement, among 4,
+// 32, 256 and 2,000, on the conversation trace and the workload suite's tuning seeds).
 //
 // Engine hints come through user.kvcache.priority: an entry with a negative priority (the engine
 // says its conversation has ended) is evicted before every other candidate, one with a positive
@@ -32,17 +43,20 @@
 // each band. Since a parent is never a candidate while a cached child names it, a hint on the
 // last block of a chain covers the whole chain.
 //
-// Cost: insert, access, remove, setPriority O(log n); pickVictim O(classes + log n); a reference
-// O(1) amortised, plus a refit every cache-full of references that walks the history once.
+// Cost: insert, access, remove, setPriority O(log n); pickVictim O(non-empty classes + log n);
+// a reference O(1) amortised (the end of a request revisits the names it referenced once), plus
+// a refit every cache-full of references that walks the history once and every class's bins.
 // Memory: up to 8 history records (about 100 bytes each, with the history queue) per pool entry.
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <deque>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/policy/ordered_candidates.h"
 #include "core/policy/policies.h"
@@ -52,7 +66,12 @@ namespace kvc {
 namespace {
 
 constexpr size_t kCountClasses = 5, kDepthClasses = 3, kLengthClasses = 3;
-constexpr size_t kClasses = kCountClasses * 2 * kDepthClasses * kLengthClasses;
+// The latest request of a name: how many new names it wrote (0-1, 2-3, 4-7, 8+).
+constexpr size_t kRequestClasses = 4;
+// A class's estimate starts from this many intervals' worth of its group's (the same class
+// without the request's kind), so a class seen rarely follows its group.
+constexpr double kGroupPrior = 256;
+constexpr size_t kClasses = kCountClasses * 2 * kDepthClasses * kLengthClasses * kRequestClasses;
 // Queues: one per class, then the two hint bands.
 constexpr size_t kDone = kClasses, kRetained = kClasses + 1, kQueues = kClasses + 2;
 
@@ -67,6 +86,8 @@ struct Record {
     uint32_t depth = 1;       // 1 + the parent's depth
     uint32_t length = 1;      // the longest chain through it: the largest depth below it seen
     uint32_t candidates = 0;  // candidates of this name (more than one: same name, other dirs)
+    EntryId cand = 0;         // the latest candidate id inserted for it
+    uint8_t request = 0;      // the class of its latest request (requestClass)
     bool had_child = false;
     // The latest reference is still in the history, its interval awaiting its outcome (a reuse,
     // or being forgotten unreused).
@@ -78,6 +99,11 @@ size_t lengthClass(uint32_t n) {
     return n < 16 ? 0 : n < 64 ? 1 : 2;
 }
 
+// New names a request wrote, in powers of two: 0-1, 2-3, 4-7, 8+.
+uint8_t requestClass(uint32_t new_names) {
+    return new_names < 2 ? 0 : new_names < 4 ? 1 : new_names < 8 ? 2 : 3;
+}
+
 size_t classOf(const Record& r) {
     const size_t times = r.count <= 1   ? 0
                          : r.count == 2 ? 1
@@ -86,7 +112,16 @@ size_t classOf(const Record& r) {
                                         : 4;
     const size_t depth = r.depth < 4 ? 0 : r.depth < 16 ? 1 : 2;
     const size_t tail = r.had_child ? 0 : 1;
-    return ((times * 2 + tail) * kDepthClasses + depth) * kLengthClasses + lengthClass(r.length);
+    return (((times * 2 + tail) * kDepthClasses + depth) * kLengthClasses + lengthClass(r.length)) *
+               kRequestClasses +
+           r.request;
+}
+
+// A class's group: the same class without the request's kind.
+std::vector<size_t> requestGroups() {
+    std::vector<size_t> group_of(kClasses);
+    for (size_t c = 0; c < kClasses; ++c) group_of[c] = c / kRequestClasses;
+    return group_of;
 }
 
 class KvAdaptPolicy final : public EvictionPolicy {
@@ -113,20 +148,38 @@ class KvAdaptPolicy final : public EvictionPolicy {
         // hit: not a reference of its own.
         r->had_child = r->had_child || info.had_children;
         r->candidates++;
+        r->cand = id;
         const Candidate cand{r, queueFor(*r, info.priority)};
-        queues_[cand.queue].insert(id, r->last_ref);
+        qInsert(cand.queue, id, r->last_ref);
         candidates_.emplace(id, cand);
     }
 
     // A write is a reference of the name (the block missed and was computed), placed under its
-    // parent.
+    // parent, and a new name of its request when the history does not know it.
     void observeWrite(const AccessInfo& info) override {
         capacity_ = std::max<uint64_t>(capacity_, info.pool_entries);
+        // A write below the request's latest reference continues it; any other starts one.
+        if (!info.parent_hash || info.parent_hash != req_last_) endRequest();
+        if (!records_.contains(info.key_hash)) ++req_fresh_;
         Record* r = reference(info.key_hash, info.parent_hash);
         r->had_child = r->had_child || info.had_children;
+        ++req_writes_;
+        req_last_ = info.key_hash;
+        req_hashes_.push_back(info.key_hash);
+        // Provisional until the burst ends; exact for its last block, the only candidate.
+        r->request = requestClass(req_fresh_);
     }
 
-    void observeHit(uint64_t key_hash, uint64_t /*now*/) override { reference(key_hash, 0); }
+    void observeHit(uint64_t key_hash, uint64_t /*now*/) override {
+        // A hit after a write, or not below the previous one, starts a request.
+        auto known = records_.find(key_hash);
+        if (req_writes_ || known == records_.end() || known->second.parent != req_last_ ||
+            !req_last_)
+            endRequest();
+        reference(key_hash, 0);
+        req_last_ = key_hash;
+        req_hashes_.push_back(key_hash);
+    }
 
     void access(EntryId id, uint64_t /*now*/) override {
         auto found = candidates_.find(id);
@@ -144,7 +197,7 @@ class KvAdaptPolicy final : public EvictionPolicy {
     void remove(EntryId id) override {
         auto found = candidates_.find(id);
         if (found == candidates_.end()) return;
-        queues_[found->second.queue].erase(id);
+        qErase(found->second.queue, id);
         release(found->second.rec);
         candidates_.erase(found);
     }
@@ -158,6 +211,7 @@ class KvAdaptPolicy final : public EvictionPolicy {
             queue = *cls;
         }
         const EntryId victim = *queues_[queue].popMin();
+        if (!queues_[queue].size()) nonempty_[queue / 64] &= ~(uint64_t{1} << (queue % 64));
         auto found = candidates_.find(victim);
         release(found->second.rec);
         candidates_.erase(found);
@@ -177,6 +231,9 @@ class KvAdaptPolicy final : public EvictionPolicy {
             total += q.size();
         }
         if (total != candidates_.size()) fail("queue sizes differ from the candidate count");
+        for (size_t q = 0; q < kQueues; ++q)
+            if (!queues_[q].size() != !(nonempty_[q / 64] >> (q % 64) & 1))
+                fail("the non-empty queue set is wrong");
         for (const auto& [id, c] : candidates_) {
             if (c.queue >= kQueues) fail("queue out of range");
             if (!queues_[c.queue].contains(id)) fail("a candidate is missing from its queue");
@@ -270,13 +327,44 @@ class KvAdaptPolicy final : public EvictionPolicy {
         next_refit_ = clock_ + std::max<uint64_t>(capacity_, 64);
     }
 
+    void qInsert(size_t queue, EntryId id, uint64_t key) {
+        queues_[queue].insert(id, key);
+        nonempty_[queue / 64] |= uint64_t{1} << (queue % 64);
+    }
+    void qErase(size_t queue, EntryId id) {
+        queues_[queue].erase(id);
+        if (!queues_[queue].size()) nonempty_[queue / 64] &= ~(uint64_t{1} << (queue % 64));
+    }
+
+    // The request has ended: every name it referenced takes its request class (how many new
+    // names it wrote), and a candidate among them moves to its class's queue.
+    void endRequest() {
+        if (!req_hashes_.empty()) {
+            const uint8_t cls = requestClass(req_fresh_);
+            for (uint64_t hash : req_hashes_) {
+                auto found = records_.find(hash);
+                if (found == records_.end() || found->second.request == cls) continue;
+                Record& r = found->second;
+                r.request = cls;
+                if (!r.candidates) continue;
+                auto cand = candidates_.find(r.cand);
+                if (cand != candidates_.end() && cand->second.rec == &r &&
+                    !isBand(cand->second.queue))
+                    move(r.cand, cand->second, classOf(r));
+            }
+        }
+        req_hashes_.clear();
+        req_writes_ = req_fresh_ = 0;
+        req_last_ = 0;
+    }
+
     void move(EntryId id, Candidate& c, size_t queue) {
         if (queue == c.queue) {
             queues_[queue].update(id, c.rec->last_ref);
             return;
         }
-        queues_[c.queue].erase(id);
-        queues_[queue].insert(id, c.rec->last_ref);
+        qErase(c.queue, id);
+        qInsert(queue, id, c.rec->last_ref);
         c.queue = queue;
     }
 
@@ -286,27 +374,36 @@ class KvAdaptPolicy final : public EvictionPolicy {
         std::optional<size_t> best;
         double best_worth = std::numeric_limits<double>::infinity();
         uint64_t best_ref = UINT64_MAX;
-        for (size_t c = 0; c < kClasses; ++c) {
-            const uint64_t* last_ref = queues_[c].minKey();
-            if (!last_ref) continue;
-            const double w = learner_.worth(c, clock_ - std::min(clock_, *last_ref));
-            if (!best || w < best_worth || (w == best_worth && *last_ref < best_ref)) {
-                best = c;
-                best_worth = w;
-                best_ref = *last_ref;
+        for (size_t word = 0; word < kClasses / 64 + 1; ++word) {
+            for (uint64_t bits = nonempty_[word]; bits; bits &= bits - 1) {
+                const size_t c = word * 64 + static_cast<size_t>(std::countr_zero(bits));
+                if (c >= kClasses) break;
+                const uint64_t* last_ref = queues_[c].minKey();
+                const double w = learner_.worth(c, clock_ - std::min(clock_, *last_ref));
+                if (!best || w < best_worth || (w == best_worth && *last_ref < best_ref)) {
+                    best = c;
+                    best_worth = w;
+                    best_ref = *last_ref;
+                }
             }
         }
         return best;
     }
 
     std::array<OrderedCandidates<uint64_t>, kQueues> queues_;
+    std::array<uint64_t, kQueues / 64 + 1> nonempty_{};  // bit q: queues_[q] is not empty
     std::unordered_map<EntryId, Candidate> candidates_;
     std::unordered_map<uint64_t, Record> records_;      // by name hash
     std::deque<std::pair<uint64_t, Record*>> history_;  // references, oldest first
-    RetentionLearner learner_{kClasses};
+    RetentionLearner learner_{kClasses, requestGroups(), kGroupPrior};
     uint64_t capacity_ = 0;  // the largest pool entry (or candidate) count seen
     uint64_t clock_ = 0;     // references seen
     uint64_t next_refit_ = 0, next_decay_ = 0;
+    // The current request: the names it referenced, its writes, how many of them were new (not
+    // in the history), and its latest name.
+    std::vector<uint64_t> req_hashes_;
+    uint32_t req_writes_ = 0, req_fresh_ = 0;
+    uint64_t req_last_ = 0;
 };
 
 }  // namespace

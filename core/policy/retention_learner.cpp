@@ -17,6 +17,12 @@ double upperEdge(int k) {
 RetentionLearner::RetentionLearner(size_t classes)
     : reuses_(classes, Bins{}), forgotten_(classes, 0.0), hull_(classes) {}
 
+RetentionLearner::RetentionLearner(size_t classes, std::vector<size_t> group_of, double prior)
+    : RetentionLearner(classes) {
+    group_of_ = std::move(group_of);
+    prior_ = prior;
+}
+
 int RetentionLearner::binOf(uint64_t gap) {
     if (gap <= 1) return 0;
     const int bin = static_cast<int>(kBinsPerOctave * std::log2(static_cast<double>(gap)));
@@ -34,13 +40,40 @@ void RetentionLearner::refit(const std::vector<Bins>& open) {
         double cost, hits, until;
     };
     std::vector<Point> points, hull;
+    // Each group's observations: its classes' summed (reuses, open, forgotten).
+    size_t groups = 0;
+    for (size_t g : group_of_) groups = std::max(groups, g + 1);
+    std::vector<Bins> group_reuses(groups, Bins{}), group_open(groups, Bins{});
+    std::vector<double> group_forgotten(groups, 0.0), group_total(groups, 0.0);
+    for (size_t c = 0; c < group_of_.size(); ++c) {
+        const size_t g = group_of_[c];
+        for (int k = 0; k < kBins; ++k) {
+            group_reuses[g][k] += reuses_[c][k];
+            group_open[g][k] += open[c][k];
+            group_total[g] += reuses_[c][k] + open[c][k];
+        }
+        group_forgotten[g] += forgotten_[c];
+        group_total[g] += forgotten_[c];
+    }
+    Bins reuses;
     for (size_t c = 0; c < hull_.size(); ++c) {
-        const Bins& reuses = reuses_[c];
+        // The class's observations, plus `prior_` intervals' worth of its group's.
+        reuses = reuses_[c];
+        double forgotten = forgotten_[c];
+        const Bins* group_open_bins = nullptr;
+        double w = 0;
+        if (!group_of_.empty() && group_total[group_of_[c]] > 0) {
+            const size_t g = group_of_[c];
+            w = prior_ / group_total[g];
+            for (int k = 0; k < kBins; ++k) reuses[k] += w * group_reuses[g][k];
+            forgotten += w * group_forgotten[g];
+            group_open_bins = &group_open[g];
+        }
         // At risk at the start of bin k: every interval that ended or is open at an age >= k.
         Bins at_risk{};
-        double tail = forgotten_[c];
+        double tail = forgotten;
         for (int k = kBins - 1; k >= 0; --k) {
-            tail += reuses[k] + open[c][k];
+            tail += reuses[k] + open[c][k] + (group_open_bins ? w * (*group_open_bins)[k] : 0);
             at_risk[k] = tail;
         }
         hull_[c].clear();

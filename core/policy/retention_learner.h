@@ -31,6 +31,10 @@ class RetentionLearner {
     using Bins = std::array<double, kBins>;
 
     explicit RetentionLearner(size_t classes);
+    // Classes in groups (group_of[cls]): at a refit each class's observations are blended with
+    // `prior` intervals' worth of its group's (the sum of the group's classes), so a class with
+    // few observations follows its group and one with many its own.
+    RetentionLearner(size_t classes, std::vector<size_t> group_of, double prior);
 
     static int binOf(uint64_t gap);
 
@@ -58,6 +62,8 @@ class RetentionLearner {
     std::vector<Bins> reuses_;
     std::vector<double> forgotten_;
     std::vector<std::vector<Segment>> hull_;
+    std::vector<size_t> group_of_;  // empty: no groups
+    double prior_ = 0;
 };
 
 }  // namespace kvc

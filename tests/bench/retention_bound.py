@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """retention_bound.py: how many prefix hits a per-class retention policy could get on a trace.
 
-kvadapt keeps each class of block (times seen x chain tail or interior x chain depth) until an
-age threshold it learns online. This tool computes, offline, the best such policy with the
-thresholds fitted on the whole trace (they see the future, so it is an upper bound on what
-learning them gives) for several choices of classes, to show which signals could pay and how
-far online learning is from its own class structure's limit.
+kvadapt keeps each class of block (times seen x chain tail or interior x chain depth x chain
+length x new blocks of its latest request) until an age threshold it learns online. This tool
+computes, offline, the best such policy with the thresholds fitted on the whole trace (they see
+the future, so it is an upper bound on what learning them gives) for several choices of classes,
+to show which signals could pay and how far online learning is from its own class structure's
+limit.
 
 Model: every reference of a block opens an interval that ends at its next reference (gap in
 requests) or never. Keeping the block until age R costs min(gap, R) block-requests and gains a
@@ -66,6 +67,9 @@ def class_sets(lead, turn):
         "kvadapt": lambda i, p, c, h: (times_class(c), tail(i, p, h), bucket(p + 1, (4, 16))),
         "kvadapt+length": lambda i, p, c, h: (times_class(c), tail(i, p, h), bucket(p + 1, (4, 16)),
                                               bucket(len(h), (4, 16, 64))),
+        "kvadapt+length+new": lambda i, p, c, h: (times_class(c), tail(i, p, h),
+                                                  bucket(p + 1, (4, 16)), bucket(len(h), (16, 64)),
+                                                  bucket(len(h) - lead[i], (2, 4, 8))),
         "kvadapt+new+turn": lambda i, p, c, h: (times_class(c), tail(i, p, h), bucket(p + 1, (4, 16)),
                                                 bucket(len(h) - lead[i], (2, 3, 4, 6, 12)),
                                                 min(turn[i], 3)),
@@ -123,7 +127,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trace", default="/work/shared/traces/mooncake-conversation.jsonl")
     ap.add_argument("--capacities", default="1,5")
-    ap.add_argument("--classes", default="none,times,times+tail,kvadapt,kvadapt+length,kvadapt+new+turn")
+    ap.add_argument("--classes",
+                    default="none,times,times+tail,kvadapt,kvadapt+length,kvadapt+length+new,"
+                    "kvadapt+new+turn")
     args = ap.parse_args()
     reqs = load(args.trace)
     distinct = len({b for chain in reqs for b in chain})

@@ -534,6 +534,70 @@ TEST(KvAdaptPolicy, LearnsThatChainTailsAreNotReused) {
     EXPECT_EQ(p->pickVictim(), 2u);
 }
 
+// The new names a request wrote are a class of their own: here requests that extend a cached
+// 4-block prefix by one name see that name asked for again three requests later, and requests
+// that write 8 new names never see theirs again. Two chain tails of the same count, depth class
+// and length class then differ only by their request: the one from an 8-name request goes
+// first, though it is newer. Untrained, the older goes first.
+TEST(KvAdaptPolicy, LearnsFromTheNewNamesOfTheRequest) {
+    auto prefix = [](EvictionPolicy& p) {
+        for (uint64_t h = 1; h <= 4; ++h) p.observeHit(h, 0);
+    };
+    auto extend = [&](EvictionPolicy& p, EntryId id, uint64_t hash) {  // one new name
+        prefix(p);
+        write(p, id, block(hash, 4));
+    };
+    auto scan = [](EvictionPolicy& p, EntryId first, uint64_t hash) {  // eight new names
+        for (int k = 0; k < 8; ++k) {
+            write(p, first + k, block(hash + k, k ? hash + k - 1 : 0));
+            if (k < 7) p.remove(first + k);  // it got a child
+        }
+    };
+    auto final_pair = [&](EvictionPolicy& p) {
+        extend(p, 900001, 900001);  // older
+        scan(p, 800000, 800000);    // newer, its tail is 800007
+        return Ids{*p.pickVictim(), *p.pickVictim()};
+    };
+    auto untrained = makePolicy("kvadapt");
+    for (uint64_t h = 1; h <= 4; ++h) {
+        write(*untrained, h, block(h, h - 1));
+        untrained->remove(h);
+    }
+    EXPECT_EQ(final_pair(*untrained), (Ids{900001, 800007}));
+
+    auto p = makePolicy("kvadapt");
+    for (uint64_t h = 1; h <= 4; ++h) {
+        write(*p, h, block(h, h - 1, 16));
+        p->remove(h);
+    }
+    std::set<EntryId> cached;
+    std::vector<uint64_t> extended;
+    uint64_t next = 1000;
+    for (int round = 0; round < 500; ++round) {
+        extend(*p, next, next);
+        cached.insert(next);
+        extended.push_back(next++);
+        scan(*p, next, next);
+        cached.insert(next + 7);
+        next += 8;
+        if (extended.size() > 3) {  // asked for again, three requests later
+            const uint64_t again = extended[extended.size() - 4];
+            if (cached.contains(again)) {
+                prefix(*p);
+                p->observeHit(again, 0);
+                p->access(again, 0);
+            } else {
+                extend(*p, again, again);
+                cached.insert(again);
+            }
+        }
+        while (p->size() > 6) cached.erase(*p->pickVictim());
+    }
+    p->verify();
+    while (p->size()) p->pickVictim();
+    EXPECT_EQ(final_pair(*p), (Ids{800007, 900001}));
+}
+
 TEST(KvAdaptPolicy, HintsOrderBands) {
     auto p = makePolicy("kvadapt");
     p->insert(1, history(1, 0, 1, 1, 1));  // retained: conversation open

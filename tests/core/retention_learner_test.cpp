@@ -69,6 +69,23 @@ TEST(RetentionLearner, OpenIntervalsAreCensoredNotMisses) {
     EXPECT_LT(missed.worth(0, 10), 0.75 * censored.worth(0, 10));
 }
 
+// Classes in a group: a class with no observations of its own starts from its group's (it is
+// trained, not worth infinitely much), and one with many follows its own. Classes 0 and 1 form
+// group 0: class 0 always reused after 100 ticks; class 1 never seen, then seen 5,000 times
+// never reused. Class 2, alone in group 1, stays untrained.
+TEST(RetentionLearner, ARareClassFollowsItsGroup) {
+    RetentionLearner l(3, {0, 0, 1}, 16);
+    for (int i = 0; i < 200; ++i) l.reused(0, 100);
+    l.refit(noneOpen(3));
+    EXPECT_TRUE(l.trained(1));
+    EXPECT_FALSE(l.trained(2));
+    EXPECT_NEAR(l.worth(1, 10), l.worth(0, 10), 1e-9);
+    for (int i = 0; i < 5000; ++i) l.forgotten(1);
+    l.refit(noneOpen(3));
+    EXPECT_LT(l.worth(1, 10), 0.01 * l.worth(0, 10));
+    EXPECT_NEAR(l.worth(0, 10), 1.0 / 100, 0.003);  // its own 200 still outweigh the group's
+}
+
 // Halving the counts of ended intervals lets newer observations outweigh old ones.
 TEST(RetentionLearner, DecayForgetsOldObservations) {
     RetentionLearner l(1);
