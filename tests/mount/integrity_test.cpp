@@ -199,6 +199,41 @@ TEST_F(IntegrityTest, RmdirOfPoolWithAnOpenRemovedEntryIsBusy) {
     EXPECT_EQ(ENOENT, statErrno(mount().segmentPath("busy")));
 }
 
+// Freed blocks stay backed and go to the next writes as they are (docs/ARCHITECTURE.md, "Sparse
+// entries"): another user's new entry must read zeros wherever it wrote nothing, never the bytes
+// of the entry that had its blocks (a partial block, a block past a hole, an fallocated range).
+TEST_F(IntegrityTest, ANewEntryNeverShowsTheBytesOfAFreedOne) {
+    const std::string pool = makePool("reuse");
+    const std::string work = mnt().substr(0, mnt().rfind('/'));  // mkdtemp's 0700
+    ASSERT_EQ(0, errnoOf(chmod(work.c_str(), 0755)));
+    ASSERT_EQ(0, errnoOf(chmod(pool.c_str(), 01777)));
+    const std::string secret(256 * 1024, 'S');
+    ASSERT_EQ(0, writeFile(pool + "/secret", secret));
+    ASSERT_EQ(0, errnoOf(chmod((pool + "/secret").c_str(), 0600)));
+    ASSERT_EQ(0, errnoOf(unlink((pool + "/secret").c_str())));
+    EXPECT_GE(statNum(readStats(pool + "/.stats"), "retained_bytes"), secret.size());
+
+    const std::string got = runAsUser(kNobody, kNobody, {}, [&](std::string& out) {
+        const std::string path = pool + "/mine";
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644);
+        if (fd < 0) {
+            out = "open: " + errName(errno);
+            return;
+        }
+        // Block 1 written in part, block 0 a hole; then 64 KiB allocated, then the size set.
+        (void)!::pwrite(fd, "abc", 3, 5000);
+        (void)!::fallocate(fd, 0, 16384, 65536);
+        (void)!::ftruncate(fd, 128 * 1024);
+        ::close(fd);
+        out = readFile(path).value_or("<unreadable>");
+    });
+    ASSERT_EQ(got.size(), 128u * 1024) << got.substr(0, 64);
+    EXPECT_EQ(std::string::npos, got.find('S')) << "a byte of the freed entry at " << got.find('S');
+    std::string want(128 * 1024, '\0');
+    want.replace(5000, 3, "abc");
+    EXPECT_TRUE(got == want);
+}
+
 // Bug 4: an entry whose metadata needs more than its record (hundreds of extents, a 64 KiB
 // user.* xattr) in a fragmented pool used to be written as uncommitted, silently: close
 // returned, user.kvcache.committed read 1, and the entry was gone at the next mount. The
