@@ -10,7 +10,8 @@
 //   - `mode` is atomic: the data path checks the file type without `meta_` while setattr
 //     changes the permission bits under it.
 // Blocks of an inode are touched only by holders of an open (opens > 0); they are freed only
-// when nothing holds it open and no name is left (under `meta_`).
+// when nothing holds it open and no name is left (under `meta_`). A close takes `data_mutex`
+// exclusively before its open goes, so reads still under the shared lock end first.
 #pragma once
 
 #include <atomic>

@@ -195,7 +195,12 @@ void Pool::release(EntryId id, Access access) {
         if (LowerTiers* tiers = tiers_.load()) tiers->written(id);
 }
 
+// The data lock is taken, and let go, before the open goes: a read through this open that
+// still holds the entry's read lock (the front end replies to a read under it) has finished
+// with the blocks before the last close can free them. The kernel may send the close as soon
+// as the reply's bytes are copied, before the replying thread is out of its system call.
 void Pool::releaseHere(EntryId id, bool for_write) {
+    if (std::shared_ptr<Inode> held = sharedInode(id)) std::unique_lock(held->data_mutex).unlock();
     std::lock_guard lk(meta_);
     Inode* ino = index_.find(id);
     if (!ino || ino->opens == 0) return;

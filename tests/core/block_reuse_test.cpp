@@ -6,8 +6,11 @@
 // which a reattach gives back.
 #include <sys/mman.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "tests/core/pool_fixture.h"
 
@@ -123,6 +126,37 @@ TEST_F(BlockReuse, TruncatedAndPunchedBlocksAreReusedToo) {
     EXPECT_EQ(p().stats().retained_bytes, before + 3 * kBlock);
     const std::string left = getEntry(p(), a);
     EXPECT_EQ(left.substr(2 * kBlock, 2 * kBlock), std::string(2 * kBlock, '\0'));
+    p().verify();
+}
+
+// A front end replies to a read from the planned blocks, under the plan's lock, and the kernel
+// may send the close before that reply's system call has returned. The last close of an unlinked
+// entry must not free its blocks (for the next writer to reuse) while such a read holds them.
+TEST_F(BlockReuse, TheLastCloseWaitsForAReadInProgress) {
+    const std::string data(4 * kBlock, 'e');
+    const EntryId id = putEntry(p(), kPoolRootId, "e", data);
+    ASSERT_TRUE(p().open(id, Access::Read).ok());
+    auto plan = p().planRead(id, 0, data.size());
+    ASSERT_TRUE(plan.ok());
+    ASSERT_EQ(plan->total, data.size());
+    ASSERT_TRUE(p().unlink(kPoolRootId, "e").ok());
+    const uint64_t used = p().stats().used_bytes;
+
+    std::atomic<bool> released{false};
+    std::thread closer([&] {
+        p().release(id, Access::Read);
+        released = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(released.load());
+    EXPECT_EQ(p().stats().used_bytes, used);  // still the entry's
+    for (const Pool::ReadPiece& piece : plan->pieces)
+        EXPECT_EQ(std::string(piece.address, piece.len), std::string(piece.len, 'e'));
+
+    *plan = Pool::ReadPlan{};  // the reply is sent: the read lets go
+    closer.join();
+    EXPECT_TRUE(released.load());
+    EXPECT_EQ(p().stats().used_bytes, used - data.size());
     p().verify();
 }
 
