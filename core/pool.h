@@ -390,9 +390,15 @@ class Pool {
     // A removal made ahead of a change that failed: its tombstone goes again.
     void forgetRemoval(const Removal& r);
     Removal keptRemoval(std::string path, const Version& version, bool tree);
-    // lookup and rename without their tier steps (which come after the pool's lock is given
-    // back). `to_path`: the path a rename put an entry at (empty: nothing moved).
+    // lookup, unlink and rename without their tier steps (which come after the pool's lock is
+    // given back). `to_path`: the path a rename put an entry at (empty: nothing moved).
     Result<EntryAttr> lookupHere(EntryId dir, std::string_view name);
+    Status unlinkHere(EntryId dir, std::string_view name);
+    // Copies `name` up from a lower tier (false: no tier has it). A front end may name an entry
+    // the pool has just evicted without looking it up first (the kernel's invalidation of its
+    // name is still on its way): unlink and rename then act on the copy below, as they would
+    // after a lookup.
+    bool promoteBelow(EntryId dir, std::string_view name);
     // A committed entry's image; `path` (if not empty) must still name it under the data lock.
     Result<EntryImage> exportInode(const std::shared_ptr<Inode>& ino, std::string_view path);
     void releaseHere(EntryId id, bool for_write);

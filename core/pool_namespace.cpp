@@ -107,10 +107,13 @@ void Pool::eraseInode(Inode* ino) {
 Result<EntryAttr> Pool::lookup(EntryId dir_id, std::string_view name) {
     auto a = lookupHere(dir_id, name);
     // Not in shared memory: a lower tier may have it, copied up whole before the name is given.
-    if (!a && a.code() == ENOENT)
-        if (LowerTiers* tiers = tiers_.load(); tiers && tiers->promote(dir_id, name))
-            a = lookupHere(dir_id, name);
+    if (!a && a.code() == ENOENT && promoteBelow(dir_id, name)) a = lookupHere(dir_id, name);
     return a;
+}
+
+bool Pool::promoteBelow(EntryId dir_id, std::string_view name) {
+    LowerTiers* tiers = tiers_.load();
+    return tiers && tiers->promote(dir_id, name);
 }
 
 Result<EntryAttr> Pool::lookupHere(EntryId dir_id, std::string_view name) {
@@ -259,6 +262,12 @@ Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t m
 }
 
 Status Pool::unlink(EntryId dir_id, std::string_view name) {
+    Status st = unlinkHere(dir_id, name);
+    if (!st && st.code() == ENOENT && promoteBelow(dir_id, name)) st = unlinkHere(dir_id, name);
+    return st;
+}
+
+Status Pool::unlinkHere(EntryId dir_id, std::string_view name) {
     std::lock_guard lk(meta_);
     auto dir = index_.dir(dir_id);
     if (!dir) return dir.error();
@@ -312,7 +321,14 @@ Status Pool::rmdir(EntryId dir_id, std::string_view name) {
 Status Pool::rename(EntryId dir_id, std::string_view name, EntryId new_dir_id,
                     std::string_view new_name, unsigned flags) {
     std::string to_path;
-    if (auto st = renameHere(dir_id, name, new_dir_id, new_name, flags, to_path); !st) return st;
+    Status st = renameHere(dir_id, name, new_dir_id, new_name, flags, to_path);
+    if (!st && st.code() == ENOENT) {
+        // The source (or an exchange's other end) may be below only.
+        const bool up = promoteBelow(dir_id, name);
+        const bool other_up = (flags & kRenameExchange) && promoteBelow(new_dir_id, new_name);
+        if (up || other_up) st = renameHere(dir_id, name, new_dir_id, new_name, flags, to_path);
+    }
+    if (!st) return st;
     if (LowerTiers* tiers = tiers_.load(); tiers && !to_path.empty()) tiers->renamed(to_path);
     return {};
 }

@@ -77,6 +77,7 @@ void TierChain::stop() {
         stop_ = true;
     }
     queue_cv_.notify_all();
+    stored_cv_.notify_all();
     if (worker_.joinable()) worker_.join();
     std::lock_guard lk(queue_mutex_);
     for (const Item& item : queue_) countersOf(item.target).dropped++;
@@ -135,7 +136,9 @@ void TierChain::dropRecords(const std::vector<uint64_t>& done) {
 // after a newer version or after the removal that made it obsolete.
 TierChain::Queued TierChain::takeQueued(const std::string& path, EntryImage& out,
                                         Pending& pending) {
-    std::lock_guard lk(queue_mutex_);
+    std::unique_lock lk(queue_mutex_);
+    // Taken from the queue but not yet in its tier: neither would find it.
+    stored_cv_.wait(lk, [&] { return stop_ || storing_ != path; });
     pending.disk = pendingRemoval(path, Target::Disk);
     pending.remote = pendingRemoval(path, Target::Remote);
     const std::optional<Version> removed = std::max(pending.disk, pending.remote);
@@ -234,10 +237,15 @@ void TierChain::workerLoop() {
         queue_bytes_ -= item.cost();
         busy_ = true;
         const bool was_erase = item.erase;  // pending until it is confirmed
+        if (!was_erase) storing_ = item.image.path;
         lk.unlock();
         const bool done = store(item);
         lk.lock();
         busy_ = false;
+        if (!was_erase) {
+            storing_.clear();
+            stored_cv_.notify_all();
+        }
         // A refused copy comes back as an erase of its version: pending from now on.
         if (!was_erase && item.erase && !done) notePending(item, true);
         std::vector<uint64_t> confirmed;

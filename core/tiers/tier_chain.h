@@ -134,7 +134,8 @@ class TierChain final : public LowerTiers {
     void eraseEverywhere(const Removal& r);
     enum class Queued { No, Copy };
     // The newest queued copy of `path` (moved into `out`), unless a removal not confirmed yet
-    // is newer than it; `pending` gets each tier's removals not confirmed yet.
+    // is newer than it; `pending` gets each tier's removals not confirmed yet. A copy of it the
+    // worker is storing is waited for (then found in its tier, or dropped: a miss).
     Queued takeQueued(const std::string& path, EntryImage& out, Pending& pending);
     // Under queue_mutex_: one item holding each of `records` is done; those no item holds any
     // more are appended to `done` (to be given back to the pool without queue_mutex_).
@@ -173,6 +174,10 @@ class TierChain final : public LowerTiers {
     std::chrono::steady_clock::time_point retry_due_{};
     uint32_t failed_rounds_ = 0;
     bool busy_ = false;  // the worker holds an item
+    // The path of the copy the worker is storing (empty: none): a lookup of it waits for the
+    // store (stored_cv_) rather than miss a copy that is in neither the queue nor a tier.
+    std::string storing_;
+    std::condition_variable stored_cv_;
     // Removals not confirmed yet (queued, being stored, waiting for a retry), by tier and the
     // path they cover (retryKey; a tree's path ends in '/'): how many of each version.
     std::unordered_map<std::string, std::map<Version, uint32_t>> pending_;

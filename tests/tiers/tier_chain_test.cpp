@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <thread>
 
@@ -71,6 +72,76 @@ TEST_F(TierChainTest, EvictedEntriesComeBackFromTheDiskTier) {
     s = (*chain)->stats();
     EXPECT_EQ(s.disk.promotions, 3u);
     EXPECT_EQ(s.disk.entries + pool->stats().entries, 12u) << "nothing lost, nothing doubled";
+    pool->verify();
+    (*chain)->diskPool()->verify();
+}
+
+// The kernel may still hold the name of an entry just evicted (its invalidation is on its way)
+// and send unlink or rename without a lookup: they act on the copy below, as after a lookup.
+TEST_F(TierChainTest, UnlinkAndRenameOfANameOnlyBelowActOnThatCopy) {
+    auto pool = makePool(8);
+    auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
+    ASSERT_TRUE(chain.ok()) << chain.error().message;
+    for (int i = 0; i < 12; ++i)
+        putEntry(*pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
+    ASSERT_TRUE((*chain)->drain(5000));
+    ASSERT_EQ((*chain)->stats().disk.entries, 8u);  // e0 to e7
+
+    ASSERT_TRUE(pool->unlink(kPoolRootId, "e0").ok());
+    ASSERT_TRUE(pool->rename(kPoolRootId, "e1", kPoolRootId, "moved", 0).ok());
+    EXPECT_EQ(pool->unlink(kPoolRootId, "nowhere").code(), ENOENT);
+    ASSERT_TRUE((*chain)->drain(5000));
+    EXPECT_EQ(pool->lookup(kPoolRootId, "e0").code(), ENOENT);
+    EXPECT_EQ(pool->lookup(kPoolRootId, "e1").code(), ENOENT);
+    auto moved = pool->lookup(kPoolRootId, "moved");
+    ASSERT_TRUE(moved.ok());
+    EXPECT_TRUE(sameBytes(getEntry(*pool, moved->id), pattern(1, 2 * kBlock)));
+    pool->forget(moved->id, 1);
+    ASSERT_TRUE((*chain)->drain(5000));
+    EXPECT_EQ((*chain)->stats().disk.entries + pool->stats().entries, 11u);
+    pool->verify();
+    (*chain)->diskPool()->verify();
+}
+
+// An evicted entry is in the queue, then being stored by the worker, then in the disk tier: a
+// lookup at any of these moments finds it. (It used to miss while the worker held it.)
+TEST_F(TierChainTest, AnEvictedEntryIsFoundWhileItsCopyIsBeingStored) {
+    auto pool = makePool(8, "fifo");  // four entries of two blocks; the oldest one goes first
+    auto chain = TierChain::open(*pool, diskTier(1024), diskSegment());
+    ASSERT_TRUE(chain.ok()) << chain.error().message;
+    std::deque<std::string> held;  // what the pool holds, oldest first
+    auto arrived = [&](const std::string& name) {
+        held.push_back(name);
+        if (held.size() <= 4) return std::string();
+        std::string victim = held.front();
+        held.pop_front();
+        return victim;
+    };
+    constexpr int kEntries = 300;
+    int missed = 0;
+    for (int i = 0; i < kEntries && missed < 5; ++i) {
+        const std::string name = "e" + std::to_string(i);
+        putEntry(*pool, kPoolRootId, name, pattern(i, 2 * kBlock));
+        const std::string victim = arrived(name);
+        if (victim.empty()) continue;
+        // Looked up again after 0 to 90 us: some lookups come while the worker stores it.
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::microseconds(i % 10 * 10);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        auto a = pool->lookup(kPoolRootId, victim);
+        if (!a) {
+            ADD_FAILURE() << victim << " after " << name << ": " << a.error().message;
+            missed++;
+            continue;
+        }
+        arrived(victim);  // moved up: the oldest one goes down
+        const int j = std::stoi(victim.substr(1));
+        EXPECT_TRUE(sameBytes(getEntry(*pool, a->id), pattern(j, 2 * kBlock))) << victim;
+        pool->forget(a->id, 1);
+    }
+    ASSERT_TRUE((*chain)->drain(5000));
+    EXPECT_EQ((*chain)->stats().disk.entries + pool->stats().entries, uint64_t(kEntries));
     pool->verify();
     (*chain)->diskPool()->verify();
 }
