@@ -133,6 +133,9 @@ struct PoolLoader {
         p.pin_budget_ = p.segment_->super().pin_budget_bytes;
         p.max_entries_ = p.segment_->super().inode_slots;
         p.records_ = std::make_unique<RecordStore>(*p.segment_, *p.allocator_, p.name_);
+        // A disk-tier segment's pages are the file's: mapping them ahead would read the disk.
+        if (p.segment_->location().dir.empty())
+            p.warmer_ = std::make_unique<BlockWarmer>(*p.segment_, p.last_copy_ns_);
         p.index_ = InodeIndex(p.name_);
         p.candidates_ = std::make_unique<CandidateSet>(p.index_, std::move(policy));
         auto root = std::make_shared<Inode>();
@@ -166,6 +169,8 @@ struct PoolLoader {
     static void releaseFreeBlocks(Pool& p);
     // Recency, pins, chain references and eviction candidates.
     static void rebuildPolicyState(Pool& p, const std::vector<EntryId>& by_atime);
+    // Queues the entries' blocks to be mapped (core/block_warmer.h).
+    static void mapEntries(Pool& p);
 };
 
 Result<std::unique_ptr<Pool>> Pool::create(const PoolCreateOptions& o) {
@@ -229,6 +234,18 @@ void PoolLoader::load(Pool& p) {
     dropUnreachable(p);
     releaseFreeBlocks(p);
     rebuildPolicyState(p, by_atime);
+    mapEntries(p);
+}
+
+// The blocks of the entries that came back are mapped in the background, as new ones are.
+void PoolLoader::mapEntries(Pool& p) {
+    if (!p.warmer_) return;
+    for (auto& [id, ino] : p.index_)
+        for (const Extent& e : ino->extents)
+            if (!isHole(e)) {
+                p.segment_->wantMapped(e);
+                p.warmer_->add(e);
+            }
 }
 
 std::vector<EntryId> PoolLoader::loadInodes(Pool& p) {

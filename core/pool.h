@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/block_allocator.h"
+#include "core/block_warmer.h"
 #include "core/candidate_set.h"
 #include "core/chain.h"
 #include "core/config.h"
@@ -148,6 +149,11 @@ class Pool {
     const SegmentLocation& location() const { return segment_->location(); }
     Segment& segment() { return *segment_; }
     uint32_t blockSize() const { return segment_->blockSize(); }
+    // Whether blocks that hold entries are mapped in the background (core/block_warmer.h; on by
+    // default for pools in shared memory). Off, copies go through the segment's file unless a
+    // block was mapped already. settleMapping() returns once what was queued was tried.
+    void mapInBackground(bool on);
+    void settleMapping();
 
     // --- namespace -----------------------------------------------------------------------
     // lookup counts a reference the caller must give back with forget().
@@ -490,6 +496,10 @@ class Pool {
     void notify(const Invalidation& inv);
 
     std::unique_ptr<Segment> segment_;
+    // Maps blocks that hold entries in the background (shm pools only); destroyed before
+    // segment_. Guarded by meta_.
+    std::unique_ptr<BlockWarmer> warmer_;
+    std::atomic<int64_t> last_copy_ns_{0};  // steadyNs() of the latest read or write copy
     std::string name_;
     uint64_t pin_budget_ = 0;
 

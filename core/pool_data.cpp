@@ -299,6 +299,24 @@ std::vector<Placed> placeInHoles(const std::vector<BlockRange>& holes,
 
 }  // namespace
 
+void Pool::mapInBackground(bool on) {
+    std::lock_guard lk(meta_);
+    if (!on) {
+        warmer_.reset();
+    } else if (!warmer_ && segment_->location().dir.empty()) {
+        warmer_ = std::make_unique<BlockWarmer>(*segment_, last_copy_ns_);
+    }
+}
+
+void Pool::settleMapping() {
+    BlockWarmer* w = nullptr;
+    {
+        std::lock_guard lk(meta_);
+        w = warmer_.get();
+    }
+    if (w) w->settle();
+}
+
 void Pool::freeData(Extent e) {
     allocator_->free(e, Freed::Stale);
 }
@@ -369,6 +387,10 @@ Status Pool::fillHoles(Inode* ino, const std::vector<BlockRange>& holes, uint64_
         }
     }
     for (const Placed& p : placed) (void)replaceBlocks(ino->extents, p.at, p.blocks);  // holes
+    for (const Extent& g : got) {
+        segment_->wantMapped(g);
+        if (warmer_) warmer_->add(g);
+    }
     ino->blocks += count;
     if (reused) reused->insert(reused->end(), kept.begin(), kept.end());
     return {};
@@ -431,14 +453,20 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
         if (zeros == Zeros::KeepHoles) holes = withoutZeroBlocks(holes, bs, offset, src, len);
         if (auto st = fillHoles(ino.get(), holes, offset, len, &reused); !st) return st.error();
     }
-    // Through the segment's fd, not its mapping: the kernel copies straight into the backed
-    // pages, without a page fault per 4 KiB in this process (a third less daemon CPU per MiB,
-    // docs/PERFORMANCE.md). Blocks reused stale are pages the host has given already: the copy
-    // is all it costs to write them.
+    // Through the mapping where this process has the blocks mapped (core/block_warmer.h), else
+    // through the segment's fd: the kernel copies straight into the backed pages, without a
+    // page fault per 4 KiB here. Blocks reused stale are pages the host has given already: the
+    // copy is all it costs to write them.
     // A piece still a hole is a block of zeros left as a hole (Zeros::KeepHoles).
     Status copied;
+    last_copy_ns_.store(steadyNs(), std::memory_order_relaxed);
     walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t at, uint64_t n) {
-        if (copied && p) copied = pwriteAll(segment_->fd(), src, n, at);
+        if (copied && p) {
+            if (segment_->isMapped(at, n))
+                std::memcpy(p, src, n);
+            else
+                copied = pwriteAll(segment_->fd(), src, n, at);
+        }
         src += n;
     });
     if (!copied) {
@@ -548,10 +576,10 @@ Status Pool::punchHole(EntryId id, uint64_t offset, uint64_t len) {
 // at 2^63 - 2 must not take ages to commit): an entry without holes hashes as its bytes, as
 // before holes existed and as a writer of every byte (commitWritten) hashes it.
 //
-// The bytes are read through the segment's file into a small buffer, not through the mapping:
-// the writes put them in through the file, and mapping a page this process never touched (or
-// whose block was freed and punched since) costs a fault, about 10 us on some VMs, far more than
-// copying it. That made a FUSE store's commit (and verify_reads) spend most of its time here.
+// Blocks mapped in this process are hashed in place; the others are read through the segment's
+// file into a small buffer: mapping a page this process never touched (or whose block was
+// punched since) costs a fault, about 10 us on some VMs, far more than copying it. That made a
+// FUSE store's commit (and verify_reads) spend most of its time here.
 uint64_t Pool::dataChecksum(const Inode& ino) const {
     Xxh3Stream sum;
     const uint64_t size = ino.size.load();
@@ -562,6 +590,7 @@ uint64_t Pool::dataChecksum(const Inode& ino) const {
             const uint64_t marker[2] = {kHoleStart, n};
             return sum.update(marker, sizeof marker);
         }
+        if (segment_->isMapped(at, n)) return sum.update(p, n);
         for (uint64_t done = 0; done < n;) {
             const size_t k = static_cast<size_t>(std::min(n - done, kChecksumPieceBytes));
             // A failed read (not seen) hashes through the mapping: the same bytes.
@@ -618,21 +647,24 @@ Result<uint64_t> Pool::seek(EntryId id, uint64_t offset, Seek whence) {
     return std::max(offset, *block * bs);
 }
 
-// Through the segment's fd, not its mapping, as writes are: the kernel copies from the pages
-// whether or not this process ever mapped them (a first touch costs a page fault per 4 KiB, and
-// freed blocks lose their mapping when their pages are punched out).
+// Through the mapping for blocks this process has mapped (core/block_warmer.h), else through the
+// segment's fd, as writes are: the kernel copies from the pages whether or not this process
+// ever mapped them (a first touch costs a page fault per 4 KiB).
 Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len) {
     LatencyTimer timed(latency_.read);
     auto plan = planRead(id, offset, len);
     if (!plan) return plan.error();
     char* dst = static_cast<char*>(out);
+    last_copy_ns_.store(steadyNs(), std::memory_order_relaxed);
     for (const ReadPiece& piece : plan->pieces) {
         if (!piece.address) {  // a hole
             std::memset(dst, 0, piece.len);
             dst += piece.len;
             continue;
         }
-        if (auto st = preadAll(segment_->fd(), dst, piece.len, piece.file_offset); !st)
+        if (segment_->isMapped(piece.file_offset, piece.len))
+            std::memcpy(dst, piece.address, piece.len);
+        else if (auto st = preadAll(segment_->fd(), dst, piece.len, piece.file_offset); !st)
             return st.error();
         dst += piece.len;
     }

@@ -365,6 +365,7 @@ PoolStats Pool::stats() {
     s.pin_budget_bytes = pin_budget_;
     s.resident_bytes = segment_->residentBytes();
     s.retained_bytes = allocator_->staleBlocks() * uint64_t(blockSize());
+    s.mapped_bytes = segment_->mappedBlocks() * uint64_t(blockSize());
     s.counters = counters_;
     s.latency = {latency_.read.snapshot(), latency_.write.snapshot(), latency_.match.snapshot(),
                  latency_.evict.snapshot()};

@@ -164,6 +164,10 @@ void Segment::loadGeometry() {
     data_offset_ = sb_.data_offset;
     inode_table_offset_ = sb_.inode_table_offset;
     dirent_table_offset_ = sb_.dirent_table_offset;
+    // Every block the reservation can ever hold (the data region may grow into it).
+    const uint64_t room = reserved_bytes_ > data_offset_ ? reserved_bytes_ - data_offset_ : 0;
+    wanted_ = BlockBits(room / block_size_);
+    mapped_ = BlockBits(room / block_size_);
 }
 
 // The copy written goes to the slot the older copy is in, so a crash in the middle of the copy
@@ -385,11 +389,69 @@ Status Segment::backDirentRecord(uint64_t slot) {
 
 void Segment::releaseBlocks(Extent e) {
     crashPoint("punch blocks");
+    // Under map_mutex_, so that no populate() of these blocks runs after the punch (it would
+    // back them again) or finds them wanted afterwards.
+    std::lock_guard lk(map_mutex_);
+    wanted_.clear(e);
+    mapped_count_.fetch_sub(mapped_.count(e), std::memory_order_relaxed);
+    mapped_.clear(e);
     // Freed blocks read as zeros afterwards, which is what a hole in a new entry must read as.
     if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                   static_cast<off_t>(blockFileOffset(e.start)),
                   static_cast<off_t>(e.count * block_size_)) != 0)
         std::memset(blockAddress(e.start), 0, e.count * block_size_);
+}
+
+namespace {
+
+// Reads a byte of every page of [p, p + len). A populate gives this process's page tables the
+// pages, but on a VM with shadow paging (PVM) the host still takes its fault at the first real
+// access (about 10 us per page); this takes it here, so that the copies later do not. The bytes
+// are discarded: a write racing with the read changes nothing, hence no race detection here.
+__attribute__((no_sanitize("thread"))) void touchPages(const char* p, uint64_t len) {
+    static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    char sink = 0;
+    for (uint64_t at = 0; at < len; at += page) sink ^= *static_cast<const volatile char*>(p + at);
+    (void)sink;
+}
+
+}  // namespace
+
+void Segment::wantMapped(Extent e) {
+    wanted_.set(e);
+}
+
+uint64_t Segment::populate(Extent e) {
+    std::lock_guard lk(map_mutex_);
+    // Only wanted blocks, which are within the data region (a shrink forgets those past it).
+    if (e.start >= wanted_.size()) return 0;
+    const uint64_t end = e.start + std::min(e.count, wanted_.size() - e.start);
+    uint64_t done = 0;
+    for (uint64_t b = e.start; b < end;) {
+        if (!wanted_.test(b) || mapped_.test(b)) {
+            ++b;
+            continue;
+        }
+        uint64_t n = 1;
+        while (b + n < end && wanted_.test(b + n) && !mapped_.test(b + n)) ++n;
+        // A failure (no memory, a kernel without MADV_POPULATE_WRITE) leaves them unmapped:
+        // copies go through the file, as before.
+        if (madvise(blockAddress(b), n * block_size_, MADV_POPULATE_WRITE) == 0) {
+            touchPages(blockAddress(b), n * block_size_);
+            mapped_.set({b, n});
+            mapped_count_.fetch_add(n, std::memory_order_relaxed);
+            done += n;
+        }
+        b += n;
+    }
+    return done;
+}
+
+bool Segment::isMapped(uint64_t file_offset, uint64_t len) const {
+    if (file_offset < data_offset_ || len == 0) return false;
+    const uint64_t first = (file_offset - data_offset_) / block_size_;
+    const uint64_t last = (file_offset - data_offset_ + len - 1) / block_size_;
+    return mapped_.all({first, last - first + 1});
 }
 
 // The file grows first, then the mapping, then the superblock: a crash in between leaves a
@@ -428,6 +490,13 @@ Status Segment::shrink(uint64_t block_count) {
         sb.block_count = block_count;
         sb.capacity_blocks = std::min(sb.capacity_blocks, block_count);
     });
+    {
+        std::lock_guard lk(map_mutex_);
+        const Extent cut{block_count, block_count_ - block_count};
+        wanted_.clear(cut);
+        mapped_count_.fetch_sub(mapped_.count(cut), std::memory_order_relaxed);
+        mapped_.clear(cut);
+    }
     block_count_ = block_count;
     if (ftruncate(fd_, static_cast<off_t>(new_bytes)) != 0) {
         // The blocks past the cut are free and stay mapped: only memory is not given back.

@@ -32,6 +32,7 @@ std::string formatStats(const PoolStats& s) {
     line("pin_budget_bytes", s.pin_budget_bytes);
     line("resident_bytes", s.resident_bytes);
     line("retained_bytes", s.retained_bytes);
+    line("mapped_bytes", s.mapped_bytes);
     line("hits", c.hits);
     line("misses", c.misses);
     line("hit_ratio", fmt::format("{:.4f}", hit_ratio));
@@ -67,6 +68,7 @@ PoolStats sumStats(const PoolStats& a, const PoolStats& b) {
     s.pin_budget_bytes += b.pin_budget_bytes;
     s.resident_bytes += b.resident_bytes;
     s.retained_bytes += b.retained_bytes;
+    s.mapped_bytes += b.mapped_bytes;
     s.latency = {};  // not summed: .metrics has them per pool
     s.counters.hits += b.counters.hits;
     s.counters.misses += b.counters.misses;

@@ -42,6 +42,7 @@ struct PoolStats {
     uint64_t open_entries = 0;
     uint64_t resident_bytes = 0;  // memory (or disk) the segment really uses
     uint64_t retained_bytes = 0;  // free blocks still backed, kept for the next writes
+    uint64_t mapped_bytes = 0;    // blocks the daemon has mapped: copied at memory speed
     PoolCounters counters;
     PoolLatencySnapshot latency;  // for .metrics, not in .stats
 };

@@ -30,6 +30,9 @@ class BlockReuse : public test::PoolFixture {
         pool_ = makePool(kBlocks);
         ASSERT_NE(pool_, nullptr);
         where_ = p().location();
+        // Copies through the file, as to blocks not mapped yet: a failed copy is possible only
+        // there (tests/core/block_mapping_test.cpp covers the mapped ones).
+        p().mapInBackground(false);
         // Fill the whole pool with kOld, then free it all: every block a later write gets is
         // a reused one.
         const EntryId old = putEntry(p(), kPoolRootId, "old", std::string(kBlocks * kBlock, kOld));
