@@ -387,10 +387,10 @@ Status Pool::fillHoles(Inode* ino, const std::vector<BlockRange>& holes, uint64_
         }
     }
     for (const Placed& p : placed) (void)replaceBlocks(ino->extents, p.at, p.blocks);  // holes
-    for (const Extent& g : got) {
-        segment_->wantMapped(g);
-        if (warmer_) warmer_->add(g);
-    }
+    // Reused blocks are mapped already (a block stays mapped until punched): only the others
+    // wake the warmer.
+    for (const Extent& g : got)
+        if (segment_->wantMapped(g) && warmer_) warmer_->add(g);
     ino->blocks += count;
     if (reused) reused->insert(reused->end(), kept.begin(), kept.end());
     return {};

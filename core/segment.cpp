@@ -417,8 +417,9 @@ __attribute__((no_sanitize("thread"))) void touchPages(const char* p, uint64_t l
 
 }  // namespace
 
-void Segment::wantMapped(Extent e) {
+bool Segment::wantMapped(Extent e) {
     wanted_.set(e);
+    return !mapped_.all(e);
 }
 
 uint64_t Segment::populate(Extent e) {

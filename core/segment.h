@@ -97,7 +97,8 @@ class Segment {
     // and has them mapped in the background (core/block_warmer.h): a block is *wanted* once it
     // holds an entry's bytes (backed), *mapped* once populate() gave the mapping its pages, and
     // neither once punched (releaseBlocks), which drops its pages.
-    void wantMapped(Extent e);
+    // Returns whether some block of `e` is not mapped yet (only those need populate()).
+    bool wantMapped(Extent e);
     // Maps the wanted, unmapped blocks of `e` (MADV_POPULATE_WRITE, then a read of each page);
     // returns how many it mapped.
     // Never backs a block that is not wanted, so never one punched since it was wanted.

@@ -54,9 +54,10 @@ TEST_F(BlockMapping, APopulateNeverBacksABlockPunchedSinceItWasWanted) {
     EXPECT_FALSE(seg.isMapped(seg.blockFileOffset(40), kBlock));
     // Wanted and backed: mapped, until punched.
     ASSERT_TRUE(seg.backBlocks({40, 8}).ok());
-    seg.wantMapped({40, 8});
+    EXPECT_TRUE(seg.wantMapped({40, 8}));  // not mapped: the warmer has work
     EXPECT_EQ(seg.populate({40, 8}), 8u);
-    EXPECT_EQ(seg.populate({40, 8}), 0u);  // once
+    EXPECT_EQ(seg.populate({40, 8}), 0u);   // once
+    EXPECT_FALSE(seg.wantMapped({41, 6}));  // mapped: a write reusing them queues nothing
     EXPECT_TRUE(seg.isMapped(seg.blockFileOffset(40), 8 * kBlock));
     EXPECT_FALSE(seg.isMapped(seg.blockFileOffset(40), 9 * kBlock));
     EXPECT_EQ(seg.mappedBlocks(), 8u);
@@ -64,6 +65,7 @@ TEST_F(BlockMapping, APopulateNeverBacksABlockPunchedSinceItWasWanted) {
     EXPECT_EQ(seg.mappedBlocks(), 6u);
     EXPECT_FALSE(seg.isMapped(seg.blockFileOffset(40), 8 * kBlock));
     EXPECT_TRUE(seg.isMapped(seg.blockFileOffset(44), 4 * kBlock));
+    EXPECT_TRUE(seg.wantMapped({40, 8}));  // two of them punched since
 }
 
 TEST_F(BlockMapping, MappedAndUnmappedCopiesGiveTheSameBytes) {
