@@ -161,6 +161,11 @@ class Pool {
     // False when `count` is more than the references held: a front end's bookkeeping is wrong.
     // The count is then taken as all of them, the violation is counted, and verify() throws.
     bool forget(EntryId id, uint64_t count);
+    // ESTALE for an entry evicted and closed by everyone, reached through a reference taken
+    // before (the kernel's dentry, until the eviction's invalidation arrives): its bytes are
+    // gone, and a stat must not show it empty. The kernel then looks the name up again and
+    // finds what it names now (a miss, or a copy promoted from a lower tier). An unlinked
+    // entry keeps answering (nlink 0), as fstat of an unlinked file does.
     Result<EntryAttr> getattr(EntryId id);
     Result<EntryAttr> setattr(EntryId id, const AttrChange& change);
     Result<EntryAttr> mkdir(EntryId dir, std::string_view name, uint32_t mode, uint32_t uid,

@@ -145,6 +145,8 @@ Result<EntryAttr> Pool::getattr(EntryId id) {
     std::lock_guard lk(meta_);
     Inode* ino = index_.find(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
+    if (ino->evicted && ino->nlink == 0 && ino->opens == 0)
+        return makeError(ESTALE, fmt::format("entry {} in pool {} was evicted", id, name_));
     return attrOf(*ino);
 }
 

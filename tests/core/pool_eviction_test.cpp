@@ -186,6 +186,35 @@ TEST_F(Eviction, AnEntryOpenForReadingIsEvictedButStaysReadableUntilClosed) {
     p().verify();
 }
 
+// The kernel keeps its dentry of an evicted name until the eviction's invalidation arrives: a
+// stat through it must not show an empty entry (its bytes are gone), but ESTALE, so that the
+// kernel looks the name up again. While open, the entry keeps its attributes; an unlinked one
+// keeps answering, as fstat of an unlinked file does.
+TEST_F(Eviction, AStatOfAnEvictedEntryThroughAnOldReferenceIsStale) {
+    fill(64, 8, 8);
+    ASSERT_TRUE(p().lookup(kPoolRootId, blk(0)).ok());  // the kernel's reference
+    ASSERT_TRUE(p().lookup(kPoolRootId, blk(1)).ok());
+    ASSERT_TRUE(p().open(ids_[1], Access::Read).ok());
+    for (int i = 2; i < 8; ++i) access(i);
+    ASSERT_TRUE(p().unlink(kPoolRootId, blk(2)).ok());
+    ASSERT_TRUE(p().lookup(kPoolRootId, blk(3)).ok());
+    ASSERT_TRUE(p().unlink(kPoolRootId, blk(3)).ok());  // unlinked, still referenced
+    auto report = p().evictPercent(100.0 * 16 / 64);
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->entries, 2u);  // blk-0 and blk-1, the oldest
+    EXPECT_EQ(p().getattr(ids_[0]).code(), ESTALE);
+    auto open_one = p().getattr(ids_[1]);
+    ASSERT_TRUE(open_one.ok());
+    EXPECT_EQ(open_one->size, 8 * kBlock);
+    p().release(ids_[1], Access::Read);
+    EXPECT_EQ(p().getattr(ids_[1]).code(), ESTALE);  // closed: its bytes went
+    auto unlinked = p().getattr(ids_[3]);
+    ASSERT_TRUE(unlinked.ok());
+    EXPECT_EQ(unlinked->nlink, 0u);
+    for (int i : {0, 1, 3}) EXPECT_TRUE(p().forget(ids_[i], 1));
+    p().verify();
+}
+
 TEST_F(Eviction, EvictPercentTakesTheOldest) {
     fill(64, 8, 2);
     access(0);
