@@ -119,6 +119,8 @@ enum class Access { Read, Write };
 enum class Truncate { No, Yes };
 // What create does when the name exists.
 enum class IfExists { Fail, Open, Truncate };
+// Whether a lookup of a name the pool does not hold asks the lower tiers for it.
+enum class Below { Ask, Skip };
 
 struct PoolCreateOptions {
     std::string name;  // the pool's directory name
@@ -156,8 +158,11 @@ class Pool {
     void settleMapping();
 
     // --- namespace -----------------------------------------------------------------------
-    // lookup counts a reference the caller must give back with forget().
-    Result<EntryAttr> lookup(EntryId dir, std::string_view name);
+    // lookup counts a reference the caller must give back with forget(). A miss is counted, and
+    // the lower tiers are asked for the name unless `below` is Skip: for a caller that only
+    // makes or replaces the name (a copy below would come up only to be replaced, and the new
+    // version makes the lower copies obsolete anyway).
+    Result<EntryAttr> lookup(EntryId dir, std::string_view name, Below below = Below::Ask);
     // False when `count` is more than the references held: a front end's bookkeeping is wrong.
     // The count is then taken as all of them, the violation is counted, and verify() throws.
     bool forget(EntryId id, uint64_t count);

@@ -104,10 +104,11 @@ void Pool::eraseInode(Inode* ino) {
     index_.erase(*ino);
 }
 
-Result<EntryAttr> Pool::lookup(EntryId dir_id, std::string_view name) {
+Result<EntryAttr> Pool::lookup(EntryId dir_id, std::string_view name, Below below) {
     auto a = lookupHere(dir_id, name);
     // Not in shared memory: a lower tier may have it, copied up whole before the name is given.
-    if (!a && a.code() == ENOENT && promoteBelow(dir_id, name)) a = lookupHere(dir_id, name);
+    if (!a && a.code() == ENOENT && below == Below::Ask && promoteBelow(dir_id, name))
+        a = lookupHere(dir_id, name);
     return a;
 }
 

@@ -8,7 +8,7 @@
 namespace kvc {
 namespace {
 
-constexpr uint32_t kTypeMask = 0170000, kRegular = 0100000;
+constexpr uint32_t kTypeMask = 0170000, kRegular = 0100000, kSticky = 01000;
 
 bool isDirMode(uint32_t mode) {
     return (mode & kTypeMask) == 0040000;
@@ -62,8 +62,13 @@ Result<EntryAttr> fillAndPublish(Pool& pool, EntryId dir, const StoreItem& item,
         if (auto st = pool.setxattr(id, name, value, 0); !st) return st.error();
     // Committed before its name replaces another: a crash after the rename finds it whole.
     if (auto st = pool.commitWritten(id, checksum); !st) return st.error();
-    // The rename's lookup of the name, as the kernel makes it.
-    auto there = pool.lookup(dir, item.name);
+    // The rename's lookup of the name, as the kernel makes it, but a copy of the name in a lower
+    // tier comes up only when its entry matters: with !replace (EEXIST) and in a sticky
+    // directory (whose entry it is). Otherwise the rename replaces it where it is: the new
+    // version makes the lower copies obsolete, and promoting one first (a network round trip
+    // with a remote tier) would only copy up bytes about to go.
+    const bool needs_below = !item.replace || (dir_attr.mode & kSticky);
+    auto there = pool.lookup(dir, item.name, needs_below ? Below::Ask : Below::Skip);
     if (there) {
         Looked held(pool, *there);
         if (isDirMode(there->mode))
@@ -89,8 +94,10 @@ Result<EntryAttr> storeEntry(Pool& pool, EntryId dir, const StoreItem& item,
     if (!dir_attr) return dir_attr.error();
     // The names are checked before anything is made (EINVAL, ENAMETOOLONG).
     if (auto st = validateNewName(item.name, dir == kPoolRootId); !st) return st.error();
-    // open(O_CREAT | O_EXCL) of the temporary: the kernel looks the name up first.
-    if (auto a = pool.lookup(dir, tmp_name); a) {
+    // open(O_CREAT | O_EXCL) of the temporary: the kernel looks the name up first (a miss, as
+    // it counts). No lower tier holds a temporary: it is committed only while open for writing,
+    // so never evicted under its own name, and the tiers are not asked.
+    if (auto a = pool.lookup(dir, tmp_name, Below::Skip); a) {
         pool.forget(a->id, 1);
         return makeError(EEXIST, fmt::format("temporary {} exists", tmp_name));
     } else if (a.code() != ENOENT) {

@@ -1,5 +1,6 @@
 // The pool tells its lower tiers (core/lower_tiers.h) every change of a name's version and asks
-// them on every miss, whoever calls it: a recording LowerTiers checks each operation's calls.
+// them on every miss, whoever calls it (except a data-path store, for names it only makes or
+// replaces): a recording LowerTiers checks each operation's calls.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "core/lower_tiers.h"
+#include "core/transfer.h"
 #include "tests/core/pool_fixture.h"
 
 namespace kvc::test {
@@ -308,6 +310,47 @@ TEST_F(LowerTiersTest, MissesAskTheTiersLookupAndMatchAlike) {
     EXPECT_EQ(m->leading, 2u);
     EXPECT_EQ(m->cached, (std::vector<bool>{true, true, false, true, false}));
     EXPECT_EQ(tiers_->take(), (Calls{"promote below", "promote nowhere"}));
+}
+
+// A data-path store asks the tiers neither for its temporary nor for the name it replaces (a
+// copy below would come up only to be replaced), but does when the entry below matters: a store
+// that must not replace, and a sticky directory's owner check.
+TEST_F(LowerTiersTest, AStoreAsksTheTiersOnlyWhenTheEntryBelowMatters) {
+    auto promotes = [&] {
+        Calls out;
+        for (const std::string& c : tiers_->take())
+            if (c.rfind("promote ", 0) == 0) out.push_back(c);
+        return out;
+    };
+    const Credentials root{};
+    StoreItem item;
+    item.name = "below";
+    item.data = "new bytes";
+    item.len = 9;
+    auto stored = storeEntry(p(), kPoolRootId, item, ".tmp-1", root);
+    ASSERT_TRUE(stored.ok()) << stored.error().message;
+    EXPECT_EQ(promotes(), Calls{});
+    EXPECT_EQ(getEntry(p(), stored->id), "new bytes");
+
+    ASSERT_TRUE(p().unlink(kPoolRootId, "below").ok());
+    tiers_->take();
+    item.replace = false;
+    EXPECT_EQ(storeEntry(p(), kPoolRootId, item, ".tmp-2", root).code(), EEXIST);
+    EXPECT_EQ(promotes(), Calls{"promote below"});
+    auto kept = p().lookup(kPoolRootId, "below");
+    ASSERT_TRUE(kept.ok());
+    EXPECT_EQ(getEntry(p(), kept->id), "from below");
+    p().forget(kept->id, 1);
+
+    ASSERT_TRUE(p().unlink(kPoolRootId, "below").ok());
+    AttrChange sticky;
+    sticky.mode = 01777;
+    ASSERT_TRUE(p().setattr(kPoolRootId, sticky).ok());
+    tiers_->take();
+    item.replace = true;
+    ASSERT_TRUE(storeEntry(p(), kPoolRootId, item, ".tmp-3", root).ok());
+    EXPECT_EQ(promotes(), Calls{"promote below"});
+    p().verify();
 }
 
 }  // namespace
