@@ -118,6 +118,10 @@ struct Inode {
     // Evicted while a reader held it open: its name shows whatever the tiers give back now, so
     // a new open for writing (through a stale lookup) must not change these bytes instead.
     bool evicted = false;
+    // Made under a name no lower tier can hold (a data-path store's temporary, Below::Skip):
+    // while it keeps that name, changes of it make no removals for the tiers. Cleared when the
+    // entry is renamed or linked.
+    bool name_never_below = false;
     bool in_policy = false;
     uint64_t matched_in = 0;  // the .match request that last reported it cached (0: none)
 

@@ -77,7 +77,7 @@ Status Pool::commit(Inode* ino, std::optional<uint64_t> checksum, std::optional<
     // now. Their removal is kept before the record switches to the new version, and told to the
     // tiers once it has: a crash after the switch finds the tombstone.
     std::optional<Removal> older;
-    if (!version && tiers_.load() && !ino->names.empty())
+    if (!version && tiers_.load() && !ino->names.empty() && !ino->name_never_below)
         older = removalAhead(index_.pathOf(*ino), ino->version, false);
     auto committed = [&]() -> Status {
         if (older) tell(*older);

@@ -178,8 +178,11 @@ class Pool {
     // Creates and opens for writing (counts an open and a lookup). An existing entry of that
     // name: EEXIST (IfExists::Fail, O_EXCL), or opened for writing (and emptied with
     // IfExists::Truncate, O_TRUNC).
+    // `below` Skip: the caller made the name up, unique, and no lower tier can hold it (a
+    // data-path store's temporary): its commit, rename away and unlink then make no removal
+    // for the tiers (Inode::name_never_below).
     Result<EntryAttr> create(EntryId dir, std::string_view name, uint32_t mode, uint32_t uid,
-                             uint32_t gid, IfExists if_exists);
+                             uint32_t gid, IfExists if_exists, Below below = Below::Ask);
     // A symbolic link holding `target` (validateSymlinkTarget), which the pool never reads: the
     // kernel follows it. Counts a lookup.
     Result<EntryAttr> symlink(EntryId dir, std::string_view name, std::string_view target,

@@ -2,6 +2,7 @@
 // link and readdir, with POSIX errno semantics.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -224,7 +225,7 @@ Result<Inode*> Pool::addDir(Inode* dir, std::string_view name, uint32_t mode, ui
 }
 
 Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t mode, uint32_t uid,
-                               uint32_t gid, IfExists if_exists) {
+                               uint32_t gid, IfExists if_exists, Below below) {
     const bool exclusive = if_exists == IfExists::Fail;
     const bool truncate = if_exists == IfExists::Truncate;
     EntryId existing = 0;
@@ -245,6 +246,7 @@ Result<EntryAttr> Pool::create(EntryId dir_id, std::string_view name, uint32_t m
             auto ino = newInode(0100000 | (mode & 07777), uid, gid);
             if (!ino) return ino.error();
             (*ino)->dirty = true;  // uncommitted until its writer closes it
+            (*ino)->name_never_below = below == Below::Skip;
             if (auto st = addName(*dir, name, *ino); !st) {
                 maybeFree(*ino);
                 return st.error();
@@ -278,9 +280,11 @@ Status Pool::unlinkHere(EntryId dir_id, std::string_view name) {
     auto child = index_.child(*dir, name);
     if (!child) return child.error();
     if ((*child)->isDir()) return makeError(EISDIR, fmt::format("\"{}\" is a directory", name));
-    const Removal removal = removalAhead(index_.pathOf(dir_id, name), clock_.tick(), false);
+    std::optional<Removal> removal;
+    if (!(*child)->name_never_below)
+        removal = removalAhead(index_.pathOf(dir_id, name), clock_.tick(), false);
     removeEntryName(*dir, name, *child, false);
-    tell(removal);
+    if (removal) tell(*removal);
     return {};
 }
 
@@ -394,9 +398,13 @@ Status Pool::renameHere(EntryId dir_id, std::string_view name, EntryId new_dir_i
     const Version removed = clock_.tick();
     if (tiers_.load()) {
         to_path = dest_path;
-        removals.push_back(removalAhead(from_path, removed, false));
+        // A name no tier can hold (a data-path temporary moved into place) needs none.
+        if (!s->name_never_below || plan->exchange)
+            removals.push_back(removalAhead(from_path, removed, false));
         removals.push_back(removalAhead(dest_path, removed, false));
     }
+    s->name_never_below = false;
+    if (d) d->name_never_below = false;
     if (moves_tree) {
         removals.push_back(removalAhead(from_path, clock_.tick(), true));
         removals.push_back(removalAhead(dest_path, clock_.tick(), true));
@@ -534,6 +542,7 @@ Result<EntryAttr> Pool::linkHere(EntryId id, EntryId new_dir_id, std::string_vie
         return st.error();
     }
     settleChains();
+    ino->name_never_below = false;  // a name the tiers may hold (or will) now points at it
     ino->ctime_ns = nowNs();
     ino->lookups++;
     ino->version = clock_.tick();

@@ -103,8 +103,9 @@ Result<EntryAttr> storeEntry(Pool& pool, EntryId dir, const StoreItem& item,
     } else if (a.code() != ENOENT) {
         return a.error();
     }
+    // A name no tier holds, nor will: its commit and rename make no removals for the tiers.
     auto made = pool.create(dir, tmp_name, kRegular | (item.mode & 07777), who.uid, who.gid,
-                            IfExists::Fail);
+                            IfExists::Fail, Below::Skip);
     if (!made) return made.error();
     const EntryId id = made->id;
     bool was_there = false;

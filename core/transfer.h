@@ -35,9 +35,11 @@ struct StoreItem {
 // Stores `item` as the committed entry `item.name` of directory `dir`, as a client of the mount
 // stores a block atomically: a temporary name is created (counting the lookup that misses it),
 // written, given its attributes and committed, then renamed over the name. A reader of the name
-// sees the previous entry or the new one whole; a failure removes the temporary, and a crash
-// before the rename leaves an uncommitted temporary that attach drops. `tmp_name` must be unique
-// among concurrent stores (the caller numbers them).
+// sees the previous entry or the new one whole; a failure removes the temporary. A crash before
+// the commit leaves an uncommitted temporary that attach drops; between the commit and the
+// rename, a whole entry under the temporary name, which eviction takes as any other. `tmp_name`
+// must be unique among concurrent stores (the caller numbers them); no lower tier is asked for
+// it or told of it (Below::Skip).
 // EACCES: `who` may not write `dir` (or, in a sticky directory, replace the entry); EISDIR: the
 // name is a directory; EEXIST: it exists and !replace; ENOSPC, EDQUOT, EFBIG as a write.
 // `replaced` (if given) tells whether an entry had the name before.

@@ -353,5 +353,28 @@ TEST_F(LowerTiersTest, AStoreAsksTheTiersOnlyWhenTheEntryBelowMatters) {
     p().verify();
 }
 
+// A data-path store's temporary is a name no tier holds, nor will: its commit, its rename into
+// place and (on failure) its unlink make no removal; the name it is stored under gets one.
+TEST_F(LowerTiersTest, AStoresTemporaryNameMakesNoRemovals) {
+    const Credentials root{};
+    StoreItem item;
+    item.name = "kv";
+    item.data = "bytes";
+    item.len = 5;
+    tiers_->take();
+    ASSERT_TRUE(storeEntry(p(), kPoolRootId, item, ".tmp-1", root).ok());
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete kv", "renamed kv", "written kv"}));
+    // A store that fails after its temporary was made (a directory has the name) removes it.
+    ASSERT_TRUE(p().mkdir(kPoolRootId, "dir", 0755, 0, 0).ok());
+    item.name = "dir";
+    EXPECT_EQ(storeEntry(p(), kPoolRootId, item, ".tmp-2", root).code(), EISDIR);
+    for (const std::string& c : tiers_->take())
+        EXPECT_EQ(c.rfind("obsolete", 0), std::string::npos) << c;
+    // The same name made through the mount (a create, not a store) is an ordinary name.
+    putEntry(p(), kPoolRootId, ".tmp-3", "x");
+    EXPECT_EQ(tiers_->take(), (Calls{"obsolete .tmp-3", "written .tmp-3"}));
+    p().verify();
+}
+
 }  // namespace
 }  // namespace kvc::test
