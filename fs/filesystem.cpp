@@ -74,7 +74,7 @@ Status Filesystem::start() {
     auto lock = InstanceLock::acquire(options_.config.shm_prefix, options_.instance);
     if (!lock) return lock.error();
     instance_lock_ = std::move(*lock);
-    announce(getpid());
+    instance_lock_.announce(getpid(), options_.mountpoint);
     const std::string prefix = options_.config.shm_prefix + "." + options_.instance + ".";
     // Segments of this instance: in /dev/shm, and in the directories of disk-tier pools. Only a
     // name whose rest is a valid pool name is a pool's (the lock file's is not).
@@ -141,10 +141,6 @@ bool Filesystem::attachFound(const SegmentLocation& where, const std::string& po
     auto slot = addSlot(std::move(*pool), settingsFor(pool_name).tiers);
     if (!slot) return refuse(slot.error());
     return true;
-}
-
-void Filesystem::announce(pid_t pid) {
-    instance_lock_.announce(pid, options_.mountpoint);
 }
 
 Result<std::shared_ptr<PoolSlot>> Filesystem::createPool(const std::string& name,

@@ -44,13 +44,12 @@ class Filesystem {
     explicit Filesystem(DaemonOptions options);
     ~Filesystem();
 
-    // Locks the instance (EBUSY if another daemon serves it), attaches its existing segments
-    // and creates the pools the config declares. A segment that cannot be attached (damaged,
-    // planted by another user, in use) is refused alone: logged, counted in the root .stats,
-    // and left in place for the operator; the other pools are served.
+    // Locks the instance (EBUSY if another daemon serves it), records this process's pid and
+    // mountpoint in the lock (a background daemon calls it after it split off: fs/daemon.h),
+    // attaches its existing segments and creates the pools the config declares. A segment that
+    // cannot be attached (damaged, planted by another user, in use) is refused alone: logged,
+    // counted in the root .stats, and left in place for the operator; the other pools are served.
     Status start();
-    // Records this daemon's pid and mountpoint in the instance lock (after fuse_daemonize).
-    void announce(pid_t pid);
     struct RefusedPool {
         std::string name;
         int code = 0;

@@ -28,7 +28,7 @@ class InstanceLock {
 
     // EBUSY, naming the holder, when another daemon has the instance.
     static Result<InstanceLock> acquire(const std::string& shm_prefix, const std::string& instance);
-    // Records who holds the lock (call again after fuse_daemonize: the pid changes).
+    // Records who holds the lock: this pid and mountpoint.
     void announce(pid_t pid, std::string_view mountpoint);
 
   private:

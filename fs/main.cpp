@@ -1,6 +1,5 @@
 // kvcachefs daemon: parse options, attach pools, mount, serve, unmount. Each step's undo is
 // owned by an object, so teardown runs in reverse on every path.
-#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "fs/daemon.h"
 #include "fs/data_service.h"
 #include "fs/filesystem.h"
 #include "fs/log.h"
@@ -75,6 +75,12 @@ int main(int argc, char* argv[]) {
     // fs/log.h); errors that stop the mount are also printed to stderr below.
     const kvc::fs::LogTarget log_target =
         kvc::fs::logInit(!parsed->foreground, parsed->debug ? LogLevel::Debug : LogLevel::Info);
+    // A background daemon splits off here, before anything starts a thread (fs/daemon.h).
+    auto daemon = kvc::fs::Daemon::detach(parsed->foreground);
+    if (!daemon) {
+        std::fprintf(stderr, "kvcachefs: %s\n", daemon.error().message.c_str());
+        return 1;
+    }
 
     auto fs = std::make_unique<kvc::fs::Filesystem>(std::move(*parsed));
     if (auto st = fs->start(); !st) {
@@ -101,23 +107,13 @@ int main(int argc, char* argv[]) {
         return 1;
     }
     MountGuard mount{session.se};
-    // fuse_daemonize points stderr at /dev/null: a daemon with no syslog keeps its stderr.
-    const int kept_stderr = !o.foreground && log_target == kvc::fs::LogTarget::Stderr
-                                ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)
-                                : -1;
-    if (fuse_daemonize(o.foreground) != 0) return 1;
-    if (kept_stderr >= 0) {
-        dup2(kept_stderr, STDERR_FILENO);
-        close(kept_stderr);
-    }
-    fs->announce(getpid());  // a background daemon has a new pid now
     log(LogLevel::Info, "mounted {} on {} (instance {}, {} pools)", o.source, o.mountpoint,
         o.instance, fs->pools().size());
 
     fs->startNotifier(session.se);
     NotifierGuard notifier{fs.get()};
-    // The data path (after fuse_daemonize: its threads would not survive the fork). A socket
-    // that cannot be made leaves the mount without it: clients fall back to the files.
+    // The data path. A socket that cannot be made leaves the mount without it: clients fall back
+    // to the files.
     std::unique_ptr<kvc::fs::DataService> data;
     if (o.data_socket != "none") {
         const std::string path =
@@ -130,6 +126,8 @@ int main(int argc, char* argv[]) {
             fs->setDataSocket(path);
         }
     }
+    // Everything serves: `mount` returns. A daemon with no syslog keeps its stderr (fs/log.h).
+    daemon->ready(log_target == kvc::fs::LogTarget::Stderr);
     int rc;
     if (o.singlethread) {
         rc = fuse_session_loop(session.se);
