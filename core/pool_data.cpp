@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/block_copy.h"
 #include "core/clock.h"
 #include "core/extent_map.h"
 #include "core/lower_tiers.h"
@@ -463,7 +464,7 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
     walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t at, uint64_t n) {
         if (copied && p) {
             if (segment_->isMapped(at, n))
-                std::memcpy(p, src, n);
+                copyToBlocks(p, src, n);
             else
                 copied = pwriteAll(segment_->fd(), src, n, at);
         }

@@ -78,12 +78,17 @@ TEST_F(BlockMapping, MappedAndUnmappedCopiesGiveTheSameBytes) {
     // Written through the file, read through the mapping.
     EXPECT_GE(pool->stats().mapped_bytes, 41u * kBlock);
     EXPECT_TRUE(sameBytes(getEntry(*pool, ia), a));
-    // Written through the mapping (an overwrite in place), read through it.
+    // Written through the mapping (overwrites in place, whole and partial pieces of
+    // copyToBlocks), read through it.
     ASSERT_TRUE(pool->open(ia, Access::Write).ok());
-    ASSERT_TRUE(pool->write(ia, 3 * kBlock + 5, b.data(), b.size()).ok());
-    pool->release(ia, Access::Write);
     std::string want = a;
-    want.replace(3 * kBlock + 5, b.size(), b);
+    for (auto [at, bytes] :
+         {std::pair{3 * kBlock + 5, b}, std::pair{20 * kBlock + 1, pattern(3, 8192)},
+          std::pair{25 * kBlock + 7, pattern(4, 2 * 8192 + 1)}}) {
+        ASSERT_TRUE(pool->write(ia, at, bytes.data(), bytes.size()).ok());
+        want.replace(at, bytes.size(), bytes);
+    }
+    pool->release(ia, Access::Write);
     EXPECT_TRUE(sameBytes(getEntry(*pool, ia), want));
     // Another process (a reattach: nothing mapped yet) reads the same bytes through the file,
     // and the checksum the commit took over the mapping matches them.
