@@ -101,9 +101,9 @@ namespace {
 // One request's work; `fds` are the descriptors it came with.
 class Handler {
   public:
-    Handler(Filesystem& fs, DataService::Connection& c, std::atomic<uint64_t>& serial,
-            std::atomic<uint64_t>& mount_dev)
-        : fs_(fs), c_(c), serial_(serial), mount_dev_(mount_dev) {}
+    Handler(Filesystem& fs, DataService::Connection& c, const std::string& tmp_prefix,
+            std::atomic<uint64_t>& serial, std::atomic<uint64_t>& mount_dev)
+        : fs_(fs), c_(c), tmp_prefix_(tmp_prefix), serial_(serial), mount_dev_(mount_dev) {}
 
     std::vector<char> handle(const wire::Request& req, const std::vector<int>& fds) {
         using wire::Op;
@@ -229,7 +229,7 @@ class Handler {
             if (it.flags & wire::kStorePriority) item.priority = it.priority;
             item.replace = !(it.flags & wire::kStoreNoReplace);
             item.xattrs = it.xattrs;
-            const std::string tmp = fmt::format(".kvc-data.{}.{}", getpid(), serial_++);
+            const std::string tmp = fmt::format("{}{}", tmp_prefix_, serial_++);
             bool replaced = false;
             auto r = storeEntry(*t.slot->pool, t.id, item, tmp, c_.who, &replaced);
             out[i].status = r.code();
@@ -322,6 +322,7 @@ class Handler {
 
     Filesystem& fs_;
     DataService::Connection& c_;
+    const std::string& tmp_prefix_;
     std::atomic<uint64_t>& serial_;
     std::atomic<uint64_t>& mount_dev_;
 };
@@ -336,7 +337,7 @@ std::string defaultDataSocket(const std::string& instance) {
 }
 
 DataService::DataService(Filesystem& fs, std::string socket_path)
-    : fs_(fs), path_(std::move(socket_path)) {}
+    : fs_(fs), path_(std::move(socket_path)), tmp_prefix_(fmt::format(".kvc-data.{}.", getpid())) {}
 
 DataService::~DataService() {
     stop();
@@ -461,7 +462,7 @@ void DataService::serve(Connection& c) {
             const int code = (mh.msg_flags & MSG_TRUNC) ? EMSGSIZE : req ? EPROTO : req.code();
             reply = wire::encodeError(static_cast<wire::Op>(h.op), h.id, code);
         } else {
-            Handler handler(fs_, c, serial_, mount_dev_);
+            Handler handler(fs_, c, tmp_prefix_, serial_, mount_dev_);
             try {
                 reply = handler.handle(*req, fds.fds);
             } catch (const std::bad_alloc&) {
