@@ -5,8 +5,6 @@
 namespace kvc {
 namespace {
 
-constexpr uint32_t kTypeMask = 0170000, kDirType = 0040000, kSticky = 01000;
-
 bool inGroup(const Credentials& who, uint32_t gid) {
     return who.gid == gid ||
            std::find(who.groups.begin(), who.groups.end(), gid) != who.groups.end();
@@ -18,8 +16,7 @@ bool mayAccess(uint32_t mode, uint32_t uid, uint32_t gid, const Credentials& who
     want &= kMayRead | kMayWrite | kMayExec;
     if (who.uid == 0) {
         // CAP_DAC_OVERRIDE: everything but executing an entry with no execute bit at all.
-        const bool dir = (mode & kTypeMask) == kDirType;
-        return !(want & kMayExec) || dir || (mode & 0111) != 0;
+        return !(want & kMayExec) || isDirMode(mode) || (mode & 0111) != 0;
     }
     unsigned granted;
     if (who.uid == uid)
@@ -33,7 +30,7 @@ bool mayAccess(uint32_t mode, uint32_t uid, uint32_t gid, const Credentials& who
 
 bool mayUnlinkFrom(uint32_t dir_mode, uint32_t dir_uid, uint32_t entry_uid,
                    const Credentials& who) {
-    if (!(dir_mode & kSticky) || who.uid == 0) return true;
+    if (!(dir_mode & kModeSticky) || who.uid == 0) return true;
     return who.uid == entry_uid || who.uid == dir_uid;
 }
 

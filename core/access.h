@@ -18,6 +18,13 @@ struct Credentials {
 
 inline constexpr unsigned kMayExec = 1, kMayWrite = 2, kMayRead = 4;
 
+// Mode bits as stat(2) gives them, which is how a pool keeps them.
+inline constexpr uint32_t kModeType = 0170000, kModeDir = 0040000, kModeRegular = 0100000,
+                          kModeSticky = 01000;
+inline constexpr bool isDirMode(uint32_t mode) {
+    return (mode & kModeType) == kModeDir;
+}
+
 // Whether `who` may do `want` (kMay* bits) to something of this mode and owner.
 bool mayAccess(uint32_t mode, uint32_t uid, uint32_t gid, const Credentials& who, unsigned want);
 // Whether `who` may remove or replace a name owned by `entry_uid` from a directory it may write:

@@ -8,12 +8,6 @@
 namespace kvc {
 namespace {
 
-constexpr uint32_t kTypeMask = 0170000, kRegular = 0100000, kSticky = 01000;
-
-bool isDirMode(uint32_t mode) {
-    return (mode & kTypeMask) == 0040000;
-}
-
 // The directory `dir`, which `who` must be allowed `want` in.
 Result<EntryAttr> checkDir(Pool& pool, EntryId dir, const Credentials& who, unsigned want) {
     auto a = pool.getattr(dir);
@@ -67,7 +61,7 @@ Result<EntryAttr> fillAndPublish(Pool& pool, EntryId dir, const StoreItem& item,
     // directory (whose entry it is). Otherwise the rename replaces it where it is: the new
     // version makes the lower copies obsolete, and promoting one first (a network round trip
     // with a remote tier) would only copy up bytes about to go.
-    const bool needs_below = !item.replace || (dir_attr.mode & kSticky);
+    const bool needs_below = !item.replace || (dir_attr.mode & kModeSticky);
     auto there = pool.lookup(dir, item.name, needs_below ? Below::Ask : Below::Skip);
     if (there) {
         Looked held(pool, *there);
@@ -104,7 +98,7 @@ Result<EntryAttr> storeEntry(Pool& pool, EntryId dir, const StoreItem& item,
         return a.error();
     }
     // A name no tier holds, nor will: its commit and rename make no removals for the tiers.
-    auto made = pool.create(dir, tmp_name, kRegular | (item.mode & 07777), who.uid, who.gid,
+    auto made = pool.create(dir, tmp_name, kModeRegular | (item.mode & 07777), who.uid, who.gid,
                             IfExists::Fail, Below::Skip);
     if (!made) return made.error();
     const EntryId id = made->id;
