@@ -1,6 +1,7 @@
 #include "fs/daemon.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,8 +14,20 @@ namespace kvc::fs {
 
 namespace {
 
+volatile sig_atomic_t g_child = 0;
+
+// A stop asked of the waiting command (^C, kill) is the daemon's: it has not mounted yet.
+void forwardToChild(int sig) {
+    if (g_child > 0) kill(static_cast<pid_t>(g_child), sig);
+}
+
 // The parent's side: exits 0 once the child writes its byte, else with the child's status.
 [[noreturn]] void waitForChild(pid_t child, int ready_fd) {
+    g_child = child;
+    struct sigaction sa {};
+    sa.sa_handler = forwardToChild;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
     char byte = 0;
     ssize_t n;
     do {

@@ -7,7 +7,9 @@
 // (the allocator's) held for ever. So the process forks first, and the child does everything:
 // attach, restore, mount, serve. The parent waits until the child says the mount is live and
 // exits 0, or, if the child ends before that, exits with the child's status: `mount` returns
-// only once the mount works, with the daemon's own error on its stderr when it does not.
+// only once the mount works, with the daemon's own error on its stderr when it does not. Until
+// then, SIGINT, SIGTERM and SIGHUP sent to the waiting command go on to the daemon: ^C during a
+// long restore stops the mount, as it did when the daemon was still in the foreground.
 #pragma once
 
 #include "core/result.h"

@@ -42,6 +42,32 @@ grep -q "already served by another" "$TMP/second.err" ||
     fail "the failed command did not print the daemon's error: $(cat "$TMP/second.err")"
 mountpoint -q "$TMP/mnt2" && fail "the failed daemon left a mount"
 
+# A stop sent to the command while the daemon is not mounted yet (here it waits in the restore
+# for an image from a FIFO nobody writes) stops the daemon too: the command fails and says so,
+# nothing is mounted, and the daemon's process is gone.
+mkfifo "$TMP/image"
+"$BIN" "$TMP/mnt2" -o "size=4M,instance=bgd2,shm_prefix=$PREFIX,data_socket=none,restore=$TMP/image" \
+    2>"$TMP/stopped.err" &
+cmd=$!
+child=
+for _ in $(seq 100); do
+    child=$(pgrep -P "$cmd")
+    [ -n "$child" ] && break
+    sleep 0.1
+done
+[ -n "$child" ] || fail "the daemon did not split off"
+DAEMON_PIDS=$child
+sleep 0.5  # it attaches, then blocks opening the FIFO
+kill -TERM "$cmd"
+wait "$cmd" && fail "the stopped command exited 0"
+grep -q "killed by signal" "$TMP/stopped.err" || fail "the stopped command said: $(cat "$TMP/stopped.err")"
+mountpoint -q "$TMP/mnt2" && fail "a stopped daemon mounted"
+for _ in $(seq 50); do
+    kill -0 "$child" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$child" 2>/dev/null && fail "the daemon still runs after its command was stopped"
+
 fusermount3 -u "$MNT" || fail "unmount"
 # The daemon ends once its mount is gone, and lets go of the instance lock.
 for _ in $(seq 100); do

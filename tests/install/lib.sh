@@ -8,9 +8,12 @@ TMP=$(mktemp -d /tmp/kvcachefs-install-test.XXXXXX)
 MNT=$TMP/mnt
 mkdir -p "$MNT"
 PREFIX=kvcit$$
+DAEMON_PIDS=""  # daemons a test knows by pid: ended if a failure left them running
 cleanup() {
     # The daemon (started by mount, so its pid is not ours to know) exits once its mount is
-    # gone; nothing else is ended.
+    # gone; nothing else is ended but what a test put in DAEMON_PIDS.
+    local pid
+    for pid in $DAEMON_PIDS; do kill "$pid" 2>/dev/null; done
     if mountpoint -q "$MNT" 2>/dev/null; then
         fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
     fi
