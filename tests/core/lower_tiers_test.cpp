@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -44,6 +45,15 @@ class Recorder final : public LowerTiers {
     }
     void renamed(const std::string& path) override { calls.push_back("renamed " + path); }
     std::vector<std::string> take() { return std::exchange(calls, {}); }
+    // The calls of one kind ("promote", "obsolete", ...) since the last take; all are taken.
+    std::vector<std::string> take(std::string_view kind) {
+        std::vector<std::string> out;
+        for (std::string& c : take())
+            if (c.size() > kind.size() && c.compare(0, kind.size(), kind) == 0 &&
+                c[kind.size()] == ' ')
+                out.push_back(std::move(c));
+        return out;
+    }
     std::vector<std::string> calls;
     std::vector<Version> removals;  // the versions obsolete() and obsoleteTree() were given
     std::vector<uint64_t> records;  // and their durable tombstones
@@ -316,12 +326,6 @@ TEST_F(LowerTiersTest, MissesAskTheTiersLookupAndMatchAlike) {
 // copy below would come up only to be replaced), but does when the entry below matters: a store
 // that must not replace, and a sticky directory's owner check.
 TEST_F(LowerTiersTest, AStoreAsksTheTiersOnlyWhenTheEntryBelowMatters) {
-    auto promotes = [&] {
-        Calls out;
-        for (const std::string& c : tiers_->take())
-            if (c.rfind("promote ", 0) == 0) out.push_back(c);
-        return out;
-    };
     const Credentials root{};
     StoreItem item;
     item.name = "below";
@@ -329,14 +333,14 @@ TEST_F(LowerTiersTest, AStoreAsksTheTiersOnlyWhenTheEntryBelowMatters) {
     item.len = 9;
     auto stored = storeEntry(p(), kPoolRootId, item, ".tmp-1", root);
     ASSERT_TRUE(stored.ok()) << stored.error().message;
-    EXPECT_EQ(promotes(), Calls{});
+    EXPECT_EQ(tiers_->take("promote"), Calls{});
     EXPECT_EQ(getEntry(p(), stored->id), "new bytes");
 
     ASSERT_TRUE(p().unlink(kPoolRootId, "below").ok());
     tiers_->take();
     item.replace = false;
     EXPECT_EQ(storeEntry(p(), kPoolRootId, item, ".tmp-2", root).code(), EEXIST);
-    EXPECT_EQ(promotes(), Calls{"promote below"});
+    EXPECT_EQ(tiers_->take("promote"), Calls{"promote below"});
     auto kept = p().lookup(kPoolRootId, "below");
     ASSERT_TRUE(kept.ok());
     EXPECT_EQ(getEntry(p(), kept->id), "from below");
@@ -349,7 +353,7 @@ TEST_F(LowerTiersTest, AStoreAsksTheTiersOnlyWhenTheEntryBelowMatters) {
     tiers_->take();
     item.replace = true;
     ASSERT_TRUE(storeEntry(p(), kPoolRootId, item, ".tmp-3", root).ok());
-    EXPECT_EQ(promotes(), Calls{"promote below"});
+    EXPECT_EQ(tiers_->take("promote"), Calls{"promote below"});
     p().verify();
 }
 
@@ -368,8 +372,7 @@ TEST_F(LowerTiersTest, AStoresTemporaryNameMakesNoRemovals) {
     ASSERT_TRUE(p().mkdir(kPoolRootId, "dir", 0755, 0, 0).ok());
     item.name = "dir";
     EXPECT_EQ(storeEntry(p(), kPoolRootId, item, ".tmp-2", root).code(), EISDIR);
-    for (const std::string& c : tiers_->take())
-        EXPECT_EQ(c.rfind("obsolete", 0), std::string::npos) << c;
+    EXPECT_EQ(tiers_->take("obsolete"), Calls{});
     // The same name made through the mount (a create, not a store) is an ordinary name.
     putEntry(p(), kPoolRootId, ".tmp-3", "x");
     EXPECT_EQ(tiers_->take(), (Calls{"obsolete .tmp-3", "written .tmp-3"}));
