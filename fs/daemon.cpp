@@ -84,12 +84,12 @@ Daemon::~Daemon() {
 }
 
 void Daemon::ready(bool keep_stderr) {
-    if (ready_fd_ < 0) return;
     // The daemon must not keep the caller's directory busy (a file system that could then not
-    // be unmounted). Paths given relative were resolved when the pools were attached.
+    // be unmounted), in the foreground either. Every path it was given is absolute.
     if (chdir("/") != 0) {
         // Not fatal: "/" always exists; a chroot without it keeps the old directory.
     }
+    if (ready_fd_ < 0) return;  // in the foreground, the streams stay the caller's
     const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd >= 0) {
         dup2(null_fd, STDIN_FILENO);

@@ -29,8 +29,9 @@ class Daemon {
     // A child that ends before ready() makes its parent exit with the child's status.
     ~Daemon();
 
-    // The mount is live: lets go of the caller's terminal (working directory "/", standard input
-    // and output /dev/null, standard error too unless keep_stderr) and lets the parent exit 0.
+    // The mount is live: moves to "/" and, in the background, lets go of the caller's terminal
+    // (standard input and output /dev/null, standard error too unless keep_stderr) and lets the
+    // parent exit 0.
     void ready(bool keep_stderr);
 
   private:
