@@ -45,62 +45,72 @@ class TierChainTest : public PoolFixture {
         return t;
     }
     SegmentLocation diskSegment() const { return SegmentLocation{"tier-test", dir_}; }
+    // e0..e11, two blocks each, stored in a pool of 8 blocks above a disk tier of 64: e0 to e7
+    // go down. The chain once its queue is drained (null, with a failure, if it does not drain).
+    std::unique_ptr<TierChain> spillTwelve(Pool& pool) {
+        auto chain = TierChain::open(pool, diskTier(64), diskSegment());
+        if (!chain) {
+            ADD_FAILURE() << chain.error().message;
+            return nullptr;
+        }
+        for (int i = 0; i < 12; ++i)
+            putEntry(pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
+        if (!(*chain)->drain(5000)) {
+            ADD_FAILURE() << "the demotion queue did not drain";
+            return nullptr;
+        }
+        return std::move(*chain);
+    }
 
     std::string dir_;
 };
 
 TEST_F(TierChainTest, EvictedEntriesComeBackFromTheDiskTier) {
     auto pool = makePool(8);
-    auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
-    ASSERT_TRUE(chain.ok()) << chain.error().message;
-    for (int i = 0; i < 12; ++i)
-        putEntry(*pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
-    ASSERT_TRUE((*chain)->drain(5000));
-    TierStats s = (*chain)->stats();
+    auto chain = spillTwelve(*pool);
+    ASSERT_NE(chain, nullptr);
+    TierStats s = chain->stats();
     EXPECT_EQ(s.disk.demotions, 8u);
     EXPECT_EQ(s.disk.entries, 8u);
     EXPECT_EQ(pool->stats().entries, 4u);
 
-    EXPECT_FALSE((*chain)->promote(kPoolRootId, "nowhere"));
-    ASSERT_TRUE((*chain)->promote(kPoolRootId, "e0"));
+    EXPECT_FALSE(chain->promote(kPoolRootId, "nowhere"));
+    ASSERT_TRUE(chain->promote(kPoolRootId, "e0"));
     EXPECT_TRUE(sameBytes(getEntry(*pool, idOf(*pool, kPoolRootId, "e0")), pattern(0, 2 * kBlock)));
     auto m = pool->match(kPoolRootId, {"e1", "e2", "e11", "x", "e3"});
     ASSERT_TRUE(m.ok());
     EXPECT_EQ(m->leading, 3u);
     EXPECT_EQ(m->cached, (std::vector<bool>{true, true, true, false, false}));
-    ASSERT_TRUE((*chain)->drain(5000));
-    s = (*chain)->stats();
+    ASSERT_TRUE(chain->drain(5000));
+    s = chain->stats();
     EXPECT_EQ(s.disk.promotions, 3u);
     EXPECT_EQ(s.disk.entries + pool->stats().entries, 12u) << "nothing lost, nothing doubled";
     pool->verify();
-    (*chain)->diskPool()->verify();
+    chain->diskPool()->verify();
 }
 
 // The kernel may still hold the name of an entry just evicted (its invalidation is on its way)
 // and send unlink or rename without a lookup: they act on the copy below, as after a lookup.
 TEST_F(TierChainTest, UnlinkAndRenameOfANameOnlyBelowActOnThatCopy) {
     auto pool = makePool(8);
-    auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
-    ASSERT_TRUE(chain.ok()) << chain.error().message;
-    for (int i = 0; i < 12; ++i)
-        putEntry(*pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
-    ASSERT_TRUE((*chain)->drain(5000));
-    ASSERT_EQ((*chain)->stats().disk.entries, 8u);  // e0 to e7
+    auto chain = spillTwelve(*pool);
+    ASSERT_NE(chain, nullptr);
+    ASSERT_EQ(chain->stats().disk.entries, 8u);  // e0 to e7
 
     ASSERT_TRUE(pool->unlink(kPoolRootId, "e0").ok());
     ASSERT_TRUE(pool->rename(kPoolRootId, "e1", kPoolRootId, "moved", 0).ok());
     EXPECT_EQ(pool->unlink(kPoolRootId, "nowhere").code(), ENOENT);
-    ASSERT_TRUE((*chain)->drain(5000));
+    ASSERT_TRUE(chain->drain(5000));
     EXPECT_EQ(pool->lookup(kPoolRootId, "e0").code(), ENOENT);
     EXPECT_EQ(pool->lookup(kPoolRootId, "e1").code(), ENOENT);
     auto moved = pool->lookup(kPoolRootId, "moved");
     ASSERT_TRUE(moved.ok());
     EXPECT_TRUE(sameBytes(getEntry(*pool, moved->id), pattern(1, 2 * kBlock)));
     pool->forget(moved->id, 1);
-    ASSERT_TRUE((*chain)->drain(5000));
-    EXPECT_EQ((*chain)->stats().disk.entries + pool->stats().entries, 11u);
+    ASSERT_TRUE(chain->drain(5000));
+    EXPECT_EQ(chain->stats().disk.entries + pool->stats().entries, 11u);
     pool->verify();
-    (*chain)->diskPool()->verify();
+    chain->diskPool()->verify();
 }
 
 // An evicted entry is in the queue, then being stored by the worker, then in the disk tier: a
@@ -150,23 +160,19 @@ TEST_F(TierChainTest, AnEvictedEntryIsFoundWhileItsCopyIsBeingStored) {
 // lookup used to go on to the lower tier, find the copy not yet erased and bring it back.
 TEST_F(TierChainTest, ARemovedEntryIsAMissWhileItsEraseIsQueued) {
     auto pool = makePool(8);
-    auto chain = TierChain::open(*pool, diskTier(64), diskSegment());
-    ASSERT_TRUE(chain.ok()) << chain.error().message;
-    for (int i = 0; i < 12; ++i)
-        putEntry(*pool, kPoolRootId, "e" + std::to_string(i), pattern(i, 2 * kBlock));
-    ASSERT_TRUE((*chain)->drain(5000));
-    ASSERT_EQ((*chain)->stats().disk.entries, 8u);
+    auto chain = spillTwelve(*pool);
+    ASSERT_NE(chain, nullptr);
+    ASSERT_EQ(chain->stats().disk.entries, 8u);
     for (int i = 0; i < 8; ++i) {
         const std::string name = "e" + std::to_string(i);
         // As an rm does (a removal is newer than every copy it removes); the disk copy goes
         // when the erase is stored.
-        (*chain)->obsolete(Removal{name, Version{static_cast<uint64_t>(nowNs()), 1}});
-        EXPECT_FALSE((*chain)->promote(kPoolRootId, name)) << name << " came back";
+        chain->obsolete(Removal{name, Version{static_cast<uint64_t>(nowNs()), 1}});
+        EXPECT_FALSE(chain->promote(kPoolRootId, name)) << name << " came back";
     }
-    ASSERT_TRUE((*chain)->drain(5000));
-    for (int i = 0; i < 8; ++i)
-        EXPECT_FALSE((*chain)->promote(kPoolRootId, "e" + std::to_string(i)));
-    EXPECT_EQ((*chain)->stats().disk.entries, 0u);
+    ASSERT_TRUE(chain->drain(5000));
+    for (int i = 0; i < 8; ++i) EXPECT_FALSE(chain->promote(kPoolRootId, "e" + std::to_string(i)));
+    EXPECT_EQ(chain->stats().disk.entries, 0u);
     EXPECT_EQ(pool->stats().entries, 4u);
 }
 
