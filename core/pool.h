@@ -53,6 +53,7 @@
 namespace kvc {
 
 class LowerTiers;
+class Xxh3Stream;
 
 struct EntryAttr {
     EntryId id = 0;
@@ -110,6 +111,10 @@ struct MatchResult {
 // (a program's write), or leaves them holes (an image copied in: a restore, a lower tier's copy,
 // whose zeros then take no room).
 enum class Zeros { Fill, KeepHoles };
+// Where a read's bytes go: a buffer this process uses next (a FUSE reply), copied with memcpy; or
+// a large buffer handed on (the data path's client buffer), copied the way loadCopier() measured
+// fastest, which may leave it out of the cache (core/bulk_copy.h).
+enum class CopyOut { Cached, Bulk };
 // lseek(2)'s SEEK_DATA and SEEK_HOLE.
 enum class Seek { Data, Hole };
 
@@ -224,9 +229,12 @@ class Pool {
     // holes, and no other: a write past the end leaves a hole (core/extent_map.h). Returns bytes
     // written (all of them, or an error: ENOSPC when nothing can be evicted; EFBIG past
     // kMaxEntryBytes). The caller holds the entry open for writing (create, or open with
-    // for_write): EBADF otherwise.
+    // for_write): EBADF otherwise. With `bulk_sum` (the data path's stores), the bytes are
+    // copied the way storeCopier() measured fastest, and every byte of `data` is added to
+    // *bulk_sum in order (as XXH3_64bits(data, len) hashes them), each piece right after its
+    // copy (core/bulk_copy.h); after an error it holds a part of them.
     Result<size_t> write(EntryId id, uint64_t offset, const void* data, size_t len,
-                         Zeros zeros = Zeros::Fill);
+                         Zeros zeros = Zeros::Fill, Xxh3Stream* bulk_sum = nullptr);
     // fallocate(2) mode 0: every block of [offset, offset + len) that is a hole gets a block,
     // backed and zeroed, so that writes there cannot fail for space; the entry grows to at least
     // offset + len bytes. EINVAL for no bytes, EFBIG past kMaxEntryBytes; ENOSPC and EDQUOT as a
@@ -256,7 +264,8 @@ class Pool {
     // A caller that sends the planned bytes itself records the read's time in latency().read.
     Result<ReadPlan> planRead(EntryId id, uint64_t offset, size_t len);
     // Convenience for callers that want bytes in a buffer (its time is recorded).
-    Result<size_t> read(EntryId id, uint64_t offset, void* out, size_t len);
+    Result<size_t> read(EntryId id, uint64_t offset, void* out, size_t len,
+                        CopyOut how = CopyOut::Cached);
     // Commits what was written so far when the caller is the only writer (as flush), and
     // pushes a disk-tier segment's pages out.
     Status fsync(EntryId id);

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "core/block_copy.h"
+#include "core/bulk_copy.h"
 #include "core/clock.h"
 #include "core/extent_map.h"
 #include "core/lower_tiers.h"
@@ -427,7 +427,8 @@ Status Pool::truncateBlocks(Inode* ino, uint64_t new_size) {
     return {};
 }
 
-Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t len, Zeros zeros) {
+Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t len, Zeros zeros,
+                           Xxh3Stream* bulk_sum) {
     LatencyTimer timed(latency_.write);
     std::shared_ptr<Inode> ino = sharedInode(id);
     if (!ino) return makeError(ENOENT, fmt::format("no entry {} in pool {}", id, name_));
@@ -462,11 +463,19 @@ Result<size_t> Pool::write(EntryId id, uint64_t offset, const void* data, size_t
     Status copied;
     last_copy_ns_.store(steadyNs(), std::memory_order_relaxed);
     walkExtents(*segment_, ino->extents, offset, len, [&](char* p, uint64_t at, uint64_t n) {
-        if (copied && p) {
-            if (segment_->isMapped(at, n))
-                copyToBlocks(p, src, n);
+        if (!copied) return;
+        if (p && segment_->isMapped(at, n)) {
+            if (bulk_sum)
+                storeAndHash(p, src, n, *bulk_sum);
             else
-                copied = pwriteAll(segment_->fd(), src, n, at);
+                copyInPieces(p, src, n);
+        } else {
+            for (uint64_t done = 0; done < n && copied;) {
+                const size_t k = static_cast<size_t>(std::min<uint64_t>(n - done, kCopyHashPiece));
+                if (p) copied = pwriteAll(segment_->fd(), src + done, k, at + done);
+                if (bulk_sum) bulk_sum->update(src + done, k);
+                done += k;
+            }
         }
         src += n;
     });
@@ -651,7 +660,7 @@ Result<uint64_t> Pool::seek(EntryId id, uint64_t offset, Seek whence) {
 // Through the mapping for blocks this process has mapped (core/block_warmer.h), else through the
 // segment's fd, as writes are: the kernel copies from the pages whether or not this process
 // ever mapped them (a first touch costs a page fault per 4 KiB).
-Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len) {
+Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len, CopyOut how) {
     LatencyTimer timed(latency_.read);
     auto plan = planRead(id, offset, len);
     if (!plan) return plan.error();
@@ -663,10 +672,14 @@ Result<size_t> Pool::read(EntryId id, uint64_t offset, void* out, size_t len) {
             dst += piece.len;
             continue;
         }
-        if (segment_->isMapped(piece.file_offset, piece.len))
+        if (!segment_->isMapped(piece.file_offset, piece.len)) {
+            if (auto st = preadAll(segment_->fd(), dst, piece.len, piece.file_offset); !st)
+                return st.error();
+        } else if (how == CopyOut::Bulk) {
+            loadCopier().copy(dst, piece.address, piece.len);
+        } else {
             std::memcpy(dst, piece.address, piece.len);
-        else if (auto st = preadAll(segment_->fd(), dst, piece.len, piece.file_offset); !st)
-            return st.error();
+        }
         dst += piece.len;
     }
     return plan->total;

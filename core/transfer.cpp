@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/bulk_copy.h"
 #include "core/names.h"
 #include "core/xxh3.h"
 
@@ -33,18 +34,28 @@ class Looked {
     EntryAttr attr_;
 };
 
+// The bytes of a new entry, and their checksum, hashed from the client's buffer rather than read
+// back from the segment (whose pages the copy may have reached through the file). A large entry
+// is hashed a piece at a time as it is copied, while each piece is in the cache; a small one in
+// one call after its copy (a stream's state costs more than it saves there).
+Result<uint64_t> writeAndHash(Pool& pool, EntryId id, const char* data, size_t len) {
+    if (len <= kCopyHashPiece) {
+        if (len > 0)
+            if (auto w = pool.write(id, 0, data, len); !w) return w.error();
+        return XXH3_64bits(data, len);
+    }
+    Xxh3Stream sum;
+    if (auto w = pool.write(id, 0, data, len, Zeros::Fill, &sum); !w) return w.error();
+    return sum.digest();
+}
+
 // The temporary's steps after create: bytes, attributes, commit, then the name. Returns the
 // entry's attributes once it is in place.
 Result<EntryAttr> fillAndPublish(Pool& pool, EntryId dir, const StoreItem& item,
                                  std::string_view tmp_name, EntryId id, const EntryAttr& dir_attr,
                                  const Credentials& who, bool& replaced) {
-    if (item.len > 0) {
-        auto w = pool.write(id, 0, item.data, item.len);
-        if (!w) return w.error();
-    }
-    // The bytes just written, hashed from the client's buffer rather than read back from the
-    // segment (that read faults in every page the write put there through the file).
-    const uint64_t checksum = XXH3_64bits(item.data, item.len);
+    auto checksum = writeAndHash(pool, id, item.data, item.len);
+    if (!checksum) return checksum.error();
     if (!item.parent.empty())
         if (auto st = pool.setxattr(id, "user.kvcache.parent", item.parent, 0); !st)
             return st.error();
@@ -55,7 +66,7 @@ Result<EntryAttr> fillAndPublish(Pool& pool, EntryId dir, const StoreItem& item,
     for (const auto& [name, value] : item.xattrs)
         if (auto st = pool.setxattr(id, name, value, 0); !st) return st.error();
     // Committed before its name replaces another: a crash after the rename finds it whole.
-    if (auto st = pool.commitWritten(id, checksum); !st) return st.error();
+    if (auto st = pool.commitWritten(id, *checksum); !st) return st.error();
     // The rename's lookup of the name, as the kernel makes it, but a copy of the name in a lower
     // tier comes up only when its entry matters: with !replace (EEXIST) and in a sticky
     // directory (whose entry it is). Otherwise the rename replaces it where it is: the new
@@ -127,7 +138,7 @@ Result<uint64_t> loadEntry(Pool& pool, EntryId dir, std::string_view name, char*
                                                 a->size, capacity));
     if (auto st = pool.open(a->id, Access::Read); !st) return st.error();
     // The open keeps the blocks; the read plan's lock keeps writers out while they are copied.
-    auto n = pool.read(a->id, 0, out, capacity);
+    auto n = pool.read(a->id, 0, out, capacity, CopyOut::Bulk);
     pool.release(a->id, Access::Read);
     if (!n) return n.error();
     return static_cast<uint64_t>(*n);
@@ -163,7 +174,7 @@ Result<EntryAttr> statName(Pool& pool, EntryId dir, std::string_view name, const
 }
 
 Result<size_t> readAt(Pool& pool, EntryId id, uint64_t offset, char* out, size_t len) {
-    return pool.read(id, offset, out, len);
+    return pool.read(id, offset, out, len, CopyOut::Bulk);
 }
 
 Result<size_t> writeAt(Pool& pool, EntryId id, uint64_t offset, const char* in, size_t len) {
