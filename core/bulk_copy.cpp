@@ -11,11 +11,15 @@
 
 namespace kvc {
 
+// A copy of no bytes does nothing, whatever the pointers (a caller's empty buffer may be null,
+// which memcpy may not be given).
 void copyMemcpy(char* dst, const char* src, size_t n) {
+    if (n == 0) return;
     std::memcpy(dst, src, n);
 }
 
 void copyInPieces(char* dst, const char* src, size_t n) {
+    if (n == 0) return;
     constexpr size_t kPiece = 8192;
     for (; n > kPiece; n -= kPiece, dst += kPiece, src += kPiece) std::memcpy(dst, src, kPiece);
     std::memcpy(dst, src, n);
@@ -42,6 +46,7 @@ inline void streamLine(char* dst, const char* src) {
 }  // namespace
 
 void copyStreaming(char* dst, const char* src, size_t n) {
+    if (n == 0) return;
     // Up to the destination's next cache line with memcpy; then four pages at a time, a line of
     // each in turn (as glibc's own large copy does: the four streams keep more of the memory's
     // banks busy); then whole lines; the rest with memcpy.
@@ -64,13 +69,13 @@ void copyStreaming(char* dst, const char* src, size_t n) {
 }
 #else
 void copyStreaming(char* dst, const char* src, size_t n) {
-    std::memcpy(dst, src, n);
+    copyMemcpy(dst, src, n);
 }
 #endif
 
 void CopyChooser::copy(char* dst, const char* src, size_t n) {
     if (n < kMinBytes) {
-        std::memcpy(dst, src, n);
+        copyMemcpy(dst, src, n);
         return;
     }
     const uint64_t k = copies_.fetch_add(1, std::memory_order_relaxed) % kPeriod;
