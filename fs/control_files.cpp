@@ -147,4 +147,22 @@ Result<std::string> Filesystem::matchAnswer(uint32_t pool,
     return out;
 }
 
+ControlHandles::~ControlHandles() {
+    for (ControlHandle* h : live_) delete h;
+}
+
+ControlHandle* ControlHandles::add(std::unique_ptr<ControlHandle> h) {
+    std::lock_guard lk(mutex_);
+    live_.insert(h.get());
+    return h.release();
+}
+
+void ControlHandles::remove(ControlHandle* h) {
+    {
+        std::lock_guard lk(mutex_);
+        live_.erase(h);
+    }
+    delete h;
+}
+
 }  // namespace kvc::fs

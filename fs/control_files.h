@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "core/control_requests.h"
@@ -45,6 +47,26 @@ struct ControlHandle {
     // pieces), each piece checked as it arrives, answered whole by the next read.
     MatchRequest match;
     std::mutex lock;
+};
+
+// The control handles the kernel holds. The RELEASE that follows a close(2) is sent in the
+// background: one still on its way when the file system is unmounted never arrives, so the
+// handles left are freed with this object, at the daemon's exit (ASan found them leaked).
+class ControlHandles {
+  public:
+    ControlHandles() = default;
+    ControlHandles(const ControlHandles&) = delete;
+    ControlHandles& operator=(const ControlHandles&) = delete;
+    ~ControlHandles();
+
+    // Keeps `h` until remove(); returns it.
+    ControlHandle* add(std::unique_ptr<ControlHandle> h);
+    // Frees a handle add() returned.
+    void remove(ControlHandle* h);
+
+  private:
+    std::mutex mutex_;
+    std::unordered_set<ControlHandle*> live_;
 };
 
 }  // namespace kvc::fs

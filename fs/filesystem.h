@@ -62,6 +62,8 @@ class Filesystem {
     void startNotifier(fuse_session* se);
     // Keeps each client's close(2) ahead of its next request (fs/close_order.h).
     CloseOrder& closeOrder() { return close_order_; }
+    // The open control files' handles (freed at exit if the kernel never released them).
+    ControlHandles& controlHandles() { return control_handles_; }
     void stopNotifier();
     // Waits until the kernel has been told of every change queued so far, so that a name the
     // daemon removed (eviction on request, shrink) is gone for the caller when it returns.
@@ -102,6 +104,7 @@ class Filesystem {
 
   private:
     CloseOrder close_order_;
+    ControlHandles control_handles_;
     SegmentLocation locationFor(const std::string& pool, const PoolSettings& s) const;
     SegmentLocation diskTierLocation(const std::string& pool, const TierSettings& t) const;
     // Registers a pool, with its lower tiers when `tiers` has any.

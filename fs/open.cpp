@@ -105,12 +105,13 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             awaitOwnCloses(req);  // the content follows this thread's closes
             auto content = fsOf(req).controlContent(ref.pool, *c);
             if (!content) return replyError(req, content.error(), "open");
-            auto* h = new ControlHandle;
-            h->file = c;
-            h->content = std::move(*content);
+            auto handle = std::make_unique<ControlHandle>();
+            handle->file = c;
+            handle->content = std::move(*content);
+            ControlHandle* h = fsOf(req).controlHandles().add(std::move(handle));
             fi->fh = reinterpret_cast<uint64_t>(h);
             fi->direct_io = 1;
-            if (fuse_reply_open(req, fi) != 0) delete h;
+            if (fuse_reply_open(req, fi) != 0) fsOf(req).controlHandles().remove(h);
             return;
         }
         auto slot = poolOf(req, ino);
@@ -147,7 +148,7 @@ void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "release", [&] {
         if (isControlInode(ino)) {
-            delete reinterpret_cast<ControlHandle*>(fi->fh);
+            fsOf(req).controlHandles().remove(reinterpret_cast<ControlHandle*>(fi->fh));
         } else if (auto slot = poolOf(req, ino)) {
             slot->pool->release(splitIno(ino).local,
                                 fi->fh == kWriteHandle ? Access::Write : Access::Read);
